@@ -1,0 +1,1 @@
+"""Configuration: workspace settings and the federation / pool / jobs models."""

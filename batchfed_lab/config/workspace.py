@@ -1,0 +1,176 @@
+"""The workspace: one owner-only folder holding settings, the SQLite store,
+localbatch's state and task folders, logs and runtime (discovery) files.
+
+``BATCHFED_HOME`` chooses it (default ``~/.batchfed``). ``settings.yaml`` inside
+chooses the store backend. Secrets are never read from or written to this file:
+the Azure connection string comes only from ``BATCHFED_STORAGE_CONNECTION_STRING``.
+
+Layout::
+
+    $BATCHFED_HOME/
+      settings.yaml        optional; defaults below
+      store.sqlite         embedded metadata store + action queue (sqlite backend)
+      runtime/             discovery files: localbatch.json, proxy-<pid>.json
+      logs/                proxy and localbatch logs
+      localbatch/          localbatch state, keys (owner-only) and task folders
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import ConfigError, WorkspaceError
+from .loading import load_yaml_file, validate
+
+HOME_ENV = "BATCHFED_HOME"
+CONNECTION_STRING_ENV = "BATCHFED_STORAGE_CONNECTION_STRING"
+SETTINGS_FILE = "settings.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqliteStoreSettings(_Strict):
+    path: str = Field("store.sqlite", description="SQLite file; relative paths are inside the workspace")
+    busy_timeout_ms: int = Field(10_000, ge=100, description="how long a writer waits for a lock")
+
+
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+
+
+class AzureStoreSettings(_Strict):
+    account_name: str | None = Field(None, description="storage account name (endpoints derived from it)")
+    table_endpoint: str | None = Field(None, description="override, e.g. an Azurite URL")
+    queue_endpoint: str | None = None
+    blob_endpoint: str | None = None
+    credential: Literal["default", "connection_string"] = Field(
+        "default",
+        description="'default' = DefaultAzureCredential (managed identity, CLI login, environment); "
+        f"'connection_string' = read {CONNECTION_STRING_ENV}",
+    )
+    prefix: str = Field("batchfed", description="prefix of every table, queue and container name")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_ok(cls, v: str) -> str:
+        if not _PREFIX_RE.match(v):
+            raise ValueError("must be 1-16 lower-case letters or digits starting with a letter (Azure naming rules)")
+        return v
+
+
+class StoreSettings(_Strict):
+    backend: Literal["sqlite", "azure"] = "sqlite"
+    sqlite: SqliteStoreSettings = SqliteStoreSettings()
+    azure: AzureStoreSettings = AzureStoreSettings()
+
+
+class LocalBatchSettings(_Strict):
+    latency_ms: float = Field(0.0, ge=0, le=60_000, description="injected delay per request (imitates a remote service)")
+    max_processes: int = Field(64, ge=1, description="hard cap on task processes running at once on this machine")
+
+
+class ProxySettings(_Strict):
+    workers: int = Field(8, ge=1, le=256, description="job ids processed concurrently per proxy")
+    max_attempts: int = Field(5, ge=1, le=100, description="unexpected errors tolerated per action before it fails")
+    lease_seconds: float = Field(15.0, ge=1)
+    renew_seconds: float = Field(5.0, ge=0.1)
+
+
+class WorkspaceSettings(_Strict):
+    store: StoreSettings = StoreSettings()
+    localbatch: LocalBatchSettings = LocalBatchSettings()
+    proxy: ProxySettings = ProxySettings()
+
+
+def default_home() -> Path:
+    env = os.environ.get(HOME_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".batchfed"
+
+
+class Workspace:
+    """A workspace folder and its validated settings."""
+
+    def __init__(self, path: Path, settings: WorkspaceSettings):
+        self.path = path
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r}, store={self.settings.store.backend!r})"
+
+    # -- well-known places ---------------------------------------------------------
+    @property
+    def settings_file(self) -> Path:
+        return self.path / SETTINGS_FILE
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.path / "runtime"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def localbatch_dir(self) -> Path:
+        return self.path / "localbatch"
+
+    @property
+    def sqlite_path(self) -> Path:
+        p = Path(self.settings.store.sqlite.path).expanduser()
+        return p if p.is_absolute() else self.path / p
+
+    def ensure(self) -> "Workspace":
+        """Create the folder tree owner-only (0700); tighten an existing one."""
+        for d in (self.path, self.runtime_dir, self.logs_dir, self.localbatch_dir):
+            try:
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(d, 0o700)
+            except OSError as exc:
+                raise WorkspaceError(f"{d}: cannot create the workspace folder: {exc.strerror}") from None
+        return self
+
+
+def load_settings(path: Path) -> WorkspaceSettings:
+    file = path / SETTINGS_FILE
+    if not file.exists():
+        return WorkspaceSettings()
+    data, source = load_yaml_file(file)
+    if data is None:
+        return WorkspaceSettings()
+    _refuse_secrets(data, source)
+    return validate(WorkspaceSettings, data, source)
+
+
+_SECRET_KEYS = re.compile(r"(connection_?string|account_?key|sas|secret|password|token)$", re.I)
+
+
+def _refuse_secrets(data: object, source: str, path: str = "") -> None:
+    """Secrets never live in the settings file; say where they go instead."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = f"{path}.{k}" if path else str(k)
+            if _SECRET_KEYS.search(str(k)):
+                raise ConfigError(
+                    f"{source}: {here}: secrets are not read from files; set {CONNECTION_STRING_ENV} "
+                    "or use credential: default (managed identity / CLI login)"
+                )
+            _refuse_secrets(v, source, here)
+
+
+def open_workspace(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:
+    """Open (and by default create) the workspace at ``path`` or ``$BATCHFED_HOME``."""
+    root = Path(path).expanduser() if path is not None else default_home()
+    root = root.absolute()
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError(f"{root}: workspace path exists and is not a folder")
+    settings = load_settings(root) if root.exists() else WorkspaceSettings()
+    ws = Workspace(root, settings)
+    if create:
+        ws.ensure()
+    return ws

@@ -1,0 +1,1 @@
+"""batchfed_lab.magics."""

@@ -1,0 +1,26 @@
+"""Fixtures shared by every test area. Area-specific fixtures live in tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never touch a developer's real workspace, and never start live refresh threads.
+os.environ.setdefault("BATCHFED_NONINTERACTIVE", "1")
+
+
+@pytest.fixture
+def workspace_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty workspace folder exported as BATCHFED_HOME for this test."""
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("BATCHFED_HOME", str(ws))
+    return ws
+
+
+@pytest.fixture
+def workspace(workspace_dir: Path):
+    from batchfed_lab.config.workspace import open_workspace
+
+    return open_workspace(workspace_dir)
