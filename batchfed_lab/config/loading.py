@@ -174,12 +174,20 @@ def _why(err: dict[str, Any]) -> str:
 def validation_problems(exc: ValidationError, model: type[BaseModel], source: str, prefix: tuple[Any, ...] = ()) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    deeper = [tuple(e.get("loc", ())) for e in errors]
+    for err in errors:
         loc = tuple(err.get("loc", ()))
+        if err.get("type") == "too_short" and any(len(d) > len(loc) and d[: len(loc)] == loc for d in deeper):
+            continue  # a list emptied by its own failing items: the items' errors say it all
         # pydantic appends union member / function tags to loc: drop non-key parts
         clean = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "tagged-union[")))
         etype = err.get("type", "")
-        if etype == "extra_forbidden":
+        cause = (err.get("ctx") or {}).get("error")
+        if cause is not None and hasattr(cause, "rel_loc"):
+            # a model validator that knows the exact sub-path of the offending value
+            line = problem(source, prefix + clean + tuple(cause.rel_loc), cause.value, cause.why)
+        elif etype == "extra_forbidden":
             parent = _model_at(model, clean[:-1])
             line = problem(source, prefix + clean, err.get("input"), "unknown key" + suggest_key(parent, str(clean[-1]) if clean else ""))
         elif etype == "missing":

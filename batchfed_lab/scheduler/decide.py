@@ -1,0 +1,110 @@
+"""The scheduler's one entry point: which pool, if any, takes this task group now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..config.constraints import FederationConstraints
+from .matching import build_hard_checks, hard_verdict, load_verdict
+from .policies import Policy, get_policy
+from .requirements import Requirements, resolve
+from .types import Decision, PoolSnapshot, TaskGroup, Verdict
+
+
+def decide_requirements(
+    req: Requirements,
+    pools: Iterable[PoolSnapshot],
+    now: float,
+    policy: str | Policy = "largest-fit",
+    exclude: Iterable[str] = (),
+) -> Decision:
+    """Choose a pool for resolved requirements.
+
+    ``exclude`` holds pool keys already tried for this action (job creation
+    failed there); they get an "excluded" verdict and are not chosen again.
+    """
+    choose = get_policy(policy) if isinstance(policy, str) else policy
+    excluded_keys = frozenset(exclude)
+    checks = build_hard_checks(req)
+    verdicts: dict[str, Verdict] = {}
+    candidates: list[PoolSnapshot] = []
+    hard_failures = 0
+    for p in pools:
+        key = p.key
+        if key in verdicts:
+            continue  # the same pool given twice counts once
+        if key in excluded_keys:
+            verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "failed", "job creation failed on this pool in this attempt")
+            hard_failures += 1
+            continue
+        v = hard_verdict(p.facts, checks)
+        if v is None:
+            v = load_verdict(p, req, now)
+        else:
+            hard_failures += 1
+        if v is None:
+            candidates.append(p)
+            v = Verdict(key, "eligible")
+        verdicts[key] = v
+
+    choice = None
+    if candidates and req.need > 0:
+        for kind in req.node_kinds:
+            choice = choose(candidates, kind, req.need, req.unit, req.allow_autoscale)
+            if choice is not None:
+                break
+
+    ordered = sorted(verdicts.values(), key=lambda v: v.pool)
+    if choice is None:
+        return Decision(
+            pool=None,
+            unit=req.unit,
+            required=req.need,
+            reason=_blocked_reason(len(verdicts), hard_failures, len(candidates), req),
+            verdicts=tuple(ordered),
+        )
+    chosen_key = choice.pool.key
+    final = tuple(
+        v._replace(status="chosen", reason=f"chosen: {choice.rule}, {choice.capacity} {req.unit} available")
+        if v.pool == chosen_key
+        else v
+        for v in ordered
+    )
+    return Decision(
+        pool=chosen_key,
+        node_kind=choice.kind,
+        unit=req.unit,
+        required=req.need,
+        capacity=choice.capacity,
+        rule=choice.rule,
+        reason=f"{choice.pool.pool_id}: {choice.rule} ({choice.capacity} {req.unit} for {req.need} needed, {choice.kind.replace('_', '-')})",
+        verdicts=final,
+    )
+
+
+def _blocked_reason(total: int, hard: int, candidates: int, req: Requirements) -> str:
+    if total == 0:
+        return "the federation has no pools"
+    if req.need <= 0:
+        return "the task group has no tasks"
+    if hard == total:
+        return f"no pool satisfies the constraints ({hard} of {total} excluded)"
+    if candidates == 0:
+        return f"no eligible pool can take work now ({hard} excluded by constraints, {total - hard} skipped by load)"
+    return f"no eligible pool has enough capacity for {req.need} {req.unit} ({candidates} eligible)"
+
+
+def decide(
+    constraints: FederationConstraints,
+    group: TaskGroup,
+    pools: Sequence[PoolSnapshot],
+    now: float,
+    policy: str | Policy = "largest-fit",
+    *,
+    exclude: Iterable[str] = (),
+    native_default: bool | None = None,
+    windows_default: bool | None = False,
+) -> Decision:
+    """Pure: constraints + task group + pool snapshots + now + policy → decision with verdicts."""
+    req = resolve(constraints, group, native_default=native_default, windows_default=windows_default)
+    return decide_requirements(req, pools, now, policy, exclude)

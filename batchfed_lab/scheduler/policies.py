@@ -1,0 +1,105 @@
+"""Pool choice among the pools that passed every filter (SPEC §4.3).
+
+A policy is one replaceable function. ``largest-fit`` is the original's
+behaviour (its lists were sorted largest first); ``best-fit`` takes the
+smallest pool that covers the need, which fragments capacity less. Both break
+ties by pool key, never by the order the pools were given in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import SchedulingError
+from .types import NodeKind, PoolSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    pool: PoolSnapshot
+    kind: NodeKind
+    capacity: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """One candidate's capacity of one node kind, in the unit the group needs."""
+
+    pool: PoolSnapshot
+    idle: int
+    schedulable: int
+
+
+def capacities(pools: Sequence[PoolSnapshot], kind: NodeKind, unit: Literal["slots", "nodes"]) -> list[Capacity]:
+    out = []
+    for p in pools:
+        nodes = p.dedicated if kind == "dedicated" else p.low_priority
+        per = p.facts.task_slots_per_node if unit == "slots" else 1
+        idle, sched = nodes.idle * per, nodes.schedulable * per
+        if sched > 0 or p.facts.autoscale:
+            out.append(Capacity(p, idle, sched))
+    return out
+
+
+Policy = Callable[[Sequence[PoolSnapshot], NodeKind, int, Literal["slots", "nodes"], bool], "Choice | None"]
+
+
+def _select(
+    pools: Sequence[PoolSnapshot],
+    kind: NodeKind,
+    need: int,
+    unit: Literal["slots", "nodes"],
+    allow_autoscale: bool,
+    smallest_first: bool,
+) -> Choice | None:
+    caps = capacities(pools, kind, unit)
+    if not caps:
+        return None
+    # largest first, ties by key: deterministic whatever the input order
+    by_idle = sorted((c for c in caps if c.idle > 0), key=lambda c: (-c.idle, c.pool.key))
+    by_sched = sorted(caps, key=lambda c: (-c.schedulable, c.pool.key))
+
+    fit_idle = [c for c in by_idle if c.idle >= need]
+    fit_sched = [c for c in by_sched if c.schedulable >= need]
+    if smallest_first:
+        fit_idle.sort(key=lambda c: (c.idle, c.pool.key))
+        fit_sched.sort(key=lambda c: (c.schedulable, c.pool.key))
+    if fit_idle:
+        c = fit_idle[0]
+        return Choice(c.pool, kind, c.idle, "idle-fit")
+    if fit_sched:
+        c = fit_sched[0]
+        return Choice(c.pool, kind, c.schedulable, "schedulable-fit")
+    if allow_autoscale:
+        for c in (*by_idle, *by_sched):
+            if c.pool.facts.autoscale and c.pool.allocation_state == "steady":
+                return Choice(c.pool, kind, c.schedulable, "steady-autoscale")
+    if unit == "slots":
+        # a backlog is accepted for slot-counted groups: the pool will get to them
+        for c in by_idle:
+            return Choice(c.pool, kind, c.idle, "backlog")
+        for c in by_sched:
+            if c.schedulable >= 1:
+                return Choice(c.pool, kind, c.schedulable, "backlog")
+    return None
+
+
+def largest_fit(pools, kind, need, unit, allow_autoscale):  # type: ignore[no-untyped-def]
+    return _select(pools, kind, need, unit, allow_autoscale, smallest_first=False)
+
+
+def best_fit(pools, kind, need, unit, allow_autoscale):  # type: ignore[no-untyped-def]
+    return _select(pools, kind, need, unit, allow_autoscale, smallest_first=True)
+
+
+POLICIES: dict[str, Policy] = {"largest-fit": largest_fit, "best-fit": best_fit}
+
+
+def get_policy(name: str) -> Policy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise SchedulingError(f"unknown scheduling policy {name!r}; choose one of: {', '.join(POLICIES)}") from None

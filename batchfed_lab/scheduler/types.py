@@ -1,0 +1,164 @@
+"""Plain, immutable inputs and outputs of the scheduler.
+
+The scheduler sees the world only through these types: the Batch adapter
+builds :class:`PoolSnapshot` objects from the service, the config layer builds
+:class:`TaskGroup` summaries from jobs.yaml, and the scheduler returns a
+:class:`Decision` with a :class:`Verdict` for every pool. No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+NodeKind = Literal["dedicated", "low_priority"]
+VerdictStatus = Literal["chosen", "eligible", "excluded", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class VmSize:
+    """Facts of one VM size (from the catalog, a per-pool override or the service)."""
+
+    name: str
+    cores: int
+    memory_mib: int
+    gpus: int = 0
+    rdma: bool = False
+    family: str = ""
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_mib / 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCounts:
+    """Nodes of one kind (dedicated or low-priority) in a pool, by state.
+
+    Only ``idle`` and ``running`` nodes are schedulable (SPEC §1). ``other``
+    counts every other state (starting, rebooting, preempted, offline, ...).
+    """
+
+    idle: int = 0
+    running: int = 0
+    other: int = 0
+
+    @property
+    def schedulable(self) -> int:
+        return self.idle + self.running
+
+    @property
+    def total(self) -> int:
+        return self.idle + self.running + self.other
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFacts:
+    """What a pool *is*: changes rarely (pool config, size catalog)."""
+
+    pool_id: str
+    service_url: str
+    account: str
+    location: str
+    vm_size: str
+    size: VmSize | None  # None → "size unknown"
+    task_slots_per_node: int = 1
+    autoscale: bool = False
+    inter_node_communication: bool = False
+    native: bool = False  # a pool with no native flag is non-native (SPEC §4.1)
+    windows: bool = False
+    custom_image_id: str | None = None
+    subnet_id: str | None = None
+    registry_logins: frozenset[str] = frozenset()
+    target_dedicated: int = 0
+    target_low_priority: int = 0
+
+    @property
+    def key(self) -> str:
+        """Unique across a federation: the same pool id may exist in two accounts."""
+        return pool_key(self.service_url, self.pool_id)
+
+
+def pool_key(service_url: str, pool_id: str) -> str:
+    return f"{service_url.rstrip('/').lower()}#{pool_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSnapshot:
+    """A pool's facts plus its load at one moment."""
+
+    facts: PoolFacts
+    dedicated: NodeCounts = NodeCounts()
+    low_priority: NodeCounts = NodeCounts()
+    active_tasks: int | None = None  # None → unknown (then a backlog ratio cannot be judged)
+    allocation_state: str = "steady"  # steady | resizing | stopping
+    state: str = "active"  # active | deleting
+    blackout_until: float | None = None  # epoch seconds; not a candidate before it
+
+    @property
+    def key(self) -> str:
+        return self.facts.key
+
+    @property
+    def pool_id(self) -> str:
+        return self.facts.pool_id
+
+    def slots(self, kind: NodeKind) -> int:
+        nodes = self.dedicated if kind == "dedicated" else self.low_priority
+        return nodes.schedulable * self.facts.task_slots_per_node
+
+    @property
+    def total_slots(self) -> int:
+        return (self.dedicated.schedulable + self.low_priority.schedulable) * self.facts.task_slots_per_node
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGroup:
+    """Summary of the tasks carried by one add action (what placement needs)."""
+
+    total_instances: int  # slots needed: one per task, N per N-instance task
+    max_instances: int = 1  # the largest multi-instance count (nodes needed)
+    multi_instance: bool = False
+    gpu: bool = False  # some task asks for GPUs
+    infiniband: bool = False  # some task asks for RDMA/IB
+    registries: frozenset[str] = frozenset()  # registry logins the images need
+    task_count: int = 0
+
+
+class Verdict(NamedTuple):
+    """Why a pool is or is not the answer. ``constraint`` names the first failing rule."""
+
+    pool: str  # pool key
+    status: VerdictStatus
+    constraint: str | None = None
+    required: str | None = None
+    actual: str | None = None
+    reason: str = "eligible"
+
+    @property
+    def pool_id(self) -> str:
+        return self.pool.rsplit("#", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The scheduler's answer for one task group."""
+
+    pool: str | None  # chosen pool key, or None → blocked
+    node_kind: NodeKind | None = None
+    unit: Literal["slots", "nodes"] = "slots"
+    required: int = 0
+    capacity: int = 0
+    rule: str | None = None  # idle-fit | schedulable-fit | steady-autoscale | backlog
+    reason: str = ""
+    verdicts: tuple[Verdict, ...] = field(default=())
+
+    @property
+    def placed(self) -> bool:
+        return self.pool is not None
+
+    def verdict_for(self, key: str) -> Verdict | None:
+        for v in self.verdicts:
+            if v.pool == key:
+                return v
+        return None
