@@ -24,3 +24,8 @@ def workspace(workspace_dir: Path):
     from batchfed_lab.config.workspace import open_workspace
 
     return open_workspace(workspace_dir)
+
+# tests/ is importable so test modules can share plain helpers (tests/factories.py)
+import sys as _sys
+
+_sys.path.insert(0, str(Path(__file__).parent))

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .constraints import FederationConstraints
 from .federation import FederationConfig
 from .jobs import JobsConfig, JobSpecification, TaskDefinition
-from .loading import load_yaml_file, parse_yaml, validate
+from .loading import load_yaml_file, parse_yaml, short_value, validate
 from .pool import PoolConfig, PoolSpecification
 
 __all__ = [
@@ -57,9 +57,17 @@ def _source_data(src: str | os.PathLike[str] | dict[str, Any], default_name: str
     raise ConfigError(f"{default_name}: expected a file path, YAML text or a mapping, got {type(src).__name__}")
 
 
+def _validate(model: type[M], data: Any, source: str) -> M:
+    if model is FederationConfig:
+        from .workspace import _refuse_secrets
+
+        _refuse_secrets(data, source)  # and never echo one back in a message
+    return validate(model, data, source)
+
+
 def _load(model: type[M], src: Any, default_name: str) -> M:
     data, source = _source_data(src, default_name)
-    return validate(model, data, source)
+    return _validate(model, data, source)
 
 
 def load_jobs(src: str | os.PathLike[str] | dict[str, Any], *, name: str = "jobs.yaml") -> JobsConfig:
@@ -77,8 +85,12 @@ def load_federation(src: str | os.PathLike[str] | dict[str, Any], *, name: str =
 def validate_file(path: str | os.PathLike[str]) -> BaseModel:
     """Validate a config file, telling its kind from its top-level key."""
     data, source = load_yaml_file(path)
-    if not isinstance(data, dict) or not data:
-        raise ConfigError(f"{source}: expected a mapping with one of: {', '.join(_KINDS)}")
+    if data is None or data == {}:
+        raise ConfigError(f"{source}: the document is empty; expected one of: {', '.join(_KINDS)}")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: (top level) = {short_value(data)}: expected a mapping with one of: {', '.join(_KINDS)}"
+        )
     kinds = [k for k in _KINDS if k in data]
     if len(kinds) != 1:
         import difflib
@@ -87,4 +99,4 @@ def validate_file(path: str | os.PathLike[str]) -> BaseModel:
         near = difflib.get_close_matches(str(next(iter(data))), list(_KINDS), n=1, cutoff=0.6)
         hint = f"; did you mean '{near[0]}'?" if near else f"; expected one of: {', '.join(_KINDS)}"
         raise ConfigError(f"{source}: (top level) = {{{keys}}}: cannot tell the file kind{hint}")
-    return validate(_KINDS[kinds[0]], data, source)
+    return _validate(_KINDS[kinds[0]], data, source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .loading import PathError
 from .units import parse_memory_mib
 
 
@@ -22,7 +23,7 @@ class AutoscaleConstraint(_Section):
     @model_validator(mode="after")
     def _coherent(self) -> "AutoscaleConstraint":
         if self.exclusive and not self.allow:
-            raise ValueError("allow: false together with exclusive: true can never match a pool")
+            raise PathError(("exclusive",), True, "exclusive: true together with allow: false can never match a pool")
         return self
 
 
@@ -33,7 +34,7 @@ class LowPriorityConstraint(_Section):
     @model_validator(mode="after")
     def _coherent(self) -> "LowPriorityConstraint":
         if self.exclusive and not self.allow:
-            raise ValueError("allow: false together with exclusive: true can never match a pool")
+            raise PathError(("exclusive",), True, "exclusive: true together with allow: false can never match a pool")
         return self
 
 
@@ -123,7 +124,9 @@ class ComputeNodeConstraints(_Section):
     @model_validator(mode="after")
     def _size_xor_shape(self) -> "ComputeNodeConstraints":
         if self.vm_size and (self.cores is not None or self.memory is not None):
-            raise ValueError("vm_size cannot be combined with cores or memory: pick an exact size or a shape")
+            raise PathError(
+                ("vm_size",), self.vm_size, "vm_size cannot be combined with cores or memory: pick an exact size or a shape"
+            )
         return self
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .workspace import StoreSettings
 
@@ -24,7 +26,14 @@ class PollingInterval(_Section):
 class Logging(_Section):
     persistence: bool = Field(True, description="also append logs to storage (Azure store only)")
     level: Literal["debug", "info", "warning", "error", "critical"] = "debug"
-    filename: str = Field("fedproxy.log", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    filename: str = Field("fedproxy.log", description="log file name inside the workspace's logs folder")
+
+    @field_validator("filename")
+    @classmethod
+    def _file_name(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", v):
+            raise ValueError("must be a plain file name (letters, digits, '.', '_' or '-'; no folders or spaces)")
+        return v
 
 
 class AfterSuccess(_Section):

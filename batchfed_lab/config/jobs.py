@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .constraints import FederationConstraints
+from .loading import PathError
 from .pool import check_batch_id
 from .units import parse_duration
 
@@ -25,16 +26,6 @@ GENERATED_ID_PREFIX = "task-"
 GENERATED_ID_WIDTH = 5
 MAX_TASKS_PER_JOB = 100_000  # a sweep larger than this is refused, not truncated
 NON_UNIQUE_TASK_ID_MAX = 55  # 64 minus "-" and the 8-char unique-id suffix
-
-
-class PathError(ValueError):
-    """A validation error that knows the YAML path (relative to the validated model) and value."""
-
-    def __init__(self, rel_loc: tuple[Any, ...], value: Any, why: str):
-        super().__init__(why)
-        self.rel_loc = rel_loc
-        self.value = value
-        self.why = why
 
 
 class _Section(BaseModel):
@@ -55,9 +46,11 @@ def _env_vars(v: object) -> object:
     out: dict[str, str] = {}
     for k, val in v.items():
         if not _ENV_NAME.match(str(k)):
-            raise ValueError(f"{k!r} is not a valid environment variable name")
+            raise PathError(
+                (), k, "not a valid environment variable name (letters, digits and _, not starting with a digit)"
+            )
         if isinstance(val, (dict, list)):
-            raise ValueError(f"value of {k} must be a string, number or boolean")
+            raise PathError((k,), val, f"the value of {k} must be a string, number or boolean")
         out[str(k)] = "" if val is None else (str(val).lower() if isinstance(val, bool) else str(val))
     return out
 
@@ -473,13 +466,18 @@ def _check_dependencies(tasks: list[TaskDefinition]) -> None:
 
 def _check_gpu_ib(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
     cn = job.federation_constraints.compute_node
+
+    def where(t: TaskDefinition, key: str) -> str:
+        # the task's own setting, or the job-level one it inherits
+        return f"tasks[{t.source_index}].{key}" if getattr(job.tasks[t.source_index], key) is not None else f"job-level {key}"
+
     if cn.gpu is False:
         for t in tasks:
             if t.gpu:
                 raise PathError(
                     ("federation_constraints", "compute_node", "gpu"),
                     False,
-                    f"gpu: false but task '{t.id}' asks for GPUs (tasks[{t.source_index}].gpus)",
+                    f"gpu: false but task '{t.id}' asks for GPUs ({where(t, 'gpus')})",
                 )
     if cn.infiniband is False:
         for t in tasks:
@@ -487,7 +485,7 @@ def _check_gpu_ib(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
                 raise PathError(
                     ("federation_constraints", "compute_node", "infiniband"),
                     False,
-                    f"infiniband: false but task '{t.id}' asks for InfiniBand (tasks[{t.source_index}].infiniband)",
+                    f"infiniband: false but task '{t.id}' asks for InfiniBand ({where(t, 'infiniband')})",
                 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -24,14 +25,37 @@ M = TypeVar("M", bound=BaseModel)
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config file larger than this is refused, not parsed
 
 
+# keys whose values are never echoed back in a message
+SECRET_KEY_RE = re.compile(r"(connection_?string|account_?key|sas|secret|password|token)$", re.I)
+
+
+class PathError(ValueError):
+    """A validation error that knows the YAML path (relative to the validated field or
+    model) and the offending value, so the message can point at it exactly."""
+
+    def __init__(self, rel_loc: tuple[Any, ...], value: Any, why: str):
+        super().__init__(why)
+        self.rel_loc = rel_loc
+        self.value = value
+        self.why = why
+
+
+def _key_text(part: Any) -> str:
+    text = str(part)
+    # a key with spaces, line breaks or control characters is quoted so the path stays one line
+    if not text or any(c.isspace() or not c.isprintable() for c in text):
+        return repr(text)
+    return text
+
+
 def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """``('a', 0, 'b')`` → ``a[0].b``."""
     out = ""
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _key_text(part)
     return out or "(top level)"
 
 
@@ -45,8 +69,9 @@ def problem(source: str, loc: tuple[Any, ...] | list[Any], value: Any, why: str,
     """One line: ``source: path = value: why``."""
     where = f"{source}: {format_path(loc)}"
     if show_value:
-        where += f" = {short_value(value)}"
-    return f"{where}: {why}"
+        secret = any(isinstance(p, str) and SECRET_KEY_RE.search(p) for p in loc)
+        where += " = <hidden>" if secret else f" = {short_value(value)}"
+    return " ".join(f"{where}: {why}".splitlines())
 
 
 def read_text(path: str | os.PathLike[str]) -> str:
@@ -70,16 +95,40 @@ def read_text(path: str | os.PathLike[str]) -> str:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML would
+    silently keep the last one, e.g. drop a whole ``tasks:`` list). Keys brought in by a
+    ``<<`` merge may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key: SafeLoader reports it itself
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first given on line {first})", key_node.start_mark
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text safely (no object construction); errors name line and column."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: text is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
-        what = exc.problem or exc.context or "invalid YAML"
+        what = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         raise ConfigError(f"{source}: {where}: invalid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
@@ -162,38 +211,161 @@ def suggest_key(model: type[BaseModel] | None, key: str) -> str:
     return f"; valid keys: {', '.join(choices)}" if len(choices) <= 12 else ""
 
 
+# pydantic's wording names Python types; a YAML author thinks in lists and mappings
+_TYPE_WHY = {
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "set_type": "expected a list",
+    "dict_type": "expected a mapping (key: value)",
+    "model_type": "expected a mapping (key: value)",
+    "model_attributes_type": "expected a mapping (key: value)",
+}
+_BOUND_WHY = {
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "greater_than": ("gt", "must be greater than {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "less_than": ("lt", "must be less than {}"),
+}
+# errors that only say "this value has the wrong shape for this union member"
+_SHAPE_ERRORS = set(_TYPE_WHY) | {"literal_error", "enum", "is_instance_of"}
+
+
 def _why(err: dict[str, Any]) -> str:
+    etype = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if etype in _TYPE_WHY:
+        return _TYPE_WHY[etype]
+    if etype in _BOUND_WHY and _BOUND_WHY[etype][0] in ctx:
+        key, text = _BOUND_WHY[etype]
+        return text.format(ctx[key])
+    if etype in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
+        return "must not be empty"
     msg = err.get("msg", "invalid value")
     # pydantic prefixes custom errors; our own messages are already sentences
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
+    if msg.startswith("Input should be "):
+        msg = "expected " + msg[len("Input should be "):]
     return " ".join(msg.split())
 
 
-def validation_problems(exc: ValidationError, model: type[BaseModel], source: str, prefix: tuple[Any, ...] = ()) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and part.startswith(("function-", "tagged-union["))
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any, etype: str) -> tuple[tuple[Any, ...], int | None]:
+    """Drop the parts pydantic adds to ``loc`` that are not in the YAML (validator and union
+    member tags such as ``int`` or ``tuple[...]``) by walking the input alongside.
+
+    Returns the YAML path and, for an error inside a union member, the length of the
+    path of the value the union was validating (``None`` otherwise).
+    """
+    clean: list[Any] = []
+    union_at: int | None = None
+    node = data
+    walking = True
+    for i, part in enumerate(loc):
+        if _is_tag(part):
+            # a union member's name (pydantic tags only union members' errors this way)
+            if union_at is None:
+                union_at = len(clean)
+            continue
+        if walking and isinstance(node, dict) and part in node:
+            clean.append(part)
+            node = node[part]
+        elif walking and isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
+            clean.append(part)
+            node = node[part]
+        elif walking and i == len(loc) - 1 and etype == "missing":
+            clean.append(part)
+        elif not walking:
+            clean.append(part)  # below a value the input does not have (no data to walk)
+        else:
+            # not a key of the input: a union member's tag
+            if union_at is None:
+                union_at = len(clean)
+    return tuple(clean), union_at
+
+
+def validation_problems(
+    exc: ValidationError,
+    model: type[BaseModel],
+    source: str,
+    prefix: tuple[Any, ...] = (),
+    data: Any = None,
+) -> list[str]:
+    """One line per problem of ``exc``; ``data`` (the validated input) lets the paths be
+    told apart from pydantic's union member tags."""
     errors = exc.errors(include_url=False)
     deeper = [tuple(e.get("loc", ())) for e in errors]
+    entries: list[tuple[tuple[Any, ...], int | None, dict[str, Any]]] = []
     for err in errors:
         loc = tuple(err.get("loc", ()))
         if err.get("type") == "too_short" and any(len(d) > len(loc) and d[: len(loc)] == loc for d in deeper):
             continue  # a list emptied by its own failing items: the items' errors say it all
-        # pydantic appends union member / function tags to loc: drop non-key parts
-        clean = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "tagged-union[")))
+        etype = err.get("type", "")
+        if data is None:
+            clean, union_at = tuple(p for p in loc if not _is_tag(p)), None
+        else:
+            clean, union_at = _clean_loc(loc, data, etype)
+        entries.append((clean, union_at, err))
+
+    # A value that fails every member of a union: when one member's errors go deeper
+    # (the value had that member's shape) or say more than "wrong type", the other
+    # members' "wrong type" errors are noise; when all say "wrong type", say it once.
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for n, (clean, union_at, _err) in enumerate(entries):
+        if union_at is not None:
+            groups.setdefault(clean[:union_at], []).append(n)
+    drop: set[int] = set()
+    merged: dict[int, str] = {}
+    for at, members in groups.items():
+        shape = [n for n in members if entries[n][0] == at and entries[n][2].get("type") in _SHAPE_ERRORS]
+        if len(shape) < len(members):
+            drop.update(shape)
+        elif shape:
+            whys = list(dict.fromkeys(_why(entries[n][2]) for n in shape))
+            if all(w.startswith("expected ") for w in whys):
+                why = "expected " + ", or ".join(w[len("expected "):] for w in whys)
+            else:
+                why = "; or ".join(whys)
+            merged[shape[0]] = why
+            drop.update(shape[1:])
+
+    problems: list[str] = []
+    seen: set[str] = set()
+    for n, (clean, _union_at, err) in enumerate(entries):
+        if n in drop:
+            continue
         etype = err.get("type", "")
         cause = (err.get("ctx") or {}).get("error")
         if cause is not None and hasattr(cause, "rel_loc"):
-            # a model validator that knows the exact sub-path of the offending value
+            # a validator that knows the exact sub-path of the offending value
             line = problem(source, prefix + clean + tuple(cause.rel_loc), cause.value, cause.why)
         elif etype == "extra_forbidden":
             parent = _model_at(model, clean[:-1])
-            line = problem(source, prefix + clean, err.get("input"), "unknown key" + suggest_key(parent, str(clean[-1]) if clean else ""))
+            key = str(clean[-1]) if clean else ""
+            keys = _field_keys(parent) if parent is not None else {}
+            if key in keys:
+                # an alias of a field whose other name is given too
+                names = sorted(k for k, f in keys.items() if f == keys[key])
+                why = f"the same setting is given twice ({' and '.join(names)} are one key); keep one"
+            else:
+                why = "unknown key" + suggest_key(parent, key)
+            line = problem(source, prefix + clean, err.get("input"), why)
         elif etype == "missing":
             line = problem(source, prefix + clean, None, "required key is missing", show_value=False)
         else:
-            line = problem(source, prefix + clean, err.get("input"), _why(err))
+            line = problem(source, prefix + clean, err.get("input"), merged.get(n) or _why(err))
         if line not in seen:
             seen.add(line)
             problems.append(line)
@@ -209,4 +381,4 @@ def validate(model: type[M], data: Any, source: str, *, context: dict[str, Any] 
     try:
         return model.model_validate(data, context={"source": source, **(context or {})})
     except ValidationError as exc:
-        raise ConfigError(validation_problems(exc, model, source)) from None
+        raise ConfigError(validation_problems(exc, model, source, data=data)) from None

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .loading import PathError
 from .units import parse_duration
 
 # Batch ids: letters, digits, hyphens and underscores, at most 64 characters.
@@ -43,7 +44,7 @@ class Autoscale(_Section):
     @model_validator(mode="after")
     def _formula_when_enabled(self) -> "Autoscale":
         if self.enabled and not (self.formula and self.formula.strip()):
-            raise ValueError("enabled: true needs a formula")
+            raise PathError(("formula",), self.formula, "autoscale enabled: true needs a formula")
         return self
 
 
@@ -165,7 +166,7 @@ class PoolSpecification(_Section):
     @field_validator("vm_size")
     @classmethod
     def _vm_size(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_]{2,64}$", v or ""):
+        if not re.match(r"^[A-Za-z0-9_-]{2,64}$", v or ""):
             raise ValueError("not a VM size name (e.g. STANDARD_D2S_V3)")
         return v
 
@@ -182,9 +183,15 @@ class PoolSpecification(_Section):
     @model_validator(mode="after")
     def _capacity(self) -> "PoolSpecification":
         if not self.autoscale.enabled and self.vm_count.dedicated + self.vm_count.low_priority == 0:
-            raise ValueError("vm_count is 0 dedicated and 0 low_priority and autoscale is off: the pool could never run a task")
-        if self.os == "linux" and "windows" in self.vm_configuration.node_agent:
-            raise ValueError("os: linux contradicts the Windows image")
+            raise PathError(
+                ("vm_count",),
+                self.vm_count.model_dump(),
+                "0 dedicated and 0 low_priority nodes and autoscale is off: the pool could never run a task",
+            )
+        image_windows = self.vm_configuration.node_agent.startswith("batch.node.windows")
+        if self.os is not None and (self.os == "windows") != image_windows:
+            image = "a Windows" if image_windows else "a Linux"
+            raise PathError(("os",), self.os, f"os: {self.os} contradicts {image} image (node agent '{self.vm_configuration.node_agent}')")
         return self
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..config.constraints import FederationConstraints
-from .matching import build_hard_checks, hard_verdict, load_verdict
+from .matching import build_hard_checks, load_verdict
 from .policies import Policy, get_policy
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
@@ -30,18 +30,22 @@ def decide_requirements(
     candidates: list[PoolSnapshot] = []
     hard_failures = 0
     for p in pools:
-        key = p.key
+        key = p.facts.key
         if key in verdicts:
             continue  # the same pool given twice counts once
         if key in excluded_keys:
             verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "failed", "job creation failed on this pool in this attempt")
             hard_failures += 1
             continue
-        v = hard_verdict(p.facts, checks)
+        v = None
+        facts = p.facts
+        for check in checks:  # inlined hard_verdict(): this loop is the hot path
+            v = check(facts)
+            if v is not None:
+                hard_failures += 1
+                break
         if v is None:
             v = load_verdict(p, req, now)
-        else:
-            hard_failures += 1
         if v is None:
             candidates.append(p)
             v = Verdict(key, "eligible")

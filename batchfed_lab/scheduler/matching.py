@@ -23,6 +23,24 @@ def _fail(facts: PoolFacts, constraint: str, required: object, actual: object, r
     return Verdict(facts.key, "excluded", constraint, str(required), str(actual), f"{constraint}: {reason}")
 
 
+class _Failures:
+    """Failing verdicts differ only by pool key for equal actual values, so the
+    text is formatted once per distinct value (large federations repeat sizes,
+    regions and images)."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: dict[object, tuple[str, str, str, str]] = {}
+
+    def get(self, facts: PoolFacts, actual_key: object, make: Callable[[], tuple[str, object, object, str]]) -> Verdict:
+        parts = self._cache.get(actual_key)
+        if parts is None:
+            constraint, required, actual, reason = make()
+            parts = self._cache[actual_key] = (constraint, str(required), str(actual), f"{constraint}: {reason}")
+        return Verdict(facts.key, "excluded", *parts)
+
+
 def _yn(flag: bool) -> str:
     return "yes" if flag else "no"
 
@@ -46,32 +64,38 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
 
     if req.location is not None:
         loc = req.location
+        location_fails = _Failures()
 
         def location(f: PoolFacts) -> Verdict | None:
-            if f.location.lower() != loc:
-                return _fail(f, "location", loc, f.location, f"needs {loc}, pool is in {f.location}")
+            if f.location != loc:
+                return location_fails.get(f, f.location, lambda: ("location", loc, f.location, f"needs {loc}, pool is in {f.location}"))
             return None
 
         add(location)
 
     if req.subnet_id is not None:
         subnet = req.subnet_id
+        subnet_fails = _Failures()
 
         def virtual_network(f: PoolFacts) -> Verdict | None:
             if (f.subnet_id or "").lower() != subnet:
-                return _fail(f, "virtual_network", subnet, f.subnet_id or "none", "needs the named subnet, pool has " + (f.subnet_id or "no subnet"))
+                return subnet_fails.get(
+                    f, f.subnet_id,
+                    lambda: ("virtual_network", subnet, f.subnet_id or "none", "needs the named subnet, pool has " + (f.subnet_id or "no subnet")),
+                )
             return None
 
         add(virtual_network)
 
     if req.custom_image_id is not None:
         image = req.custom_image_id
+        image_fails = _Failures()
 
         def custom_image(f: PoolFacts) -> Verdict | None:
             # a platform-image pool simply does not match (the original crashed here)
             if (f.custom_image_id or "").lower() != image:
                 actual = f.custom_image_id or "platform image"
-                return _fail(f, "custom_image", image, actual, f"needs custom image {image}, pool uses {actual}")
+                return image_fails.get(f, actual, lambda: ("custom_image", image, actual, f"needs custom image {image}, pool uses {actual}"))
             return None
 
         add(custom_image)

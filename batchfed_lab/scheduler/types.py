@@ -72,11 +72,13 @@ class PoolFacts:
     registry_logins: frozenset[str] = frozenset()
     target_dedicated: int = 0
     target_low_priority: int = 0
+    # unique across a federation (the same pool id may exist in two accounts);
+    # computed once because every verdict and sort uses it
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Unique across a federation: the same pool id may exist in two accounts."""
-        return pool_key(self.service_url, self.pool_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", pool_key(self.service_url, self.pool_id))
+        object.__setattr__(self, "location", self.location.lower())
 
 
 def pool_key(service_url: str, pool_id: str) -> str:
