@@ -19,6 +19,7 @@ from .federation import FederationConfig
 from .jobs import JobsConfig, JobSpecification, TaskDefinition
 from .loading import load_yaml_file, parse_yaml, short_value, validate
 from .pool import PoolConfig, PoolSpecification
+from .workspace import _refuse_secrets
 
 __all__ = [
     "FederationConfig",
@@ -59,9 +60,8 @@ def _source_data(src: str | os.PathLike[str] | dict[str, Any], default_name: str
 
 def _validate(model: type[M], data: Any, source: str) -> M:
     if model is FederationConfig:
-        from .workspace import _refuse_secrets
-
-        _refuse_secrets(data, source)  # and never echo one back in a message
+        # credentials never live in federation.yaml either; refuse them without echoing them
+        _refuse_secrets(data, source)
     return validate(model, data, source)
 
 

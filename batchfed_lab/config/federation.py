@@ -3,9 +3,8 @@ original's code defaults (its docs disagreed on some; see docs/configuration.md)
 
 from __future__ import annotations
 
-from typing import Literal
-
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 

@@ -456,8 +456,12 @@ def _check_dependencies(tasks: list[TaskDefinition]) -> None:
                 stack.pop()
                 continue
             if state.get(nxt) == 1:
+                path = [n for n, _ in stack]
+                cycle = path[path.index(nxt):] + [nxt]
                 raise PathError(
-                    ("tasks", index_of[node], "depends_on"), nxt, f"dependency cycle through task '{nxt}'"
+                    ("tasks", index_of[node], "depends_on", graph[node].index(nxt)),
+                    nxt,
+                    f"dependency cycle: {' -> '.join(cycle)}",
                 )
             if not state.get(nxt):
                 state[nxt] = 1

@@ -60,8 +60,8 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def short_value(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    text = " ".join(text.split())
+    text = repr(value)  # quotes strings and escapes line breaks: '   ' stays visibly three spaces
+    text = " ".join(text.splitlines())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -245,7 +245,8 @@ def _why(err: dict[str, Any]) -> str:
         return _TYPE_WHY[etype]
     if etype in _BOUND_WHY and _BOUND_WHY[etype][0] in ctx:
         key, text = _BOUND_WHY[etype]
-        return text.format(ctx[key])
+        bound = ctx[key]
+        return text.format(f"{bound:g}" if isinstance(bound, float) else bound)
     if etype in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
         return "must not be empty"
     msg = err.get("msg", "invalid value")
@@ -272,27 +273,19 @@ def _clean_loc(loc: tuple[Any, ...], data: Any, etype: str) -> tuple[tuple[Any, 
     clean: list[Any] = []
     union_at: int | None = None
     node = data
-    walking = True
     for i, part in enumerate(loc):
-        if _is_tag(part):
-            # a union member's name (pydantic tags only union members' errors this way)
-            if union_at is None:
-                union_at = len(clean)
-            continue
-        if walking and isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node and not _is_tag(part):
             clean.append(part)
             node = node[part]
-        elif walking and isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
+        elif isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
             clean.append(part)
             node = node[part]
-        elif walking and i == len(loc) - 1 and etype == "missing":
-            clean.append(part)
-        elif not walking:
-            clean.append(part)  # below a value the input does not have (no data to walk)
-        else:
-            # not a key of the input: a union member's tag
-            if union_at is None:
-                union_at = len(clean)
+        elif i == len(loc) - 1 and etype == "missing":
+            clean.append(part)  # the key that is not there
+        elif union_at is None:
+            # not in the input: the name of a union member (``int``, ``tuple[...]``,
+            # ``function-after[...]``) that pydantic puts in the path of its errors
+            union_at = len(clean)
     return tuple(clean), union_at
 
 
@@ -341,9 +334,25 @@ def validation_problems(
             merged[shape[0]] = why
             drop.update(shape[1:])
 
+    # a typo of a required key gives "missing" and "unknown key" for one mapping: say the
+    # unknown key (with its suggestion) first, it is the one to fix
+    last_extra: dict[tuple[Any, ...], int] = {}
+    for n, (clean, _u, err) in enumerate(entries):
+        if err.get("type") == "extra_forbidden":
+            last_extra[clean[:-1]] = n
+
+    def rank(n: int) -> tuple[int, int]:
+        clean, _u, err = entries[n]
+        if err.get("type") == "missing" and clean[:-1] in last_extra:
+            return (max(n, last_extra[clean[:-1]]), 1)
+        return (n, 0)
+
+    order = sorted(range(len(entries)), key=rank)
+
     problems: list[str] = []
     seen: set[str] = set()
-    for n, (clean, _union_at, err) in enumerate(entries):
+    for n in order:
+        clean, _union_at, err = entries[n]
         if n in drop:
             continue
         etype = err.get("type", "")
@@ -372,12 +381,28 @@ def validation_problems(
     return problems
 
 
+def drop_blank_keys(data: Any) -> Any:
+    """A key left blank (``allow:`` as in the original's commented templates) means
+    "use the default", as it did in the original — not an error."""
+    if isinstance(data, dict):
+        # an environment variable left blank is an empty string, not "unset"
+        return {
+            k: (v if k == "environment_variables" else drop_blank_keys(v))
+            for k, v in data.items()
+            if v is not None
+        }
+    if isinstance(data, list):
+        return [drop_blank_keys(v) for v in data]
+    return data
+
+
 def validate(model: type[M], data: Any, source: str, *, context: dict[str, Any] | None = None) -> M:
     """Validate ``data`` as ``model``; raise :class:`ConfigError` with one line per problem."""
     if data is None:
         raise ConfigError(f"{source}: the document is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: (top level) = {short_value(data)}: expected a mapping of keys")
+    data = drop_blank_keys(data)
     try:
         return model.model_validate(data, context={"source": source, **(context or {})})
     except ValidationError as exc:

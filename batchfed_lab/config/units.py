@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt])\s*$", re.IGNORECASE)
+_MEMORY_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([bkmgt])\s*$", re.IGNORECASE)
 # binary multiples, expressed in MiB (the unit the scheduler compares in)
 _TO_MIB = {"b": 1 / 1024**2, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**2}
 

@@ -25,7 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError, WorkspaceError
-from .loading import load_yaml_file, validate
+from .loading import SECRET_KEY_RE, format_path, load_yaml_file, validate
 
 HOME_ENV = "BATCHFED_HOME"
 CONNECTION_STRING_ENV = "BATCHFED_STORAGE_CONNECTION_STRING"
@@ -147,20 +147,23 @@ def load_settings(path: Path) -> WorkspaceSettings:
     return validate(WorkspaceSettings, data, source)
 
 
-_SECRET_KEYS = re.compile(r"(connection_?string|account_?key|sas|secret|password|token)$", re.I)
+_SECRET_KEYS = SECRET_KEY_RE
 
 
-def _refuse_secrets(data: object, source: str, path: str = "") -> None:
-    """Secrets never live in the settings file; say where they go instead."""
+def _refuse_secrets(data: object, source: str, path: tuple[object, ...] = ()) -> None:
+    """Secrets never live in config files; say where they go instead (never echo the value)."""
     if isinstance(data, dict):
         for k, v in data.items():
-            here = f"{path}.{k}" if path else str(k)
+            here = (*path, k)
             if _SECRET_KEYS.search(str(k)):
                 raise ConfigError(
-                    f"{source}: {here}: secrets are not read from files; set {CONNECTION_STRING_ENV} "
-                    "or use credential: default (managed identity / CLI login)"
+                    f"{source}: {format_path(here)} = <hidden>: secrets are not read from files; "
+                    f"set {CONNECTION_STRING_ENV} or use credential: default (managed identity / CLI login)"
                 )
             _refuse_secrets(v, source, here)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _refuse_secrets(v, source, (*path, i))
 
 
 def open_workspace(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:
