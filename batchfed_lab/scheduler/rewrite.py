@@ -55,14 +55,28 @@ def renumber_generated_ids(
     existing_ids: Iterable[str],
     prefix: str = GENERATED_ID_PREFIX,
     width: int = GENERATED_ID_WIDTH,
+    *,
+    highest: int | None = None,
 ) -> list[TaskDefinition]:
-    """Give generated ids numbers after the highest already in the target job."""
+    """Give generated ids numbers after the highest already in the target job.
+
+    ``highest`` — the highest generated number seen when the placement began —
+    replaces the scan of ``existing_ids``: a retried placement must produce the
+    same ids even though its own first tasks are in the job by then.
+    """
     existing = set(existing_ids)
-    if not existing:
-        return list(tasks)
+    if highest is None:
+        if not existing:
+            return list(tasks)
+        highest = highest_generated(existing, prefix)
+    else:
+        # ids above ``highest`` that exist now are this placement's own earlier adds
+        existing = set()
+        if highest < 0:
+            return list(tasks)
     explicit = {t.id for t in tasks if not t.generated_id}
     taken = existing | explicit
-    n = highest_generated(existing, prefix) + 1
+    n = highest + 1
     mapping: dict[str, str] = {}
     for t in tasks:
         if not t.generated_id:
@@ -88,8 +102,9 @@ def rewrite_for_placement(
     unique_id: str,
     unique_job_ids: bool,
     existing_ids: Iterable[str] = (),
+    highest: int | None = None,
 ) -> list[TaskDefinition]:
     """The full re-write the proxy applies before adding a task group to a Batch job."""
     if not unique_job_ids and any(t.depends_on for t in tasks):
         return suffix_task_ids(tasks, unique_id)
-    return renumber_generated_ids(tasks, existing_ids)
+    return renumber_generated_ids(tasks, existing_ids, highest=highest)

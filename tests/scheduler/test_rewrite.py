@@ -68,3 +68,11 @@ def test_empty_target_job_keeps_ids():
 def test_highest_generated():
     assert highest_generated(["task-00009", "task-10", "task-x", "merge-task-00100"]) == 10
     assert highest_generated([]) == -1
+
+
+def test_a_retried_placement_renumbers_the_same_way():
+    ts = tasks("  - {command: a}\n  - {command: b}\n")
+    first = renumber_generated_ids(ts, existing_ids=["task-00004"])
+    # the retry sees its own first task in the job, but passes the highest seen at the start
+    again = renumber_generated_ids(ts, existing_ids=["task-00004", first[0].id], highest=4)
+    assert [t.id for t in again] == [t.id for t in first] == ["task-00005", "task-00006"]

@@ -1,0 +1,153 @@
+"""Pool capacity as the proxy sees it: snapshots per account, cached briefly.
+
+One refresh of an account costs one pool listing and one account-level
+node-count call (plus the active-job listing when a job asks for a backlog
+ratio) whatever the number of its pools and actions — never one call per pool
+per action. A placement marks its account stale so the next decision sees the
+new load; concurrent decisions share one refresh per account (single flight).
+Blackouts after a placement live here too: they are this proxy's memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from ..scheduler.types import PoolFacts, PoolSnapshot, pool_key
+from ..store.records import PoolMember
+
+AccountFactory = Callable[[str], "object"]  # service url -> BatchAccount-like
+
+
+@dataclass
+class _Entry:
+    fetched_at: float = 0.0
+    with_active: bool = False
+    pools: dict[str, PoolSnapshot] | None = None  # lower-cased pool id -> snapshot
+    stale: bool = True
+    refreshing: threading.Event | None = None
+    error: BaseException | None = None
+
+
+def missing_snapshot(member: PoolMember) -> PoolSnapshot:
+    """A member the Batch service does not know (deleted outside the federation)."""
+    facts = PoolFacts(
+        pool_id=member.pool_id,
+        service_url=member.batch_service_url,
+        account=member.account or "",
+        location=member.location or "",
+        vm_size="unknown",
+        size=None,
+    )
+    return PoolSnapshot(facts, state="missing")
+
+
+class CapacityCache:
+    def __init__(self, account_for: AccountFactory, *, ttl: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self._account_for = account_for
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._blackout: dict[str, float] = {}  # pool key -> epoch seconds
+        self.refreshes = 0
+
+    # -- blackout --------------------------------------------------------------------
+    def black_out(self, key: str, until: float) -> None:
+        with self._lock:
+            self._blackout[key] = until
+
+    def blackout_until(self, key: str) -> float | None:
+        return self._blackout.get(key)
+
+    # -- invalidation ----------------------------------------------------------------
+    def invalidate(self, service_url: str | None = None) -> None:
+        with self._lock:
+            targets = self._entries.values() if service_url is None else [self._entries.get(_norm(service_url))]
+            for e in targets:
+                if e is not None:
+                    e.stale = True
+
+    # -- reads -----------------------------------------------------------------------
+    def snapshots(self, members: Sequence[PoolMember], *, active_tasks: bool = False) -> list[PoolSnapshot]:
+        """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
+        by_account: dict[str, list[PoolMember]] = {}
+        for m in members:
+            by_account.setdefault(_norm(m.batch_service_url), []).append(m)
+        accounts = list(by_account)
+        if len(accounts) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(accounts)), thread_name_prefix="batchfed-capacity") as ex:
+                tables = list(ex.map(lambda url: self._account_pools(url, by_account[url], active_tasks), accounts))
+        else:
+            tables = [self._account_pools(url, by_account[url], active_tasks) for url in accounts]
+        table = dict(zip(accounts, tables))
+        out = []
+        for m in members:
+            snap = table[_norm(m.batch_service_url)].get(m.pool_id.lower())
+            if snap is None:
+                snap = missing_snapshot(m)
+            else:
+                # location as the federation recorded it wins over the service's guess
+                if m.location and snap.facts.location != m.location.lower():
+                    snap = replace(snap, facts=replace(snap.facts, location=m.location))
+            until = self._blackout.get(snap.key)
+            if until is not None:
+                snap = replace(snap, blackout_until=until)
+            out.append(snap)
+        return out
+
+    def _account_pools(self, url: str, members: Iterable[PoolMember], active_tasks: bool) -> dict[str, PoolSnapshot]:
+        while True:
+            with self._lock:
+                e = self._entries.setdefault(url, _Entry())
+                fresh = (
+                    e.pools is not None
+                    and not e.stale
+                    and self._clock() - e.fetched_at < self.ttl
+                    and (e.with_active or not active_tasks)
+                )
+                if fresh:
+                    return e.pools  # type: ignore[return-value]
+                if e.refreshing is None:
+                    e.refreshing = threading.Event()
+                    leader = True
+                    done = e.refreshing
+                else:
+                    leader = False
+                    done = e.refreshing
+            if not leader:
+                done.wait(timeout=60)
+                with self._lock:
+                    if e.error is not None and e.pools is None:
+                        raise e.error
+                    if e.pools is not None and (e.with_active or not active_tasks):
+                        return e.pools
+                continue
+            try:
+                account = self._account_for(url)
+                # every pool of the account: one cache entry serves all federations on it
+                snaps = account.snapshot_pools(None, active_tasks=active_tasks)  # type: ignore[attr-defined]
+                pools = {pid.lower(): s for pid, s in snaps.items()}
+                with self._lock:
+                    e.pools, e.fetched_at, e.with_active, e.stale, e.error = pools, self._clock(), active_tasks, False, None
+                    self.refreshes += 1
+                return pools
+            except BaseException as exc:
+                with self._lock:
+                    e.error = exc
+                raise
+            finally:
+                with self._lock:
+                    e.refreshing = None
+                done.set()
+
+
+def _norm(url: str) -> str:
+    return url.rstrip("/").lower()
+
+
+def member_key(m: PoolMember) -> str:
+    return pool_key(m.batch_service_url, m.pool_id)

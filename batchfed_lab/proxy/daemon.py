@@ -1,0 +1,305 @@
+"""The proxy's loop: leader lease, event-driven dispatch to a bounded worker pool,
+heartbeats. Lifecycle (detaching, discovery files) lives in :mod:`.lifecycle`.
+
+Only the lease holder claims actions. The store hands out only the head action
+of each target id and never two live claims on one target, so actions of one
+job id are strictly FIFO while different job ids run concurrently on the
+workers. A standby proxy tries to take the lease every renew period and takes
+over once the leader's lease lapses (≤ lease + renew seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .._version import __version__
+from ..errors import ClaimLostError, StoreError
+from ..store.base import Store
+from ..store.records import Claim, ProxyRecord
+from .capacity import CapacityCache
+from .processor import ActionProcessor, Counters, ProcessingOptions
+
+log = logging.getLogger("batchfed.proxy")
+
+LEASE_NAME = "proxy-leader"
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    workers: int = 8
+    lease_ttl: float = 15.0
+    lease_renew: float = 5.0
+    federations_interval: float = 30.0
+    heartbeat_interval: float = 2.0
+    capacity_ttl: float = 2.0
+    # "event": pick up new actions in milliseconds. "original": the original's cadence
+    # (poll every actions interval, at most 32 actions per poll, one at a time) — a baseline.
+    mode: str = "event"
+    original_poll: float = 5.0
+    original_batch: int = 32
+
+
+class ProxyDaemon:
+    def __init__(
+        self,
+        store: Store,
+        account_for: Callable[[str], Any],
+        processing: ProcessingOptions | None = None,
+        loop: LoopOptions | None = None,
+        *,
+        proxy_id: str | None = None,
+        info: dict[str, Any] | None = None,
+    ):
+        self.store = store
+        self.processing = processing or ProcessingOptions()
+        self.loop = loop or LoopOptions()
+        self.proxy_id = proxy_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.info = dict(info or {})
+        self.counters = Counters()
+        self.capacity = CapacityCache(account_for, ttl=self.loop.capacity_ttl)
+        self.processor = ActionProcessor(store, self.capacity, account_for, self.processing, self.counters)
+        self.stop_event = threading.Event()
+        self.is_leader = threading.Event()
+        self.started_at = datetime.now(timezone.utc)
+        workers = 1 if self.loop.mode == "original" else self.loop.workers
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchfed-worker")
+        self._slots = threading.Semaphore(workers)
+        self._inflight: dict[str, Future[str]] = {}
+        self._inflight_lock = threading.Lock()
+        self._federations: list[str] = []
+        self._federations_at = 0.0
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ public
+    @property
+    def role(self) -> str:
+        if self.stop_event.is_set():
+            return "stopping"
+        return "leader" if self.is_leader.is_set() else "standby"
+
+    def run(self) -> None:
+        """Run until :meth:`stop` (or SIGTERM via the lifecycle). Blocks."""
+        self._start_background()
+        try:
+            if self.loop.mode == "original":
+                self._original_loop()
+            else:
+                self._event_loop()
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run_once(self, federation_id: str | None = None) -> int:
+        """Test hook: without lease or threads, process every action ready now, one at a
+        time, until none is claimable. Returns how many claims were processed."""
+        done = 0
+        feds = [federation_id] if federation_id else [f.id for f in self.store.list_federations()]
+        progress = True
+        while progress:
+            progress = False
+            for fid in feds:
+                claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
+                if claim is not None:
+                    self.processor.process(claim)
+                    done += 1
+                    progress = True
+        return done
+
+    # ------------------------------------------------------------------ threads
+    def _start_background(self) -> None:
+        # a restarted incarnation (same id) takes back its lease at once and frees the claims
+        # its dead predecessor held, instead of waiting for them to lapse
+        self._try_lease()
+        if self.is_leader.is_set():
+            self._release_own_claims()
+        for target, name in ((self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat")):
+            t = threading.Thread(target=target, name=f"batchfed-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _release_own_claims(self) -> None:
+        release = getattr(self.store, "release_claims", None)
+        if release is None:
+            return
+        try:
+            freed = release(self.proxy_id)
+            if freed:
+                log.info("freed %d claim(s) left by an earlier run of %s", freed, self.proxy_id)
+        except StoreError as exc:
+            log.warning("could not free earlier claims: %s", exc)
+
+    def _try_lease(self) -> None:
+        was = self.is_leader.is_set()
+        try:
+            if was:
+                self.store.renew_lease(LEASE_NAME, self.proxy_id, ttl=self.loop.lease_ttl)
+                return
+            lease = self.store.acquire_lease(LEASE_NAME, self.proxy_id, ttl=self.loop.lease_ttl)
+        except ClaimLostError:
+            lease = None
+        except StoreError as exc:
+            # cannot tell: stop claiming now; the lease lapses on its own if we cannot renew
+            log.warning("lease check failed: %s", exc)
+            lease = None
+        if lease is not None:
+            if not was:
+                log.info("%s is the leader", self.proxy_id)
+            self.is_leader.set()
+        else:
+            if was:
+                log.warning("%s lost the leader lease; standing by", self.proxy_id)
+            self.is_leader.clear()
+
+    def _lease_loop(self) -> None:
+        while not self.stop_event.wait(self.loop.lease_renew):
+            self._try_lease()
+
+    def _heartbeat_loop(self) -> None:
+        while True:
+            self._heartbeat()
+            if self.stop_event.wait(self.loop.heartbeat_interval):
+                return
+
+    def _heartbeat(self) -> None:
+        try:
+            self.store.heartbeat(
+                ProxyRecord(
+                    proxy_id=self.proxy_id,
+                    pid=os.getpid(),
+                    host=socket.gethostname(),
+                    version=__version__,
+                    role=self.role,
+                    counters=self.counters.as_dict(),
+                    info={**self.info, "federations": list(self._federations), "suspended": self._suspended(),
+                          "inflight": len(self._inflight), "mode": self.loop.mode},
+                    started_at=self.started_at,
+                )
+            )  # fmt: skip
+        except StoreError as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+    def _suspended(self) -> bool:
+        try:
+            return self.store.is_suspended()
+        except StoreError:
+            return False
+
+    # ------------------------------------------------------------------ dispatch
+    def _watched(self, force: bool = False) -> list[str]:
+        now = time.monotonic()
+        if force or now - self._federations_at >= self.loop.federations_interval or not self._federations_at:
+            before = set(self._federations)
+            self._federations = [f.id for f in self.store.list_federations()]
+            self._federations_at = now
+            gone = before - set(self._federations)
+            if gone:
+                log.info("no longer watching deleted federation(s): %s", ", ".join(sorted(gone)))
+        return self._federations
+
+    def _dispatch(self, claim: Claim) -> None:
+        def work() -> str:
+            try:
+                return self.processor.process(claim)
+            finally:
+                with self._inflight_lock:
+                    self._inflight.pop(claim.action_id, None)
+                self._slots.release()
+
+        with self._inflight_lock:
+            self._inflight[claim.action_id] = self._executor.submit(work)
+
+    def _claim_round(self, limit: int | None = None) -> int:
+        """Claim and dispatch until the workers are busy or nothing is ready."""
+        dispatched = 0
+        for fid in self._watched():
+            while not self.stop_event.is_set() and self.is_leader.is_set():
+                if limit is not None and dispatched >= limit:
+                    return dispatched
+                if not self._slots.acquire(blocking=False):
+                    return dispatched
+                try:
+                    claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
+                except StoreError as exc:
+                    self._slots.release()
+                    log.warning("claim in %s failed: %s", fid, exc)
+                    break
+                if claim is None:
+                    self._slots.release()
+                    break
+                self._dispatch(claim)
+                dispatched += 1
+        return dispatched
+
+    def _next_wake(self) -> float:
+        """Seconds until the earliest blocked/backed-off head becomes claimable (≤ 1 s)."""
+        soonest = 1.0
+        now = time.time()
+        for fid in self._federations:
+            try:
+                at = self.store.next_ready_at(fid)
+            except StoreError:
+                continue
+            if at is not None:
+                soonest = min(soonest, max(0.0, at.timestamp() - now))
+        return soonest
+
+    def _event_loop(self) -> None:
+        marks = self.store.change_marks()
+        while not self.stop_event.is_set():
+            if not self.is_leader.is_set() or self._suspended():
+                self.stop_event.wait(0.2)
+                marks = self.store.change_marks()
+                continue
+            # read the marks before claiming so nothing enqueued meanwhile is missed
+            fresh = self.store.change_marks()
+            if fresh.federations != marks.federations:
+                self._watched(force=True)
+            marks = fresh
+            self._claim_round()
+            marks = self.store.wait_for_change(marks, timeout=self._next_wake())
+
+    def _original_loop(self) -> None:
+        """The original's cadence, for benchmarks: poll, take ≤ 32, process one at a time."""
+        while not self.stop_event.is_set():
+            if self.is_leader.is_set() and not self._suspended():
+                for _ in range(self.loop.original_batch):
+                    if self._claim_round(limit=1) == 0:
+                        break
+                    self._drain(timeout=None)
+            self.stop_event.wait(self.loop.original_poll)
+
+    def _drain(self, timeout: float | None) -> None:
+        with self._inflight_lock:
+            futures = list(self._inflight.values())
+        for f in futures:
+            try:
+                f.result(timeout=timeout)
+            except Exception:  # noqa: BLE001 - outcomes are logged by the processor
+                pass
+
+    def _shutdown(self) -> None:
+        self.stop_event.set()
+        # finish what is in flight (bounded): its claims stay valid, so nothing is duplicated
+        self._drain(timeout=30)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for t in self._threads:
+            t.join(timeout=5)
+        try:
+            if self.is_leader.is_set():
+                self.store.release_lease(LEASE_NAME, self.proxy_id)
+            self.store.remove_proxy(self.proxy_id)
+        except StoreError as exc:
+            log.warning("shutdown clean-up failed: %s", exc)
+        self.is_leader.clear()
+        log.info("proxy %s stopped", self.proxy_id)

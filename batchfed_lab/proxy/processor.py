@@ -1,0 +1,366 @@
+"""Carry out one claimed action: add a job or job schedule, or terminate/delete one.
+
+Crash safety comes from the claim's progress journal. Each step is recorded
+before the next one depends on it, and each Batch call is idempotent:
+
+1. decide → record the chosen pool (the *intent*); a retry goes back there;
+2. create the job if absent (``JobExists`` → merge only when compatible,
+   otherwise exclude the pool and decide again);
+3. record how generated task ids will be numbered (so a retry renumbers the
+   same way) and which explicit ids collide with tasks already in the job;
+4. record the location **before** adding tasks, so nothing is orphaned;
+5. add the tasks (``TaskExists`` counts as success: a retry re-adds safely);
+6. record the unique id on the location, then mark the action placed.
+
+Killing the proxy between any two steps therefore neither loses the action
+(the claim lapses and the next leader re-claims it) nor duplicates a job or
+a task (deterministic ids, create-if-absent).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..batch.jobs import JobSettings
+from ..config.jobs import TaskDefinition
+from ..errors import BatchConflictError, BatchError, BatchfedError, ClaimLostError, ConfigError, NotFoundError, SchedulingError
+from ..scheduler import decide_requirements, resolve, rewrite_for_placement, summarize
+from ..scheduler.rewrite import highest_generated
+from ..scheduler.types import Decision, PoolSnapshot
+from ..store.base import Store
+from ..store.records import Action, ActionKind, ActionMethod, Claim
+from .capacity import CapacityCache
+from .payload import AddPayload, parse_add, parse_remove
+
+log = logging.getLogger("batchfed.proxy")
+
+MAX_RECORDED_FAILURES = 100  # per-task add failures kept on the action (the count is exact)
+
+
+@dataclass(frozen=True)
+class ProcessingOptions:
+    blackout_interval: float = 15.0
+    evaluate_autoscale: bool = True
+    policy: str = "largest-fit"
+    actions_interval: float = 5.0  # the longest backoff of a blocked or erroring action
+    max_attempts: int = 5  # unexpected errors tolerated per action before it fails
+    claim_ttl: float = 120.0
+    task_add_concurrency: int = 1
+
+
+class Counters:
+    """Thread-safe outcome counters shown by ``proxy status``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._c: Counter[str] = Counter()
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._c[name] += n
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._c)
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """The chosen pool cannot take this job after all; decide again without it."""
+
+    reason: str
+
+
+def verdict_dicts(decision: Decision) -> list[dict[str, Any]]:
+    return [
+        {
+            "pool": v.pool,
+            "pool_id": v.pool_id,
+            "status": v.status,
+            "constraint": v.constraint,
+            "required": v.required,
+            "actual": v.actual,
+            "reason": v.reason,
+        }
+        for v in decision.verdicts
+    ]
+
+
+class ActionProcessor:
+    def __init__(
+        self,
+        store: Store,
+        capacity: CapacityCache,
+        account_for: Callable[[str], Any],
+        options: ProcessingOptions,
+        counters: Counters | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.capacity = capacity
+        self.account_for = account_for
+        self.options = options
+        self.counters = counters or Counters()
+        self.clock = clock
+
+    # ------------------------------------------------------------------ entry point
+    def process(self, claim: Claim) -> str:
+        """Handle one claim to a terminal or retry state; returns the outcome name."""
+        a = claim.action
+        try:
+            if a.method is ActionMethod.ADD:
+                outcome = self._add(claim)
+            else:
+                outcome = self._remove(claim)
+        except ClaimLostError as exc:
+            # zapped, or the claim lapsed and another worker has it: leave it alone
+            log.warning("action %s (%s %s %s): claim lost: %s", a.id, a.method, a.kind, a.target_id, exc)
+            outcome = "lost"
+        except (ConfigError, SchedulingError) as exc:
+            # the payload can never work (unknown version, invalid job, id too long): say why, stop
+            outcome = self._fail(claim, str(exc))
+        except NotFoundError as exc:
+            # the federation was destroyed under us: its actions went with it
+            log.info("action %s: %s", a.id, exc)
+            outcome = "gone"
+        except Exception as exc:  # noqa: BLE001 - bounded retries, then failed with the error
+            outcome = self._error(claim, exc)
+        self.counters.add(outcome)
+        return outcome
+
+    def _fail(self, claim: Claim, error: str) -> str:
+        log.error("action %s (%s %s %s) failed: %s", claim.action_id, claim.action.method, claim.action.kind, claim.action.target_id, error)
+        try:
+            self.store.mark_failed(claim, error)
+        except ClaimLostError:
+            return "lost"
+        return "failed"
+
+    def _error(self, claim: Claim, exc: BaseException) -> str:
+        a = claim.action
+        text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BatchfedError) else str(exc)
+        errors = a.errors + 1
+        if errors >= self.options.max_attempts:
+            return self._fail(claim, f"gave up after {errors} errors; last: {text}")
+        retry = min(self.options.actions_interval, 0.5 * 2 ** (errors - 1))
+        log.warning("action %s: error %d of %d, retry in %.1fs: %s", a.id, errors, self.options.max_attempts, retry, text)
+        try:
+            self.store.release(claim, retry_in=retry, error=text)
+        except ClaimLostError:
+            return "lost"
+        return "retry"
+
+    def _block_retry(self, a: Action) -> float:
+        return min(self.options.actions_interval, 0.1 * 2 ** min(max(a.attempts - 1, 0), 10))
+
+    # ------------------------------------------------------------------ add
+    def _decide(self, claim: Claim, payload: AddPayload, excluded: set[str]) -> tuple[Decision, dict[str, PoolSnapshot]]:
+        a = claim.action
+        spec = payload.job
+        group = summarize(spec)
+        req = resolve(
+            spec.federation_constraints, group,
+            native_default=payload.native_default, windows_default=payload.windows_default,
+        )  # fmt: skip
+        members = self.store.list_pools(a.federation_id)
+        snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
+        decision = decide_requirements(req, snaps, self.clock(), self.options.policy, excluded)
+        return decision, {s.key: s for s in snaps}
+
+    def _add(self, claim: Claim) -> str:
+        a = claim.action
+        payload = parse_add(a.payload, f"action {a.id}")
+        fed = self.store.get_federation(a.federation_id)
+        progress: dict[str, Any] = dict(a.progress)
+        excluded = set(progress.get("excluded") or ())
+        while True:
+            target = progress.get("pool")
+            if not target:
+                decision, snaps = self._decide(claim, payload, excluded)
+                if not decision.placed:
+                    retry = self._block_retry(a)
+                    log.info("action %s (%s %s) blocked: %s", a.id, a.kind, a.target_id, decision.reason)
+                    self.store.mark_blocked(claim, decision.reason, verdicts=verdict_dicts(decision), retry_in=retry)
+                    return "blocked"
+                snap = snaps[decision.pool]  # type: ignore[index]
+                f = snap.facts
+                target = {
+                    "key": f.key, "service_url": f.service_url, "pool_id": f.pool_id, "account": f.account,
+                    "location": f.location, "windows": f.windows, "autoscale": f.autoscale,
+                    "rule": decision.rule, "node_kind": decision.node_kind, "decided_at": self.clock(),
+                }  # fmt: skip
+                claim = self.store.record_progress(claim, {"pool": target})
+                progress["pool"] = target
+            if a.kind is ActionKind.JOB_SCHEDULE:
+                outcome = self._create_schedule(claim, payload, target)
+            else:
+                outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress)
+            if not isinstance(outcome, Excluded):
+                return outcome
+            excluded.add(target["key"])
+            log.info("action %s: pool %s excluded: %s", a.id, target["pool_id"], outcome.reason)
+            progress.pop("pool", None)
+            progress.pop("job_ready", None)
+            claim = self.store.record_progress(
+                claim, {"pool": None, "job_ready": None, "excluded": sorted(excluded), "last_exclusion": outcome.reason}
+            )
+
+    def _create_job(
+        self, claim: Claim, payload: AddPayload, target: dict[str, Any], unique_job_ids: bool, progress: dict[str, Any]
+    ) -> str | Excluded:
+        a = claim.action
+        spec = payload.job
+        account = self.account_for(target["service_url"])
+        pool_id, windows = target["pool_id"], bool(target.get("windows"))
+        settings = JobSettings.from_spec(spec)
+        tasks: list[TaskDefinition] = list(spec.task_definitions)
+        if not progress.get("job_ready"):
+            try:
+                result = account.create_job(spec.id, pool_id, settings, windows=windows)
+            except BatchConflictError as exc:  # e.g. JobBeingDeleted / JobCompleted on create
+                return Excluded(f"job cannot be created on {pool_id}: {exc}")
+            highest, collisions = -1, []
+            if not result.created:
+                conflict = result.existing.merge_conflict(pool_id, settings, windows=windows)  # type: ignore[union-attr]
+                if conflict:
+                    return Excluded(conflict)
+                existing = account.task_ids(spec.id)
+                highest = highest_generated(existing)
+                if unique_job_ids or not any(t.depends_on for t in tasks):
+                    # ids the user wrote that another task group already used in this job
+                    collisions = sorted({t.id for t in tasks if not t.generated_id} & existing)
+            journal = {"job_ready": True, "job_created": result.created, "generated_after": highest, "collisions": collisions}
+            claim = self.store.record_progress(claim, journal)
+            progress.update(journal)
+        fid = a.federation_id
+        where = dict(kind=ActionKind.JOB, batch_service_url=target["service_url"], pool_id=pool_id,
+                     account=target.get("account"), location=target.get("location"))  # fmt: skip
+        self.store.record_location(fid, spec.id, **where)
+        rewritten = rewrite_for_placement(
+            tasks, unique_id=a.id, unique_job_ids=unique_job_ids, highest=int(progress.get("generated_after", -1))
+        )
+        collisions = set(progress.get("collisions") or ())
+        to_add = [t for t in rewritten if t.id not in collisions]
+        claim = self.store.renew_claim(claim, ttl=self.options.claim_ttl)
+        report = account.add_tasks(spec.id, to_add, windows=windows, concurrency=self.options.task_add_concurrency)
+        failures = [{"task_id": r.task_id, "code": r.code, "message": r.message} for r in report.failed]
+        failures += [
+            {"task_id": t, "code": "TaskIdInUse", "message": "an earlier task group of this job already has this task id"}
+            for t in sorted(collisions)
+        ]
+        if spec.auto_complete:
+            account.set_auto_complete(spec.id)
+        now = self.clock()
+        self.store.record_location(fid, spec.id, **where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
+        self._after_success(account, target, now)
+        result_progress = {
+            "placed_pool": target["key"],
+            "tasks_added": report.succeeded,
+            "task_failures": failures[:MAX_RECORDED_FAILURES],
+            "task_failure_count": len(failures),
+            "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6),
+        }
+        if failures and report.succeeded == 0:
+            claim = self.store.record_progress(claim, result_progress)
+            first = failures[0]
+            self.store.mark_failed(claim, f"no task of the group could be added ({len(failures)} failed; first: {first['task_id']}: {first['code']})")
+            self.counters.add("task_add_failures", len(failures))
+            return "failed"
+        if failures:
+            self.counters.add("task_add_failures", len(failures))
+            log.warning("action %s: %d task(s) not added to job %s: first %s", a.id, len(failures), spec.id, failures[0])
+        self.store.mark_placed(claim, progress=result_progress)
+        log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
+        return "placed"
+
+    def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any]) -> str | Excluded:
+        a = claim.action
+        spec = payload.job
+        rec = spec.recurrence
+        assert rec is not None
+        account = self.account_for(target["service_url"])
+        pool_id, windows = target["pool_id"], bool(target.get("windows"))
+        sched = rec.schedule
+        result = account.create_job_schedule(
+            spec.id, pool_id,
+            recurrence_interval=sched.recurrence_interval,
+            tasks=list(spec.task_definitions),
+            settings=JobSettings.from_spec(spec),
+            windows=windows,
+            do_not_run_until=_iso(sched.do_not_run_until),
+            do_not_run_after=_iso(sched.do_not_run_after),
+            start_window=sched.start_window,
+        )  # fmt: skip
+        if not result.created:
+            existing = result.existing
+            if existing is None or (existing.pool_id or "").lower() != pool_id.lower():
+                return Excluded(f"a job schedule '{spec.id}' already exists on pool {existing.pool_id if existing else '?'}")
+        now = self.clock()
+        self.store.record_location(
+            a.federation_id, spec.id, kind=ActionKind.JOB_SCHEDULE, batch_service_url=target["service_url"],
+            pool_id=pool_id, account=target.get("account"), location=target.get("location"),
+            unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc),
+        )  # fmt: skip
+        # schedules get no blackout or autoscale evaluation (as in the original): no tasks run yet
+        self.store.mark_placed(
+            claim, progress={"placed_pool": target["key"], "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)}
+        )
+        log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)
+        return "placed"
+
+    def _after_success(self, account: Any, target: dict[str, Any], now: float) -> None:
+        self.capacity.invalidate(target["service_url"])
+        if self.options.blackout_interval > 0:
+            self.capacity.black_out(target["key"], now + self.options.blackout_interval)
+        if self.options.evaluate_autoscale and target.get("autoscale"):
+            try:
+                account.reevaluate_autoscale(target["pool_id"])
+            except BatchError as exc:  # advisory: the placement itself succeeded
+                log.warning("autoscale evaluation of %s failed: %s", target["pool_id"], exc)
+
+    # ------------------------------------------------------------------ terminate / delete
+    def _remove(self, claim: Claim) -> str:
+        a = claim.action
+        opts = parse_remove(a.payload, f"action {a.id}")
+        locations = self.store.get_locations(a.federation_id, a.target_id, kind=a.kind)
+        if not locations:
+            note = "no location: nothing to do" + (" (forced)" if opts.force else "")
+            self.store.mark_done(claim, progress={"locations": 0, "note": note})
+            return "done"
+        schedule = a.kind is ActionKind.JOB_SCHEDULE
+        acted = 0
+        for loc in locations:
+            account = self.account_for(loc.batch_service_url)
+            where = dict(kind=a.kind, batch_service_url=loc.batch_service_url, pool_id=loc.pool_id)
+            if a.method is ActionMethod.TERMINATE:
+                if loc.terminated_at is not None:
+                    continue
+                if schedule:
+                    account.terminate_job_schedule(a.target_id)
+                else:
+                    account.terminate_job(a.target_id, reason="terminated through the federation")
+                self.store.mark_terminated(a.federation_id, a.target_id, **where)
+            else:
+                if schedule:
+                    account.delete_job_schedule(a.target_id)
+                else:
+                    account.delete_job(a.target_id)
+                self.store.delete_location(a.federation_id, a.target_id, **where)
+            acted += 1
+        self.store.mark_done(claim, progress={"locations": len(locations), "acted_on": acted})
+        log.info("action %s: %s %s %s on %d pool(s)", a.id, a.method, a.kind, a.target_id, acted)
+        return "done"
+
+
+def _iso(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
