@@ -43,7 +43,7 @@ test: venv azurite chromium
 
 bench: venv
 	$(PY) bench/scheduler.py
-	@for b in bench/store.py bench/localbatch.py bench/proxy.py bench/surfaces.py; do \
+	@for b in bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py bench/surfaces.py; do \
 	  if [ -f $$b ]; then echo; echo "== $$b"; $(PY) $$b || exit 1; fi; done
 
 lab: venv

@@ -64,3 +64,4 @@ def config_validate(files: Sequence[str]) -> None:
 # --- command groups owned by their packages register here ------------------------------
 # (one line each; imports are cheap: the groups import their heavy modules lazily)
 # registered groups:
+from .batch.cli import pool_group; main.add_command(pool_group)  # noqa: E402, E702

@@ -1,1 +1,47 @@
-"""batchfed_lab.batch."""
+"""batchfed_lab.batch: the one adapter over ``azure.batch.BatchClient`` for every pool.
+
+Names are imported on first use (PEP 562) so ``import batchfed_lab.batch.cli`` — done by
+the ``batchfed`` CLI at start-up — does not load the Azure SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BatchAccount": ".adapter",
+    "RetrySettings": ".adapter",
+    "AutoscaleEvaluation": ".adapter",
+    "get_account": ".adapter",
+    "close_accounts": ".adapter",
+    "JobSettings": ".jobs",
+    "JobInfo": ".jobs",
+    "JobCreateResult": ".jobs",
+    "JobScheduleInfo": ".jobs",
+    "JobScheduleCreateResult": ".jobs",
+    "TaskAddReport": ".tasks",
+    "TaskAddResult": ".tasks",
+    "TaskCounts": ".tasks",
+    "TaskInfo": ".tasks",
+    "ResolvedCredential": ".credentials",
+    "ServiceUrl": ".credentials",
+    "key_env_var": ".credentials",
+    "parse_service_url": ".credentials",
+    "resolve_credential": ".credentials",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

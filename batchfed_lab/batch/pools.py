@@ -1,0 +1,235 @@
+"""Pools: service objects → scheduler snapshots, and pool.yaml → pool create options.
+
+Pure translation (no calls): :class:`~batchfed_lab.batch.adapter.BatchAccount` fetches,
+these functions read. Metadata written at pool creation and read back here:
+
+| key                          | value                                  | why                                  |
+|------------------------------|----------------------------------------|--------------------------------------|
+| ``batchfed_location``        | region label, e.g. ``westeurope``      | where a local pool "is" (SPEC §3)    |
+| ``batchfed_native``          | ``1`` / ``0``                          | native-container flag (SPEC §4.1)    |
+| ``batchfed_os``              | ``windows`` / ``linux``                | the OS when pool.yaml says ``os:``   |
+| ``batchfed_vm_size_override``| JSON of ``vm_size_override``           | size facts for sizes the catalog lacks |
+
+Shipyard's ``BATCH_SHIPYARD_NATIVE_CONTAINER_POOL`` = ``1`` is honoured as native too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from azure.batch import models as bm
+
+from ..config.pool import PoolSpecification, RegistryLogin
+from ..scheduler import catalog
+from ..scheduler.types import NodeCounts, PoolFacts, PoolSnapshot, VmSize
+from ._util import enum_text
+
+__all__ = [
+    "META_LOCATION",
+    "META_NATIVE",
+    "META_OS",
+    "META_VM_OVERRIDE",
+    "POOL_SELECT",
+    "REGISTRY_PASSWORD_ENV_PREFIX",
+    "LOCAL_DEFAULT_LOCATION",
+    "node_counts",
+    "pool_create_options",
+    "pool_facts",
+    "registry_logins",
+]
+
+META_LOCATION = "batchfed_location"
+META_NATIVE = "batchfed_native"
+META_OS = "batchfed_os"
+META_VM_OVERRIDE = "batchfed_vm_size_override"
+SHIPYARD_NATIVE = "BATCH_SHIPYARD_NATIVE_CONTAINER_POOL"
+LOCAL_DEFAULT_LOCATION = "local"  # a local pool created without a location label
+REGISTRY_PASSWORD_ENV_PREFIX = "BATCHFED_REGISTRY_PASSWORD_"
+
+# Everything a snapshot reads; $select keeps the list payload small on Azure.
+POOL_SELECT = [
+    "id",
+    "vmSize",
+    "state",
+    "allocationState",
+    "taskSlotsPerNode",
+    "enableAutoScale",
+    "enableInterNodeCommunication",
+    "targetDedicatedNodes",
+    "targetLowPriorityNodes",
+    "virtualMachineConfiguration",
+    "networkConfiguration",
+    "metadata",
+]
+
+
+def _metadata(pool: bm.BatchPool) -> dict[str, str]:
+    return {m.name: m.value for m in (pool.metadata or []) if m.name}
+
+
+def registry_logins(pool: bm.BatchPool) -> frozenset[str]:
+    """Registry logins a pool holds: server lower-cased, or ``dockerhub-<user>`` for Docker Hub."""
+    vmc = pool.virtual_machine_configuration
+    ctr = vmc.container_configuration if vmc else None
+    out = set()
+    for reg in (ctr.container_registries if ctr else None) or []:
+        login = RegistryLogin.model_construct(server=reg.registry_server, username=reg.username or "").login
+        if login != "dockerhub-":  # anonymous Docker Hub is no private login
+            out.add(login)
+    return frozenset(out)
+
+
+def _size(vm_size: str, override: Mapping[str, Any] | str | None) -> VmSize | None:
+    if isinstance(override, str):
+        try:
+            override = json.loads(override)
+        except ValueError:
+            override = None
+    try:
+        return catalog.lookup(vm_size, override if isinstance(override, Mapping) else None)
+    except ValueError:
+        return None  # a malformed override makes the size unknown: a verdict, never a crash
+
+
+def pool_facts(
+    pool: bm.BatchPool,
+    *,
+    service_url: str,
+    account: str,
+    region: str | None,
+    override: Mapping[str, Any] | None = None,
+) -> PoolFacts:
+    """What a pool *is*. ``region`` comes from an Azure URL; local pools carry a metadata label."""
+    meta = _metadata(pool)
+    vmc = pool.virtual_machine_configuration
+    image = vmc.image_reference if vmc else None
+    agent = (vmc.node_agent_sku_id or "") if vmc else ""
+    net = pool.network_configuration
+    location = region or meta.get(META_LOCATION) or LOCAL_DEFAULT_LOCATION
+    vm_size = pool.vm_size or ""
+    return PoolFacts(
+        pool_id=pool.id or "",
+        service_url=service_url,
+        account=account,
+        location=location.lower(),
+        vm_size=vm_size,
+        size=_size(vm_size, override if override is not None else meta.get(META_VM_OVERRIDE)),
+        task_slots_per_node=pool.task_slots_per_node or 1,
+        autoscale=bool(pool.enable_auto_scale),
+        inter_node_communication=bool(pool.enable_inter_node_communication),
+        native=meta.get(META_NATIVE) == "1" or meta.get(SHIPYARD_NATIVE) == "1",
+        windows=agent.lower().startswith("batch.node.windows") or meta.get(META_OS) == "windows",
+        custom_image_id=(image.virtual_machine_image_id if image else None) or None,
+        subnet_id=(net.subnet_id if net else None) or None,
+        registry_logins=registry_logins(pool),
+        target_dedicated=pool.target_dedicated_nodes or 0,
+        target_low_priority=pool.target_low_priority_nodes or 0,
+    )
+
+
+def _counts(c: bm.BatchNodeCounts | None) -> NodeCounts:
+    if c is None:
+        return NodeCounts()
+    idle, running = c.idle or 0, c.running or 0
+    total = c.total
+    if total is None:  # sum every state the model knows when the service left total out
+        total = sum(v for k, v in c.as_dict().items() if isinstance(v, int) and k != "total")
+    return NodeCounts(idle=idle, running=running, other=max(0, total - idle - running))
+
+
+def node_counts(nc: bm.BatchPoolNodeCounts | None) -> tuple[NodeCounts, NodeCounts]:
+    """(dedicated, low-priority) node counts of one pool's entry in ``list_pool_node_counts``."""
+    if nc is None:
+        return NodeCounts(), NodeCounts()
+    return _counts(nc.dedicated), _counts(nc.low_priority)
+
+
+def snapshot(
+    pool: bm.BatchPool,
+    counts: bm.BatchPoolNodeCounts | None,
+    active_tasks: int | None,
+    *,
+    service_url: str,
+    account: str,
+    region: str | None,
+    override: Mapping[str, Any] | None = None,
+) -> PoolSnapshot:
+    dedicated, low = node_counts(counts)
+    return PoolSnapshot(
+        pool_facts(pool, service_url=service_url, account=account, region=region, override=override),
+        dedicated=dedicated,
+        low_priority=low,
+        active_tasks=active_tasks,
+        allocation_state=enum_text(pool.allocation_state, "steady"),
+        state=enum_text(pool.state, "active"),
+    )
+
+
+# --- pool.yaml → BatchPoolCreateOptions --------------------------------------------------------
+
+
+def _registry_password(login: str) -> str | None:
+    """Registry passwords come only from the environment: ``BATCHFED_REGISTRY_PASSWORD_<LOGIN>``."""
+    return os.environ.get(REGISTRY_PASSWORD_ENV_PREFIX + re.sub(r"[^A-Z0-9]", "_", login.upper())) or None
+
+
+def pool_create_options(spec: PoolSpecification) -> bm.BatchPoolCreateOptions:
+    """The create request for a pool.yaml ``pool_specification``."""
+    vmc_spec = spec.vm_configuration
+    if vmc_spec.custom_image is not None:
+        image = bm.BatchVmImageReference(virtual_machine_image_id=vmc_spec.custom_image.arm_image_id)
+    else:
+        p = vmc_spec.platform_image
+        assert p is not None  # the config model guarantees exactly one image
+        image = bm.BatchVmImageReference(publisher=p.publisher, offer=p.offer, sku=p.sku, version=p.version)
+    container = None
+    if spec.native or spec.container_registries:
+        container = bm.BatchContainerConfiguration(
+            type=bm.ContainerType.DOCKER_COMPATIBLE,
+            container_registries=[
+                bm.ContainerRegistryReference(
+                    registry_server=r.server, username=r.username, password=_registry_password(r.login)
+                )
+                for r in spec.container_registries
+            ]
+            or None,
+        )
+    metadata = [bm.BatchMetadataItem(name=META_NATIVE, value="1" if spec.native else "0")]
+    if spec.location:
+        metadata.append(bm.BatchMetadataItem(name=META_LOCATION, value=spec.location))
+    if spec.os:
+        metadata.append(bm.BatchMetadataItem(name=META_OS, value=spec.os))
+    if spec.vm_size_override is not None:
+        override = spec.vm_size_override.model_dump(exclude_none=True)
+        metadata.append(bm.BatchMetadataItem(name=META_VM_OVERRIDE, value=json.dumps(override, sort_keys=True)))
+    auto = spec.autoscale
+    return bm.BatchPoolCreateOptions(
+        id=spec.id,
+        vm_size=spec.vm_size,
+        virtual_machine_configuration=bm.VirtualMachineConfiguration(
+            image_reference=image, node_agent_sku_id=vmc_spec.node_agent, container_configuration=container
+        ),
+        task_slots_per_node=spec.task_slots_per_node,
+        enable_inter_node_communication=spec.inter_node_communication_enabled,
+        network_configuration=(
+            bm.NetworkConfiguration(subnet_id=spec.virtual_network.arm_subnet_id) if spec.virtual_network else None
+        ),
+        # Batch refuses fixed targets together with autoscale, and vice versa
+        enable_auto_scale=auto.enabled,
+        auto_scale_formula=auto.formula if auto.enabled else None,
+        auto_scale_evaluation_interval=auto.evaluation_interval if auto.enabled else None,
+        target_dedicated_nodes=None if auto.enabled else spec.vm_count.dedicated,
+        target_low_priority_nodes=None if auto.enabled else spec.vm_count.low_priority,
+        metadata=metadata,
+    )
+
+
+def as_timedelta(value: timedelta | float | int | None) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=float(value))

@@ -1,0 +1,299 @@
+"""Tasks: our :class:`~batchfed_lab.config.jobs.TaskDefinition` → SDK create options, bulk add
+with per-task results, and task listings.
+
+Bulk add (:func:`add_task_collection`) posts ``addtaskcollection`` requests of at most 100
+tasks (the service limit) itself instead of using the SDK's ``create_tasks`` helper, because
+that helper raises on any per-task client error (losing the successes of the same call),
+retries per-task server errors without limit and re-queues a chunk forever on an unknown
+error. Here:
+
+* ``success`` → ``added``; ``clienterror`` with code ``TaskExists`` → ``exists`` (success:
+  re-adding the same ids after a crash is idempotent);
+* any other ``clienterror`` → ``failed`` with its code and message: returned, never raised,
+  never counted as success (the original counted them as success);
+* ``servererror`` or a task missing from the response → re-posted, at most
+  ``max_server_retries`` times, then ``failed``;
+* a whole-request ``RequestBodyTooLarge`` halves the chunk (and every later chunk); a single
+  task that is still too large is ``failed`` with that code;
+* any other whole-request error (job gone, auth, service down after the pipeline's own
+  retries) raises :class:`~batchfed_lab.errors.BatchError`: the caller may simply resubmit.
+
+Commands run the way Batch runs them: *not* under a shell. Our task commands are shell text
+(``python x.py > out && …``), so :func:`command_line` wraps them in ``/bin/sh -c '…'``
+(``cmd /c …`` on Windows pools) unless ``shell=False``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from azure.batch import models as bm
+from azure.core.exceptions import HttpResponseError
+
+from ..config.jobs import TaskDefinition
+from ..errors import BatchError
+from ._util import enum_text
+from .errors import error_code, translate
+
+__all__ = [
+    "MAX_TASKS_PER_REQUEST",
+    "TaskAddReport",
+    "TaskAddResult",
+    "TaskCounts",
+    "TaskInfo",
+    "add_task_collection",
+    "command_line",
+    "task_create_options",
+    "task_info",
+]
+
+MAX_TASKS_PER_REQUEST = 100  # Batch's limit per addtaskcollection call
+TOO_LARGE = "RequestBodyTooLarge"
+TASK_EXISTS = "TaskExists"
+TASK_SELECT = ["id", "state", "executionInfo", "nodeInfo", "creationTime"]
+
+AddStatus = Literal["added", "exists", "failed"]
+
+
+def command_line(command: str, *, windows: bool = False, shell: bool = True) -> str:
+    """The Batch command line for shell text (Batch itself runs no shell)."""
+    if not shell:
+        return command
+    return f"cmd /c {command}" if windows else f"/bin/sh -c {shlex.quote(command)}"
+
+
+def task_create_options(task: TaskDefinition, *, windows: bool = False, shell: bool = True) -> bm.BatchTaskCreateOptions:
+    """One task's create options: multi-instance, container, constraints, dependencies."""
+    constraints = None
+    if task.max_task_retries is not None or task.max_wall_time_s is not None:
+        constraints = bm.BatchTaskConstraints(
+            max_task_retry_count=task.max_task_retries,
+            max_wall_clock_time=timedelta(seconds=task.max_wall_time_s) if task.max_wall_time_s is not None else None,
+        )
+    multi = None
+    if task.num_instances > 1:
+        multi = bm.MultiInstanceSettings(
+            number_of_instances=task.num_instances,
+            coordination_command_line=(
+                command_line(task.coordination_command, windows=windows, shell=shell)
+                if task.coordination_command
+                else None
+            ),
+        )
+    return bm.BatchTaskCreateOptions(
+        id=task.id,
+        command_line=command_line(task.command, windows=windows, shell=shell),
+        environment_settings=[bm.EnvironmentSetting(name=k, value=v) for k, v in task.environment.items()] or None,
+        container_settings=bm.BatchTaskContainerSettings(image_name=task.docker_image) if task.docker_image else None,
+        constraints=constraints,
+        multi_instance_settings=multi,
+        depends_on=bm.BatchTaskDependencies(task_ids=list(task.depends_on)) if task.depends_on else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAddResult:
+    task_id: str
+    status: AddStatus
+    code: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class TaskAddReport:
+    """Per-task outcome of one bulk add, in submission order, plus the requests it took."""
+
+    results: tuple[TaskAddResult, ...]
+    requests: int
+
+    @property
+    def added(self) -> list[str]:
+        return [r.task_id for r in self.results if r.status == "added"]
+
+    @property
+    def existing(self) -> list[str]:
+        return [r.task_id for r in self.results if r.status == "exists"]
+
+    @property
+    def failed(self) -> list[TaskAddResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def succeeded(self) -> int:
+        return sum(1 for r in self.results if r.ok)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        text = f"{len(self.added)} added, {len(self.existing)} existed, {len(self.failed)} failed"
+        if self.failed:
+            first = self.failed[0]
+            text += f" (first: {first.task_id}: {first.code})"
+        return text
+
+
+def _one_line(text: Any) -> str | None:
+    if text is None:
+        return None
+    value = getattr(text, "value", text)  # ErrorMessage(lang, value) or plain str
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else None
+
+
+class _BulkAdd:
+    """One bulk add: shared chunk limit (halved on RequestBodyTooLarge) and results."""
+
+    def __init__(self, post: Callable[[list[bm.BatchTaskCreateOptions]], bm.BatchCreateTaskCollectionResult],
+                 max_server_retries: int, chunk_size: int, what: str):
+        self._post = post
+        self._what = what
+        self._retries = max_server_retries
+        self._limit = max(1, min(chunk_size, MAX_TASKS_PER_REQUEST))
+        self._lock = threading.Lock()
+        self.results: dict[str, TaskAddResult] = {}
+        self.requests = 0
+
+    def _record(self, result: TaskAddResult) -> None:
+        with self._lock:
+            self.results[result.task_id] = result
+
+    def run(self, tasks: list[bm.BatchTaskCreateOptions], attempt: int = 0) -> None:
+        """Add ``tasks`` (any number) in chunks of the current limit."""
+        i = 0
+        while i < len(tasks):
+            with self._lock:
+                limit = self._limit
+            chunk = tasks[i : i + limit]
+            i += len(chunk)
+            self._chunk(chunk, attempt)
+
+    def _chunk(self, chunk: list[bm.BatchTaskCreateOptions], attempt: int) -> None:
+        with self._lock:
+            self.requests += 1
+        try:
+            response = self._post(chunk)
+        except HttpResponseError as exc:
+            if error_code(exc) != TOO_LARGE:
+                raise translate(exc, f"{self._what} ({len(chunk)} task(s) in the request)") from exc
+            if len(chunk) == 1:
+                self._record(TaskAddResult(chunk[0].id, "failed", TOO_LARGE, "the task is larger than a request may be"))
+                return
+            half = len(chunk) // 2
+            with self._lock:
+                self._limit = min(self._limit, half)
+            self.run(chunk, attempt)  # re-chunked at the halved limit
+            return
+        retry: list[bm.BatchTaskCreateOptions] = []
+        by_id = {t.id: t for t in chunk}
+        seen = set()
+        for r in response.result_values or []:
+            seen.add(r.task_id)
+            code = r.error.code if r.error else None
+            message = _one_line(r.error.message) if r.error else None
+            if r.status == bm.BatchTaskAddStatus.SUCCESS:
+                self._record(TaskAddResult(r.task_id, "added"))
+            elif r.status == bm.BatchTaskAddStatus.CLIENT_ERROR and code == TASK_EXISTS:
+                self._record(TaskAddResult(r.task_id, "exists", code))
+            elif r.status == bm.BatchTaskAddStatus.CLIENT_ERROR:
+                self._record(TaskAddResult(r.task_id, "failed", code or "ClientError", message))
+            elif r.task_id in by_id and attempt < self._retries:
+                retry.append(by_id[r.task_id])
+            else:  # servererror (or an unknown status) with no retries left
+                self._record(TaskAddResult(r.task_id, "failed", code or f"status:{r.status}", message))
+        for t in chunk:  # the service owes a result per task; a missing one is retried like a server error
+            if t.id not in seen:
+                if attempt < self._retries:
+                    retry.append(t)
+                else:
+                    self._record(TaskAddResult(t.id, "failed", "NoResult", "the service returned no result for it"))
+        if retry:
+            self.run(retry, attempt + 1)
+
+
+def add_task_collection(
+    post: Callable[[list[bm.BatchTaskCreateOptions]], bm.BatchCreateTaskCollectionResult],
+    tasks: Sequence[bm.BatchTaskCreateOptions],
+    *,
+    concurrency: int = 1,
+    max_server_retries: int = 3,
+    chunk_size: int = MAX_TASKS_PER_REQUEST,
+    what: str = "add tasks",
+) -> TaskAddReport:
+    """Add ``tasks`` through ``post`` (one ``addtaskcollection`` request per call).
+    ``what`` starts the message of a raised error."""
+    ids = [t.id for t in tasks]
+    seen: set[str] = set()
+    for task_id in ids:
+        if task_id.lower() in seen:  # Batch ids are case-insensitive
+            # a request with a duplicate id fails as a whole on Azure; refuse before sending anything
+            raise BatchError(f"{what}: task id '{task_id}' appears twice in one submission", code="DuplicateTaskId")
+        seen.add(task_id.lower())
+    bulk = _BulkAdd(post, max_server_retries, chunk_size, what)
+    task_list = list(tasks)
+    if concurrency <= 1 or len(task_list) <= chunk_size:
+        bulk.run(task_list)
+    else:
+        step = max(1, min(chunk_size, MAX_TASKS_PER_REQUEST))
+        parts = [task_list[i : i + step] for i in range(0, len(task_list), step)]
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batchfed-addtasks") as pool:
+            for future in [pool.submit(bulk.run, part) for part in parts]:
+                future.result()  # re-raises the first whole-request error
+    return TaskAddReport(tuple(bulk.results[i] for i in ids if i in bulk.results), bulk.requests)
+
+
+# --- listings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCounts:
+    active: int = 0
+    running: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    id: str
+    state: str  # active | preparing | running | completed
+    exit_code: int | None = None
+    result: str | None = None  # success | failure (completed tasks)
+    node_id: str | None = None
+    pool_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    retry_count: int = 0
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+def task_info(t: bm.BatchTask) -> TaskInfo:
+    ex = t.execution_info
+    node = t.node_info
+    failure = ex.failure_info if ex else None
+    return TaskInfo(
+        id=t.id or "",
+        state=enum_text(t.state, "active"),
+        exit_code=ex.exit_code if ex else None,
+        result=enum_text(ex.result, "") or None if ex else None,
+        node_id=node.node_id if node else None,
+        pool_id=node.pool_id if node else None,
+        start_time=ex.start_time if ex else None,
+        end_time=ex.end_time if ex else None,
+        retry_count=(ex.retry_count or 0) if ex else 0,
+        failure_code=failure.code if failure else None,
+        failure_message=_one_line(failure.message) if failure else None,
+    )
