@@ -80,10 +80,9 @@ def task_create_options(task: TaskDefinition, *, windows: bool = False, shell: b
     if task.num_instances > 1:
         multi = bm.MultiInstanceSettings(
             number_of_instances=task.num_instances,
-            coordination_command_line=(
-                command_line(task.coordination_command, windows=windows, shell=shell)
-                if task.coordination_command
-                else None
+            # Batch requires a coordination command; "nothing to coordinate" is a no-op
+            coordination_command_line=command_line(
+                task.coordination_command or ("exit 0" if windows else "true"), windows=windows, shell=shell
             ),
         )
     return bm.BatchTaskCreateOptions(

@@ -126,6 +126,12 @@ class ActionProcessor:
         except (ConfigError, SchedulingError) as exc:
             # the payload can never work (unknown version, invalid job, id too long): say why, stop
             outcome = self._fail(claim, str(exc))
+        except BatchError as exc:
+            if exc.status == 400:
+                # the service refused the request itself (invalid property): retrying cannot help
+                outcome = self._fail(claim, str(exc))
+            else:
+                outcome = self._error(claim, exc)
         except NotFoundError as exc:
             # the federation was destroyed under us: its actions went with it
             log.info("action %s: %s", a.id, exc)
@@ -185,6 +191,10 @@ class ActionProcessor:
             if not target:
                 decision, snaps = self._decide(claim, payload, excluded)
                 if not decision.placed:
+                    if excluded:
+                        # exclusions hold for one attempt (as the original's blacklist): the
+                        # conflicting job may be gone by the next retry
+                        claim = self.store.record_progress(claim, {"excluded": []})
                     retry = self._block_retry(a)
                     log.info("action %s (%s %s) blocked: %s", a.id, a.kind, a.target_id, decision.reason)
                     self.store.mark_blocked(claim, decision.reason, verdicts=verdict_dicts(decision), retry_in=retry)
