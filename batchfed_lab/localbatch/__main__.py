@@ -1,0 +1,63 @@
+"""``python -m batchfed_lab.localbatch serve|start|stop|status|info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m batchfed_lab.localbatch", description="localbatch: Azure Batch on loopback")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def workspace_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--workspace", default=None, help="workspace folder (default: $BATCHFED_HOME or ~/.batchfed)")
+
+    for name, help_text in (("serve", "run in the foreground"), ("start", "start in the background and wait until it answers")):
+        p = sub.add_parser(name, help=help_text)
+        workspace_arg(p)
+        p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
+        p.add_argument("--latency-ms", type=float, default=None, help="delay added to every request (default: settings localbatch.latency_ms)")
+        p.add_argument("--allocation-delay-ms", type=float, default=None, help="how long a pool stays 'resizing' (default 100)")
+        p.add_argument("--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)")
+        if name == "serve":
+            p.add_argument("--verbose", action="store_true", help="log every request")
+    for name, help_text in (("stop", "stop it (SIGTERM, then SIGKILL) and its tasks"), ("status", "print its status as JSON"),
+                            ("info", "print its discovery record as JSON")):
+        workspace_arg(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        from .server import configure_logging, serve
+
+        configure_logging(args.verbose)
+        return serve(args.workspace, port=args.port, latency_ms=args.latency_ms,
+                     allocation_delay_ms=args.allocation_delay_ms, relaxed_limits=args.relaxed_limits)
+
+    from ..errors import BatchfedError
+    from . import control
+
+    try:
+        if args.command == "start":
+            rec = control.start(args.workspace, port=args.port, latency_ms=args.latency_ms,
+                                allocation_delay_ms=args.allocation_delay_ms, relaxed_limits=args.relaxed_limits)
+            print(json.dumps(rec.as_dict(), indent=2))
+        elif args.command == "stop":
+            print("stopped" if control.stop(args.workspace) else "not running")
+        elif args.command == "status":
+            print(json.dumps(control.status(args.workspace), indent=2))
+        else:
+            rec = control.info(args.workspace)
+            if rec is None:
+                print("localbatch is not running", file=sys.stderr)
+                return 1
+            print(json.dumps(rec.as_dict(), indent=2))
+    except BatchfedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

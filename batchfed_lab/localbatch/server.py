@@ -1,0 +1,340 @@
+"""The loopback HTTP server: routing, shared-key checks, injected latency, and the foreground
+``serve`` entry point (``python -m batchfed_lab.localbatch serve``).
+
+URL form: ``http://127.0.0.1:<port>/accounts/<account>/<Batch REST path>``; the account part is
+what an azure-batch ``BatchClient`` gets as its endpoint, and it signs the full path, so the
+server checks the signature over exactly what was sent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote
+
+from . import api, auth
+from ._util import ACCOUNT_RE, SUPPORTED_API_VERSIONS, ApiError, iso_now
+from .engine import Engine, Options
+
+log = logging.getLogger("batchfed_lab.localbatch")
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
+
+# (method, path segments below /accounts/<a>; "*" = one id, "**" = the rest), handler
+ROUTES: list[tuple[str, tuple[str, ...], object]] = [
+    ("GET", ("pools",), api.list_pools),
+    ("POST", ("pools",), api.create_pool),
+    ("GET", ("pools", "*"), api.get_pool),
+    ("HEAD", ("pools", "*"), api.get_pool),
+    ("PATCH", ("pools", "*"), api.update_pool),
+    ("DELETE", ("pools", "*"), api.delete_pool),
+    ("POST", ("pools", "*", "resize"), api.resize_pool),
+    ("POST", ("pools", "*", "stopresize"), api.stop_resize),
+    ("POST", ("pools", "*", "removenodes"), api.remove_nodes),
+    ("POST", ("pools", "*", "updateproperties"), api.replace_pool_properties),
+    ("POST", ("pools", "*", "enableautoscale"), api.enable_autoscale),
+    ("POST", ("pools", "*", "disableautoscale"), api.disable_autoscale),
+    ("POST", ("pools", "*", "evaluateautoscale"), api.evaluate_autoscale),
+    ("GET", ("pools", "*", "nodes"), api.list_nodes),
+    ("GET", ("pools", "*", "nodes", "*"), api.get_node),
+    ("POST", ("pools", "*", "localbatch-preempt"), api.preempt),
+    ("POST", ("pools", "*", "localbatch-autoscale"), api.autoscale_admin),
+    ("GET", ("nodecounts",), api.node_counts),
+    ("GET", ("localbatch-info",), api.server_info),
+    ("GET", ("jobs",), api.list_jobs),
+    ("POST", ("jobs",), api.create_job),
+    ("GET", ("jobs", "*"), api.get_job),
+    ("PATCH", ("jobs", "*"), api.update_job),
+    ("PUT", ("jobs", "*"), api.update_job),
+    ("DELETE", ("jobs", "*"), api.delete_job),
+    ("POST", ("jobs", "*", "terminate"), api.terminate_job),
+    ("POST", ("jobs", "*", "disable"), api.disable_job),
+    ("POST", ("jobs", "*", "enable"), api.enable_job),
+    ("GET", ("jobs", "*", "taskcounts"), api.task_counts),
+    ("GET", ("jobs", "*", "tasks"), api.list_tasks),
+    ("POST", ("jobs", "*", "tasks"), api.add_task),
+    ("POST", ("jobs", "*", "addtaskcollection"), api.add_task_collection),
+    ("GET", ("jobs", "*", "tasks", "*"), api.get_task),
+    ("PUT", ("jobs", "*", "tasks", "*"), api.replace_task),
+    ("DELETE", ("jobs", "*", "tasks", "*"), api.delete_task),
+    ("POST", ("jobs", "*", "tasks", "*", "terminate"), api.terminate_task),
+    ("POST", ("jobs", "*", "tasks", "*", "reactivate"), api.reactivate_task),
+    ("GET", ("jobs", "*", "tasks", "*", "subtasksinfo"), api.list_subtasks),
+    ("GET", ("jobs", "*", "tasks", "*", "files"), api.list_task_files),
+    ("GET", ("jobs", "*", "tasks", "*", "files", "**"), api.get_task_file),
+    ("HEAD", ("jobs", "*", "tasks", "*", "files", "**"), api.get_task_file),
+    ("DELETE", ("jobs", "*", "tasks", "*", "files", "**"), api.delete_task_file),
+    ("GET", ("jobschedules",), api.list_schedules),
+    ("POST", ("jobschedules",), api.create_schedule),
+    ("GET", ("jobschedules", "*"), api.get_schedule),
+    ("HEAD", ("jobschedules", "*"), api.get_schedule),
+    ("PATCH", ("jobschedules", "*"), api.update_schedule),
+    ("PUT", ("jobschedules", "*"), api.update_schedule),
+    ("DELETE", ("jobschedules", "*"), api.delete_schedule),
+    ("POST", ("jobschedules", "*", "terminate"), api.terminate_schedule),
+    ("POST", ("jobschedules", "*", "disable"), api.disable_schedule),
+    ("POST", ("jobschedules", "*", "enable"), api.enable_schedule),
+    ("GET", ("jobschedules", "*", "jobs"), api.list_schedule_jobs),
+]
+
+
+def match_route(method: str, segments: list[str]) -> tuple[object, tuple[str, ...]] | None:
+    """Find the handler and its path arguments; a known path with another verb is 405-worthy."""
+    for verb, pattern, handler in ROUTES:
+        if verb != method:
+            continue
+        args: list[str] = []
+        if pattern[-1] == "**":
+            if len(segments) < len(pattern):
+                continue
+            fixed, rest = segments[: len(pattern) - 1], "/".join(segments[len(pattern) - 1 :])
+        else:
+            if len(segments) != len(pattern):
+                continue
+            fixed, rest = segments, None
+        ok = True
+        for want, got in zip(pattern, fixed):
+            if want == "*":
+                args.append(got)
+            elif want != got.lower():
+                ok = False
+                break
+        if ok:
+            if rest is not None:
+                args.append(rest)
+            return handler, tuple(args)
+    return None
+
+
+class LocalBatchServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], engine: Engine, key: str, latency_ms: float):
+        self.engine = engine
+        self.key = key
+        self.latency = max(0.0, latency_ms) / 1000.0
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the SDK's session reuses its connection
+    server_version = "localbatch"
+    sys_version = ""
+    server: LocalBatchServer
+
+    def setup(self) -> None:
+        super().setup()
+        # one write per response plus no Nagle: loopback round trips stay well under a millisecond
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        try:
+            response = self._dispatch(request_id)
+        except ApiError as exc:
+            response = api.Response(exc.status, exc.body(request_id) if exc.status != 304 else None)
+        except Exception:  # a bug must not kill the connection without an answer
+            log.exception("internal error on %s %s", self.command, self.path.split("?")[0])
+            err = ApiError(500, "InternalError", "The server encountered an internal error. Please retry the request.")
+            response = api.Response(500, err.body(request_id))
+        self._send(response, request_id)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            raise ApiError(400, "InvalidHeaderValue", "Chunked request bodies are not supported; send Content-Length.")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, "InvalidHeaderValue", "Content-Length is not a number.") from None
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would poison the connection
+            raise ApiError(413, "RequestBodyTooLarge", "The request body is too large.")
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self, request_id: str) -> api.Response:
+        raw = self._read_body()
+        if self.server.latency:
+            time.sleep(self.server.latency)
+        target = self.path
+        path, _, query = target.partition("?")
+        parts = path.split("/")
+        # parts: ['', 'accounts', '<account>', ...]
+        if len(parts) < 3 or parts[1] != "accounts" or not ACCOUNT_RE.match(parts[2]):
+            raise ApiError(400, "InvalidUri", "The URI must look like /accounts/<account>/<Batch REST path>; "
+                           "account names are 3-24 lower-case letters or digits.")
+        account = parts[2]
+        headers = list(self.headers.items())
+        auth.verify(self.command, target, headers, account, self.server.key)
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        version = params.get("api-version")
+        if not version:
+            raise ApiError(400, "MissingRequiredQueryParameter", "A query parameter that's mandatory for this request is not specified.",
+                           {"QueryParameterName": "api-version"})
+        if version not in SUPPORTED_API_VERSIONS:
+            raise ApiError(400, "InvalidQueryParameterValue", f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
+                           {"QueryParameterName": "api-version", "QueryParameterValue": version})
+        segments = [unquote(s) for s in parts[3:] if s != ""]
+        found = match_route(self.command, segments)
+        if found is None:
+            raise ApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.",
+                           {"Method": self.command})
+        handler, args = found
+        if handler is api.add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
+            raise ApiError(413, "RequestBodyTooLarge", "The request body is larger than 1 MB; send fewer tasks per call.")
+        body = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise ApiError(400, "InvalidRequestBody", "The request body is not valid JSON.") from None
+        req = api.Request(
+            method=self.command,
+            account=account,
+            route="/" + "/".join(parts[3:]),
+            args=args,
+            query=params,
+            body=body,
+            headers={k.lower(): v for k, v in headers},
+            base=f"{self.server.engine.public_root}/accounts/{account}",
+            request_id=request_id,
+        )
+        return handler(self.server.engine, req)  # type: ignore[operator]
+
+    def _send(self, response: api.Response, request_id: str) -> None:
+        body = response.body
+        if isinstance(body, (bytes, bytearray)):
+            payload = bytes(body)
+            ctype = None
+        elif body is None:
+            payload = b""
+            ctype = None
+        else:
+            payload = api.dumps(body)
+            ctype = "application/json;odata=minimalmetadata"
+        lines = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}"]
+        headers = {"request-id": request_id, "DataServiceVersion": "3.0", "Date": self.date_time_string()}
+        client_id = self.headers.get("client-request-id")
+        if client_id:
+            headers["client-request-id"] = client_id
+        if ctype:
+            headers["Content-Type"] = ctype
+        headers.update(response.headers)
+        if self.command == "HEAD" or response.status == 304:
+            headers.setdefault("Content-Length", str(len(payload)))
+            payload = b""
+        else:
+            headers["Content-Length"] = str(len(payload))
+        if self.close_connection:
+            headers["Connection"] = "close"
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        # a single write: headers and body in one segment
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        self.log_request(response.status, len(payload))
+
+
+# == the foreground server ==========================================================================
+def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms: float | None = None,
+          allocation_delay_ms: float | None = None, relaxed_limits: bool = False) -> int:
+    """Run localbatch in the foreground until SIGTERM/SIGINT. Returns the process exit code."""
+    from ..config.workspace import open_workspace
+    from . import control
+
+    ws = open_workspace(workspace)
+    lb_dir = ws.localbatch_dir
+    lb_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_fd = os.open(lb_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = control.info(ws.path)
+        log.error("another localbatch already serves %s%s", ws.path, f" (pid {other.pid}, {other.url})" if other else "")
+        os.close(lock_fd)
+        return 3
+    key = auth.load_or_create_key(lb_dir)
+    latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
+    options = Options(max_processes=ws.settings.localbatch.max_processes, relaxed_limits=relaxed_limits)
+    if allocation_delay_ms is not None:
+        options.allocation_delay = max(0.0, allocation_delay_ms) / 1000.0
+    engine = Engine(lb_dir, options)
+    try:
+        server = LocalBatchServer(("127.0.0.1", port), engine, key, latency)
+    except OSError as exc:
+        log.error("cannot listen on 127.0.0.1:%s: %s", port, exc.strerror)
+        os.close(lock_fd)
+        return 2
+    bound = server.server_address[1]
+    engine.public_root = f"http://127.0.0.1:{bound}"
+    engine.open()
+    info = {
+        "pid": os.getpid(),
+        "url": engine.public_root,
+        "port": bound,
+        "host": "127.0.0.1",
+        "version": api.VERSION,
+        "api_version": sorted(SUPPORTED_API_VERSIONS)[-1],
+        "started": iso_now(),
+        "workspace": str(ws.path),
+        "account_url_template": f"{engine.public_root}/accounts/{{account}}",
+        "key_file": str(auth.key_path(lb_dir)),
+        "log_file": str(control.log_path(ws.path)),
+        "latency_ms": latency,
+        "relaxed_limits": relaxed_limits,
+    }
+    discovery = control.discovery_path(ws.path)
+    control.write_json_atomic(discovery, info)
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            stop.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    log.info("localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)", api.VERSION, ws.path, engine.public_root,
+             latency, relaxed_limits)
+    try:
+        server.serve_forever(poll_interval=0.25)
+    finally:
+        server.server_close()
+        engine.close()
+        control.remove_discovery_if_mine(ws.path, os.getpid())
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        os.close(lock_fd)
+        log.info("localbatch stopped")
+    return 0
+
+
+def configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("batchfed_lab.localbatch")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+__all__ = ["serve", "ROUTES", "match_route", "configure_logging"]

@@ -1,0 +1,1 @@
+"""localbatch tests (a package so the tests can import .lb_helpers)."""
