@@ -1,0 +1,598 @@
+"""The store interface. :class:`Store` owns the rules (validation, limits, the action
+state machine, waiting); a backend only implements the ``_``-prefixed primitives,
+each of which must be atomic on its own.
+
+Typical proxy loop::
+
+    marks = store.change_marks()
+    while running:
+        while (claim := store.claim(fed, worker, ttl=60)) is not None:
+            ...  # record_progress / mark_placed / mark_done / mark_blocked / mark_failed / release
+        wake = store.next_ready_at(fed)          # a blocked head's retry time, if any
+        marks = store.wait_for_change(marks, timeout=seconds_until(wake, cap=5))
+
+Capture ``marks`` *before* claiming so nothing enqueued in between can be missed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Callable, ClassVar
+
+from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError
+from . import rules
+from .records import (
+    ACTIVE_STATES,
+    Action,
+    ActionKind,
+    ActionMethod,
+    ActionState,
+    Claim,
+    Counts,
+    DestroyReport,
+    Federation,
+    Lease,
+    Location,
+    Marks,
+    NewAction,
+    PoolMember,
+    ProxyRecord,
+    epoch,
+    utc,
+)
+
+Transition = Callable[[Action, float], Action]
+LocationChange = Callable[[Location | None, float], Location | None]
+
+CRASHPOINT_ENV = "BATCHFED_STORE_CRASHPOINT"
+DEFAULT_CLAIM_TTL = 60.0
+DEFAULT_LEASE_TTL = 15.0
+
+
+class Store(ABC):
+    """Federation metadata + action queue. Thread-safe; one instance per process is enough."""
+
+    backend: ClassVar[str] = "?"
+    #: seconds a lease may last on this backend (Azure blob leases: 15-60)
+    lease_ttl_range: ClassVar[tuple[float, float]] = (0.05, 3600.0)
+    #: how often ``wait_for_change`` looks at the backend while nothing happens locally
+    poll_interval: float = 0.002
+
+    def __init__(self, *, clock: Callable[[], float] | None = None, max_payload_bytes: int = rules.MAX_PAYLOAD_BYTES):
+        self._clock = clock or time.time
+        self.max_payload_bytes = max_payload_bytes
+        self._local = threading.Condition()
+        self._local_version = 0
+        self._crash_at = _parse_crashpoint(os.environ.get(CRASHPOINT_ENV))
+        self._closed = False
+
+    # ------------------------------------------------------------------ plumbing
+    def now(self) -> float:
+        return self._clock()
+
+    def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""
+        self._closed = True
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _notify_local(self) -> None:
+        """Wake this process's waiters at once (other processes see the backend change)."""
+        with self._local:
+            self._local_version += 1
+            self._local.notify_all()
+
+    def _crashpoint(self, name: str) -> None:
+        """Test hook: ``BATCHFED_STORE_CRASHPOINT=name[:n]`` kills the process at the n-th pass."""
+        if self._crash_at and self._crash_at[0] == name:
+            self._crash_at[1] -= 1
+            if self._crash_at[1] <= 0:
+                os._exit(86)
+
+    # ------------------------------------------------------------------ federations
+    def create_federation(self, federation_id: str, *, unique_job_ids: bool = True, force: bool = False) -> Federation:
+        """Create a federation. Exists already → ConflictError, unless ``force`` (then only
+        its own record, i.e. the unique-job-ids flag, is replaced; pools and actions stay)."""
+        fed = Federation(rules.federation_id(federation_id), bool(unique_job_ids), utc(self.now()))  # type: ignore[arg-type]
+        created = self._create_federation(fed, force)
+        self._notify_local()
+        return created
+
+    def get_federation(self, federation_id: str) -> Federation:
+        fid = rules.federation_id(federation_id)
+        fed = self._get_federation(fid)
+        if fed is None:
+            raise NotFoundError(f"federation {fid!r} does not exist")
+        return fed
+
+    def list_federations(self) -> list[Federation]:
+        return sorted(self._list_federations(), key=lambda f: f.id)
+
+    def destroy_federation(self, federation_id: str) -> DestroyReport:
+        """Remove the federation and every record of it: pools, actions in any state,
+        locations, payloads, its queue. Batch jobs are never touched."""
+        fid = rules.federation_id(federation_id)
+        report = self._destroy_federation(fid)
+        if report is None:
+            raise NotFoundError(f"federation {fid!r} does not exist")
+        self._notify_local()
+        return report
+
+    # ------------------------------------------------------------------ pools
+    def add_pool(
+        self, federation_id: str, batch_service_url: str, pool_id: str, *, account: str | None = None, location: str | None = None
+    ) -> PoolMember:
+        return self.add_pools(
+            federation_id, [{"batch_service_url": batch_service_url, "pool_id": pool_id, "account": account, "location": location}]
+        )[0]
+
+    def add_pools(self, federation_id: str, pools: Iterable[PoolMember | Mapping[str, Any]]) -> list[PoolMember]:
+        """Add pools, all or none. A pool already in this or another federation → ConflictError."""
+        fid = rules.federation_id(federation_id)
+        now = utc(self.now())
+        members: dict[str, PoolMember] = {}
+        for item in pools:
+            spec = item if isinstance(item, Mapping) else {
+                "batch_service_url": item.batch_service_url, "pool_id": item.pool_id,
+                "account": item.account, "location": item.location,
+            }  # fmt: skip
+            url, pid = rules.service_url(spec["batch_service_url"]), rules.pool_id(spec["pool_id"])
+            key = rules.pool_key(url, pid)
+            if key in members:
+                raise ConflictError(f"pool {pid!r} at {url} is listed twice")
+            members[key] = PoolMember(fid, url, pid, spec.get("account"), spec.get("location"), now)
+        if not members:
+            return []
+        added = self._add_pools(fid, list(members.values()))
+        self._notify_local()
+        return added
+
+    def remove_pools(self, federation_id: str, pools: Iterable[tuple[str, str]] | None = None) -> list[PoolMember]:
+        """Remove the given ``(batch_service_url, pool_id)`` pools, all or none (an unknown
+        one → NotFoundError), or every pool of the federation when ``pools`` is None."""
+        fid = rules.federation_id(federation_id)
+        keys = None
+        if pools is not None:
+            keys = [rules.pool_key(rules.service_url(u), rules.pool_id(p)) for u, p in pools]
+        removed = self._remove_pools(fid, keys)
+        self._notify_local()
+        return removed
+
+    def list_pools(self, federation_id: str | None = None) -> list[PoolMember]:
+        fid = None if federation_id is None else rules.federation_id(federation_id)
+        return sorted(self._list_pools(fid), key=lambda p: (p.federation_id, p.batch_service_url.lower(), p.pool_id.lower()))
+
+    def find_pool(self, batch_service_url: str, pool_id: str) -> PoolMember | None:
+        """The membership of a pool in whichever federation holds it, if any."""
+        key = rules.pool_key(rules.service_url(batch_service_url), rules.pool_id(pool_id))
+        return self._find_pool(key)
+
+    # ------------------------------------------------------------------ actions
+    def enqueue(self, federation_id: str, actions: Sequence[NewAction]) -> list[Action]:
+        """Append actions, all or none, each at the end of its target's FIFO.
+
+        In a unique-job-ids federation an ``add`` of a job id that is located or has
+        active actions is refused (ConflictError), checked atomically with the append
+        on SQLite; a job schedule id in use is refused in every federation.
+        """
+        fid = rules.federation_id(federation_id)
+        now = self.now()
+        built: list[Action] = []
+        texts: list[str] = []
+        seen: set[str] = set()
+        for new in actions:
+            aid = rules.action_id(new.id) if new.id is not None else str(uuid.uuid4())
+            if aid in seen:
+                raise ConflictError(f"action id {aid} is listed twice")
+            seen.add(aid)
+            target = rules.target_id(new.target_id, "job schedule id" if new.kind == ActionKind.JOB_SCHEDULE else "job id")
+            payload = rules.json_object(new.payload, f"payload of {target!r}")
+            texts.append(rules.dump_json(payload, f"payload of {new.method} {new.kind} {target!r}", self.max_payload_bytes))
+            built.append(
+                Action(
+                    id=aid, federation_id=fid, kind=rules.kind(new.kind), method=rules.method(new.method),
+                    target_id=target, position=-1, state=ActionState.QUEUED, payload=payload,
+                    enqueued_at=utc(now),  # type: ignore[arg-type]
+                )
+            )  # fmt: skip
+        if not built:
+            return []
+        for new, a in zip(actions, built):
+            if new.id is not None and self._get_action(fid, a.id) is not None:  # e.g. a client retrying
+                raise ConflictError(f"action id {a.id} exists already in federation {fid!r}")
+        adds = [a for a in built if a.method is ActionMethod.ADD]
+        keys = [rules.target_key(a.target_id) for a in adds]
+        for a, key in zip(adds, keys):
+            if keys.count(key) > 1 and (a.kind is ActionKind.JOB_SCHEDULE or self._unique_hint(fid)):
+                raise ConflictError(f"{a.kind.value} id {a.target_id!r} is added twice in one submission")
+        done = self._enqueue(fid, built, texts, now)
+        self._notify_local()
+        return done
+
+    def _unique_hint(self, fid: str) -> bool:
+        fed = self._get_federation(fid)
+        return True if fed is None else fed.unique_job_ids
+
+    def get_action(self, federation_id: str, action_id: str) -> Action:
+        fid, aid = rules.federation_id(federation_id), rules.action_id(action_id)
+        action = self._get_action(fid, aid)
+        if action is None:
+            raise NotFoundError(f"action {aid} does not exist in federation {fid!r}")
+        return action
+
+    def head(self, federation_id: str, target_id: str) -> Action | None:
+        """The first active (queued or blocked) action of a target, or None."""
+        fid, tkey = rules.federation_id(federation_id), rules.target_key(rules.target_id(target_id))
+        return self._head(fid, tkey)
+
+    def list_actions(
+        self, federation_id: str, *, target_id: str | None = None, states: Iterable[ActionState | str] | None = None,
+        limit: int | None = None,
+    ) -> list[Action]:  # fmt: skip
+        """Actions ordered by target id, then FIFO position (so each job's are in order)."""
+        fid = rules.federation_id(federation_id)
+        tkey = None if target_id is None else rules.target_key(rules.target_id(target_id))
+        return self._list_actions(fid, tkey, rules.states(states), limit)
+
+    def list_queued(self, federation_id: str, target_id: str | None = None) -> list[Action]:
+        """Active (queued or blocked) actions in FIFO order per target."""
+        return self.list_actions(federation_id, target_id=target_id, states=ACTIVE_STATES)
+
+    def counts(self, federation_id: str) -> Counts:
+        return self._counts(rules.federation_id(federation_id))
+
+    def job_id_in_use(self, federation_id: str, job_id: str) -> bool:
+        """Is the id located (on any pool, terminated or not) or has it active actions?"""
+        fid, key = rules.federation_id(federation_id), rules.target_key(rules.target_id(job_id))
+        return self._in_use(fid, key)
+
+    def claim(self, federation_id: str, worker: str, *, ttl: float = DEFAULT_CLAIM_TTL) -> Claim | None:
+        """Claim the readiest head action of any target (oldest ready time first) that no
+        live claim holds and whose ``next_attempt_at`` has come; None if there is none.
+        Counts an attempt. At-least-once: an unrenewed claim lapses after ``ttl``."""
+        fid, who, secs = rules.federation_id(federation_id), rules.name(worker, "worker id"), rules.ttl(ttl)
+        now = self.now()
+        return self._claim(fid, who, str(uuid.uuid4()), now + secs, now)
+
+    def renew_claim(self, claim: Claim, *, ttl: float = DEFAULT_CLAIM_TTL) -> Claim:
+        """Extend a live claim to now + ttl (ClaimLostError if it lapsed or was lost)."""
+        secs = rules.ttl(ttl)
+        return self._change_claimed(claim, lambda a, now: rules.t_renew(a, now + secs), keep=True)  # type: ignore[return-value]
+
+    def record_progress(self, claim: Claim, progress: Mapping[str, Any]) -> Claim:
+        """Merge ``progress`` (shallow) into the action's progress record under the claim."""
+        patch = rules.json_object(dict(progress), "progress")
+        rules.dump_json(patch, "progress", rules.MAX_JSON_FIELD_BYTES)  # refuse before touching the store
+        return self._change_claimed(claim, rules.t_progress(patch), keep=True)  # type: ignore[return-value]
+
+    def mark_placed(self, claim: Claim, *, progress: Mapping[str, Any] | None = None) -> Action:
+        """An add action was placed: terminal; the target's next action becomes the head."""
+        return self._change_claimed(claim, rules.t_placed(dict(progress or {})))  # type: ignore[return-value]
+
+    def mark_done(self, claim: Claim, *, progress: Mapping[str, Any] | None = None) -> Action:
+        """A terminate/delete action was carried out: terminal."""
+        return self._change_claimed(claim, rules.t_done(dict(progress or {})))  # type: ignore[return-value]
+
+    def mark_blocked(
+        self, claim: Claim, reason: str, *, verdicts: list[Any] | None = None, retry_in: float = 5.0
+    ) -> Action:
+        """No pool fits now: the action keeps its place (and holds back its target's later
+        actions) with its reason and per-pool verdicts, claimable again after ``retry_in``."""
+        return self._change_claimed(claim, rules.t_blocked(reason, verdicts, max(0.0, retry_in)))  # type: ignore[return-value]
+
+    def mark_failed(self, claim: Claim, error: str) -> Action:
+        """Give up on the action (terminal) with the error; the target's next action flows."""
+        return self._change_claimed(claim, rules.t_failed(error))  # type: ignore[return-value]
+
+    def release(self, claim: Claim, *, retry_in: float = 0.0, error: str | None = None) -> Action:
+        """Give the claim back without changing the state; with ``error`` the error is
+        recorded and counted (``errors``) so the caller can fail the action eventually."""
+        return self._change_claimed(claim, rules.t_release(max(0.0, retry_in), error))  # type: ignore[return-value]
+
+    def zap(self, federation_id: str, action_id: str) -> Action:
+        """Drop a queued or blocked action for good (even while claimed: the claim is lost)."""
+        fid, aid = rules.federation_id(federation_id), rules.action_id(action_id)
+        action = self._zap(fid, aid, self.now())
+        self._notify_local()
+        return action
+
+    def next_ready_at(self, federation_id: str) -> datetime | None:
+        """The earliest time any head action of the federation becomes claimable."""
+        return utc(self._next_ready(rules.federation_id(federation_id)))
+
+    def _change_claimed(self, claim: Claim, fn: Transition, *, keep: bool = False) -> Claim | Action:
+        if not isinstance(claim, Claim):
+            raise StoreError(f"expected a Claim, got {type(claim).__name__}")
+        result = self._mutate_claimed(claim, fn, self.now())
+        self._notify_local()
+        if keep:
+            action, hint = result
+            return Claim(action, claim.token, claim.worker, action.claim_deadline, hint)  # type: ignore[arg-type]
+        return result[0]
+
+    # ------------------------------------------------------------------ locations
+    def record_location(
+        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
+        account: str | None = None, location: str | None = None, unique_id: str | None = None,
+        at: datetime | None = None,
+    ) -> Location:  # fmt: skip
+        """Create the location of a job id on a pool if needed, and record that
+        ``unique_id`` was served there at ``at`` (idempotent for retries)."""
+        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
+        uid = None if unique_id is None else rules.action_id(unique_id)
+        when = epoch(at)
+
+        def change(old: Location | None, now: float) -> Location:
+            base = old or Location(fid, job, k, url, pid, account, location, created_at=utc(now))
+            return rules.add_unique_id(base, uid, when if when is not None else now)
+
+        return self._change_location(fid, job, k, url, pid, change)  # type: ignore[return-value]
+
+    def get_locations(self, federation_id: str, job_id: str | None = None, *, kind: ActionKind | str | None = None) -> list[Location]:
+        """Locations of one job id (every pool), or of the whole federation."""
+        fid = rules.federation_id(federation_id)
+        key = None if job_id is None else rules.target_key(rules.target_id(job_id))
+        found = self._get_locations(fid, key)
+        if kind is not None:
+            found = [loc for loc in found if loc.kind is rules.kind(kind)]
+        return sorted(found, key=lambda loc: (loc.job_id.lower(), loc.kind.value, loc.batch_service_url.lower(), loc.pool_id.lower()))
+
+    def mark_terminated(
+        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
+        at: datetime | None = None,
+    ) -> Location:  # fmt: skip
+        """Set the terminate time (kept if already set: terminating twice is not an error)."""
+        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
+        when = epoch(at)
+
+        def change(old: Location | None, now: float) -> Location:
+            if old is None:
+                raise NotFoundError(f"job {job!r} has no location on pool {pid!r} at {url}")
+            if old.terminated_at is not None:
+                return old
+            return dataclasses.replace(old, terminated_at=utc(when if when is not None else now))
+
+        return self._change_location(fid, job, k, url, pid, change)  # type: ignore[return-value]
+
+    def delete_location(
+        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str
+    ) -> bool:
+        """Remove a location; False when there was none (already gone is not an error)."""
+        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
+        existed: list[bool] = []
+
+        def change(old: Location | None, now: float) -> None:
+            existed.append(old is not None)
+            return None
+
+        self._change_location(fid, job, k, url, pid, change)
+        return bool(existed and existed[-1])
+
+    @staticmethod
+    def _location_key(fid: str, job_id: str, kind: Any, url: str, pid: str) -> tuple[str, str, ActionKind, str, str]:
+        k = rules.kind(kind)
+        job = rules.target_id(job_id, "job schedule id" if k is ActionKind.JOB_SCHEDULE else "job id")
+        return rules.federation_id(fid), job, k, rules.service_url(url), rules.pool_id(pid)
+
+    # ------------------------------------------------------------------ leader lease
+    def _lease_args(self, name: str, holder: str, ttl: float | None = None) -> tuple[str, str, float]:
+        secs = DEFAULT_LEASE_TTL if ttl is None else rules.ttl(ttl, "lease ttl")
+        low, high = self.lease_ttl_range
+        if not low <= secs <= high:
+            raise StoreError(f"lease ttl {secs:g}s: the {self.backend} store supports {low:g}-{high:g} seconds")
+        return rules.lease_name(name), rules.holder(holder), secs
+
+    def acquire_lease(self, name: str, holder: str, *, ttl: float = DEFAULT_LEASE_TTL) -> Lease | None:
+        """Take the lease if it is free or expired (or extend it if ``holder`` has it);
+        None when someone else holds it."""
+        return self._lease_acquire(*self._lease_args(name, holder, ttl), self.now())
+
+    def renew_lease(self, name: str, holder: str, *, ttl: float = DEFAULT_LEASE_TTL) -> Lease:
+        """Extend a lease ``holder`` has (also just after expiry if nobody took it over);
+        ClaimLostError when it is someone else's or free."""
+        lease = self._lease_renew(*self._lease_args(name, holder, ttl), self.now())
+        if lease is None:
+            raise ClaimLostError(f"lease {name!r} is no longer held by {holder!r}")
+        return lease
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Free the lease only if ``holder`` still has it; True when it did."""
+        n, h, _ = self._lease_args(name, holder)
+        return self._lease_release(n, h, self.now())
+
+    def get_lease(self, name: str) -> Lease | None:
+        """The live lease (holder and expiry), or None when free or expired."""
+        return self._lease_get(rules.lease_name(name), self.now())
+
+    # ------------------------------------------------------------------ proxies, suspend flag
+    def heartbeat(self, record: ProxyRecord) -> ProxyRecord:
+        """Write a proxy's status record with ``heartbeat_at`` = now."""
+        pid = rules.name(record.proxy_id, "proxy id")
+        rules.dump_json(record.counters, "proxy counters", rules.MAX_JSON_FIELD_BYTES)
+        rules.dump_json(record.info, "proxy info", rules.MAX_JSON_FIELD_BYTES)
+        rec = dataclasses.replace(record, proxy_id=pid, heartbeat_at=utc(self.now()))
+        self._put_proxy(rec)
+        return rec
+
+    def get_proxy(self, proxy_id: str) -> ProxyRecord | None:
+        return self._get_proxy(rules.name(proxy_id, "proxy id"))
+
+    def list_proxies(self) -> list[ProxyRecord]:
+        return sorted(self._list_proxies(), key=lambda r: r.proxy_id)
+
+    def remove_proxy(self, proxy_id: str) -> bool:
+        return self._remove_proxy(rules.name(proxy_id, "proxy id"))
+
+    def set_suspended(self, suspended: bool) -> None:
+        """The global suspend flag: a suspended proxy claims nothing."""
+        self._set_flag("suspended", bool(suspended))
+        self._notify_local()
+
+    def is_suspended(self) -> bool:
+        return bool(self._get_flag("suspended"))
+
+    # ------------------------------------------------------------------ change signals
+    def change_marks(self) -> Marks:
+        """Cheap snapshot of what changed: federations/pools, actions, control flags."""
+        return self._marks()
+
+    def wait_for_change(self, since: Marks | None = None, *, timeout: float = 1.0) -> Marks:
+        """Block until the marks differ from ``since`` (at once if they already do) or
+        ``timeout`` passes; returns the current marks either way."""
+        current = self._marks()
+        if since is None or current != since:
+            return current
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return current
+            with self._local:
+                seen = self._local_version
+                self._local.wait_for(lambda: self._local_version != seen, timeout=min(self.poll_interval, remaining))
+                local_change = self._local_version != seen
+            if self._poll_changed() or local_change:
+                current = self._marks()
+                if current != since:
+                    return current
+
+    # ------------------------------------------------------------------ backend primitives
+    @abstractmethod
+    def _create_federation(self, fed: Federation, force: bool) -> Federation: ...
+    @abstractmethod
+    def _get_federation(self, fid: str) -> Federation | None: ...
+    @abstractmethod
+    def _list_federations(self) -> list[Federation]: ...
+    @abstractmethod
+    def _destroy_federation(self, fid: str) -> DestroyReport | None: ...
+    @abstractmethod
+    def _add_pools(self, fid: str, members: list[PoolMember]) -> list[PoolMember]: ...
+    @abstractmethod
+    def _remove_pools(self, fid: str, keys: list[str] | None) -> list[PoolMember]: ...
+    @abstractmethod
+    def _list_pools(self, fid: str | None) -> list[PoolMember]: ...
+    @abstractmethod
+    def _find_pool(self, key: str) -> PoolMember | None: ...
+
+    @abstractmethod
+    def _enqueue(self, fid: str, actions: list[Action], payloads: list[str], now: float) -> list[Action]:
+        """Assign FIFO positions and store all actions atomically; refuse an add whose
+        target is in use when ``needs_unique_check`` says so; NotFoundError without the federation."""
+
+    @abstractmethod
+    def _get_action(self, fid: str, aid: str) -> Action | None: ...
+    @abstractmethod
+    def _head(self, fid: str, tkey: str) -> Action | None: ...
+    @abstractmethod
+    def _list_actions(self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None) -> list[Action]: ...
+    @abstractmethod
+    def _counts(self, fid: str) -> Counts: ...
+    @abstractmethod
+    def _in_use(self, fid: str, tkey: str) -> bool: ...
+
+    @abstractmethod
+    def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
+        """Atomically pick a head with ready time <= now, apply ``rules.t_claim`` and store the token."""
+
+    @abstractmethod
+    def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
+        """Atomically: load the action, ``rules.check_claim``, apply ``fn``, store it, and move
+        the target's head on if the action ended. Returns (action, new hint)."""
+
+    @abstractmethod
+    def _zap(self, fid: str, aid: str, now: float) -> Action: ...
+    @abstractmethod
+    def _next_ready(self, fid: str) -> float | None: ...
+
+    @abstractmethod
+    def _change_location(
+        self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange
+    ) -> Location | None:
+        """Atomic read-modify-write of one location: ``fn(old, now)`` → new (stored) or None
+        (deleted). NotFoundError if the federation does not exist."""
+
+    @abstractmethod
+    def _get_locations(self, fid: str, job_key: str | None) -> list[Location]: ...
+
+    @abstractmethod
+    def _lease_acquire(self, name: str, holder: str, ttl: float, now: float) -> Lease | None: ...
+    @abstractmethod
+    def _lease_renew(self, name: str, holder: str, ttl: float, now: float) -> Lease | None: ...
+    @abstractmethod
+    def _lease_release(self, name: str, holder: str, now: float) -> bool: ...
+    @abstractmethod
+    def _lease_get(self, name: str, now: float) -> Lease | None: ...
+
+    @abstractmethod
+    def _put_proxy(self, rec: ProxyRecord) -> None: ...
+    @abstractmethod
+    def _get_proxy(self, proxy_id: str) -> ProxyRecord | None: ...
+    @abstractmethod
+    def _list_proxies(self) -> list[ProxyRecord]: ...
+    @abstractmethod
+    def _remove_proxy(self, proxy_id: str) -> bool: ...
+    @abstractmethod
+    def _set_flag(self, name: str, value: bool) -> None: ...
+    @abstractmethod
+    def _get_flag(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def _marks(self) -> Marks: ...
+    @abstractmethod
+    def _poll_changed(self) -> bool:
+        """Cheap look at the backend: might the marks have changed since the last look?"""
+
+
+def needs_unique_check(action: Action, fed: Federation) -> bool:
+    """Adds of job schedules are always unique; adds of jobs only in unique federations."""
+    return action.method is ActionMethod.ADD and (action.kind is ActionKind.JOB_SCHEDULE or fed.unique_job_ids)
+
+
+def in_use_error(action: Action) -> ConflictError:
+    return ConflictError(
+        f"{action.kind.value} id {action.target_id!r} already exists or is queued in federation "
+        f"{action.federation_id!r} (unique job ids)"
+    )
+
+
+def proxy_doc(rec: ProxyRecord) -> dict[str, Any]:
+    return {
+        "proxy_id": rec.proxy_id, "pid": rec.pid, "host": rec.host, "version": rec.version, "role": rec.role,
+        "counters": rules.dump_json(rec.counters, "counters"), "info": rules.dump_json(rec.info, "info"),
+        "started_at": epoch(rec.started_at), "heartbeat_at": epoch(rec.heartbeat_at),
+    }  # fmt: skip
+
+
+def proxy_from_doc(d: Mapping[str, Any]) -> ProxyRecord:
+    return ProxyRecord(
+        proxy_id=d["proxy_id"], pid=d.get("pid"), host=d.get("host"), version=d.get("version"), role=d.get("role"),
+        counters=rules.load_json(d.get("counters"), {}), info=rules.load_json(d.get("info"), {}),
+        started_at=utc(d.get("started_at")), heartbeat_at=utc(d.get("heartbeat_at")),
+    )  # fmt: skip
+
+
+def lease_free_for(current: Lease | None, holder: str, now: float) -> bool:
+    """May ``holder`` take the lease? Free, expired, or its own."""
+    return current is None or current.holder == holder or (epoch(current.expires_at) or 0.0) <= now
+
+
+def counts_from(states: Mapping[str, int], claimed: int, located_jobs: int) -> Counts:
+    return Counts(**{s.value: int(states.get(s.value, 0)) for s in ActionState}, claimed=claimed, located_jobs=located_jobs)
+
+
+def _parse_crashpoint(value: str | None) -> list[Any] | None:
+    if not value:
+        return None
+    name, _, n = value.partition(":")
+    return [name, int(n or 1)]

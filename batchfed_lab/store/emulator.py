@@ -1,0 +1,112 @@
+"""Run Azurite (the Azure Storage emulator, npm ``azurite``) for tests, benchmarks and
+local Azure-mode work: in memory, on 127.0.0.1, on ephemeral ports.
+
+    with Azurite.start() as az:
+        store = AzureStore.from_connection_string(az.connection_string, prefix="dev")
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+from ..errors import StoreError
+
+#: Azurite's fixed development account; the key is public (documented by Microsoft).
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_READY = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)")
+_SCRIPT = Path("node_modules", "azurite", "dist", "src", "azurite.js")
+
+
+def find_azurite(start: Path | None = None) -> Path | None:
+    """``node_modules/azurite/dist/src/azurite.js`` in ``start`` or a parent folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / _SCRIPT).is_file():
+            return folder / _SCRIPT
+    return None
+
+
+class Azurite:
+    """One Azurite process; ``stop()`` ends it by pid (SIGTERM, then SIGKILL after ``grace``)."""
+
+    def __init__(self, process: subprocess.Popen[str], ports: dict[str, int], tail: collections.deque[str]):
+        self.process = process
+        self.ports = ports
+        self._tail = tail
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def endpoint(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}/{DEV_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint={self.endpoint('blob')};QueueEndpoint={self.endpoint('queue')};"
+            f"TableEndpoint={self.endpoint('table')};"
+        )
+
+    @classmethod
+    def start(cls, script: Path | None = None, *, timeout: float = 60.0, memory_mb: int = 1024) -> "Azurite":
+        script = script or find_azurite(Path(__file__).parent)
+        node = shutil.which("node")
+        if script is None or node is None:
+            raise StoreError("azurite is not installed: run `make azurite` (npm install) first")
+        cmd = [
+            node, str(script), "--inMemoryPersistence", f"--extentMemoryLimit={memory_mb}", "--disableTelemetry",
+            "--silent", "--skipApiVersionCheck",
+            "--blobHost", "127.0.0.1", "--blobPort", "0", "--queueHost", "127.0.0.1", "--queuePort", "0",
+            "--tableHost", "127.0.0.1", "--tablePort", "0",
+        ]  # fmt: skip
+        # own session: a Ctrl-C in the terminal does not reach it; we stop it by pid
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True, cwd=script.parents[3],
+        )  # fmt: skip
+        ports: dict[str, int] = {}
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        ready = threading.Event()
+
+        def read() -> None:  # keep draining so the pipe never fills
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                tail.append(line.rstrip())
+                if m := _READY.search(line):
+                    ports[m.group(1).lower()] = int(m.group(2))
+                    if len(ports) == 3:
+                        ready.set()
+            ready.set()
+
+        threading.Thread(target=read, name=f"azurite-{proc.pid}", daemon=True).start()
+        az = cls(proc, ports, tail)
+        if not ready.wait(timeout) or len(ports) < 3:
+            az.stop()
+            raise StoreError(f"azurite did not start within {timeout:g}s: {' | '.join(list(tail)[-5:]) or 'no output'}")
+        return az
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> "Azurite":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,511 @@
+"""SQLite backend (the embedded default): one WAL file in the workspace.
+
+Every change is one ``BEGIN IMMEDIATE`` transaction, so several processes (kernels,
+CLI, proxy) can share the file, and a process killed mid-change leaves nothing
+half-done. FIFO heads carry ``ready_at`` (NULL on every other row); a partial index
+on it makes claiming O(log n) however many actions wait behind the heads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError, StoreUnavailableError
+from . import rules
+from .base import (
+    LocationChange,
+    Store,
+    Transition,
+    counts_from,
+    in_use_error,
+    lease_free_for,
+    needs_unique_check,
+    proxy_doc,
+    proxy_from_doc,
+)
+from .records import (
+    TERMINAL_STATES,
+    Action,
+    ActionKind,
+    ActionState,
+    Claim,
+    Counts,
+    DestroyReport,
+    Federation,
+    Lease,
+    Location,
+    Marks,
+    PoolMember,
+    ProxyRecord,
+    epoch,
+    utc,
+)
+
+SCHEMA_VERSION = 1
+_ACTIVE_SQL = "state IN ('queued', 'blocked')"
+_SCHEMA = [
+    "CREATE TABLE signals (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    "INSERT INTO signals VALUES ('federations', 0), ('actions', 0), ('control', 0)",
+    "CREATE TABLE flags (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE federations (id TEXT PRIMARY KEY, unique_job_ids INTEGER NOT NULL, created_at REAL NOT NULL)",
+    """CREATE TABLE pools (pool_key TEXT PRIMARY KEY, federation_id TEXT NOT NULL, batch_service_url TEXT NOT NULL,
+        pool_id TEXT NOT NULL, account TEXT, location TEXT, added_at REAL)""",
+    "CREATE INDEX pools_by_federation ON pools (federation_id)",
+    """CREATE TABLE actions (id TEXT PRIMARY KEY, federation_id TEXT NOT NULL, target_key TEXT NOT NULL,
+        target_id TEXT NOT NULL, kind TEXT NOT NULL, method TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
+        enqueued_at REAL NOT NULL, payload TEXT NOT NULL, reason TEXT, verdicts TEXT, error TEXT,
+        attempts INTEGER NOT NULL, errors INTEGER NOT NULL, next_attempt_at REAL, placed_at REAL, finished_at REAL,
+        progress TEXT NOT NULL, claimed_by TEXT, claim_deadline REAL, claim_token TEXT,
+        ready_at REAL)""",
+    "CREATE UNIQUE INDEX actions_fifo ON actions (federation_id, target_key, seq)",
+    f"CREATE INDEX actions_active ON actions (federation_id, target_key, seq) WHERE {_ACTIVE_SQL}",
+    "CREATE INDEX actions_ready ON actions (federation_id, ready_at) WHERE ready_at IS NOT NULL",
+    "CREATE INDEX actions_state ON actions (federation_id, state)",
+    """CREATE TABLE locations (federation_id TEXT NOT NULL, job_key TEXT NOT NULL, kind TEXT NOT NULL,
+        pool_key TEXT NOT NULL, job_id TEXT NOT NULL, batch_service_url TEXT NOT NULL, pool_id TEXT NOT NULL,
+        account TEXT, location TEXT, unique_ids TEXT NOT NULL, addition_timestamps TEXT NOT NULL,
+        created_at REAL, terminated_at REAL, PRIMARY KEY (federation_id, job_key, kind, pool_key))""",
+    "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL)",
+    """CREATE TABLE proxies (proxy_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, version TEXT, role TEXT,
+        counters TEXT, info TEXT, started_at REAL, heartbeat_at REAL)""",
+]
+# the two hot queries: the readiest head of a federation, and a target's head
+CLAIM_SQL = (
+    "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at LIMIT 1"
+)
+HEAD_SQL = f"SELECT * FROM actions WHERE federation_id = ? AND target_key = ? AND {_ACTIVE_SQL} ORDER BY seq LIMIT 1"
+_MUTABLE = (
+    "state reason verdicts error attempts errors next_attempt_at placed_at finished_at progress "
+    "claimed_by claim_deadline claim_token"
+).split()
+_UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in _MUTABLE)}, ready_at = :ready_at WHERE id = :id"
+_INSERT_ACTION = (
+    f"INSERT INTO actions ({', '.join(rules.ACTION_FIELDS)}, ready_at) "
+    f"VALUES ({', '.join(':' + c for c in rules.ACTION_FIELDS)}, :ready_at)"
+)
+_INSERT_LOCATION = (
+    f"INSERT OR REPLACE INTO locations ({', '.join(rules.LOCATION_FIELDS)}) "
+    f"VALUES ({', '.join(':' + c for c in rules.LOCATION_FIELDS)})"
+)
+
+
+class SqliteStore(Store):
+    backend = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.path = Path(path)
+        self._busy_ms = int(busy_timeout_ms)
+        self._lock = threading.RLock()  # one connection per store, shared by its threads
+        self._tls = threading.local()  # per-thread connection used only to watch data_version
+        self._watchers: list[sqlite3.Connection] = []
+        self._conn = self._connect()
+        self._ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ connection
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # owner-only from birth
+            conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives process crashes
+            return conn
+        except (OSError, sqlite3.Error) as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: BaseException) -> StoreError:
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return StoreUnavailableError(f"sqlite store {self.path}: {text} (waited {self._busy_ms} ms)")
+        if isinstance(exc, sqlite3.IntegrityError):
+            return ConflictError(f"sqlite store {self.path}: {text}")
+        return StoreError(f"sqlite store {self.path}: {text}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the write lock is taken up front so read-then-write is safe."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._translate(exc) from exc
+                raise
+
+    def _read(self, sql: str, args: Any = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._live().execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+
+    def _live(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"sqlite store {self.path}: used after close()")
+        return self._conn
+
+    def _ensure_schema(self) -> None:
+        with self._tx() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"sqlite store {self.path}: schema {version} is newer than this batchfed_lab ({SCHEMA_VERSION})")
+            if version == 0:
+                for statement in _SCHEMA:
+                    c.execute(statement)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                for conn in [self._conn, *self._watchers]:
+                    conn.close()
+
+    @staticmethod
+    def _bump(c: sqlite3.Connection, *names: str) -> None:
+        for n in names:
+            c.execute("UPDATE signals SET version = version + 1 WHERE name = ?", (n,))
+
+    @staticmethod
+    def _federation_row(c: sqlite3.Connection, fid: str) -> sqlite3.Row:
+        row = c.execute("SELECT * FROM federations WHERE id = ?", (fid,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"federation {fid!r} does not exist")
+        return row
+
+    # ------------------------------------------------------------------ federations
+    def _create_federation(self, fed: Federation, force: bool) -> Federation:
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM federations WHERE id = ?", (fed.id,)).fetchone()
+            if row is not None and not force:
+                raise ConflictError(f"federation {fed.id!r} exists already (force replaces its settings)")
+            if row is not None:
+                c.execute("UPDATE federations SET unique_job_ids = ? WHERE id = ?", (int(fed.unique_job_ids), fed.id))
+                fed = Federation(fed.id, fed.unique_job_ids, utc(row["created_at"]))  # type: ignore[arg-type]
+            else:
+                c.execute("INSERT INTO federations VALUES (?, ?, ?)", (fed.id, int(fed.unique_job_ids), epoch(fed.created_at)))
+            self._bump(c, "federations")
+        return fed
+
+    @staticmethod
+    def _fed(row: sqlite3.Row) -> Federation:
+        return Federation(row["id"], bool(row["unique_job_ids"]), utc(row["created_at"]))  # type: ignore[arg-type]
+
+    def _get_federation(self, fid: str) -> Federation | None:
+        rows = self._read("SELECT * FROM federations WHERE id = ?", (fid,))
+        return self._fed(rows[0]) if rows else None
+
+    def _list_federations(self) -> list[Federation]:
+        return [self._fed(r) for r in self._read("SELECT * FROM federations")]
+
+    def _destroy_federation(self, fid: str) -> DestroyReport | None:
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM federations WHERE id = ?", (fid,)).fetchone() is None:
+                return None
+            active = c.execute(f"SELECT count(*) FROM actions WHERE federation_id = ? AND {_ACTIVE_SQL}", (fid,)).fetchone()[0]
+            counts = {}
+            for table in ("pools", "actions", "locations"):
+                counts[table] = c.execute(f"DELETE FROM {table} WHERE federation_id = ?", (fid,)).rowcount
+                self._crashpoint("destroy.step")
+            c.execute("DELETE FROM federations WHERE id = ?", (fid,))
+            self._bump(c, "federations", "actions")
+        return DestroyReport(fid, counts["pools"], active, counts["actions"], counts["locations"])
+
+    # ------------------------------------------------------------------ pools
+    @staticmethod
+    def _pool(row: sqlite3.Row) -> PoolMember:
+        return PoolMember(
+            row["federation_id"], row["batch_service_url"], row["pool_id"], row["account"], row["location"], utc(row["added_at"])
+        )
+
+    def _add_pools(self, fid: str, members: list[PoolMember]) -> list[PoolMember]:
+        with self._tx() as c:
+            self._federation_row(c, fid)
+            for m in members:
+                key = rules.pool_key(m.batch_service_url, m.pool_id)
+                row = c.execute("SELECT federation_id FROM pools WHERE pool_key = ?", (key,)).fetchone()
+                if row is not None:
+                    raise pool_taken(m, row["federation_id"])
+                c.execute(
+                    "INSERT INTO pools VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, fid, m.batch_service_url, m.pool_id, m.account, m.location, epoch(m.added_at)),
+                )
+                self._crashpoint("pools.row")
+            self._bump(c, "federations")
+        return members
+
+    def _remove_pools(self, fid: str, keys: list[str] | None) -> list[PoolMember]:
+        with self._tx() as c:
+            self._federation_row(c, fid)
+            if keys is None:
+                rows = c.execute("SELECT * FROM pools WHERE federation_id = ?", (fid,)).fetchall()
+            else:
+                rows = []
+                for key in keys:
+                    row = c.execute("SELECT * FROM pools WHERE pool_key = ? AND federation_id = ?", (key, fid)).fetchone()
+                    if row is None:
+                        url, _, pid = key.rpartition("|")
+                        raise NotFoundError(f"pool {pid!r} at {url} is not in federation {fid!r}")
+                    rows.append(row)
+            c.executemany("DELETE FROM pools WHERE pool_key = ?", [(r["pool_key"],) for r in rows])
+            self._bump(c, "federations")
+        return [self._pool(r) for r in rows]
+
+    def _list_pools(self, fid: str | None) -> list[PoolMember]:
+        if fid is None:
+            return [self._pool(r) for r in self._read("SELECT * FROM pools")]
+        return [self._pool(r) for r in self._read("SELECT * FROM pools WHERE federation_id = ?", (fid,))]
+
+    def _find_pool(self, key: str) -> PoolMember | None:
+        rows = self._read("SELECT * FROM pools WHERE pool_key = ?", (key,))
+        return self._pool(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ actions
+    @staticmethod
+    def _action(row: sqlite3.Row) -> Action:
+        return rules.action_from_doc(dict(row))
+
+    def _enqueue(self, fid: str, actions: list[Action], payloads: list[str], now: float) -> list[Action]:
+        out = []
+        with self._tx() as c:
+            fed = self._fed(self._federation_row(c, fid))
+            fifo: dict[str, list[Any]] = {}  # target key → [next position, has a head, active before this batch]
+            for a, text in zip(actions, payloads):
+                key = rules.target_key(a.target_id)
+                if key not in fifo:
+                    last, active = c.execute(
+                        f"SELECT max(seq), (SELECT count(*) FROM actions WHERE federation_id = ?1 AND target_key = ?2 "
+                        f"AND {_ACTIVE_SQL}) FROM actions WHERE federation_id = ?1 AND target_key = ?2",
+                        (fid, key),
+                    ).fetchone()
+                    fifo[key] = [(last or 0) + 1, bool(active), bool(active)]
+                state = fifo[key]
+                if needs_unique_check(a, fed) and (state[2] or self._located(c, fid, key)):
+                    raise in_use_error(a)
+                a = a.replace(position=state[0])
+                doc = rules.action_doc(a, None, payload_text=text)
+                doc["ready_at"] = None if state[1] else rules.ready_at(a)  # the first active one is the head
+                c.execute(_INSERT_ACTION, doc)
+                state[0] += 1
+                state[1] = True
+                out.append(a)
+                self._crashpoint("enqueue.row")
+            self._bump(c, "actions")
+        return out
+
+    @staticmethod
+    def _located(c: sqlite3.Connection, fid: str, key: str) -> bool:
+        return c.execute("SELECT 1 FROM locations WHERE federation_id = ? AND job_key = ? LIMIT 1", (fid, key)).fetchone() is not None
+
+    @staticmethod
+    def _row(c: sqlite3.Connection, fid: str, aid: str) -> sqlite3.Row | None:
+        return c.execute("SELECT * FROM actions WHERE id = ? AND federation_id = ?", (aid, fid)).fetchone()
+
+    def _get_action(self, fid: str, aid: str) -> Action | None:
+        with self._lock:
+            row = self._row(self._live(), fid, aid)
+        return None if row is None else self._action(row)
+
+    def _head(self, fid: str, tkey: str) -> Action | None:
+        rows = self._read(HEAD_SQL, (fid, tkey))
+        return self._action(rows[0]) if rows else None
+
+    def _list_actions(self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None) -> list[Action]:
+        sql, args = "SELECT * FROM actions WHERE federation_id = ?", [fid]
+        if tkey is not None:
+            sql += " AND target_key = ?"
+            args.append(tkey)
+        if states is not None:
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+            args.extend(sorted(s.value for s in states))
+        sql += " ORDER BY target_key, seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [self._action(r) for r in self._read(sql, args)]
+
+    def _counts(self, fid: str) -> Counts:
+        with self._lock:
+            rows = self._read("SELECT state, count(*) FROM actions WHERE federation_id = ? GROUP BY state", (fid,))
+            by_state = {state: n for state, n in rows}
+            claimed = self._read(
+                "SELECT count(*) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND claim_deadline > ?",
+                (fid, self.now()),
+            )[0][0]
+            jobs = self._read("SELECT count(DISTINCT job_key) FROM locations WHERE federation_id = ?", (fid,))[0][0]
+        return counts_from(by_state, claimed, jobs)
+
+    def _in_use(self, fid: str, tkey: str) -> bool:
+        with self._lock:
+            conn = self._live()
+            active = f"SELECT 1 FROM actions WHERE federation_id = ? AND target_key = ? AND {_ACTIVE_SQL} LIMIT 1"
+            return conn.execute(active, (fid, tkey)).fetchone() is not None or self._located(conn, fid, tkey)
+
+    def _save(self, c: sqlite3.Connection, a: Action, token: str | None, *, head: bool) -> None:
+        doc = rules.action_doc(a, token, payload_text="")  # the payload never changes after enqueue
+        doc["ready_at"] = rules.ready_at(a) if head else None
+        c.execute(_UPDATE_ACTION, doc)
+
+    def _advance(self, c: sqlite3.Connection, fid: str, tkey: str) -> None:
+        """The head ended: the next active action of the target becomes the head."""
+        row = c.execute(HEAD_SQL, (fid, tkey)).fetchone()
+        if row is not None:
+            c.execute("UPDATE actions SET ready_at = ? WHERE id = ?", (rules.ready_at(self._action(row)), row["id"]))
+
+    def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
+        with self._tx() as c:
+            row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
+            if row is None:
+                return None
+            claimed = rules.t_claim(self._action(row), worker, deadline)
+            self._save(c, claimed, token, head=True)
+        return Claim(claimed, token, worker, claimed.claim_deadline)  # type: ignore[arg-type]
+
+    def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
+        with self._tx() as c:
+            row = self._row(c, claim.federation_id, claim.action_id)
+            if row is None:
+                raise ClaimLostError(f"action {claim.action_id}: no longer exists (federation destroyed?)")
+            old = self._action(row)
+            rules.check_claim(old, row["claim_token"], claim.token, now)
+            new = fn(old, now)
+            self._save(c, new, claim.token if new.claimed_by else None, head=True)
+            if new.state in TERMINAL_STATES:
+                self._advance(c, old.federation_id, row["target_key"])
+            if new.claimed_by is None:
+                self._bump(c, "actions")
+        return new, None
+
+    def _zap(self, fid: str, aid: str, now: float) -> Action:
+        with self._tx() as c:
+            row = self._row(c, fid, aid)
+            if row is None:
+                raise NotFoundError(f"action {aid} does not exist in federation {fid!r}")
+            new = rules.t_zap(self._action(row), now)
+            self._save(c, new, None, head=False)
+            if row["ready_at"] is not None:
+                self._advance(c, fid, row["target_key"])
+            self._bump(c, "actions")
+        return new
+
+    def _next_ready(self, fid: str) -> float | None:
+        return self._read("SELECT min(ready_at) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL", (fid,))[0][0]
+
+    # ------------------------------------------------------------------ locations
+    def _change_location(self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange) -> Location | None:
+        key = (fid, rules.target_key(job), kind.value, rules.pool_key(url, pid))
+        where = "federation_id = ? AND job_key = ? AND kind = ? AND pool_key = ?"
+        with self._tx() as c:
+            self._federation_row(c, fid)
+            row = c.execute(f"SELECT * FROM locations WHERE {where}", key).fetchone()
+            new = fn(None if row is None else rules.location_from_doc(dict(row)), self.now())
+            if new is None:
+                c.execute(f"DELETE FROM locations WHERE {where}", key)
+            else:
+                c.execute(_INSERT_LOCATION, rules.location_doc(new))
+        return new
+
+    def _get_locations(self, fid: str, job_key: str | None) -> list[Location]:
+        if job_key is None:
+            rows = self._read("SELECT * FROM locations WHERE federation_id = ?", (fid,))
+        else:
+            rows = self._read("SELECT * FROM locations WHERE federation_id = ? AND job_key = ?", (fid, job_key))
+        return [rules.location_from_doc(dict(r)) for r in rows]
+
+    # ------------------------------------------------------------------ leases
+    def _lease_row(self, c: sqlite3.Connection, name: str) -> Lease | None:
+        row = c.execute("SELECT * FROM leases WHERE name = ?", (name,)).fetchone()
+        return None if row is None else Lease(name, row["holder"], utc(row["expires_at"]))  # type: ignore[arg-type]
+
+    def _lease_write(self, name: str, holder: str, ttl: float, now: float, allowed: Callable[[Lease | None], bool]) -> Lease | None:
+        with self._tx() as c:
+            if not allowed(self._lease_row(c, name)):
+                return None
+            c.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (name, holder, now + ttl))
+        return Lease(name, holder, utc(now + ttl))  # type: ignore[arg-type]
+
+    def _lease_acquire(self, name: str, holder: str, ttl: float, now: float) -> Lease | None:
+        return self._lease_write(name, holder, ttl, now, lambda cur: lease_free_for(cur, holder, now))
+
+    def _lease_renew(self, name: str, holder: str, ttl: float, now: float) -> Lease | None:
+        return self._lease_write(name, holder, ttl, now, lambda cur: cur is not None and cur.holder == holder)
+
+    def _lease_release(self, name: str, holder: str, now: float) -> bool:
+        with self._tx() as c:
+            return c.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)).rowcount > 0
+
+    def _lease_get(self, name: str, now: float) -> Lease | None:
+        with self._lock:
+            lease = self._lease_row(self._live(), name)
+        return lease if lease is not None and epoch(lease.expires_at) > now else None  # type: ignore[operator]
+
+    # ------------------------------------------------------------------ proxies, flags
+    def _put_proxy(self, rec: ProxyRecord) -> None:
+        doc = proxy_doc(rec)
+        with self._tx() as c:
+            c.execute(f"INSERT OR REPLACE INTO proxies ({', '.join(doc)}) VALUES ({', '.join(':' + k for k in doc)})", doc)
+
+    def _get_proxy(self, proxy_id: str) -> ProxyRecord | None:
+        rows = self._read("SELECT * FROM proxies WHERE proxy_id = ?", (proxy_id,))
+        return proxy_from_doc(dict(rows[0])) if rows else None
+
+    def _list_proxies(self) -> list[ProxyRecord]:
+        return [proxy_from_doc(dict(r)) for r in self._read("SELECT * FROM proxies")]
+
+    def _remove_proxy(self, proxy_id: str) -> bool:
+        with self._tx() as c:
+            return c.execute("DELETE FROM proxies WHERE proxy_id = ?", (proxy_id,)).rowcount > 0
+
+    def _set_flag(self, name: str, value: bool) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO flags VALUES (?, ?)", (name, int(value)))
+            self._bump(c, "control")
+
+    def _get_flag(self, name: str) -> bool:
+        rows = self._read("SELECT value FROM flags WHERE name = ?", (name,))
+        return bool(rows and rows[0][0])
+
+    # ------------------------------------------------------------------ change signals
+    def _marks(self) -> Marks:
+        return Marks(**{name: version for name, version in self._read("SELECT name, version FROM signals")})
+
+    def _poll_changed(self) -> bool:
+        """``PRAGMA data_version`` moves when another connection commits: a microsecond
+        check that needs no disk read, so polling every few milliseconds is cheap."""
+        conn = getattr(self._tls, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError(f"sqlite store {self.path}: used after close()")
+            conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
+            with self._lock:
+                self._watchers.append(conn)
+            self._tls.conn, self._tls.seen = conn, None
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        changed = version != self._tls.seen
+        self._tls.seen = version
+        return changed
+
+
+def pool_taken(m: PoolMember, owner: str) -> ConflictError:
+    where = "this federation" if owner == m.federation_id else f"federation {owner!r}"
+    return ConflictError(f"pool {m.pool_id!r} at {m.batch_service_url} is already in {where}")

@@ -1,0 +1,192 @@
+"""Claims: only FIFO heads, at-least-once with expiry, stale claims refused, blocking,
+retries and the proxy's progress record. Time comes from a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchfed_lab.errors import ClaimLostError, ConflictError, StoreError
+from batchfed_lab.store import ActionState, NewAction
+
+
+def term(target, **payload):
+    return NewAction("job", "terminate", target, payload)
+
+
+@pytest.fixture
+def fed(timed):
+    timed.create_federation("fed")
+    return "fed"
+
+
+def test_only_the_head_of_each_target_is_claimable(timed, fed, clock):
+    a1, a2, b1 = timed.enqueue(fed, [term("a", i=1), term("a", i=2), term("b")])
+    first = timed.claim(fed, "w1", ttl=30)
+    clock.advance(0.001)
+    second = timed.claim(fed, "w2", ttl=30)
+    assert {first.action.id, second.action.id} == {a1.id, b1.id}
+    assert timed.claim(fed, "w3") is None  # a2 waits behind a1's live claim
+    claim_a = first if first.action.id == a1.id else second
+    assert (claim_a.worker, claim_a.action.attempts, claim_a.action.claimed_by) == (claim_a.worker, 1, claim_a.worker)
+    done = timed.mark_done(claim_a)
+    assert done.state is ActionState.DONE and done.claimed_by is None and done.finished_at is not None
+    nxt = timed.claim(fed, "w3")
+    assert nxt.action.id == a2.id
+
+
+def test_the_oldest_ready_head_is_claimed_first(timed, fed, clock):
+    for target in ("c", "a", "b"):
+        timed.enqueue(fed, [term(target)])
+        clock.advance(1)
+    assert [timed.claim(fed, "w").action.target_id for _ in range(3)] == ["c", "a", "b"]
+
+
+def test_a_lapsed_claim_makes_the_action_claimable_again(timed, fed, clock):
+    (action,) = timed.enqueue(fed, [term("a")])
+    dead = timed.claim(fed, "dead-worker", ttl=10)
+    clock.advance(9.9)
+    assert timed.claim(fed, "w2", ttl=10) is None
+    clock.advance(0.2)
+    again = timed.claim(fed, "w2", ttl=10)
+    assert again.action.id == action.id
+    assert again.action.attempts == 2 and again.action.claimed_by == "w2"
+    assert again.token != dead.token
+
+
+def test_a_lapsed_claim_cannot_change_the_action_any_more(timed, fed, clock):
+    timed.enqueue(fed, [NewAction("job", "add", "a", {})])
+    stale = timed.claim(fed, "w1", ttl=10)
+    clock.advance(11)
+    # lapsed but not yet re-claimed: still refused
+    with pytest.raises(ClaimLostError, match="lapsed"):
+        timed.record_progress(stale, {"pool": "p1"})
+    fresh = timed.claim(fed, "w2", ttl=10)
+    for op in (
+        lambda: timed.mark_placed(stale),
+        lambda: timed.mark_blocked(stale, "no pool"),
+        lambda: timed.mark_failed(stale, "boom"),
+        lambda: timed.release(stale),
+        lambda: timed.renew_claim(stale),
+        lambda: timed.record_progress(stale, {"x": 1}),
+    ):
+        with pytest.raises(ClaimLostError, match="no longer held"):
+            op()
+    assert timed.get_action(fed, fresh.action.id).progress == {}
+    assert timed.mark_placed(fresh).state is ActionState.PLACED
+
+
+def test_renewing_keeps_a_claim_alive(timed, fed, clock):
+    timed.enqueue(fed, [term("a")])
+    claim = timed.claim(fed, "w1", ttl=10)
+    for _ in range(3):
+        clock.advance(8)
+        claim = timed.renew_claim(claim, ttl=10)
+        assert timed.claim(fed, "w2") is None
+    assert claim.deadline.timestamp() == pytest.approx(clock.now + 10)
+    assert timed.mark_done(claim).state is ActionState.DONE
+
+
+def test_progress_is_merged_under_the_claim_and_survives_a_reclaim(timed, fed, clock):
+    timed.enqueue(fed, [NewAction("job", "add", "a", {})])
+    claim = timed.claim(fed, "w1", ttl=10)
+    claim = timed.record_progress(claim, {"pool": "p1", "step": "job-created"})
+    claim = timed.record_progress(claim, {"step": "tasks-added", "tasks": 3})
+    assert claim.action.progress == {"pool": "p1", "step": "tasks-added", "tasks": 3}
+    clock.advance(11)  # the worker dies; the next one sees the intent and finishes it
+    successor = timed.claim(fed, "w2")
+    assert successor.action.progress == {"pool": "p1", "step": "tasks-added", "tasks": 3}
+    placed = timed.mark_placed(successor, progress={"step": "placed"})
+    assert placed.progress["step"] == "placed" and placed.placed_at is not None
+
+
+def test_progress_must_be_json(timed, fed):
+    timed.enqueue(fed, [NewAction("job", "add", "a", {})])
+    claim = timed.claim(fed, "w1")
+    with pytest.raises(StoreError, match="progress is not JSON"):
+        timed.record_progress(claim, {"bad": {1}})
+    assert timed.record_progress(claim, {"good": [1]}).action.progress == {"good": [1]}
+
+
+def test_blocked_head_keeps_its_place_and_holds_back_its_target_only(timed, fed, clock):
+    a1, a2 = timed.enqueue(fed, [NewAction("job", "add", "a", {}), term("a")])
+    clock.advance(1)
+    (b1,) = timed.enqueue(fed, [term("b")])
+    claim = timed.claim(fed, "w")
+    assert claim.action.id == a1.id
+    verdicts = [{"pool": "p1", "verdict": "memory: needs >= 64g, has 7g"}, {"pool": "p2", "verdict": "eligible"}]
+    blocked = timed.mark_blocked(claim, "no pool can take it now", verdicts=verdicts, retry_in=30)
+    assert (blocked.state, blocked.reason, blocked.verdicts) == (ActionState.BLOCKED, "no pool can take it now", verdicts)
+    assert blocked.next_attempt_at.timestamp() == pytest.approx(clock.now + 30)
+    assert timed.head(fed, "a").id == a1.id
+    other = timed.claim(fed, "w")
+    assert other.action.id == b1.id  # other targets flow
+    timed.mark_done(other)
+    assert timed.claim(fed, "w") is None  # a2 waits behind the blocked a1
+    assert timed.next_ready_at(fed) == blocked.next_attempt_at
+    assert [x.id for x in timed.list_actions(fed, states=["blocked"])] == [a1.id]
+    clock.advance(30)
+    retry = timed.claim(fed, "w")
+    assert retry.action.id == a1.id and retry.action.state is ActionState.BLOCKED and retry.action.attempts == 2
+    assert timed.mark_placed(retry).state is ActionState.PLACED
+    assert timed.claim(fed, "w").action.id == a2.id
+
+
+def test_zapping_a_blocked_head_lets_the_next_action_flow(timed, fed):
+    a1, a2 = timed.enqueue(fed, [NewAction("job", "add", "a", {}), term("a")])
+    timed.mark_blocked(timed.claim(fed, "w"), "no pool", retry_in=3600)
+    assert timed.claim(fed, "w") is None
+    timed.zap(fed, a1.id)
+    assert timed.claim(fed, "w").action.id == a2.id
+
+
+def test_zapping_a_claimed_action_takes_the_claim_away(timed, fed):
+    (a1,) = timed.enqueue(fed, [term("a")])
+    claim = timed.claim(fed, "w")
+    timed.zap(fed, a1.id)
+    with pytest.raises(ClaimLostError):
+        timed.mark_done(claim)
+    assert timed.get_action(fed, a1.id).state is ActionState.ZAPPED
+
+
+def test_failed_is_final_and_the_next_action_flows(timed, fed):
+    a1, a2 = timed.enqueue(fed, [NewAction("job", "add", "a", {}), term("a")])
+    failed = timed.mark_failed(timed.claim(fed, "w"), "Batch said no: " + "x" * 10_000)
+    assert failed.state is ActionState.FAILED and failed.error.startswith("Batch said no")
+    assert "more characters cut" in failed.error and len(failed.error) < 4100  # diagnostics stay bounded
+    assert timed.claim(fed, "w").action.id == a2.id
+    assert timed.list_actions(fed, states=["failed"])[0].id == a1.id
+
+
+def test_release_with_an_error_counts_it_and_backs_off(timed, fed, clock):
+    timed.enqueue(fed, [term("a")])
+    claim = timed.claim(fed, "w")
+    released = timed.release(claim, retry_in=5, error="connection reset")
+    assert (released.errors, released.error, released.state, released.claimed_by) == (1, "connection reset", ActionState.QUEUED, None)
+    assert timed.claim(fed, "w") is None
+    clock.advance(5)
+    again = timed.claim(fed, "w")
+    assert again.action.attempts == 2
+    assert timed.release(again).errors == 1  # a plain release is not an error
+    assert timed.claim(fed, "w") is not None
+
+
+def test_placed_is_for_adds_and_done_for_terminate_and_delete(timed, fed):
+    timed.enqueue(fed, [term("a"), NewAction("job", "add", "b", {})])
+    claims = {c.action.target_id: c for c in (timed.claim(fed, "w"), timed.claim(fed, "w"))}
+    with pytest.raises(ConflictError, match="terminate action: mark it done"):
+        timed.mark_placed(claims["a"])
+    with pytest.raises(ConflictError, match="add action: mark it placed"):
+        timed.mark_done(claims["b"])
+    assert timed.mark_done(claims["a"]).state is ActionState.DONE  # the refused call changed nothing
+    assert timed.mark_placed(claims["b"]).state is ActionState.PLACED
+
+
+def test_claims_need_a_positive_ttl_and_a_worker_id(timed, fed):
+    with pytest.raises(StoreError, match="ttl"):
+        timed.claim(fed, "w", ttl=0)
+    with pytest.raises(StoreError, match="worker id"):
+        timed.claim(fed, "")
+
+
+def test_claiming_in_an_unknown_federation_finds_nothing(timed):
+    assert timed.claim("nobody", "w") is None
