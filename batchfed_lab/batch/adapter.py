@@ -204,6 +204,9 @@ class BatchAccount:
         options = {**self.retry.client_kwargs(), **(client_options or {})}
         # a fresh list: BatchClient appends its own exception policy to the one it is given
         options["per_call_policies"] = [self._counter, *options.get("per_call_policies", ())]
+        if self.is_local:
+            # loopback needs no proxy or .netrc: skip requests' per-call environment lookups
+            options.setdefault("use_env_settings", False)
         self._client = BatchClient(endpoint=self.service_url, credential=self._credential.credential, **options)
 
     def __repr__(self) -> str:

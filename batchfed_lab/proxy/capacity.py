@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -54,6 +54,7 @@ class CapacityCache:
         self._entries: dict[str, _Entry] = {}
         self._blackout: dict[str, float] = {}  # pool key -> epoch seconds
         self.refreshes = 0
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="batchfed-capacity")
 
     # -- blackout --------------------------------------------------------------------
     def black_out(self, key: str, until: float) -> None:
@@ -71,19 +72,43 @@ class CapacityCache:
                 if e is not None:
                     e.stale = True
 
+    def record_placement(self, service_url: str, pool_id: str, slots: int, kind: str | None) -> None:
+        """Account for a placement in the cached snapshot at once (nodes it will occupy move
+        from idle to running, tasks beyond the free slots count as active), so the next
+        decisions see the load without a round trip; the next refresh replaces the guess
+        with the service's numbers."""
+        with self._lock:
+            e = self._entries.get(_norm(service_url))
+            if e is None or e.pools is None:
+                return
+            snap = e.pools.get(pool_id.lower())
+            if snap is None:
+                return
+            per = max(1, snap.facts.task_slots_per_node)
+            field_name = "low_priority" if kind == "low_priority" else "dedicated"
+            nodes = getattr(snap, field_name)
+            free = snap.slots(field_name)  # type: ignore[arg-type]
+            busy = min(nodes.idle, -(-slots // per))
+            updated = replace(nodes, idle=nodes.idle - busy, running=nodes.running + busy)
+            active = snap.active_tasks
+            if active is not None and slots > free:
+                active += slots - free
+            e.pools[pool_id.lower()] = replace(snap, **{field_name: updated, "active_tasks": active})
+
     # -- reads -----------------------------------------------------------------------
     def snapshots(self, members: Sequence[PoolMember], *, active_tasks: bool = False) -> list[PoolSnapshot]:
         """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
         by_account: dict[str, list[PoolMember]] = {}
         for m in members:
             by_account.setdefault(_norm(m.batch_service_url), []).append(m)
-        accounts = list(by_account)
-        if len(accounts) > 1:
-            with ThreadPoolExecutor(max_workers=min(8, len(accounts)), thread_name_prefix="batchfed-capacity") as ex:
-                tables = list(ex.map(lambda url: self._account_pools(url, by_account[url], active_tasks), accounts))
-        else:
-            tables = [self._account_pools(url, by_account[url], active_tasks) for url in accounts]
-        table = dict(zip(accounts, tables))
+        table = {url: pools for url in by_account if (pools := self._fresh(url, active_tasks)) is not None}
+        stale = [url for url in by_account if url not in table]
+        if len(stale) > 1:
+            # refresh several accounts at once: with a remote service each costs round trips
+            results = list(self._executor.map(lambda url: self._account_pools(url, active_tasks), stale))
+            table.update(zip(stale, results))
+        elif stale:
+            table[stale[0]] = self._account_pools(stale[0], active_tasks)
         out = []
         for m in members:
             snap = table[_norm(m.batch_service_url)].get(m.pool_id.lower())
@@ -99,17 +124,24 @@ class CapacityCache:
             out.append(snap)
         return out
 
-    def _account_pools(self, url: str, members: Iterable[PoolMember], active_tasks: bool) -> dict[str, PoolSnapshot]:
+    def _is_fresh(self, e: _Entry, active_tasks: bool) -> bool:
+        return (
+            e.pools is not None
+            and not e.stale
+            and self._clock() - e.fetched_at < self.ttl
+            and (e.with_active or not active_tasks)
+        )
+
+    def _fresh(self, url: str, active_tasks: bool) -> dict[str, PoolSnapshot] | None:
+        with self._lock:
+            e = self._entries.get(url)
+            return e.pools if e is not None and self._is_fresh(e, active_tasks) else None
+
+    def _account_pools(self, url: str, active_tasks: bool) -> dict[str, PoolSnapshot]:
         while True:
             with self._lock:
                 e = self._entries.setdefault(url, _Entry())
-                fresh = (
-                    e.pools is not None
-                    and not e.stale
-                    and self._clock() - e.fetched_at < self.ttl
-                    and (e.with_active or not active_tasks)
-                )
-                if fresh:
+                if self._is_fresh(e, active_tasks):
                     return e.pools  # type: ignore[return-value]
                 if e.refreshing is None:
                     e.refreshing = threading.Event()

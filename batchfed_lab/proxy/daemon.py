@@ -78,6 +78,8 @@ class ProxyDaemon:
         self._federations: list[str] = []
         self._federations_at = 0.0
         self._threads: list[threading.Thread] = []
+        self._wake = threading.Event()
+        self._federations_changed = threading.Event()
 
     # ------------------------------------------------------------------ public
     @property
@@ -99,6 +101,7 @@ class ProxyDaemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._wake.set()
 
     def run_once(self, federation_id: str | None = None) -> int:
         """Test hook: without lease or threads, process every action ready now, one at a
@@ -215,6 +218,7 @@ class ProxyDaemon:
                 with self._inflight_lock:
                     self._inflight.pop(claim.action_id, None)
                 self._slots.release()
+                self._wake.set()  # a free worker: claim the next ready action now
 
         with self._inflight_lock:
             self._inflight[claim.action_id] = self._executor.submit(work)
@@ -254,20 +258,41 @@ class ProxyDaemon:
                 soonest = min(soonest, max(0.0, at.timestamp() - now))
         return soonest
 
-    def _event_loop(self) -> None:
+    def _watch_store(self) -> None:
+        """Turn store changes (new actions, membership, flags) into a wake-up of the
+        dispatcher; workers finishing wake it too (see :meth:`_dispatch`)."""
         marks = self.store.change_marks()
         while not self.stop_event.is_set():
-            if not self.is_leader.is_set() or self._suspended():
-                self.stop_event.wait(0.2)
-                marks = self.store.change_marks()
+            try:
+                fresh = self.store.wait_for_change(marks, timeout=0.5)
+            except StoreError as exc:
+                log.warning("watching the store failed: %s", exc)
+                self.stop_event.wait(1.0)
                 continue
-            # read the marks before claiming so nothing enqueued meanwhile is missed
-            fresh = self.store.change_marks()
-            if fresh.federations != marks.federations:
+            if fresh != marks:
+                if fresh.federations != marks.federations:
+                    self._federations_changed.set()
+                marks = fresh
+                self._wake.set()
+
+    def _event_loop(self) -> None:
+        watcher = threading.Thread(target=self._watch_store, name="batchfed-watch", daemon=True)
+        watcher.start()
+        self._threads.append(watcher)
+        self._watched(force=True)
+        while not self.stop_event.is_set():
+            if not self.is_leader.is_set() or self._suspended():
+                self._wake.wait(0.2)
+                self._wake.clear()
+                continue
+            # clear first: a change or a finished worker after this point wakes the next wait
+            self._wake.clear()
+            if self._federations_changed.is_set():
+                # a federation or pool membership changed through a client: see it at once
+                self._federations_changed.clear()
                 self._watched(force=True)
-            marks = fresh
             self._claim_round()
-            marks = self.store.wait_for_change(marks, timeout=self._next_wake())
+            self._wake.wait(self._next_wake())
 
     def _original_loop(self) -> None:
         """The original's cadence, for benchmarks: poll, take ≤ 32, process one at a time."""

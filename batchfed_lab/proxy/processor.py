@@ -269,7 +269,7 @@ class ActionProcessor:
             account.set_auto_complete(spec.id)
         now = self.clock()
         self.store.record_location(fid, spec.id, **where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
-        self._after_success(account, target, now)
+        self._after_success(account, target, now, sum(t.num_instances for t in to_add))
         result_progress = {
             "placed_pool": target["key"],
             "tasks_added": report.succeeded,
@@ -325,8 +325,8 @@ class ActionProcessor:
         log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)
         return "placed"
 
-    def _after_success(self, account: Any, target: dict[str, Any], now: float) -> None:
-        self.capacity.invalidate(target["service_url"])
+    def _after_success(self, account: Any, target: dict[str, Any], now: float, slots: int) -> None:
+        self.capacity.record_placement(target["service_url"], target["pool_id"], slots, target.get("node_kind"))
         if self.options.blackout_interval > 0:
             self.capacity.black_out(target["key"], now + self.options.blackout_interval)
         if self.options.evaluate_autoscale and target.get("autoscale"):
