@@ -58,9 +58,11 @@ class ProcessingOptions:
 class Counters:
     """Thread-safe outcome counters shown by ``proxy status``."""
 
+    OUTCOMES = ("placed", "done", "blocked", "failed", "retry", "lost", "gone", "task_add_failures")
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._c: Counter[str] = Counter()
+        self._c: Counter[str] = Counter(dict.fromkeys(self.OUTCOMES, 0))
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -177,8 +179,27 @@ class ActionProcessor:
         )  # fmt: skip
         members = self.store.list_pools(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
-        decision = decide_requirements(req, snaps, self.clock(), self.options.policy, excluded)
+        reasons = dict.fromkeys(excluded, "job creation failed on this pool in this attempt")
+        reasons.update(self._same_account_conflicts(a, snaps))
+        decision = decide_requirements(req, snaps, self.clock(), self.options.policy, reasons)
         return decision, {s.key: s for s in snaps}
+
+    def _same_account_conflicts(self, a: Action, snaps: list[PoolSnapshot]) -> dict[str, str]:
+        """A Batch job id is unique per account: where the job id already lives on one pool,
+        every other pool of that account would refuse it — say so without asking Batch."""
+        if a.kind is not ActionKind.JOB:
+            return {}
+        homes: dict[str, str] = {}
+        for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB):
+            homes[loc.batch_service_url.rstrip("/").lower()] = loc.pool_id
+        if not homes:
+            return {}
+        out = {}
+        for s in snaps:
+            home = homes.get(s.facts.service_url.rstrip("/").lower())
+            if home is not None and home.lower() != s.pool_id.lower():
+                out[s.key] = f"job '{a.target_id}' already lives on pool {home} of this account"
+        return out
 
     def _add(self, claim: Claim) -> str:
         a = claim.action
@@ -258,7 +279,8 @@ class ActionProcessor:
         )
         collisions = set(progress.get("collisions") or ())
         to_add = [t for t in rewritten if t.id not in collisions]
-        claim = self.store.renew_claim(claim, ttl=self.options.claim_ttl)
+        if len(to_add) > 1000:  # a long bulk add: keep the claim alive through it
+            claim = self.store.renew_claim(claim, ttl=self.options.claim_ttl)
         report = account.add_tasks(spec.id, to_add, windows=windows, concurrency=self.options.task_add_concurrency)
         failures = [{"task_id": r.task_id, "code": r.code, "message": r.message} for r in report.failed]
         failures += [

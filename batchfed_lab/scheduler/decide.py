@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+_JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
 
 from ..config.constraints import FederationConstraints
 from .matching import build_hard_checks, load_verdict
@@ -16,15 +18,16 @@ def decide_requirements(
     pools: Iterable[PoolSnapshot],
     now: float,
     policy: str | Policy = "largest-fit",
-    exclude: Iterable[str] = (),
+    exclude: Iterable[str] | Mapping[str, str] = (),
 ) -> Decision:
     """Choose a pool for resolved requirements.
 
-    ``exclude`` holds pool keys already tried for this action (job creation
-    failed there); they get an "excluded" verdict and are not chosen again.
+    ``exclude`` holds pool keys that cannot take this job (job creation failed
+    there, or the job id lives on another pool of the same account) — optionally
+    mapped to the reason; they get an "excluded" verdict and are not chosen.
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
-    excluded_keys = frozenset(exclude)
+    reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, _JOB_CREATE_FAILED)
     checks = build_hard_checks(req)
     verdicts: dict[str, Verdict] = {}
     candidates: list[PoolSnapshot] = []
@@ -33,8 +36,8 @@ def decide_requirements(
         key = p.facts.key
         if key in verdicts:
             continue  # the same pool given twice counts once
-        if key in excluded_keys:
-            verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "failed", "job creation failed on this pool in this attempt")
+        if key in reasons:
+            verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "conflict", f"job_create: {reasons[key]}")
             hard_failures += 1
             continue
         v = None
@@ -105,7 +108,7 @@ def decide(
     now: float,
     policy: str | Policy = "largest-fit",
     *,
-    exclude: Iterable[str] = (),
+    exclude: Iterable[str] | Mapping[str, str] = (),
     native_default: bool | None = None,
     windows_default: bool | None = False,
 ) -> Decision:

@@ -664,6 +664,11 @@ class AzureStore(Store):
             ent = self._get_action_entity(fid, aid)
             return None if ent is None else self._action(ent)
 
+    def _claim_token(self, fid: str, aid: str) -> str | None:
+        with self._azure(f"read action {aid}"):
+            ent = self._get_action_entity(fid, aid)
+            return None if ent is None else ent.get("claim_token")
+
     def _head(self, fid: str, tkey: str) -> Action | None:
         with self._azure("read FIFO head"):
             live = self._get("actions", fid, f"T~{h(tkey)}")

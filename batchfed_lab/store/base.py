@@ -300,6 +300,26 @@ class Store(ABC):
         recorded and counted (``errors``) so the caller can fail the action eventually."""
         return self._change_claimed(claim, rules.t_release(max(0.0, retry_in), error))  # type: ignore[return-value]
 
+    def release_claims(self, worker: str) -> int:
+        """Free every live claim held under ``worker`` (without changing the actions) and
+        return how many. For a restarted proxy that reuses its id: its earlier run is
+        dead, so those claims would otherwise block their job ids until they lapse."""
+        who = rules.name(worker, "worker id")
+        freed = 0
+        for fed in self.list_federations():
+            for a in self.list_actions(fed.id, states=ACTIVE_STATES):
+                if a.claimed_by != who:
+                    continue
+                token = self._claim_token(fed.id, a.id)
+                if token is None:
+                    continue
+                try:
+                    self._change_claimed(Claim(a, token, who, a.claim_deadline), rules.t_release(0.0, None))  # type: ignore[arg-type]
+                    freed += 1
+                except ClaimLostError:  # lapsed meanwhile, or zapped: nothing to free
+                    pass
+        return freed
+
     def zap(self, federation_id: str, action_id: str) -> Action:
         """Drop a queued or blocked action for good (even while claimed: the claim is lost)."""
         fid, aid = rules.federation_id(federation_id), rules.action_id(action_id)
@@ -512,6 +532,9 @@ class Store(ABC):
 
     @abstractmethod
     def _zap(self, fid: str, aid: str, now: float) -> Action: ...
+
+    @abstractmethod
+    def _claim_token(self, fid: str, aid: str) -> str | None: ...
     @abstractmethod
     def _next_ready(self, fid: str) -> float | None: ...
 

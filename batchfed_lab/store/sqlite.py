@@ -326,6 +326,10 @@ class SqliteStore(Store):
             row = self._row(self._live(), fid, aid)
         return None if row is None else self._action(row)
 
+    def _claim_token(self, fid: str, aid: str) -> str | None:
+        rows = self._read("SELECT claim_token FROM actions WHERE federation_id = ? AND id = ?", (fid, aid))
+        return rows[0][0] if rows else None
+
     def _head(self, fid: str, tkey: str) -> Action | None:
         rows = self._read(HEAD_SQL, (fid, tkey))
         return self._action(rows[0]) if rows else None

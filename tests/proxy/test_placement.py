@@ -74,10 +74,10 @@ def test_each_constraint_family_lands_on_a_pool_that_satisfies_it(stack, familie
 def test_placed_tasks_really_ran_on_the_chosen_pool(stack, families):
     def done():
         rows = stack.client.tasks("families", "fam-location")
-        return rows and rows[0]["task"].state == "completed" and rows[0]
+        return rows and rows[0].task.state == "completed" and rows[0]
     row = wait_for(done, 30, "the task to complete")
-    out = stack.client.task_output("families", "fam-location", row["task"].id)
-    assert out.strip() == f"placed on {row['pool_id']}"
+    out = stack.client.task_output("families", "fam-location", row.task.id)
+    assert out.strip() == f"placed on {row.pool_id}"
 
 
 def test_blocked_job_explains_per_pool_later_actions_wait_other_ids_flow_zap_unblocks(stack):

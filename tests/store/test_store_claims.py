@@ -190,3 +190,19 @@ def test_claims_need_a_positive_ttl_and_a_worker_id(timed, fed):
 
 def test_claiming_in_an_unknown_federation_finds_nothing(timed):
     assert timed.claim("nobody", "w") is None
+
+
+def test_release_claims_frees_a_dead_workers_claims_at_once(store):
+    """A restarted proxy reuses its id and frees what its killed run held."""
+    store.create_federation("relc")
+    store.enqueue("relc", [NewAction(kind="job", method="add", target_id=f"j{i}") for i in range(3)])
+    held = [store.claim("relc", "proxy-1", ttl=600) for _ in range(2)]
+    other = store.claim("relc", "proxy-2", ttl=600)
+    assert all(held) and other is not None
+    assert store.release_claims("proxy-1") == 2
+    again = {store.claim("relc", "proxy-1", ttl=600).action_id for _ in range(2)}
+    assert again == {c.action_id for c in held}
+    assert store.claim("relc", "proxy-3") is None, "proxy-2's live claim is untouched"
+    for c in held:  # the dead run's tokens are void
+        with pytest.raises(ClaimLostError):
+            store.release(c)
