@@ -88,7 +88,8 @@ def wait_placed(client, fed: str, total: int, timeout: float) -> None:
 
 
 def throughput(client, fed: str, ids: int, per_id: int, timeout: float) -> float:
-    body = "job_specifications:\n" + "".join(f"- id: j{i:03d}\n  tasks: [{{command: 'true'}}]\n" for i in range(ids))
+    # job ids are per federation: Batch job ids from another phase would make every create a conflict
+    body = "job_specifications:\n" + "".join(f"- id: {fed}-{i:03d}\n  tasks: [{{command: 'true'}}]\n" for i in range(ids))
     for _ in range(per_id):
         client.submit(fed, body)
     total = ids * per_id

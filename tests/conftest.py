@@ -29,3 +29,19 @@ def workspace(workspace_dir: Path):
 import sys as _sys
 
 _sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    """Azurite from node_modules, in memory on 127.0.0.1 ephemeral ports, stopped by pid.
+    Shared by every test area that needs Azure Storage (one per session)."""
+    from batchfed_lab.store.emulator import Azurite, find_azurite
+
+    if os.environ.get("BATCHFED_SKIP_AZURITE") == "1":
+        pytest.skip("BATCHFED_SKIP_AZURITE=1")
+    script = find_azurite(Path(__file__).resolve().parents[1])
+    if script is None:
+        pytest.fail("azurite is missing: run `make azurite` (or set BATCHFED_SKIP_AZURITE=1 to skip the Azure tests)")
+    az = Azurite.start(script)
+    yield az
+    az.stop(grace=10)

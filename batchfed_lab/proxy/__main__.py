@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..store import open_store
     from . import logs
     from .daemon import LoopOptions, ProxyDaemon
-    from .lifecycle import discovery_file, log_file, write_json_atomic
+    from .lifecycle import discovery_file, write_json_atomic
     from .processor import ProcessingOptions
 
     ws = open_workspace(args.workspace)
@@ -47,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     log_path = logs.configure(ws.logs_dir, opts.logging.filename, opts.logging.level, args.proxy_id)
     proxy_settings = ws.settings.proxy
     store = open_store(ws)
+    blob_log = logs.persist_to(store, args.proxy_id, opts.logging.level) if opts.logging.persistence else None
     daemon = ProxyDaemon(
         store,
         lambda url: get_account(url, workspace=ws.path),
@@ -94,6 +95,9 @@ def _run(args: argparse.Namespace) -> int:
                 target.unlink()
         except OSError:
             pass
+        if blob_log is not None:
+            logging.getLogger().removeHandler(blob_log)
+            blob_log.close()
         store.close()
         close_accounts()
     return 0

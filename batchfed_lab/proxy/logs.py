@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from datetime import datetime, timezone
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
 
 ROTATE_BYTES = 32 * 1024 * 1024  # as the original: 32 MiB per file
 BACKUPS = 20
@@ -42,3 +45,76 @@ def configure(logs_dir: Path, filename: str, level: str, proxy_id: str) -> Path:
     for noisy in ("azure", "urllib3", "msal"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return path
+
+
+class BlobLogHandler(logging.Handler):
+    """Append log lines to an append blob ``<proxy id>/<UTC date>.log`` in the store's log
+    container (``logging.persistence`` with the Azure store), flushed every ``interval``
+    seconds from a background thread so logging never waits on the network."""
+
+    MAX_BLOCK = 4 * 1024 * 1024  # an append-blob block is at most 4 MiB
+
+    def __init__(self, container: Any, proxy_id: str, *, interval: float = 2.0):
+        super().__init__()
+        self.container = container
+        self.proxy_id = proxy_id
+        self.interval = interval
+        self._buffer: list[str] = []
+        self._lock_buf = threading.Lock()
+        self._stop = threading.Event()
+        self._created: set[str] = set()
+        self.addFilter(RedactSecrets())
+        self._thread = threading.Thread(target=self._run, name="batchfed-bloblog", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+            return
+        with self._lock_buf:
+            self._buffer.append(line)
+
+    def _blob_name(self) -> str:
+        return f"{self.proxy_id}/{datetime.now(timezone.utc):%Y-%m-%d}.log"
+
+    def flush(self) -> None:
+        with self._lock_buf:
+            lines, self._buffer = self._buffer, []
+        if not lines:
+            return
+        data = "".join(lines).encode("utf-8")
+        name = self._blob_name()
+        try:
+            blob = self.container.get_blob_client(name)
+            if name not in self._created:
+                if not blob.exists():
+                    blob.create_append_blob()
+                self._created.add(name)
+            for start in range(0, len(data), self.MAX_BLOCK):
+                blob.append_block(data[start : start + self.MAX_BLOCK])
+        except Exception as exc:  # noqa: BLE001 - the local file still has every line
+            logging.getLogger("batchfed.proxy").debug("log persistence failed: %s", type(exc).__name__)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()
+        super().close()
+
+
+def persist_to(store: Any, proxy_id: str, level: str) -> BlobLogHandler | None:
+    """Add blob persistence when the store can hold logs (the Azure store)."""
+    container_of = getattr(store, "log_container", None)
+    if container_of is None:
+        return None
+    handler = BlobLogHandler(container_of(), proxy_id)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    handler.setLevel(getattr(logging, level.upper()))
+    logging.getLogger().addHandler(handler)
+    return handler

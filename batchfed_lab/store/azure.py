@@ -177,6 +177,16 @@ class AzureStore(Store):
                 except ResourceExistsError:
                     pass
 
+    def log_container(self) -> Any:
+        """The ``<prefix>-logs`` blob container proxies persist their logs to (created on demand)."""
+        container = self._blobs.get_container_client(f"{self.prefix}-logs")
+        with self._azure("create the log container"):
+            try:
+                container.create_container()
+            except ResourceExistsError:
+                pass
+        return container
+
     def __repr__(self) -> str:  # endpoints are not secrets; keys and connection strings never appear
         return f"AzureStore(prefix={self.prefix!r}, tables={self._tables.url.split('?')[0]!r})"
 

@@ -16,25 +16,11 @@ from typing import Any
 import pytest
 
 from batchfed_lab.store.azure import AzureStore, h
-from batchfed_lab.store.emulator import Azurite, find_azurite
 from batchfed_lab.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("_child.py")
 SKIP_ENV = "BATCHFED_SKIP_AZURITE"
-
-
-@pytest.fixture(scope="session")
-def azurite():
-    """Azurite from node_modules, in memory on 127.0.0.1 ephemeral ports, stopped by pid."""
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(f"{SKIP_ENV}=1")
-    script = find_azurite(ROOT)
-    if script is None:
-        pytest.fail(f"azurite is missing: run `make azurite` (or set {SKIP_ENV}=1 to skip the Azure store tests)")
-    az = Azurite.start(script)
-    yield az
-    az.stop(grace=10)
 
 
 class FakeClock:
