@@ -1,1 +1,78 @@
-"""batchfed_lab."""
+"""batchfed_lab — federated batch computing, notebook-first.
+
+``connect()`` returns the :class:`Client` of a workspace; ``%load_ext batchfed_lab``
+adds the ``%fed`` magics. Importing the package does nothing else: no files, no
+handlers, no processes.
+"""
+
+from ._version import __version__
+from .client import (
+    Client,
+    DestroyResult,
+    Explanation,
+    FederatedTask,
+    FederationSummary,
+    PoolChange,
+    RemovalResult,
+    Submission,
+    SubmissionError,
+    TextOutput,
+    connect,
+)
+from .errors import (
+    BatchAuthError,
+    BatchConflictError,
+    BatchError,
+    BatchfedError,
+    BatchNotFoundError,
+    ClaimLostError,
+    ConfigError,
+    ConflictError,
+    InvalidIdError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ProxyError,
+    SchedulingError,
+    StoreError,
+    StoreUnavailableError,
+    WorkspaceError,
+)
+
+__all__ = [
+    "BatchAuthError",
+    "BatchConflictError",
+    "BatchError",
+    "BatchNotFoundError",
+    "BatchfedError",
+    "ClaimLostError",
+    "Client",
+    "ConfigError",
+    "ConflictError",
+    "DestroyResult",
+    "Explanation",
+    "FederatedTask",
+    "FederationSummary",
+    "InvalidIdError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PoolChange",
+    "ProxyError",
+    "RemovalResult",
+    "SchedulingError",
+    "StoreError",
+    "StoreUnavailableError",
+    "Submission",
+    "SubmissionError",
+    "TextOutput",
+    "WorkspaceError",
+    "__version__",
+    "connect",
+    "load_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: "object") -> None:
+    """``%load_ext batchfed_lab``: register the ``%fed`` / ``%%fed`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

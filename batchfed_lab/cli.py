@@ -65,3 +65,4 @@ def config_validate(files: Sequence[str]) -> None:
 # (one line each; imports are cheap: the groups import their heavy modules lazily)
 # registered groups:
 from .batch.cli import pool_group; main.add_command(pool_group)  # noqa: E402, E702
+from .cli_fed import register as _register_fed; _register_fed(main)  # noqa: E402, E702

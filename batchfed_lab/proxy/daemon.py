@@ -204,6 +204,7 @@ class ProxyDaemon:
         if force or now - self._federations_at >= self.loop.federations_interval or not self._federations_at:
             before = set(self._federations)
             self._federations = [f.id for f in self.store.list_federations()]
+            self.processor.forget_federations()
             self._federations_at = now
             gone = before - set(self._federations)
             if gone:
@@ -290,6 +291,7 @@ class ProxyDaemon:
             if self._federations_changed.is_set():
                 # a federation or pool membership changed through a client: see it at once
                 self._federations_changed.clear()
+                self.processor.forget_federations()
                 self._watched(force=True)
             self._claim_round()
             self._wake.wait(self._next_wake())

@@ -111,6 +111,23 @@ class ActionProcessor:
         self.options = options
         self.counters = counters or Counters()
         self.clock = clock
+        # federation records and pool members change rarely; the daemon calls
+        # forget_federations() when the store says they changed
+        self._fed_cache: dict[str, tuple[Any, list[Any]]] = {}
+        self._fed_lock = threading.Lock()
+
+    def forget_federations(self) -> None:
+        with self._fed_lock:
+            self._fed_cache.clear()
+
+    def _federation(self, fid: str) -> tuple[Any, list[Any]]:
+        with self._fed_lock:
+            hit = self._fed_cache.get(fid)
+        if hit is None:
+            hit = (self.store.get_federation(fid), self.store.list_pools(fid))
+            with self._fed_lock:
+                self._fed_cache[fid] = hit
+        return hit
 
     # ------------------------------------------------------------------ entry point
     def process(self, claim: Claim) -> str:
@@ -177,10 +194,11 @@ class ActionProcessor:
             spec.federation_constraints, group,
             native_default=payload.native_default, windows_default=payload.windows_default,
         )  # fmt: skip
-        members = self.store.list_pools(a.federation_id)
+        fed, members = self._federation(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
         reasons = dict.fromkeys(excluded, "job creation failed on this pool in this attempt")
-        reasons.update(self._same_account_conflicts(a, snaps))
+        if not fed.unique_job_ids:  # only there can a job id already live elsewhere
+            reasons.update(self._same_account_conflicts(a, snaps))
         decision = decide_requirements(req, snaps, self.clock(), self.options.policy, reasons)
         return decision, {s.key: s for s in snaps}
 
@@ -204,7 +222,7 @@ class ActionProcessor:
     def _add(self, claim: Claim) -> str:
         a = claim.action
         payload = parse_add(a.payload, f"action {a.id}")
-        fed = self.store.get_federation(a.federation_id)
+        fed, _ = self._federation(a.federation_id)
         progress: dict[str, Any] = dict(a.progress)
         excluded = set(progress.get("excluded") or ())
         while True:

@@ -1,0 +1,131 @@
+"""``batchfed fed …`` and ``batchfed up`` / ``batchfed down``, built from :mod:`.commands`.
+
+Every command: ``--raw`` prints JSON; warnings go to stderr as ``warning: …``; a failure
+prints ``error: <one line>`` and exits 1. Destructive commands ask for confirmation on a
+terminal, take ``-y/--yes``, and without a terminal and without ``--yes`` refuse (exit 1)
+instead of waiting for input that never comes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from . import commands
+from .commands import ConfirmationRequired, Param, Verb
+from .errors import BatchfedError
+
+__all__ = ["fed_group", "register"]
+
+
+class _OneLineUsage(click.UsageError):
+    """A usage error in one line (click prints usage, a hint and the error on three)."""
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"error: {self.format_message()}{where}", err=True)
+
+
+def _one_line(fn: Any, ctx: click.Context, *args: Any) -> Any:
+    try:
+        return fn(ctx, *args)
+    except (_OneLineUsage, click.exceptions.NoArgsIsHelpError):
+        raise
+    except click.UsageError as exc:
+        raise _OneLineUsage(exc.format_message(), exc.ctx or ctx) from None
+
+
+class _FedCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _one_line(super().parse_args, ctx, args)  # type: ignore[no-any-return]
+
+
+def _click_param(p: Param) -> click.Parameter:
+    ptype: Any = click.Choice(p.choices) if p.choices else p.type
+    if p.positional:
+        metavar = p.metavar if p.required else f"[{p.metavar}]"
+        return click.Argument([p.dest], required=p.required, type=ptype, metavar=metavar)
+    names = [*p.flags, p.dest]
+    if p.kind == "flag":
+        return click.Option(names, is_flag=True, default=False, help=p.help)
+    if p.kind == "multi":
+        return click.Option(names, multiple=True, type=ptype, metavar=p.metavar, help=p.help)
+    # click 8.3 treats an explicit default=None as a given value: a required option would pass
+    extra = {} if p.default is None else {"default": p.default}
+    return click.Option(names, type=ptype, required=p.required, metavar=p.metavar, help=p.help, **extra)
+
+
+def _confirm(verb: Verb, prompt: str) -> None:
+    if sys.stdin is None or not sys.stdin.isatty():  # click's runner swaps sys.stdin too
+        raise ConfirmationRequired(f"'{verb.name}' needs confirmation and stdin is not a terminal: add -y/--yes")
+    click.confirm(prompt, abort=True)
+
+
+def _command(verb: Verb, name: str, help_suffix: str = "") -> click.Command:
+    def callback(**kwargs: Any) -> None:
+        from types import SimpleNamespace
+
+        from .client import connect
+
+        ctx = click.get_current_context()
+        raw, yes = kwargs.pop("raw", False), kwargs.pop("yes", False)
+        try:
+            if verb.destructive and not yes:
+                _confirm(verb, verb.prompt(SimpleNamespace(**kwargs)))
+            with connect() as client:
+                result = commands.run(verb, client, kwargs)
+        except BatchfedError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
+        click.echo(commands.dumps(result.data) if raw else result.text)
+
+    text = verb.summary[:1].upper() + verb.summary[1:] + "." + (f"\n\n{verb.details}" if verb.details else "") + help_suffix
+    return _FedCommand(
+        name, callback=callback, params=[_click_param(p) for p in commands.params_of(verb, "cli")],
+        help=text, short_help=verb.summary,
+    )  # fmt: skip
+
+
+class _FedGroup(click.Group):
+    """A group that runs its default verb when none is named (``jobs FED`` = ``jobs list FED``)."""
+
+    def __init__(self, *args: Any, default: str | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if self.default and args:
+            args = commands.with_default_verb([self.name or "", *args])[1:]
+        return _one_line(super().parse_args, ctx, args)  # type: ignore[no-any-return]
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        return _one_line(super().resolve_command, ctx, args)
+
+
+def fed_group() -> click.Group:
+    """The ``fed`` group: every non-root verb of the table, aliases included."""
+    fed = _FedGroup("fed", help="Federations: proxy, pools, jobs (the verbs of `%fed` in a notebook).",
+                    context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
+    groups: dict[str, click.Group] = {}
+    for name, spec in commands.GROUPS.items():
+        groups[name] = _FedGroup(name, help=spec["help"], default=spec["default"])
+        fed.add_command(groups[name])
+    for path, verb in commands.all_paths():
+        if verb.root:
+            continue
+        alias = path != verb.words
+        cmd = _command(verb, path[-1], f"\n\nSame as `fed {verb.name}`." if alias else "")
+        (groups[path[0]] if len(path) == 2 else fed).add_command(cmd)
+    return fed
+
+
+def register(main: click.Group) -> None:
+    """Add ``fed``, ``up`` and ``down`` to the ``batchfed`` command."""
+    main.add_command(fed_group())
+    for verb in commands.VERBS:
+        if verb.root:
+            main.add_command(_command(verb, verb.words[0]))

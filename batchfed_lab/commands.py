@@ -1,0 +1,510 @@
+"""The one verb/flag table behind ``batchfed fed …`` and ``%fed …``.
+
+Each :class:`Verb` names its words (``("jobs", "add")``), its parameters and a ``run``
+function that calls the :class:`~batchfed_lab.client.Client` and shapes what came back
+into a :class:`Result`: the value ``%fed`` returns, the text the CLI prints and the
+JSON ``--raw`` prints. The CLI (:mod:`batchfed_lab.cli_fed`) and the magics
+(:mod:`batchfed_lab.magics`) are built from this table, so they accept the same verbs
+and options by construction. No business logic here: that lives in the client.
+
+Added by the surfaces, not listed per verb: ``--raw`` (CLI, every verb), ``-o NAME``
+(magic, every verb) and ``-y/--yes`` (both, every :attr:`Verb.destructive` verb).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from .errors import BatchfedError, ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .client import Client
+
+__all__ = [
+    "ConfirmationRequired",
+    "GROUPS",
+    "Param",
+    "Result",
+    "VERBS",
+    "Verb",
+    "all_paths",
+    "dumps",
+    "params_of",
+    "run",
+    "usage_text",
+    "with_default_verb",
+]
+
+
+class ConfirmationRequired(BatchfedError):
+    """A destructive command was not confirmed (no ``--yes`` and nobody to ask)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument. ``flags`` empty → positional (optional unless ``required``).
+    ``kind``: ``value`` (one value), ``multi`` (repeatable option), ``flag`` (switch)."""
+
+    dest: str
+    flags: tuple[str, ...] = ()
+    help: str = ""
+    kind: str = "value"
+    type: type = str
+    default: Any = None
+    required: bool = False
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def positional(self) -> bool:
+        return not self.flags
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a verb produced. ``value``: what ``%fed`` returns (a DataFrame, a handle, text)
+    or stores with ``-o``; ``rich``: whether the magic should display ``value`` (else it
+    prints ``text``); ``text``: what the CLI prints; ``data``: what ``--raw`` prints. Both
+    may be given as functions, so each surface pays only for the output it shows."""
+
+    value: Any
+    render: str | Callable[[], str]
+    raw: Any
+    rich: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.render() if callable(self.render) else self.render
+
+    @property
+    def data(self) -> Any:
+        return self.raw() if callable(self.raw) else self.raw
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One command. ``aliases`` are other word paths for it (``submit`` for ``jobs add``);
+    ``cell`` is the parameter a ``%%fed`` cell body fills; ``destructive`` is the
+    confirmation prompt (formatted with the arguments); ``root`` puts it at the top of the
+    CLI (``batchfed up``) instead of under ``batchfed fed``."""
+
+    words: tuple[str, ...]
+    summary: str
+    params: tuple[Param, ...]
+    run: Callable[["Client", SimpleNamespace], Result]
+    aliases: tuple[tuple[str, ...], ...] = ()
+    cell: str | None = None
+    destructive: str | None = None
+    root: bool = False
+    details: str = ""
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.words)
+
+    def prompt(self, args: SimpleNamespace) -> str:
+        return (self.destructive or "").format(**vars(args))
+
+
+# --------------------------------------------------------------------------- shared params
+FED = Param("federation_id", metavar="ID", required=True, help="federation id")
+YAML_FILE = Param("file", metavar="FILE", help="jobs.yaml (same as --jobs)")
+JOBS = Param("jobs", ("--jobs",), metavar="FILE", help="jobs.yaml (in %%fed: the cell body instead)")
+POOL_CONFIG = Param("pool_config", ("--pool-config",), metavar="FILE", help="pool.yaml: native/windows defaults for the jobs")
+JOB_ID = Param("job_id", ("--job-id",), metavar="J", help="job id")
+SCHEDULE_ID = Param("schedule_id", ("--jobschedule-id",), metavar="S", help="job schedule id")
+PROXY_CONFIG = Param("config", ("--config",), metavar="FILE", help="federation.yaml (proxy options)")
+SERVICE_URL = Param(
+    "batch_service_url", ("--batch-service-url",), metavar="URL",
+    help="https://<account>.<region>.batch.azure.com, or a localbatch account URL",
+)  # fmt: skip
+JOB_SELECTORS = (
+    Param("job_ids", ("--job-id",), kind="multi", metavar="J", help="job id (repeatable)"),
+    Param("schedule_ids", ("--jobschedule-id",), kind="multi", metavar="S", help="job schedule id (repeatable)"),
+    Param("all_jobs", ("--all-jobs",), kind="flag", help="every job located in the federation"),
+    Param("all_schedules", ("--all-jobschedules",), kind="flag", help="every job schedule located in the federation"),
+    Param("force", ("--force",), kind="flag", help="enqueue even for ids without a location"),
+)
+
+# Columns the CLI prints; --raw and the DataFrames have them all.
+POOL_TEXT = ["pool_id", "account", "location", "vm_size", "cores", "memory_gib", "gpus", "dedicated_idle",
+             "dedicated_running", "low_priority_idle", "low_priority_running", "slots_available", "slots_total",
+             "active_tasks", "autoscale", "allocation_state", "blackout_until"]  # fmt: skip
+PLACEMENT_TEXT = ["job_id", "kind", "method", "unique_id", "state", "pool_id", "location", "enqueued", "latency_s", "reason"]
+LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id", "added", "terminated"]
+BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
+VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
+TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
+FEDERATION_TEXT = ["federation_id", "unique_job_ids", "pools", "pool_ids", "accounts", "locations", "located_jobs", "queued",
+                   "blocked", "failed"]  # fmt: skip
+PROXY_TEXT = ["proxy_id", "pid", "running", "role", "leader", "suspended", "heartbeat_age_s", "uptime_s", "actions_processed", "log"]
+
+
+def _table(df: "pd.DataFrame", columns: list[str], empty: str) -> str:
+    if df.empty:
+        return empty
+    return df[columns].to_string(index=False)
+
+
+def _frame_result(df: "pd.DataFrame", columns: list[str], empty: str, warnings: Iterable[str] = ()) -> Result:
+    from .frames import frame_records
+
+    return Result(df, lambda: _table(df, columns, empty), lambda: frame_records(df), rich=True, warnings=tuple(warnings))
+
+
+def _done(text: str, value: Any = None, data: Any = None, warnings: Iterable[str] = ()) -> Result:
+    return Result(value, text, data if data is not None else {"message": text}, warnings=tuple(warnings))
+
+
+def _jobs_source(a: SimpleNamespace) -> tuple[Any, str | None]:
+    """The jobs to read: a ``%%fed`` cell, a positional FILE or ``--jobs FILE`` (one of them)."""
+    given = [(v, n) for v, n in ((getattr(a, "cell", None), "<cell>"), (a.file, None), (a.jobs, None)) if v]
+    if len(given) > 1:
+        raise ConfigError("give the jobs once: a FILE, --jobs FILE or a %%fed cell")
+    if not given:
+        raise ConfigError("no jobs given: use --jobs FILE (or a FILE argument, or the body of a %%fed cell)")
+    src, name = given[0]
+    if name is None:
+        from pathlib import Path
+
+        src = Path(src)  # a command-line value is always a file name, never YAML text
+    return src, name
+
+
+# --------------------------------------------------------------------------- proxy
+def _proxy_start(c: "Client", a: SimpleNamespace) -> Result:
+    proxy, started = c.proxy_start(config=a.config, standby=a.standby)
+    word = "started" if started else "already running"
+    data = {**proxy.as_dict(), "started_now": started}
+    return _done(f"proxy {proxy.proxy_id} {word} (pid {proxy.pid}, log {proxy.log})", data, data)
+
+
+def _proxy_status(c: "Client", a: SimpleNamespace) -> Result:
+    from .frames import proxies_frame
+
+    status = c.proxy_status()
+    df = proxies_frame(status)
+    return Result(df, lambda: _table(df, PROXY_TEXT, "no proxy is running"), status, rich=True)
+
+
+def _proxy_suspend(c: "Client", a: SimpleNamespace) -> Result:
+    c.proxy_suspend()
+    return _done("proxies suspended: queued actions wait until `fed proxy resume`")
+
+
+def _proxy_resume(c: "Client", a: SimpleNamespace) -> Result:
+    c.proxy_resume()
+    running = [p for p in c.proxy_status() if p["running"]]
+    warn = () if running else ("no proxy is running: start one with `fed proxy start`",)
+    return _done("proxies resumed", warnings=warn)
+
+
+def _proxy_stop(c: "Client", a: SimpleNamespace) -> Result:
+    stopped = c.proxy_stop(all=a.all)
+    return _done(f"stopped {', '.join(stopped)}" if stopped else "no proxy was running", stopped, {"stopped": stopped})
+
+
+def _proxy_logs(c: "Client", a: SimpleNamespace) -> Result:
+    text = c.proxy_logs(a.lines)
+    return Result(text, str(text) or "(no proxy log yet)", {"log": str(text)}, rich=True)
+
+
+# --------------------------------------------------------------------------- federations
+def _create(c: "Client", a: SimpleNamespace) -> Result:
+    fed = c.create_federation(a.federation_id, unique_job_ids=not a.no_unique_job_ids, force=a.force)
+    mode = "unique job ids" if fed.unique_job_ids else "non-unique job ids"
+    data = {"federation_id": fed.id, "unique_job_ids": fed.unique_job_ids, "created_at": fed.created_at.isoformat()}
+    return _done(f"federation {fed.id} created ({mode})", fed, data)
+
+
+def _destroy(c: "Client", a: SimpleNamespace) -> Result:
+    res = c.destroy_federation(a.federation_id)
+    r = res.report
+    data = {"federation_id": r.federation_id, "pools": r.pools, "actions": r.actions,
+            "active_actions": r.active_actions, "locations": r.locations}  # fmt: skip
+    text = f"federation {r.federation_id} destroyed ({r.pools} pool(s), {r.actions} action(s), {r.locations} location(s) removed)"
+    return _done(text, res, data, res.warnings)
+
+
+def _list(c: "Client", a: SimpleNamespace) -> Result:
+    from .frames import federations_frame, frame_records
+
+    summaries = c.describe_federations(a.federation_ids or ())
+    df = federations_frame(summaries)
+
+    def data() -> list[dict[str, Any]]:
+        return [
+            {**rec, "pools": [{"pool_id": p.pool_id, "account": p.account, "location": p.location,
+                               "batch_service_url": p.batch_service_url} for p in s.pools],  # fmt: skip
+             "counts": s.counts.as_dict()}
+            for rec, s in zip(frame_records(df), summaries)
+        ]
+
+    return Result(df, lambda: _table(df, FEDERATION_TEXT, "no federations"), data, rich=True)
+
+
+# --------------------------------------------------------------------------- pools
+def _member(m: Any) -> dict[str, Any]:
+    return {"federation_id": m.federation_id, "pool_id": m.pool_id, "account": m.account,
+            "location": m.location, "batch_service_url": m.batch_service_url}  # fmt: skip
+
+
+def _pool_add(c: "Client", a: SimpleNamespace) -> Result:
+    res = c.add_pools(
+        a.federation_id, pool_config=list(a.pool_configs) or None, pool_ids=a.pool_ids,
+        batch_service_url=a.batch_service_url, account=a.account, create=a.create,
+    )  # fmt: skip
+    names = ", ".join(f"{m.pool_id} ({m.account}, {m.location})" for m in res.pools)
+    return _done(f"added to {a.federation_id}: {names}", res, [_member(m) for m in res.pools], res.warnings)
+
+
+def _pool_remove(c: "Client", a: SimpleNamespace) -> Result:
+    res = c.remove_pools(a.federation_id, a.pool_ids, all=a.all, batch_service_url=a.batch_service_url)
+    names = ", ".join(m.pool_id for m in res.pools) or "no pools"
+    return _done(f"removed from {a.federation_id}: {names}", res, [_member(m) for m in res.pools], res.warnings)
+
+
+def _pool_list(c: "Client", a: SimpleNamespace) -> Result:
+    return _frame_result(c.pools_frame(a.federation_id), POOL_TEXT, f"federation {a.federation_id} has no pools")
+
+
+# --------------------------------------------------------------------------- jobs
+def _jobs_add(c: "Client", a: SimpleNamespace) -> Result:
+    src, name = _jobs_source(a)
+    sub = c.submit(a.federation_id, src, pool_config=a.pool_config, name=name)
+    if a.wait:
+        sub.wait(timeout=a.timeout)
+    df = sub.status()
+    from .frames import frame_records
+
+    return Result(sub, lambda: df[PLACEMENT_TEXT].to_string(index=False), lambda: frame_records(df), rich=True)
+
+
+def _jobs_list(c: "Client", a: SimpleNamespace) -> Result:
+    df = c.jobs_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id, queued=a.queued, blocked=a.blocked)
+    if a.queued:
+        return _frame_result(df, PLACEMENT_TEXT, "no queued actions")
+    if a.blocked:
+        return _frame_result(df, BLOCKED_TEXT, "no blocked or failed actions")
+    return _frame_result(df, LOCATION_TEXT, "no placed jobs")
+
+
+def _removal(method: str) -> Callable[["Client", SimpleNamespace], Result]:
+    def run(c: "Client", a: SimpleNamespace) -> Result:
+        call = c.terminate if method == "terminate" else c.delete
+        res = call(a.federation_id, a.job_ids, schedule_ids=a.schedule_ids, all_jobs=a.all_jobs,
+                   all_schedules=a.all_schedules, force=a.force)  # fmt: skip
+        lines = [f"enqueued {x.method.value} {x.kind.value} {x.target_id}: {x.id}" for x in res.actions] or ["nothing enqueued"]
+        data = {"unique_ids": res.unique_ids, "skipped": res.skipped,
+                "actions": [{"job_id": x.target_id, "kind": x.kind.value, "unique_id": x.id} for x in res.actions]}  # fmt: skip
+        return _done("\n".join(lines), res, data, res.warnings)
+
+    return run
+
+
+def _jobs_zap(c: "Client", a: SimpleNamespace) -> Result:
+    action = c.zap(a.federation_id, a.unique_id)
+    data = {"unique_id": action.id, "job_id": action.target_id, "state": action.state.value}
+    return _done(f"zapped {action.method.value} {action.kind.value} {action.target_id} ({action.id})", action, data)
+
+
+def _explain(c: "Client", a: SimpleNamespace) -> Result:
+    from .frames import frame_records, verdicts_frame
+
+    src, name = _jobs_source(a)
+    explanations = c.explain(a.federation_id, src, pool_config=a.pool_config, policy=a.policy, name=name)
+    df = verdicts_frame(explanations)
+    head = "\n".join(f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})" for e in explanations)
+
+    def data() -> list[dict[str, Any]]:
+        records = frame_records(df)
+        return [{"job_id": e.job_id, "kind": e.kind, "pool_id": e.pool_id, "reason": e.decision.reason,
+                 "verdicts": [r for r in records if r["job_id"] == e.job_id]} for e in explanations]  # fmt: skip
+
+    return Result(df, lambda: head + "\n" + _table(df, VERDICT_TEXT, "the federation has no pools"), data, rich=True)
+
+
+def _tasks(c: "Client", a: SimpleNamespace) -> Result:
+    return _frame_result(c.tasks_frame(a.federation_id, a.job_id), TASK_TEXT, f"job {a.job_id} has no tasks")
+
+
+def _output(c: "Client", a: SimpleNamespace) -> Result:
+    text = c.task_output(a.federation_id, a.job_id, a.task_id, "stderr" if a.stderr else "stdout", max_bytes=a.max_bytes)
+    return Result(text, str(text).rstrip("\n"), {"output": str(text)}, rich=True)
+
+
+# --------------------------------------------------------------------------- embedded stack
+def _up(c: "Client", a: SimpleNamespace) -> Result:
+    res = c.up(config=a.config)
+    lb, proxy = res["localbatch"], res["proxy"]
+    text = f"localbatch at {lb.url} (pid {lb.pid})\nproxy {proxy.proxy_id} {'started' if res['started'] else 'already running'} (pid {proxy.pid})"
+    data = {"localbatch": lb.as_dict(), "proxy": proxy.as_dict(), "proxy_started": res["started"]}
+    return _done(text, data, data)
+
+
+def _down(c: "Client", a: SimpleNamespace) -> Result:
+    res = c.down()
+    text = f"stopped proxies: {', '.join(res['proxies']) or 'none'}; localbatch: {'stopped' if res['localbatch'] else 'was not running'}"
+    return _done(text, res, res)
+
+
+# --------------------------------------------------------------------------- the table
+VERBS: tuple[Verb, ...] = (
+    Verb(("proxy", "start"), "start the proxy in the background (idempotent)", (
+        PROXY_CONFIG,
+        Param("standby", ("--standby",), kind="flag", help="start one more proxy as a standby (HA)"),
+    ), _proxy_start, details="It outlives the terminal or kernel that started it."),  # fmt: skip
+    Verb(("proxy", "status"), "is a proxy running, is it the leader, heartbeat, counters", (), _proxy_status),
+    Verb(("proxy", "suspend"), "stop processing actions; metadata and queues are kept", (), _proxy_suspend),
+    Verb(("proxy", "resume"), "resume processing actions", (), _proxy_resume),
+    Verb(("proxy", "stop"), "stop the proxy gracefully", (
+        Param("all", ("--all",), kind="flag", help="stop every proxy of the workspace"),
+    ), _proxy_stop),  # fmt: skip
+    Verb(("proxy", "logs"), "show the tail of the proxy log", (
+        Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),
+    ), _proxy_logs),  # fmt: skip
+    Verb(("create",), "create a federation", (
+        FED,
+        Param("no_unique_job_ids", ("--no-unique-job-ids",), kind="flag", help="allow a job id to be submitted again"),
+        Param("force", ("--force",), kind="flag", help="replace an existing federation's settings"),
+    ), _create),  # fmt: skip
+    Verb(("destroy",), "remove a federation and all its metadata (Batch jobs are kept)", (FED,), _destroy,
+         destructive="destroy federation {federation_id} and all its metadata?"),  # fmt: skip
+    Verb(("list",), "federations with their pools and action counts", (
+        Param("federation_ids", ("--federation-id",), kind="multi", metavar="ID", help="only this federation (repeatable)"),
+    ), _list),  # fmt: skip
+    Verb(("pool", "add"), "add pools to a federation", (
+        FED,
+        Param("pool_configs", ("--pool-config",), kind="multi", metavar="FILE", help="pool.yaml (repeatable)"),
+        Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
+        SERVICE_URL,
+        Param("account", ("--account",), metavar="NAME", help="localbatch account instead of --batch-service-url (default: local)"),
+        Param("create", ("--create",), kind="flag", help="first create pools from their pool.yaml where missing"),
+    ), _pool_add),  # fmt: skip
+    Verb(("pool", "remove"), "remove pools from a federation", (
+        FED,
+        Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
+        Param("all", ("--all",), kind="flag", help="every pool of the federation"),
+        SERVICE_URL,
+    ), _pool_remove, destructive="remove pools from federation {federation_id}?"),  # fmt: skip
+    Verb(("pool", "list"), "the federation's pools with live capacity", (FED,), _pool_list, aliases=(("pools",),)),
+    Verb(("jobs", "add"), "validate jobs.yaml and enqueue its jobs", (
+        FED, YAML_FILE, JOBS, POOL_CONFIG,
+        Param("wait", ("--wait",), kind="flag", help="wait until every job is placed (fails if one is blocked)"),
+        Param("timeout", ("--timeout",), type=float, default=60.0, metavar="S", help="seconds --wait waits (default 60)"),
+    ), _jobs_add, aliases=(("submit",),), cell="cell"),  # fmt: skip
+    Verb(("jobs", "list"), "placed jobs (default), queued or blocked actions", (
+        FED, JOB_ID, SCHEDULE_ID,
+        Param("queued", ("--queued",), kind="flag", help="actions not processed yet, FIFO per job"),
+        Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
+    ), _jobs_list),  # fmt: skip
+    Verb(("jobs", "term"), "enqueue terminate actions", (FED, *JOB_SELECTORS), _removal("terminate"),
+         destructive="terminate the selected jobs of federation {federation_id}?"),  # fmt: skip
+    Verb(("jobs", "del"), "enqueue delete actions", (FED, *JOB_SELECTORS), _removal("delete"),
+         destructive="delete the selected jobs of federation {federation_id}?"),  # fmt: skip
+    Verb(("jobs", "zap"), "drop one queued or blocked action for good", (
+        FED, Param("unique_id", ("--unique-id",), required=True, metavar="U", help="unique id of the action"),
+    ), _jobs_zap, destructive="zap action {unique_id} of federation {federation_id}? It cannot be recovered"),  # fmt: skip
+    Verb(("explain",), "dry run: per-pool verdicts and the pool that would be chosen now", (
+        FED, YAML_FILE, JOBS, POOL_CONFIG,
+        Param("policy", ("--policy",), default="largest-fit", choices=("largest-fit", "best-fit"), help="pool choice policy"),
+    ), _explain, cell="cell"),  # fmt: skip
+    Verb(("tasks",), "tasks of a job: state, exit code, node, times", (
+        FED, Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+    ), _tasks),  # fmt: skip
+    Verb(("output",), "a task's stdout (or stderr)", (
+        FED,
+        Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+        Param("task_id", ("--task-id",), required=True, metavar="T", help="task id"),
+        Param("stderr", ("--stderr",), kind="flag", help="stderr instead of stdout"),
+        Param("max_bytes", ("--max-bytes",), type=int, default=1 << 20, metavar="N", help="read at most N bytes (default 1 MiB)"),
+    ), _output),  # fmt: skip
+    Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), _up, root=True),
+    Verb(("down",), "stop every proxy and localbatch of the workspace (no orphans)", (), _down, root=True),
+)
+
+#: word groups and their default verb (``%fed jobs FED`` = ``%fed jobs list FED``)
+GROUPS: dict[str, dict[str, Any]] = {
+    "proxy": {"help": "control the federation proxy", "default": None},
+    "pool": {"help": "add, remove and list the pools of a federation", "default": None},
+    "jobs": {"help": "add, list, terminate, delete and zap federation jobs", "default": "list"},
+}
+
+
+def all_paths() -> Iterator[tuple[tuple[str, ...], Verb]]:
+    """Every word path (names and aliases) with its verb."""
+    for v in VERBS:
+        yield v.words, v
+        for alias in v.aliases:
+            yield alias, v
+
+
+def with_default_verb(argv: list[str]) -> list[str]:
+    """``jobs FED …`` → ``jobs list FED …`` (a group's default verb when none is named)."""
+    if argv and argv[0] in GROUPS and GROUPS[argv[0]]["default"]:
+        subs = {v.words[1] for v in VERBS if len(v.words) == 2 and v.words[0] == argv[0]}
+        if len(argv) == 1 or (argv[1] not in subs and argv[1] not in ("-h", "--help")):
+            return [argv[0], GROUPS[argv[0]]["default"], *argv[1:]]
+    return argv
+
+
+def params_of(verb: Verb, surface: str) -> tuple[Param, ...]:
+    """The verb's parameters plus those a surface adds (``-y`` everywhere it is destructive,
+    ``--raw`` in the CLI, ``-o`` in the magic)."""
+    extra: list[Param] = []
+    if verb.destructive:
+        extra.append(Param("yes", ("-y", "--yes"), kind="flag", help="do not ask for confirmation"))
+    if surface == "cli":
+        extra.append(Param("raw", ("--raw",), kind="flag", help="print JSON"))
+    else:
+        extra.append(Param("out", ("-o", "--out"), metavar="NAME", help="store the result in the user namespace as NAME"))
+    return (*verb.params, *extra)
+
+
+def run(verb: Verb, client: "Client", args: dict[str, Any]) -> Result:
+    """Run a verb with parsed arguments (surface-only keys are ignored)."""
+    known = {p.dest for p in verb.params}
+    ns = SimpleNamespace(**{k: v for k, v in args.items() if k in known or k == "cell"})
+    return verb.run(client, ns)
+
+
+def usage_text() -> str:
+    """Every verb with its options, one block each: the help of ``%fed`` and docs/cli.md."""
+    lines = ["%fed VERB [ARGS] — the same verbs and options as `batchfed fed …`.", ""]
+    for v in VERBS:
+        names = " | ".join(" ".join(p) for p in (v.words, *v.aliases))
+        lines.append(f"  {names}  {_synopsis(v)}")
+        lines.append(f"      {v.summary}" + (" (confirm with -y/--yes)" if v.destructive else "") + (" (cell body: jobs YAML)" if v.cell else ""))
+    lines += ["", "`jobs ID …` is short for `jobs list ID …`. Every verb also takes -o NAME (store the result",
+              "in the user namespace). Failures raise one-line errors (papermill fails the run).",
+              "`%fed VERB -h` shows a verb's options. `%%fed submit FED [--wait] [-o NAME]`: the cell is jobs YAML;",
+              "{name} in it is replaced by the user variable `name` ({{name}} for a literal {name})."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _synopsis(v: Verb) -> str:
+    parts = []
+    for p in v.params:
+        if p.positional:
+            parts.append("[FILE]" if p.dest == "file" else (p.metavar or p.dest.upper()))
+        elif p.kind == "flag":
+            parts.append(f"[{p.flags[0]}]")
+        else:
+            dots = " …" if p.kind == "multi" else ""
+            meta = p.metavar or ("{" + ",".join(p.choices) + "}" if p.choices else "VALUE")
+            item = f"{p.flags[0]} {meta}{dots}"
+            parts.append(item if p.required else f"[{item}]")
+    return " ".join(parts)
+
+
+def dumps(data: Any) -> str:
+    """``--raw`` output: indented JSON; anything not JSON-native becomes text."""
+    return json.dumps(data, indent=2, default=str)
+

@@ -1,0 +1,182 @@
+"""``%fed`` / ``%%fed``: the verbs of :mod:`batchfed_lab.commands` in a notebook.
+
+The parser is built from the same table as ``batchfed fed …`` with
+``IPython.core.magic_arguments.MagicArgumentParser`` (argparse whose errors raise
+``UsageError``). Listings return DataFrames, ``submit`` a
+:class:`~batchfed_lab.client.Submission`; other verbs print one line. ``-o NAME`` stores
+the result in the user namespace. Every failure raises — a ``UsageError`` for bad
+arguments, our own exception (shown as one line, no traceback) otherwise — so a papermill
+run fails instead of reporting success.
+
+Cell bodies (``%%fed submit FED``, ``%%fed explain FED``) are jobs YAML. ``{name}``
+is replaced by ``str()`` of the user variable ``name`` when ``name`` is a Python
+identifier that names one; ``{{name}}`` gives a literal ``{name}``; everything else is
+left alone: ``${HOME}``, sweep placeholders ``{0}`` / ``{1:03d}``, YAML flow mappings
+``{a: b}`` and names that are not user variables.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.utils.text import dedent
+
+from .. import commands
+from ..client import Client, TextOutput, connect
+from ..commands import Param, Verb
+from ..errors import BatchfedError
+
+__all__ = ["FedMagics", "substitute", "build_parser"]
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+# group 1: an escaped {{name}}; group 2: {name} not preceded by $ (${HOME}) or { (half an escape)
+_PLACEHOLDER = re.compile(r"\{\{(" + _NAME + r")\}\}|(?<![$\{])\{(" + _NAME + r")\}")
+
+
+def substitute(text: str, namespace: Mapping[str, Any]) -> str:
+    """Replace ``{name}`` by ``str(namespace[name])`` (see the module docstring for the rule)."""
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return "{" + m.group(1) + "}"
+        name = m.group(2)
+        return str(namespace[name]) if name in namespace else m.group(0)
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def _add(parser: MagicArgumentParser, p: Param) -> None:
+    if p.positional:
+        parser.add_argument(p.dest, nargs=None if p.required else "?", type=p.type, choices=p.choices, metavar=p.metavar, help=p.help)
+    elif p.kind == "flag":
+        parser.add_argument(*p.flags, dest=p.dest, action="store_true", help=p.help)
+    elif p.kind == "multi":
+        # default None, not []: argparse would share one list between parses
+        parser.add_argument(*p.flags, dest=p.dest, action="append", type=p.type, metavar=p.metavar, help=p.help)
+    else:
+        parser.add_argument(*p.flags, dest=p.dest, type=p.type, default=p.default, required=p.required,
+                            choices=p.choices, metavar=p.metavar, help=p.help)  # fmt: skip
+
+
+def build_parser() -> tuple[MagicArgumentParser, dict[tuple[str, ...], MagicArgumentParser]]:
+    """The ``%fed`` parser and, per word path, the parser of that verb or group."""
+    top = MagicArgumentParser(prog="fed", description="Federations from a notebook.")  # the formatter adds the %
+    top.allow_abbrev = False  # as click: an option is spelled out in full
+    words = top.add_subparsers(dest="_word0", metavar="VERB")
+    by_path: dict[tuple[str, ...], MagicArgumentParser] = {(): top}
+    nested: dict[str, Any] = {}
+    for path, verb in commands.all_paths():
+        if len(path) == 2:
+            if path[0] not in nested:
+                group = words.add_parser(path[0], help=commands.GROUPS[path[0]]["help"])
+                group.allow_abbrev = False
+                by_path[(path[0],)] = group
+                nested[path[0]] = group.add_subparsers(dest="_word1", metavar="VERB")
+            parser = nested[path[0]].add_parser(path[1], help=verb.summary, description=verb.summary)
+        else:
+            parser = words.add_parser(path[0], help=verb.summary, description=verb.summary)
+        parser.allow_abbrev = False
+        parser.set_defaults(_verb=verb)
+        for p in commands.params_of(verb, "magic"):
+            _add(parser, p)
+        by_path[path] = parser
+    return top, by_path
+
+
+def _raise_one_line(exc: BatchfedError) -> None:
+    """Re-raise ``exc`` so IPython shows ``Type: message`` instead of a traceback; it is
+    still an error output, so papermill fails the run."""
+    line = f"{type(exc).__name__}: {exc}"
+    exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+    raise exc
+
+
+@magics_class
+class FedMagics(Magics):
+    """``%fed`` and ``%%fed``. The client is connected lazily to ``$BATCHFED_HOME`` (again
+    when it changes), or is the one given."""
+
+    def __init__(self, shell: Any = None, client: Client | None = None):
+        super().__init__(shell)
+        self._client = client
+        self._own_client = client is None
+        self._parsers: tuple[MagicArgumentParser, dict[tuple[str, ...], MagicArgumentParser]] | None = None
+
+    # -- plumbing --------------------------------------------------------------------
+    @property
+    def client(self) -> Client:
+        from ..config.workspace import default_home
+
+        if self._own_client:
+            home = default_home().expanduser().absolute()
+            if self._client is None or self._client.workspace.path != home:
+                if self._client is not None:
+                    self._client.close()
+                self._client = connect(home)
+        assert self._client is not None
+        return self._client
+
+    def _parser(self) -> tuple[MagicArgumentParser, dict[tuple[str, ...], MagicArgumentParser]]:
+        if self._parsers is None:
+            self._parsers = build_parser()
+        return self._parsers
+
+    def _help(self, argv: list[str]) -> TextOutput:
+        _, by_path = self._parser()
+        words = tuple(a for a in argv if not a.startswith("-"))
+        for n in (2, 1):
+            if len(words) >= n and words[:n] in by_path:
+                return TextOutput(by_path[words[:n]].format_help())
+        return TextOutput(commands.usage_text())
+
+    # -- the magic -------------------------------------------------------------------
+    @line_cell_magic
+    def fed(self, line: str, cell: str | None = None) -> Any:
+        try:
+            # shell-like words; a trailing "# comment" is dropped, as in a terminal
+            argv = commands.with_default_verb(shlex.split(line, comments=True))
+        except ValueError as exc:  # unbalanced quotes
+            raise UsageError(f"%fed: cannot split the arguments: {exc}") from None
+        if not argv or "-h" in argv or "--help" in argv or argv[0] == "help":
+            return self._help(argv[1:] if argv and argv[0] == "help" else argv)
+        top, _ = self._parser()
+        ns = vars(top.parse_args(argv))
+        verb: Verb | None = ns.pop("_verb", None)
+        if verb is None:
+            raise UsageError(f"%fed {' '.join(argv)}: name a verb; `%fed?` lists them")
+        args = {k: (() if v is None and self._is_multi(verb, k) else v) for k, v in ns.items() if not k.startswith("_")}
+        out = args.pop("out", None)
+        if out is not None and not out.isidentifier():
+            raise UsageError(f"-o {out!r}: not a Python identifier")
+        if cell is not None:
+            if verb.cell is None:
+                raise UsageError(f"%%fed {verb.name} takes no cell body; use %fed {verb.name} …")
+            args[verb.cell] = substitute(cell, self.shell.user_ns if self.shell is not None else {})
+        if verb.destructive and not args.pop("yes", False):
+            raise UsageError(f"%fed {verb.name} is destructive and a notebook cannot ask: add -y/--yes")
+        try:
+            result = commands.run(verb, self.client, args)
+        except BatchfedError as exc:
+            _raise_one_line(exc)
+        for w in result.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if out is not None and self.shell is not None:
+            self.shell.user_ns[out] = result.value
+        if result.rich:
+            return result.value
+        print(result.text)
+        return None
+
+    @staticmethod
+    def _is_multi(verb: Verb, dest: str) -> bool:
+        return any(p.dest == dest and p.kind == "multi" for p in verb.params)
+
+
+FedMagics.fed.__doc__ = dedent(commands.usage_text())
