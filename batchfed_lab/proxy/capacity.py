@@ -64,6 +64,13 @@ class CapacityCache:
     def blackout_until(self, key: str) -> float | None:
         return self._blackout.get(key)
 
+    def active_blackouts(self, now: float) -> dict[str, float]:
+        """Pool key → epoch seconds, for blackouts not over yet (expired ones are dropped)."""
+        with self._lock:
+            for key in [k for k, until in self._blackout.items() if until <= now]:
+                del self._blackout[key]
+            return dict(self._blackout)
+
     # -- invalidation ----------------------------------------------------------------
     def invalidate(self, service_url: str | None = None) -> None:
         with self._lock:

@@ -185,7 +185,8 @@ class ProxyDaemon:
                     role=self.role,
                     counters=self.counters.as_dict(),
                     info={**self.info, "federations": list(self._federations), "suspended": self._suspended(),
-                          "inflight": len(self._inflight), "mode": self.loop.mode},
+                          "inflight": len(self._inflight), "mode": self.loop.mode,
+                          "blackouts": self.capacity.active_blackouts(time.time())},
                     started_at=self.started_at,
                 )
             )  # fmt: skip

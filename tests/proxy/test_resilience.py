@@ -144,3 +144,17 @@ def test_status_reports_leader_heartbeat_counters_and_log(stack):
     assert row["log"] and "fedproxy" in row["log"]
     assert "placed" in row["counters"]
     assert "started" in stack.client.proxy_logs(200)
+
+
+def test_heartbeat_publishes_live_blackouts_for_explain_and_frames(stack):
+    from batchfed_lab.proxy.daemon import ProxyDaemon
+
+    d = ProxyDaemon(stack.client.store, stack.client.account, proxy_id="blackout-probe")
+    d.capacity.black_out("http://x/accounts/a#busy", time.time() + 30)
+    d.capacity.black_out("http://x/accounts/a#over", time.time() - 1)
+    try:
+        d._heartbeat()
+        seen = stack.client.blackouts()
+        assert "http://x/accounts/a#busy" in seen and "http://x/accounts/a#over" not in seen
+    finally:
+        stack.client.store.remove_proxy("blackout-probe")
