@@ -28,6 +28,7 @@ from typing import Any
 from .._version import __version__
 from ..config.workspace import Workspace, open_workspace
 from ..errors import ProxyError
+from ..localbatch.procs import alive as pid_alive  # one definition of "alive, not a zombie"
 
 DISCOVERY_PREFIX = "proxy-"
 START_TIMEOUT = 30.0
@@ -48,21 +49,6 @@ class ProxyProcess:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (exited, not yet reaped by its parent) counts as gone
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
