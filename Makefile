@@ -46,8 +46,28 @@ bench: venv
 	@for b in bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py bench/surfaces.py; do \
 	  if [ -f $$b ]; then echo; echo "== $$b"; $(PY) $$b || exit 1; fi; done
 
+# lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on
+# 127.0.0.1 opened on 01-quickstart (it prints its URL with the token); the stack goes down with it.
+LAB_WS := $(CURDIR)/notebooks/.workspaces/01-quickstart
+AS_ROOT = $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: venv
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+	BATCHFED_HOME=$(LAB_WS) $(VENV)/bin/batchfed up --config notebooks/federation.yaml
+	@trap 'BATCHFED_HOME=$(LAB_WS) $(VENV)/bin/batchfed down' EXIT; trap 'exit 130' INT TERM; \
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+	  --LabApp.default_url=/lab/tree/01-quickstart.ipynb $(AS_ROOT)
+
+# demo: run 01-quickstart headless (papermill, a temporary workspace and kernelspec of this venv)
+# and print its placement table; every process it started is stopped, the temp folder removed.
+demo: venv
+	@set -e; tmp=$$(mktemp -d); \
+	trap 'BATCHFED_HOME="$$tmp/ws" $(VENV)/bin/batchfed down >/dev/null 2>&1 || true; rm -rf "$$tmp"' EXIT; \
+	$(PY) -m ipykernel install --prefix "$$tmp/jupyter" --name batchfed-demo >/dev/null 2>&1; \
+	echo "running notebooks/01-quickstart.ipynb headless (papermill) ..."; \
+	if ! JUPYTER_PATH="$$tmp/jupyter/share/jupyter" $(PY) -m papermill notebooks/01-quickstart.ipynb "$$tmp/out.ipynb" \
+	    -k batchfed-demo --cwd notebooks -p workspace "$$tmp/ws" --execution-timeout 120 --no-progress-bar \
+	    2>"$$tmp/papermill.log"; then cat "$$tmp/papermill.log" >&2; exit 1; fi; \
+	echo "placements:"; \
+	$(PY) -m batchfed_lab.widgets "$$tmp/out.ipynb" placements job_id state pool_id account location latency_s tasks tasks_completed
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

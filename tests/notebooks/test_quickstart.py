@@ -1,0 +1,85 @@
+"""01-quickstart under papermill: a 7-pool, 3-region federation from nothing; every job lands
+on a pool that satisfies its constraints; results, plots and the static widget fallbacks are
+in the outputs; no thread after any cell, no process after the notebook."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from nbrun import execute
+
+POOLS = {"we-native", "we-gpu", "eus-hpc", "eus-lowpri", "jp-auto", "jp-custom", "jp-windows"}
+# job id prefix → the pools satisfying its federation_constraints (see notebooks/pools/)
+ALLOWED = {
+    "hello-westeurope-": {"we-native", "we-gpu"},  # location: westeurope
+    "crunch-eastus-": {"eus-hpc"},  # eastus and ≥ 64 cores
+    "lowpri-": {"eus-lowpri"},  # low-priority only, no autoscale
+    "autoscale-japaneast-": {"jp-auto"},  # japaneast, autoscale only
+}
+REGION = {"we-native": "westeurope", "we-gpu": "westeurope", "eus-hpc": "eastus", "eus-lowpri": "eastus",
+          "jp-auto": "japaneast", "jp-custom": "japaneast", "jp-windows": "japaneast"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return execute("01-quickstart", tmp_path_factory.mktemp("nb01"))
+
+
+def test_kernel_is_this_venv_and_views_are_static(run):
+    assert run.glue["_executable"] == sys.executable
+    assert run.glue["_mode"] == "BATCHFED_NONINTERACTIVE is set"
+    assert "application/vnd.jupyter.widget-view+json" not in run.mimetypes(), "a static run must not emit widget views"
+    assert not run.errors()
+
+
+def test_no_refresh_thread_after_any_cell(run):
+    log = run.glue["_threads_after_cell"]
+    cells = sum(1 for c in run.nb.cells if c.cell_type == "code")
+    assert len(log) >= cells - 2, "the probe saw every cell between the probes"
+    assert all(names == [] for names in log), [n for n in log if n]
+
+
+def test_every_job_placed_on_a_pool_satisfying_its_constraints(run):
+    placements = run.glue["placements"]
+    assert len(placements) == len(ALLOWED)
+    for row in placements:
+        (prefix,) = [p for p in ALLOWED if row["job_id"].startswith(p)]
+        assert row["state"] == "placed", row
+        assert row["pool_id"] in ALLOWED[prefix], row
+        assert row["location"] == REGION[row["pool_id"]], row
+        assert row["tasks"] == row["tasks_completed"] and row["tasks_failed"] == 0, row
+        assert row["latency_s"] is not None and 0 <= row["latency_s"] < 60
+    assert {r["location"] for r in placements} == {"westeurope", "eastus", "japaneast"}
+
+
+def test_task_outputs_were_read(run):
+    outputs = run.glue["outputs"]
+    assert len(outputs) == 7 and all(o["exit_code"] == 0 for o in outputs)
+    squares = sorted(o["stdout"] for o in outputs if o["job_id"].startswith("crunch-eastus-"))
+    assert squares == [f"task {k} squared is {k * k}" for k in range(1, 5)]
+    (hello,) = [o for o in outputs if o["job_id"].startswith("hello-westeurope-")]
+    assert hello["stdout"] == f"hello from {hello['pool_id']}"
+
+
+def test_capacity_fallback_shows_every_pool_by_region(run):
+    html = run.html_of("capacity = widgets.PoolCapacity")
+    assert "batchfed-pool-capacity" in html
+    for pool in POOLS:
+        assert f'data-pool="{pool}"' in html, pool
+    for region in ("westeurope", "eastus", "japaneast"):
+        assert region in html
+    text = "".join(o["data"]["text/plain"] for o in run.cell("capacity = widgets.PoolCapacity").outputs)
+    assert re.search(r"7 pools in 3 regions", text)
+    sample = run.glue["capacity"]
+    assert {r["pool_id"] for r in sample} == POOLS
+    assert sum(r["slots_available"] for r in sample) == 21  # the pool table's schedulable slots
+
+
+def test_placement_view_and_plots_render(run):
+    html = run.html_of("placement = widgets.SubmissionView")
+    assert "batchfed-submission" in html and "hello-westeurope-" in html
+    pngs = [o for o in run.outputs() if "image/png" in (o.get("data") or {})]
+    assert len(pngs) == 3, "capacity over time, placements, latency histogram"
