@@ -61,6 +61,10 @@ class CapacityCache:
         with self._lock:
             self._blackout[key] = until
 
+    def lift_blackout(self, key: str) -> None:
+        with self._lock:
+            self._blackout.pop(key, None)
+
     def blackout_until(self, key: str) -> float | None:
         return self._blackout.get(key)
 

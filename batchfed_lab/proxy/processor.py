@@ -115,6 +115,7 @@ class ActionProcessor:
         # forget_federations() when the store says they changed
         self._fed_cache: dict[str, tuple[Any, list[Any]]] = {}
         self._fed_lock = threading.Lock()
+        self._decide_lock = threading.Lock()
 
     def forget_federations(self) -> None:
         with self._fed_lock:
@@ -228,8 +229,15 @@ class ActionProcessor:
         while True:
             target = progress.get("pool")
             if not target:
-                decision, snaps = self._decide(claim, payload, excluded)
-                if not decision.placed:
+                # decide and hold as one step: decisions running concurrently on other workers
+                # must see this choice's blackout and load (the original ran one action at a
+                # time, so holding "after success" was the same moment)
+                with self._decide_lock:
+                    decision, snaps = self._decide(claim, payload, excluded)
+                    if decision.placed:
+                        target = self._target(snaps[decision.pool], decision)  # type: ignore[index]
+                        self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
+                if target is None:
                     if excluded:
                         # exclusions hold for one attempt (as the original's blacklist): the
                         # conflicting job may be gone by the next retry
@@ -238,14 +246,11 @@ class ActionProcessor:
                     log.info("action %s (%s %s) blocked: %s", a.id, a.kind, a.target_id, decision.reason)
                     self.store.mark_blocked(claim, decision.reason, verdicts=verdict_dicts(decision), retry_in=retry)
                     return "blocked"
-                snap = snaps[decision.pool]  # type: ignore[index]
-                f = snap.facts
-                target = {
-                    "key": f.key, "service_url": f.service_url, "pool_id": f.pool_id, "account": f.account,
-                    "location": f.location, "windows": f.windows, "autoscale": f.autoscale,
-                    "rule": decision.rule, "node_kind": decision.node_kind, "decided_at": self.clock(),
-                }  # fmt: skip
-                claim = self.store.record_progress(claim, {"pool": target})
+                try:
+                    claim = self.store.record_progress(claim, {"pool": target})
+                except ClaimLostError:
+                    self.capacity.lift_blackout(target["key"])
+                    raise
                 progress["pool"] = target
             if a.kind is ActionKind.JOB_SCHEDULE:
                 outcome = self._create_schedule(claim, payload, target)
@@ -254,6 +259,8 @@ class ActionProcessor:
             if not isinstance(outcome, Excluded):
                 return outcome
             excluded.add(target["key"])
+            self.capacity.lift_blackout(target["key"])
+            self.capacity.invalidate(target["service_url"])  # our load estimate for it was wrong
             log.info("action %s: pool %s excluded: %s", a.id, target["pool_id"], outcome.reason)
             progress.pop("pool", None)
             progress.pop("job_ready", None)
@@ -365,9 +372,22 @@ class ActionProcessor:
         log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)
         return "placed"
 
-    def _after_success(self, account: Any, target: dict[str, Any], now: float, slots: int) -> None:
+    def _target(self, snap: PoolSnapshot, decision: Decision) -> dict[str, Any]:
+        f = snap.facts
+        return {
+            "key": f.key, "service_url": f.service_url, "pool_id": f.pool_id, "account": f.account,
+            "location": f.location, "windows": f.windows, "autoscale": f.autoscale,
+            "rule": decision.rule, "node_kind": decision.node_kind, "decided_at": self.clock(),
+        }  # fmt: skip
+
+    def _hold(self, target: dict[str, Any], slots: int) -> None:
+        """Account for a chosen pool in the shared capacity view: its load, and its blackout."""
         self.capacity.record_placement(target["service_url"], target["pool_id"], slots, target.get("node_kind"))
         if self.options.blackout_interval > 0:
+            self.capacity.black_out(target["key"], self.clock() + self.options.blackout_interval)
+
+    def _after_success(self, account: Any, target: dict[str, Any], now: float, slots: int) -> None:
+        if self.options.blackout_interval > 0:  # the blackout runs from the placement itself
             self.capacity.black_out(target["key"], now + self.options.blackout_interval)
         if self.options.evaluate_autoscale and target.get("autoscale"):
             try:

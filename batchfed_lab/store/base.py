@@ -259,9 +259,12 @@ class Store(ABC):
 
     def claim(self, federation_id: str, worker: str, *, ttl: float = DEFAULT_CLAIM_TTL) -> Claim | None:
         """Claim the readiest head action of any target (oldest ready time first) that no
-        live claim holds and whose ``next_attempt_at`` has come; None if there is none.
+        live claim holds and whose ``next_attempt_at`` has come; None if there is none or
+        the proxy is suspended.
         Counts an attempt. At-least-once: an unrenewed claim lapses after ``ttl``."""
         fid, who, secs = rules.federation_id(federation_id), rules.name(worker, "worker id"), rules.ttl(ttl)
+        if self.is_suspended():  # a suspended federation hands out nothing (SQLite re-checks atomically)
+            return None
         now = self.now()
         return self._claim(fid, who, str(uuid.uuid4()), now + secs, now)
 

@@ -378,6 +378,10 @@ class SqliteStore(Store):
 
     def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
         with self._tx() as c:
+            # checked inside the claim's transaction: nothing enqueued after a suspend slips through
+            suspended = c.execute("SELECT value FROM flags WHERE name = 'suspended'").fetchone()
+            if suspended is not None and suspended[0]:
+                return None
             row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
             if row is None:
                 return None

@@ -213,3 +213,34 @@ def test_a_payload_that_no_longer_validates_fails_with_its_reason(stack):
     wait_for(lambda: stack.client.store.get_action("badpayload", a.id).state is ActionState.FAILED, 20, "the action to fail")
     failed = stack.client.store.get_action("badpayload", a.id)
     assert "unknown payload version 99" in failed.error
+
+
+def test_concurrent_decisions_respect_each_others_blackout(stack):
+    """Three jobs decided at once on 8 workers go to three pools: a pool is held (blackout,
+    load) the moment it is chosen, not when its placement completes."""
+    import threading
+
+    from batchfed_lab.proxy import lifecycle
+    from batchfed_lab.proxy.daemon import LoopOptions, ProxyDaemon
+    from batchfed_lab.proxy.processor import ProcessingOptions
+
+    lifecycle.stop(stack.client.workspace, all=True)
+    stack.federation("spreadout", ["we-native", "eus-hpc", "jp-custom", "jp-auto"])
+    daemon = ProxyDaemon(
+        stack.client.store, stack.client.account, ProcessingOptions(blackout_interval=60, evaluate_autoscale=False),
+        LoopOptions(workers=8, lease_ttl=3, lease_renew=1), proxy_id="blackout-test",
+    )
+    stack.client.proxy_suspend()  # enqueue all three before the proxy looks
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        body = "job_specifications:\n" + "".join(f"- id: spread-{i}\n  tasks: [{{command: 'true'}}]\n" for i in range(3))
+        sub = stack.client.submit("spreadout", body)
+        stack.client.proxy_resume()
+        sub.wait(timeout=30)
+        pools = [stack.client.locations("spreadout", f"spread-{i}")[0].pool_id for i in range(3)]
+        assert len(set(pools)) == 3, f"placed on {pools}: a blacked-out pool was chosen again"
+    finally:
+        stack.client.proxy_resume()
+        daemon.stop()
+        runner.join(timeout=60)

@@ -206,3 +206,12 @@ def test_release_claims_frees_a_dead_workers_claims_at_once(store):
     for c in held:  # the dead run's tokens are void
         with pytest.raises(ClaimLostError):
             store.release(c)
+
+
+def test_nothing_is_claimed_while_suspended(store):
+    store.create_federation("susp")
+    store.set_suspended(True)
+    store.enqueue("susp", [NewAction(kind="job", method="add", target_id="later")])
+    assert store.claim("susp", "w") is None
+    store.set_suspended(False)
+    assert store.claim("susp", "w").action.target_id == "later"
