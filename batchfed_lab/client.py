@@ -25,7 +25,7 @@ from .config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
 from .config.workspace import Workspace, open_workspace
 from .errors import BatchfedError, ConfigError, ConflictError, NotFoundError
 from .proxy.payload import add_payload, remove_payload
-from .scheduler import decide, summarize
+from .scheduler import constraint_matrix, decide, summarize
 from .scheduler.types import Decision, PoolSnapshot
 from .store import (
     Action,
@@ -144,6 +144,7 @@ class Explanation:
     kind: str
     decision: Decision
     pools: tuple[PoolSnapshot, ...] = ()
+    matrix: tuple[Any, ...] = ()  # scheduler.matching.Check rows: pool × constraint
 
     @property
     def pool_id(self) -> str | None:
@@ -155,6 +156,12 @@ class Explanation:
         from .frames import verdicts_frame
 
         return verdicts_frame([self])
+
+    def matrix_frame(self) -> "pd.DataFrame":
+        """Pool × constraint, pass / fail with required and actual (see :func:`batchfed_lab.frames.matrix_frame`)."""
+        from .frames import matrix_frame
+
+        return matrix_frame([self])
 
     def __repr__(self) -> str:
         where = self.pool_id or "nowhere"
@@ -503,7 +510,12 @@ class Client:
                 native_default=pool.pool_specification.native if pool else None,
                 windows_default=pool.pool_specification.windows if pool else False,
             )  # fmt: skip
-            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps)))
+            matrix = constraint_matrix(
+                job.federation_constraints, summarize(job), snaps, time.time(),
+                native_default=pool.pool_specification.native if pool else None,
+                windows_default=pool.pool_specification.windows if pool else False,
+            )  # fmt: skip
+            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
         return out
 
     def explain_frame(self, federation_id: str, jobs: Any, **kwargs: Any) -> "pd.DataFrame":

@@ -371,6 +371,44 @@ def verdicts_frame(explanations: Sequence["Explanation"]) -> pd.DataFrame:
     return _frame(rows, EXPLAIN_COLUMNS)
 
 
+MATRIX_COLUMNS: dict[str, Any] = {
+    "job_id": "object",
+    "pool_id": "object",
+    "account": "object",
+    "location": "object",
+    "constraint": "object",
+    "passed": "bool",
+    "required": "object",
+    "actual": "object",
+}
+
+
+def matrix_frame(explanations: Sequence["Explanation"]) -> pd.DataFrame:
+    """A dry run's full table: one row per (job, pool, constraint the job sets), every
+    constraint judged — not only the first failure — plus one ``load`` row per pool (the
+    load filter: schedulable nodes, backlog, blackout). Columns: ``job_id``, ``pool_id``,
+    ``account``, ``location``, ``constraint``, ``passed`` (bool), ``required``, ``actual``
+    (text; for ``load`` rows ``actual`` is the load reason or ``ok``)."""
+    rows = []
+    for e in explanations:
+        facts = {s.key: s.facts for s in e.pools}
+        for c in e.matrix:
+            f = facts.get(c.pool)
+            rows.append(
+                {
+                    "job_id": e.job_id,
+                    "pool_id": c.pool.rsplit("#", 1)[-1],
+                    "account": f.account if f else None,
+                    "location": f.location if f else None,
+                    "constraint": c.constraint,
+                    "passed": c.passed,
+                    "required": c.required,
+                    "actual": c.actual,
+                }
+            )
+    return _frame(rows, MATRIX_COLUMNS)
+
+
 # --------------------------------------------------------------------------- locations
 LOCATION_COLUMNS: dict[str, Any] = {
     "job_id": "object",

@@ -4,7 +4,7 @@ No I/O, no store, no Batch: every function here takes plain values and returns
 plain values, so it is tested without any process or file.
 """
 
-from .decide import decide, decide_requirements
+from .decide import constraint_matrix, decide, decide_requirements
 from .policies import POLICIES, get_policy
 from .requirements import Requirements, resolve
 from .rewrite import renumber_generated_ids, rewrite_for_placement, suffix_task_ids
@@ -21,6 +21,7 @@ __all__ = [
     "TaskGroup",
     "Verdict",
     "VmSize",
+    "constraint_matrix",
     "decide",
     "decide_requirements",
     "get_policy",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 _JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
 
 from ..config.constraints import FederationConstraints
-from .matching import build_hard_checks, load_verdict
+from .matching import Check, build_hard_checks, constraint_table, load_verdict
 from .policies import Policy, get_policy
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
@@ -61,7 +61,7 @@ def decide_requirements(
             if choice is not None:
                 break
 
-    ordered = sorted(verdicts.values(), key=lambda v: v.pool)
+    ordered = sorted(verdicts.values())  # a Verdict is a tuple led by the (unique) pool key
     if choice is None:
         return Decision(
             pool=None,
@@ -115,3 +115,25 @@ def decide(
     """Pure: constraints + task group + pool snapshots + now + policy → decision with verdicts."""
     req = resolve(constraints, group, native_default=native_default, windows_default=windows_default)
     return decide_requirements(req, pools, now, policy, exclude)
+
+
+def constraint_matrix(
+    constraints: FederationConstraints,
+    group: TaskGroup,
+    pools: Sequence[PoolSnapshot],
+    now: float,
+    *,
+    native_default: bool | None = None,
+    windows_default: bool | None = False,
+) -> list[Check]:
+    """Explain's full table: for every pool, every constraint the job sets (pass / fail,
+    required, actual), then the load filter as one ``load`` row. The decision itself stops
+    at a pool's first failure; this dry-run view does not."""
+    req = resolve(constraints, group, native_default=native_default, windows_default=windows_default)
+    checks = build_hard_checks(req)
+    rows: list[Check] = []
+    for p in sorted(pools, key=lambda p: p.key):
+        rows += constraint_table(p.facts, checks)
+        v = load_verdict(p, req, now)
+        rows.append(Check(p.key, "load", v is None, v.required or "" if v else "capacity now", v.reason if v else "ok"))
+    return rows

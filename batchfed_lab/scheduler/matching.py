@@ -10,6 +10,7 @@ Only the checks a job actually sets are built, once per decision, so a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 from datetime import datetime, timezone
 
 from ..config.units import format_mib
@@ -23,6 +24,9 @@ def _fail(facts: PoolFacts, constraint: str, required: object, actual: object, r
     return Verdict(facts.key, "excluded", constraint, str(required), str(actual), f"{constraint}: {reason}")
 
 
+_new_verdict = tuple.__new__
+
+
 class _Failures:
     """Failing verdicts differ only by pool key for equal actual values, so the
     text is formatted once per distinct value (large federations repeat sizes,
@@ -31,14 +35,14 @@ class _Failures:
     __slots__ = ("_cache",)
 
     def __init__(self) -> None:
-        self._cache: dict[object, tuple[str, str, str, str]] = {}
+        self._cache: dict[object, tuple[str, str, str, str, str]] = {}
 
     def get(self, facts: PoolFacts, actual_key: object, make: Callable[[], tuple[str, object, object, str]]) -> Verdict:
         parts = self._cache.get(actual_key)
         if parts is None:
             constraint, required, actual, reason = make()
-            parts = self._cache[actual_key] = (constraint, str(required), str(actual), f"{constraint}: {reason}")
-        return Verdict(facts.key, "excluded", *parts)
+            parts = self._cache[actual_key] = ("excluded", constraint, str(required), str(actual), f"{constraint}: {reason}")
+        return _new_verdict(Verdict, (facts.key, *parts))  # tuple.__new__: no Python-level __new__ per pool
 
 
 def _yn(flag: bool) -> str:
@@ -60,7 +64,11 @@ def _range(lo: float, hi: float | None, fmt: Callable[[float], str]) -> str:
 def build_hard_checks(req: Requirements) -> list[HardCheck]:
     """The ordered checks this requirement set needs (unset constraints cost nothing)."""
     checks: list[HardCheck] = []
-    add = checks.append
+
+    def add(check: HardCheck, constraint: str, required: str, actual: Callable[[PoolFacts], object]) -> None:
+        # what explain's pool × constraint table shows for this check, passing or not
+        check.constraint, check.required, check.actual = constraint, required, actual  # type: ignore[attr-defined]
+        checks.append(check)
 
     if req.location is not None:
         loc = req.location
@@ -71,7 +79,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return location_fails.get(f, f.location, lambda: ("location", loc, f.location, f"needs {loc}, pool is in {f.location}"))
             return None
 
-        add(location)
+        add(location, "location", loc, lambda f: f.location)
 
     if req.subnet_id is not None:
         subnet = req.subnet_id
@@ -85,7 +93,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 )
             return None
 
-        add(virtual_network)
+        add(virtual_network, "virtual_network", subnet, lambda f: f.subnet_id or "none")
 
     if req.custom_image_id is not None:
         image = req.custom_image_id
@@ -98,7 +106,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return image_fails.get(f, actual, lambda: ("custom_image", image, actual, f"needs custom image {image}, pool uses {actual}"))
             return None
 
-        add(custom_image)
+        add(custom_image, "custom_image", image, lambda f: f.custom_image_id or "platform image")
 
     if req.windows is not None:
         want_windows = req.windows
@@ -108,7 +116,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "windows", _os(want_windows), _os(f.windows), f"needs a {_os(want_windows)} pool, pool is {_os(f.windows)}")
             return None
 
-        add(windows)
+        add(windows, "windows", _os(want_windows), lambda f: _os(f.windows))
 
     if req.native is not None:
         want_native = req.native
@@ -118,7 +126,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "native", _yn(want_native), _yn(f.native), f"needs native={_yn(want_native)}, pool has native={_yn(f.native)}")
             return None
 
-        add(native)
+        add(native, "native", _yn(want_native), lambda f: _yn(f.native))
 
     if not req.allow_autoscale:
 
@@ -127,7 +135,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "autoscale", "no autoscale", "autoscale", "autoscale pools not allowed")
             return None
 
-        add(autoscale_allow)
+        add(autoscale_allow, "autoscale", "no autoscale", lambda f: "autoscale" if f.autoscale else "fixed size")
 
     if req.autoscale_exclusive:
 
@@ -136,7 +144,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "autoscale", "autoscale", "fixed size", "needs an autoscale pool")
             return None
 
-        add(autoscale_exclusive)
+        add(autoscale_exclusive, "autoscale", "autoscale", lambda f: "autoscale" if f.autoscale else "fixed size")
 
     if not req.allow_low_priority:
 
@@ -145,7 +153,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "low_priority", "0 low-priority nodes", f"{f.target_low_priority} low-priority nodes", "low-priority pools not allowed")
             return None
 
-        add(low_priority_allow)
+        add(low_priority_allow, "low_priority", "0 low-priority nodes", lambda f: f"{f.target_low_priority} low-priority nodes")
 
     if req.low_priority_exclusive:
 
@@ -154,7 +162,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "low_priority", "low-priority nodes", "none", "needs low-priority nodes, pool has none")
             return None
 
-        add(low_priority_exclusive)
+        add(low_priority_exclusive, "low_priority", "low-priority nodes", lambda f: f"{f.target_low_priority} low-priority nodes" + (", autoscale" if f.autoscale else ""))
 
     if req.exclusive:
 
@@ -163,7 +171,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "exclusive", "1 slot per node", f"{f.task_slots_per_node} slots per node", f"needs 1 task slot per node, pool has {f.task_slots_per_node}")
             return None
 
-        add(exclusive)
+        add(exclusive, "exclusive", "1 slot per node", lambda f: f"{f.task_slots_per_node} slots per node")
 
     if req.vm_size is not None:
         size = req.vm_size
@@ -173,7 +181,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "vm_size", size, f.vm_size.lower(), f"needs {size}, pool is {f.vm_size.lower()}")
             return None
 
-        add(vm_size)
+        add(vm_size, "vm_size", size, lambda f: f.vm_size.lower())
 
     needs_size = (
         req.gpu is not None or req.infiniband is not None or req.cores_min is not None or req.memory_min_mib is not None
@@ -188,7 +196,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 )
             return None
 
-        add(size_known)
+        add(size_known, "size unknown", "known VM size", lambda f: f.vm_size if f.size is None else f"{f.vm_size} (known)")
 
     if req.gpu is not None:
         want_gpu = req.gpu
@@ -199,7 +207,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "gpu", _yn(want_gpu), f"{f.size.gpus} GPUs", "needs a GPU size" if want_gpu else "needs a size without GPUs")  # type: ignore[union-attr]
             return None
 
-        add(gpu)
+        add(gpu, "gpu", _yn(want_gpu), lambda f: f"{f.size.gpus} GPUs" if f.size else "unknown")
 
     if req.infiniband is not None:
         want_ib = req.infiniband
@@ -209,7 +217,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "infiniband", _yn(want_ib), _yn(f.size.rdma), "needs an RDMA/InfiniBand size" if want_ib else "needs a size without RDMA")  # type: ignore[union-attr]
             return None
 
-        add(infiniband)
+        add(infiniband, "infiniband", _yn(want_ib), lambda f: _yn(f.size.rdma) if f.size else "unknown")
 
     if req.cores_min is not None:
         lo, hi = req.cores_min, req.cores_max
@@ -221,7 +229,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "cores", want, have, f"needs {want} cores, has {have}")
             return None
 
-        add(cores)
+        add(cores, "cores", want, lambda f: f.size.cores if f.size else "unknown")
 
     if req.memory_min_mib is not None:
         mlo, mhi = req.memory_min_mib, req.memory_max_mib
@@ -233,7 +241,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "memory", mwant, format_mib(have), f"needs {mwant}, has {format_mib(have)}")
             return None
 
-        add(memory)
+        add(memory, "memory", mwant, lambda f: format_mib(f.size.memory_mib) if f.size else "unknown")
 
     if req.multi_instance:
 
@@ -242,7 +250,7 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "multi_instance", "inter-node communication", "disabled", "multi-instance tasks need inter-node communication")
             return None
 
-        add(inter_node)
+        add(inter_node, "multi_instance", "inter-node communication", lambda f: "enabled" if f.inter_node_communication else "disabled")
 
     if req.registries:
         needed = req.registries
@@ -254,9 +262,36 @@ def build_hard_checks(req: Requirements) -> list[HardCheck]:
                 return _fail(f, "container_registries", names, ", ".join(sorted(f.registry_logins)) or "none", f"pool has no login for {names}")
             return None
 
-        add(registries)
+        add(registries, "container_registries", ", ".join(sorted(needed)), lambda f: ", ".join(sorted(f.registry_logins)) or "none")
 
     return checks
+
+
+class Check(NamedTuple):
+    """One cell of explain's pool × constraint table."""
+
+    pool: str
+    constraint: str
+    passed: bool
+    required: str
+    actual: str
+
+
+def constraint_table(facts: PoolFacts, checks: list[HardCheck]) -> list[Check]:
+    """Every hard constraint the job sets, judged on one pool — not only the first failure
+    (the hot path stops there; explain wants the whole row)."""
+    out = []
+    size_ok = True
+    for check in checks:
+        name = check.constraint  # type: ignore[attr-defined]
+        if name in ("gpu", "infiniband", "cores", "memory") and not size_ok:
+            out.append(Check(facts.key, name, False, check.required, "size unknown"))  # type: ignore[attr-defined]
+            continue
+        failed = check(facts)
+        if name == "size unknown":
+            size_ok = failed is None
+        out.append(Check(facts.key, name, failed is None, str(check.required), str(check.actual(facts))))  # type: ignore[attr-defined]
+    return out
 
 
 def hard_verdict(facts: PoolFacts, checks: list[HardCheck]) -> Verdict | None:

@@ -167,3 +167,28 @@ def test_excluded_pool_from_failed_job_create_is_not_chosen_again():
     second = decide(make_constraints(), group(), pools, NOW, exclude=[first.pool])
     assert second.pool != first.pool
     assert second.verdict_for(first.pool).constraint == "job_create"
+
+
+def test_constraint_matrix_judges_every_constraint_on_every_pool():
+    from batchfed_lab.scheduler import constraint_matrix
+
+    c = make_constraints(pool={"location": "westeurope"}, compute_node={"memory": {"amount": "16g"}, "gpu": True})
+    pools = [make_pool("cpu", vm_size="standard_d2_v3"), make_pool("gpu", vm_size="standard_nc6s_v3", location="eastus")]
+    rows = {(r.pool.rsplit("#")[-1], r.constraint): r for r in constraint_matrix(c, group(), pools, NOW)}
+    # the cpu pool fails gpu and memory but passes location — all three are judged
+    assert rows[("cpu", "location")].passed and rows[("cpu", "location")].actual == "westeurope"
+    assert not rows[("cpu", "gpu")].passed and rows[("cpu", "gpu")].actual == "0 GPUs"
+    assert not rows[("cpu", "memory")].passed and (rows[("cpu", "memory")].required, rows[("cpu", "memory")].actual) == ("≥ 16g", "8g")
+    # the gpu pool fails only location
+    assert [k for k, r in rows.items() if k[0] == "gpu" and not r.passed] == [("gpu", "location")]
+    assert rows[("gpu", "load")].passed and rows[("cpu", "load")].actual == "ok"
+
+
+def test_constraint_matrix_marks_size_dependent_rows_when_the_size_is_unknown():
+    from batchfed_lab.scheduler import constraint_matrix
+
+    c = make_constraints(compute_node={"cores": {"amount": 2}})
+    rows = {r.constraint: r for r in constraint_matrix(c, group(), [make_pool("odd", vm_size="standard_zz9", size=None)], NOW)}
+    assert list(rows) == ["windows", "size unknown", "cores", "load"]  # linux by default, then the job's own
+    assert not rows["size unknown"].passed
+    assert (rows["cores"].passed, rows["cores"].actual) == (False, "size unknown")
