@@ -114,10 +114,11 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def child_processes() -> list[int]:
-    """Live children of this process: kernels papermill started."""
+def child_processes(before: frozenset[int] = frozenset()) -> list[int]:
+    """Live children of this process not in ``before``: the kernels papermill started, and not
+    the session's own helpers (Azurite, started by a session fixture, is a child too)."""
     me = os.getpid()
-    return [pid for pid, parent in process_table().items() if parent == me]
+    return [pid for pid, parent in process_table().items() if parent == me and pid not in before]
 
 
 def wait_gone(pids_fn, timeout: float) -> list[int]:
@@ -150,6 +151,7 @@ def execute(name: str, tmp: Path, parameters: dict[str, Any] | None = None, *, p
     nbformat.write(nb, src)
     out = tmp / f"{name}.out.ipynb"
     error: BaseException | None = None
+    helpers = frozenset(child_processes())
     try:
         pm.execute_notebook(
             str(src), str(out), parameters={"workspace": str(ws), **(parameters or {})}, kernel_name=KERNEL,
@@ -163,7 +165,7 @@ def execute(name: str, tmp: Path, parameters: dict[str, Any] | None = None, *, p
             with connect(ws) as client:
                 client.down()
         left = wait_gone(lambda: workspace_processes(ws), 10)
-        kernels = wait_gone(child_processes, 15)
+        kernels = wait_gone(lambda: child_processes(helpers), 15)
         for pid in left + kernels:
             try:
                 os.kill(pid, signal.SIGKILL)
