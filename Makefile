@@ -41,9 +41,14 @@ chromium:
 test: venv azurite chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# drills: the resilience drills at full strength (kill -9 storms, HA failover, restarts, store
+# contention, preemption, an Azure store outage, 10,000-example fuzzing); prints every figure.
+drills: venv azurite
+	$(PY) drills/run.py
+
 bench: venv
 	$(PY) bench/scheduler.py
-	@for b in bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py bench/surfaces.py; do \
+	@for b in bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py bench/surfaces.py bench/widgets.py; do \
 	  if [ -f $$b ]; then echo; echo "== $$b"; $(PY) $$b || exit 1; fi; done
 
 # lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on

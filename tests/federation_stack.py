@@ -124,6 +124,21 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
         time.sleep(interval)
 
 
+def located_counts(stack: "Stack", fed: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Per job id of ``fed`` (ids start with ``<fed>-``): on how many pools it exists in Batch,
+    and how many tasks it has there — counted in localbatch, not in the proxy's bookkeeping."""
+    pools: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    for account in stack.urls:
+        acct = stack.account(account)
+        for job in acct.list_jobs():
+            if not job.id.startswith(f"{fed}-"):
+                continue
+            pools[job.id] = pools.get(job.id, 0) + 1
+            tasks[job.id] = tasks.get(job.id, 0) + len(acct.task_ids(job.id))
+    return pools, tasks
+
+
 def workspace_processes(root: Path) -> list[int]:
     """Pids of live processes started for this workspace (server, proxy, tasks)."""
     found = []

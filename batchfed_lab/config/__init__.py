@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .constraints import FederationConstraints
 from .federation import FederationConfig
 from .jobs import JobsConfig, JobSpecification, TaskDefinition
-from .loading import load_yaml_file, parse_yaml, short_value, validate
+from .loading import check_shape, load_yaml_file, parse_yaml, short_value, validate
 from .pool import PoolConfig, PoolSpecification
 from .workspace import _refuse_secrets
 
@@ -47,15 +47,23 @@ _KINDS: dict[str, type[BaseModel]] = {
 def _source_data(src: str | os.PathLike[str] | dict[str, Any], default_name: str) -> tuple[Any, str]:
     """A path, YAML text or a mapping → (data, source name used in messages)."""
     if isinstance(src, dict):
+        check_shape(src, default_name)
         return src, default_name
     if isinstance(src, os.PathLike):
         return load_yaml_file(src)
     if isinstance(src, str):
         # YAML text always has a newline or a colon; a bare path has neither
-        if "\n" in src or ":" in src and not Path(src).exists():
+        if "\n" in src or ":" in src and not _is_file(src):
             return parse_yaml(src, default_name), default_name
         return load_yaml_file(src)
     raise ConfigError(f"{default_name}: expected a file path, YAML text or a mapping, got {type(src).__name__}")
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it
+        return False
 
 
 def _validate(model: type[M], data: Any, source: str) -> M:

@@ -82,7 +82,9 @@ def read_text(path: str | os.PathLike[str]) -> str:
     except FileNotFoundError:
         raise ConfigError(f"{p}: file not found") from None
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{short_value(str(p), 120)}: cannot read: {exc.strerror}") from None
+    except ValueError:  # e.g. a NUL character: no file can have that name
+        raise ConfigError(f"{short_value(str(p), 120)}: not a usable file name") from None
     if p.is_dir():
         raise ConfigError(f"{p}: is a folder, not a YAML file")
     if size > MAX_CONFIG_BYTES:
@@ -124,7 +126,7 @@ def parse_yaml(text: str, source: str) -> Any:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: text is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
@@ -134,6 +136,35 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an escape beyond Unicode ("\U00110000")
+        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
+    check_shape(data, source)
+    return data
+
+
+MAX_DEPTH = 64  # nesting levels of mappings and lists; real configs use fewer than 10
+MAX_NODES = 2_000_000  # values once YAML aliases are expanded (a "billion laughs" stops here)
+
+
+def check_shape(data: Any, source: str) -> None:
+    """Refuse what YAML aliases (``&a`` … ``*a``) or a caller can build but no configuration
+    needs, before anything walks it recursively: a value that contains itself, nesting deeper
+    than :data:`MAX_DEPTH`, or more than :data:`MAX_NODES` values once aliases are expanded."""
+    nodes = 0
+    stack: list[tuple[Any, int, frozenset[int]]] = [(data, 0, frozenset())]
+    while stack:
+        value, depth, parents = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ConfigError(f"{source}: more than {MAX_NODES:,} values once YAML aliases are expanded")
+        if isinstance(value, (dict, list)):
+            if id(value) in parents:
+                raise ConfigError(f"{source}: a value contains itself (a YAML alias refers to its own anchor)")
+            if depth >= MAX_DEPTH:
+                raise ConfigError(f"{source}: nested more than {MAX_DEPTH} levels deep")
+            inner = parents | {id(value)}
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1, inner) for v in items)
 
 
 def load_yaml_file(path: str | os.PathLike[str]) -> tuple[Any, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -25,6 +26,8 @@ def parse_memory_mib(value: object) -> float:
     if not m:
         raise ValueError("not a memory amount; use a number with a suffix b, k, m, g or t (e.g. 512m, 64g)")
     amount = float(m.group(1)) * _TO_MIB[m.group(2).lower()]
+    if not math.isfinite(amount):
+        raise ValueError("memory amount is too large")
     if amount <= 0:
         raise ValueError("memory amount must be greater than zero")
     return amount
@@ -50,20 +53,25 @@ def parse_duration(value: object) -> timedelta:
     """Durations as the original wrote them: ``HH:MM:SS``, ``D.HH:MM:SS``, ISO 8601 ``PT5M``, or seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 00:05:00, PT5M or a number of seconds")
-    if isinstance(value, timedelta):
-        td = value
-    elif isinstance(value, (int, float)):
-        td = timedelta(seconds=float(value))
-    elif isinstance(value, str):
-        m = _DURATION_RE.match(value.strip()) or _ISO_RE.match(value.strip())
-        if not m or not any(m.groupdict().values()):
-            raise ValueError("not a duration; use HH:MM:SS, D.HH:MM:SS, ISO 8601 (PT5M) or seconds")
-        parts = {k: float(v) for k, v in m.groupdict().items() if v}
-        td = timedelta(
-            days=parts.get("days", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
-        )
-    else:
-        raise ValueError("expected a duration such as 00:05:00, PT5M or a number of seconds")
+    try:
+        if isinstance(value, timedelta):
+            td = value
+        elif isinstance(value, (int, float)):
+            if not math.isfinite(value):
+                raise ValueError("expected a finite number of seconds")
+            td = timedelta(seconds=float(value))
+        elif isinstance(value, str):
+            m = _DURATION_RE.match(value.strip()) or _ISO_RE.match(value.strip())
+            if not m or not any(m.groupdict().values()):
+                raise ValueError("not a duration; use HH:MM:SS, D.HH:MM:SS, ISO 8601 (PT5M) or seconds")
+            parts = {k: float(v) for k, v in m.groupdict().items() if v}
+            td = timedelta(
+                days=parts.get("days", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
+            )
+        else:
+            raise ValueError("expected a duration such as 00:05:00, PT5M or a number of seconds")
+    except OverflowError:
+        raise ValueError("duration is too long") from None
     if td.total_seconds() <= 0:
         raise ValueError("duration must be greater than zero")
     return td

@@ -126,13 +126,20 @@ class Workspace:
         return p if p.is_absolute() else self.path / p
 
     def ensure(self) -> "Workspace":
-        """Create the folder tree owner-only (0700); tighten an existing one."""
+        """Create the folder tree owner-only (0700); tighten an existing one, and a settings
+        file someone wrote with a looser mode."""
         for d in (self.path, self.runtime_dir, self.logs_dir, self.localbatch_dir):
             try:
                 d.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.chmod(d, 0o700)
             except OSError as exc:
                 raise WorkspaceError(f"{d}: cannot create the workspace folder: {exc.strerror}") from None
+        try:
+            st = self.settings_file.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(self.settings_file, 0o600)
+        except OSError:
+            pass  # no settings file (the defaults apply), or not ours to change
         return self
 
 

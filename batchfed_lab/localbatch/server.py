@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 from . import api, auth
@@ -207,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
         if raw:
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
                 raise ApiError(400, "InvalidRequestBody", "The request body is not valid JSON.") from None
         req = api.Request(
             method=self.command,
@@ -261,6 +262,9 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     from ..config.workspace import open_workspace
     from . import control
 
+    # state, task folders and task output, node folders: owner-only (tasks inherit the mask;
+    # what they write sits in owner-only folders either way)
+    os.umask(0o077)
     ws = open_workspace(workspace)
     lb_dir = ws.localbatch_dir
     lb_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -278,13 +282,26 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     if allocation_delay_ms is not None:
         options.allocation_delay = max(0.0, allocation_delay_ms) / 1000.0
     engine = Engine(lb_dir, options)
-    try:
-        server = LocalBatchServer(("127.0.0.1", port), engine, key, latency)
-    except OSError as exc:
-        log.error("cannot listen on 127.0.0.1:%s: %s", port, exc.strerror)
+    # Without an explicit port, come back on the port of the previous run: federations and
+    # job locations record account URLs, port included, and must still work after a restart.
+    port_file = lb_dir / PORT_FILE
+    remembered = _remembered_port(port_file) if port == 0 else None
+    server = None
+    for candidate in ([remembered] if remembered else []) + [port]:
+        try:
+            server = LocalBatchServer(("127.0.0.1", candidate), engine, key, latency)
+            break
+        except OSError as exc:
+            level = logging.WARNING if candidate == remembered else logging.ERROR
+            log.log(level, "cannot listen on 127.0.0.1:%s: %s", candidate, exc.strerror)
+    if server is None:
         os.close(lock_fd)
         return 2
     bound = server.server_address[1]
+    if bound != remembered:
+        if remembered:
+            log.warning("listening on port %d instead of %d: account URLs recorded before now point elsewhere", bound, remembered)
+        _write_private(port_file, f"{bound}\n")
     engine.public_root = f"http://127.0.0.1:{bound}"
     engine.open()
     info = {
@@ -326,6 +343,25 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
         os.close(lock_fd)
         log.info("localbatch stopped")
     return 0
+
+
+PORT_FILE = "port"  # <workspace>/localbatch/port: the port of the last run
+
+
+def _remembered_port(path: Path) -> int | None:
+    try:
+        value = int(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    return value if 1024 <= value <= 65535 else None
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def configure_logging(verbose: bool) -> None:

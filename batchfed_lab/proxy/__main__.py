@@ -41,6 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     from .lifecycle import discovery_file, write_json_atomic
     from .processor import ProcessingOptions
 
+    os.umask(0o077)  # logs and whatever else this process writes in the workspace: owner-only
     ws = open_workspace(args.workspace)
     fed_cfg = load_federation(Path(args.config)) if args.config else FederationConfig()
     opts = fed_cfg.federation.proxy_options

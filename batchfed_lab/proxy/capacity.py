@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from ..batch.errors import UNREACHABLE
+from ..errors import BatchError
 from ..scheduler.types import PoolFacts, PoolSnapshot, pool_key
 from ..store.records import PoolMember
 
@@ -116,13 +118,17 @@ class CapacityCache:
         stale = [url for url in by_account if url not in table]
         if len(stale) > 1:
             # refresh several accounts at once: with a remote service each costs round trips
-            results = list(self._executor.map(lambda url: self._account_pools(url, active_tasks), stale))
+            results = list(self._executor.map(lambda url: self._reachable_pools(url, active_tasks), stale))
             table.update(zip(stale, results))
         elif stale:
-            table[stale[0]] = self._account_pools(stale[0], active_tasks)
+            table[stale[0]] = self._reachable_pools(stale[0], active_tasks)
         out = []
         for m in members:
-            snap = table[_norm(m.batch_service_url)].get(m.pool_id.lower())
+            pools = table[_norm(m.batch_service_url)]
+            if isinstance(pools, _Unreachable):
+                out.append(pools.snapshot(m, self._blackout.get(pool_key(m.batch_service_url, m.pool_id))))
+                continue
+            snap = pools.get(m.pool_id.lower())
             if snap is None:
                 snap = missing_snapshot(m)
             else:
@@ -147,6 +153,19 @@ class CapacityCache:
         with self._lock:
             e = self._entries.get(url)
             return e.pools if e is not None and self._is_fresh(e, active_tasks) else None
+
+    def _reachable_pools(self, url: str, active_tasks: bool) -> "dict[str, PoolSnapshot] | _Unreachable":
+        """The account's pools; when its service does not answer, its pools as last seen, marked
+        unreachable: the other accounts of a federation stay usable meanwhile."""
+        try:
+            return self._account_pools(url, active_tasks)
+        except BatchError as exc:
+            if exc.code != UNREACHABLE:
+                raise
+            with self._lock:
+                e = self._entries.get(url)
+                last = dict(e.pools) if e is not None and e.pools else {}
+            return _Unreachable(last, str(exc))
 
     def _account_pools(self, url: str, active_tasks: bool) -> dict[str, PoolSnapshot]:
         while True:
@@ -186,6 +205,20 @@ class CapacityCache:
                 with self._lock:
                     e.refreshing = None
                 done.set()
+
+
+@dataclass
+class _Unreachable:
+    """An account whose service did not answer: its pools as last seen (if ever), unusable now."""
+
+    last: dict[str, PoolSnapshot]
+    error: str
+
+    def snapshot(self, member: PoolMember, blackout_until: float | None) -> PoolSnapshot:
+        snap = self.last.get(member.pool_id.lower()) or missing_snapshot(member)
+        if member.location and snap.facts.location != member.location.lower():
+            snap = replace(snap, facts=replace(snap.facts, location=member.location))
+        return replace(snap, state="unreachable", blackout_until=blackout_until)
 
 
 def _norm(url: str) -> str:

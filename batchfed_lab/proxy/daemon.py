@@ -66,8 +66,8 @@ class ProxyDaemon:
         self.info = dict(info or {})
         self.counters = Counters()
         self.capacity = CapacityCache(account_for, ttl=self.loop.capacity_ttl)
-        self.processor = ActionProcessor(store, self.capacity, account_for, self.processing, self.counters)
         self.stop_event = threading.Event()
+        self.processor = ActionProcessor(store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event)
         self.is_leader = threading.Event()
         self.started_at = datetime.now(timezone.utc)
         workers = 1 if self.loop.mode == "original" else self.loop.workers
@@ -124,23 +124,32 @@ class ProxyDaemon:
         # a restarted incarnation (same id) takes back its lease at once and frees the claims
         # its dead predecessor held, instead of waiting for them to lapse
         self._try_lease()
-        if self.is_leader.is_set():
-            self._release_own_claims()
         for target, name in ((self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat")):
             t = threading.Thread(target=target, name=f"batchfed-{name}", daemon=True)
             t.start()
             self._threads.append(t)
 
-    def _release_own_claims(self) -> None:
+    def _release_predecessors_claims(self) -> None:
+        """A new leader frees the claims of the proxies that led before it. Only the leader
+        claims, so a claim held by another proxy (or by an earlier run under this id, when
+        nothing is in flight here) belongs to one that lost the lease: dead, or cut off and
+        refused at its next write (ClaimLostError). Every step is journalled and idempotent,
+        so finishing its actions now is safe — otherwise their job ids would wait out the
+        claim TTL (minutes) after a failover of seconds."""
         release = getattr(self.store, "release_claims", None)
         if release is None:
             return
         try:
-            freed = release(self.proxy_id)
+            holders: set[str] = set()
+            for fed in self.store.list_federations():
+                holders.update(a.claimed_by for a in self.store.list_queued(fed.id) if a.claimed_by)
+            if self._inflight:
+                holders.discard(self.proxy_id)
+            freed = sum(release(h) for h in sorted(holders))
             if freed:
-                log.info("freed %d claim(s) left by an earlier run of %s", freed, self.proxy_id)
+                log.info("freed %d claim(s) held by earlier leaders (%s)", freed, ", ".join(sorted(holders)))
         except StoreError as exc:
-            log.warning("could not free earlier claims: %s", exc)
+            log.warning("could not free earlier leaders' claims: %s", exc)
 
     def _try_lease(self) -> None:
         was = self.is_leader.is_set()
@@ -158,6 +167,7 @@ class ProxyDaemon:
         if lease is not None:
             if not was:
                 log.info("%s is the leader", self.proxy_id)
+                self._release_predecessors_claims()
             self.is_leader.set()
         else:
             if was:
@@ -204,7 +214,11 @@ class ProxyDaemon:
         now = time.monotonic()
         if force or now - self._federations_at >= self.loop.federations_interval or not self._federations_at:
             before = set(self._federations)
-            self._federations = [f.id for f in self.store.list_federations()]
+            try:
+                self._federations = [f.id for f in self.store.list_federations()]
+            except StoreError as exc:  # the store is away: keep watching what we knew, ask again next round
+                log.warning("listing federations failed: %s", exc)
+                return self._federations
             self.processor.forget_federations()
             self._federations_at = now
             gone = before - set(self._federations)

@@ -134,7 +134,7 @@ def start(
         if config is not None:
             cmd += ["--config", str(Path(config).absolute())]
         env = {**os.environ, **(extra_env or {})}
-        with open(out, "ab") as fh:
+        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as fh:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, env=env, cwd=str(ws.path),

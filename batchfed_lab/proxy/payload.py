@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ..config.jobs import JobSpecification
 from ..config.loading import validation_problems
 from ..errors import ConfigError
+from ..store.rules import UNDECODABLE
 
 PAYLOAD_VERSION = 1
 
@@ -53,6 +54,8 @@ def remove_payload(*, force: bool = False) -> dict[str, Any]:
 def _check_version(payload: Any, what: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ConfigError(f"{what}: payload is not a JSON object")
+    if UNDECODABLE in payload:
+        raise ConfigError(f"{what}: the stored payload is not JSON ({payload[UNDECODABLE]})")
     version = payload.get("version")
     if version != PAYLOAD_VERSION:
         raise ConfigError(f"{what}: unknown payload version {version!r} (this proxy reads version {PAYLOAD_VERSION})")

@@ -28,9 +28,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..batch.errors import UNREACHABLE
 from ..batch.jobs import JobSettings
 from ..config.jobs import TaskDefinition
-from ..errors import BatchConflictError, BatchError, BatchfedError, ClaimLostError, ConfigError, NotFoundError, SchedulingError
+from ..errors import (
+    BatchConflictError,
+    BatchError,
+    BatchfedError,
+    ClaimLostError,
+    ConfigError,
+    NotFoundError,
+    SchedulingError,
+    StoreError,
+    StoreUnavailableError,
+)
 from ..scheduler import decide_requirements, resolve, rewrite_for_placement, summarize
 from ..scheduler.rewrite import highest_generated
 from ..scheduler.types import Decision, PoolSnapshot
@@ -104,8 +115,10 @@ class ActionProcessor:
         options: ProcessingOptions,
         counters: Counters | None = None,
         clock: Callable[[], float] = time.time,
+        stop: threading.Event | None = None,
     ):
         self.store = store
+        self.stop = stop or threading.Event()  # set when the proxy stops: no more waiting
         self.capacity = capacity
         self.account_for = account_for
         self.options = options
@@ -150,12 +163,18 @@ class ActionProcessor:
             if exc.status == 400:
                 # the service refused the request itself (invalid property): retrying cannot help
                 outcome = self._fail(claim, str(exc))
+            elif exc.code == UNREACHABLE:
+                # nobody answers at that URL (restarting, network): not this action's fault
+                outcome = self._unreachable(claim, exc)
             else:
                 outcome = self._error(claim, exc)
         except NotFoundError as exc:
             # the federation was destroyed under us: its actions went with it
             log.info("action %s: %s", a.id, exc)
             outcome = "gone"
+        except StoreUnavailableError as exc:
+            # the store is away, not the action at fault: no error counted against it
+            outcome = self._store_away(claim, exc)
         except Exception as exc:  # noqa: BLE001 - bounded retries, then failed with the error
             outcome = self._error(claim, exc)
         self.counters.add(outcome)
@@ -182,6 +201,37 @@ class ActionProcessor:
         except ClaimLostError:
             return "lost"
         return "retry"
+
+    def _unreachable(self, claim: Claim, exc: BatchError) -> str:
+        """The Batch service did not answer. The action is *blocked* with that reason (visible in
+        ``jobs list --blocked``) and retried with back-off, without an error counted against it:
+        a service restarting or a network blip must not fail actions. Its journal is kept, so
+        the retry goes back to the pool it chose (the job may exist there already)."""
+        a = claim.action
+        log.warning("action %s (%s %s %s) blocked: %s", a.id, a.method, a.kind, a.target_id, exc)
+        try:
+            self.store.mark_blocked(claim, f"Batch service unreachable: {exc}", retry_in=self._block_retry(a))
+        except ClaimLostError:
+            return "lost"
+        return "blocked"
+
+    def _store_away(self, claim: Claim, exc: BaseException) -> str:
+        """Give the claim back once the store answers again (the journal keeps what was done),
+        so the action is retried at once instead of after the claim lapses; give up waiting
+        when the claim would have lapsed anyway or the proxy stops."""
+        log.warning("action %s: store unavailable, holding the action until it answers: %s", claim.action_id, exc)
+        deadline = claim.deadline.timestamp() if claim.deadline else self.clock() + self.options.claim_ttl
+        pause = 0.5
+        while self.clock() < deadline and not self.stop.is_set():
+            try:
+                self.store.release(claim, retry_in=0.0)
+                return "retry"
+            except ClaimLostError:
+                return "lost"
+            except StoreError:
+                self.stop.wait(pause)
+                pause = min(pause * 2, 5.0)
+        return "lost"
 
     def _block_retry(self, a: Action) -> float:
         return min(self.options.actions_interval, 0.1 * 2 ** min(max(a.attempts - 1, 0), 10))
@@ -223,6 +273,7 @@ class ActionProcessor:
     def _add(self, claim: Claim) -> str:
         a = claim.action
         payload = parse_add(a.payload, f"action {a.id}")
+        _check_target(a, payload)
         fed, _ = self._federation(a.federation_id)
         progress: dict[str, Any] = dict(a.progress)
         excluded = set(progress.get("excluded") or ())
@@ -427,6 +478,18 @@ class ActionProcessor:
         self.store.mark_done(claim, progress={"locations": len(locations), "acted_on": acted})
         log.info("action %s: %s %s %s on %d pool(s)", a.id, a.method, a.kind, a.target_id, acted)
         return "done"
+
+
+def _check_target(a: Action, payload: AddPayload) -> None:
+    """The payload must describe what the action targets (clients build both from one job;
+    a record written around the client may not): same id, and a job schedule exactly when
+    the action is one."""
+    spec = payload.job
+    if spec.id.lower() != a.target_id.lower():
+        raise ConfigError(f"action {a.id}: targets '{a.target_id}' but its payload describes '{spec.id}'")
+    if (a.kind is ActionKind.JOB_SCHEDULE) != (spec.recurrence is not None):
+        carries = "a job schedule (it has a recurrence)" if spec.recurrence is not None else "a job (no recurrence)"
+        raise ConfigError(f"action {a.id}: a {a.kind.value} action whose payload is {carries}")
 
 
 def _iso(text: str | None) -> datetime | None:

@@ -86,6 +86,7 @@ CHUNK_ACTIONS = 45  # journal chunk: 2 entities per action + FIFO records ≤ 10
 INLINE_CHARS = 15_000  # ≤ 30,000 UTF-16 units: below the 32K-unit string property limit
 _REPLACE = {"mode": UpdateMode.REPLACE}
 _RETRIES = 40  # optimistic-concurrency rounds before giving up
+_TX_ROUNDS = 8  # rounds of a one-transaction enqueue over several FIFOs before it uses a journal
 T = TypeVar("T")
 
 
@@ -139,6 +140,10 @@ def _etag(entity: Any) -> str:
 
 class _Again(Exception):
     """Inside an optimistic attempt: the state moved on; read again and retry at once."""
+
+
+class _Contention(ConflictError):
+    """An optimistic transaction lost every round: the FIFO records it spans are too busy."""
 
 
 def _conflict(exc: BaseException) -> bool:
@@ -288,11 +293,15 @@ class AzureStore(Store):
                     for op in ops:  # someone deleted one already: delete the rest one by one
                         self._t[table].delete_entity(op[1]["PartitionKey"], op[1]["RowKey"])
 
-    def _optimistic(self, what: str, attempt: Callable[[], T], *, lost: type[StoreError] = ConflictError, gone_too: bool = False) -> T:
+    def _optimistic(
+        self, what: str, attempt: Callable[[], T], *, lost: type[StoreError] = ConflictError, gone_too: bool = False,
+        rounds: int = _RETRIES,
+    ) -> T:  # fmt: skip
         """Run ``attempt`` until its conditional writes win. A 412/409 (someone wrote first;
-        with ``gone_too`` also a 404) means: re-read and try again after a short random
-        back-off, so contenders spread out. ``_Again`` retries at once."""
-        for n in range(_RETRIES):
+        with ``gone_too`` also a 404: a FIFO record it read was parked or revived meanwhile)
+        means: re-read and try again after a short random back-off, so contenders spread out.
+        ``_Again`` retries at once."""
+        for n in range(rounds):
             try:
                 return attempt()
             except _Again:
@@ -553,9 +562,15 @@ class AzureStore(Store):
             for a, text in zip(actions, payloads):
                 groups.setdefault(h(rules.target_key(a.target_id)), []).append((a, self._payload_fields(fid, a, text)))
             size = sum(len(json.dumps(f)) + 2048 for items in groups.values() for _, f in items)
+            placed = None
             if 2 * len(actions) + 2 * len(groups) <= MAX_TX_OPS and size <= MAX_TX_BYTES:
-                placed = self._enqueue_one_tx(fid, fed, groups)
-            else:
+                try:
+                    placed = self._enqueue_one_tx(fid, fed, groups)
+                except _Contention:
+                    # one transaction over several busy FIFOs keeps losing races to claims and other
+                    # writers: commit a journal instead (one insert), then apply it FIFO by FIFO
+                    placed = None
+            if placed is None:
                 placed = self._enqueue_journal(fid, fed, groups)
             self._still_there(fid, lambda: self._sweep(fid))
             self._hint(fid, [a.id for a in placed])
@@ -580,7 +595,9 @@ class AzureStore(Store):
             self._t["actions"].submit_transaction(ops)
             return placed
 
-        return self._optimistic(f"enqueue to federation {fid!r}", attempt)
+        # single-FIFO batches rarely lose a race; multi-FIFO ones fall back to the journal early
+        rounds = _RETRIES if len(groups) == 1 else _TX_ROUNDS
+        return self._optimistic(f"enqueue to federation {fid!r}", attempt, gone_too=True, lost=_Contention, rounds=rounds)
 
     def _enqueue_journal(self, fid: str, fed: Federation, groups: dict[str, list[tuple[Action, dict[str, Any]]]]) -> list[Action]:
         """More than one transaction's worth: commit a journal (one entity insert is the
@@ -638,7 +655,7 @@ class AzureStore(Store):
             self._t["actions"].submit_transaction(ops)
             return placed
 
-        return self._optimistic(f"federation {fid!r}: apply an enqueue journal", attempt)
+        return self._optimistic(f"federation {fid!r}: apply an enqueue journal", attempt, gone_too=True)
 
     def _recover(self, fid: str) -> None:
         """Finish committed journals of crashed writers (idempotent, safe to race)."""
@@ -739,7 +756,7 @@ class AzureStore(Store):
         with self._azure(f"claim in federation {fid!r}"):
             if time.monotonic() - self._recovered.get(fid, 0.0) > 5.0:
                 self._recover(fid)
-            return self._optimistic(f"claim in federation {fid!r}", lambda: self._claim_once(fid, worker, token, deadline, now))
+            return self._optimistic(f"claim in federation {fid!r}", lambda: self._claim_once(fid, worker, token, deadline, now), gone_too=True)
 
     def _claim_once(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
         ready = self._range("actions", fid, "T~", "ready_at le @now", now=now)
@@ -814,7 +831,7 @@ class AzureStore(Store):
             return new
 
         with self._azure(f"zap action {aid}"):
-            zapped = self._optimistic(f"zap action {aid}", attempt)
+            zapped = self._optimistic(f"zap action {aid}", attempt, gone_too=True)
             self._hint(fid, [aid])
         return zapped
 

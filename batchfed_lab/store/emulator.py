@@ -1,5 +1,6 @@
 """Run Azurite (the Azure Storage emulator, npm ``azurite``) for tests, benchmarks and
-local Azure-mode work: in memory, on 127.0.0.1, on ephemeral ports.
+local Azure-mode work: on 127.0.0.1, in memory on ephemeral ports by default (or with its data
+in a folder and on given ports, so it can be restarted where it was).
 
     with Azurite.start() as az:
         store = AzureStore.from_connection_string(az.connection_string, prefix="dev")
@@ -58,16 +59,26 @@ class Azurite:
         )
 
     @classmethod
-    def start(cls, script: Path | None = None, *, timeout: float = 60.0, memory_mb: int = 1024) -> "Azurite":
+    def start(
+        cls, script: Path | None = None, *, timeout: float = 60.0, memory_mb: int = 1024,
+        location: Path | None = None, ports: dict[str, int] | None = None,
+    ) -> "Azurite":  # fmt: skip
+        """Start Azurite in memory, or with its data in the folder ``location`` (so a restart
+        keeps it); on ephemeral ports, or on ``ports`` (``{"blob": …, "queue": …, "table": …}``,
+        e.g. the ports of a previous run, so clients reconnect to the same endpoints)."""
         script = script or find_azurite(Path(__file__).parent)
         node = shutil.which("node")
         if script is None or node is None:
             raise StoreError("azurite is not installed: run `make azurite` (npm install) first")
+        persistence = ["--inMemoryPersistence", f"--extentMemoryLimit={memory_mb}"]
+        if location is not None:
+            Path(location).mkdir(mode=0o700, parents=True, exist_ok=True)
+            persistence = ["--location", str(location)]
+        port = {s: str((ports or {}).get(s, 0)) for s in ("blob", "queue", "table")}
         cmd = [
-            node, str(script), "--inMemoryPersistence", f"--extentMemoryLimit={memory_mb}", "--disableTelemetry",
-            "--silent", "--skipApiVersionCheck",
-            "--blobHost", "127.0.0.1", "--blobPort", "0", "--queueHost", "127.0.0.1", "--queuePort", "0",
-            "--tableHost", "127.0.0.1", "--tablePort", "0",
+            node, str(script), *persistence, "--disableTelemetry", "--silent", "--skipApiVersionCheck",
+            "--blobHost", "127.0.0.1", "--blobPort", port["blob"], "--queueHost", "127.0.0.1", "--queuePort", port["queue"],
+            "--tableHost", "127.0.0.1", "--tablePort", port["table"],
         ]  # fmt: skip
         # own session: a Ctrl-C in the terminal does not reach it; we stop it by pid
         proc = subprocess.Popen(

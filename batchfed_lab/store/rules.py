@@ -162,6 +162,8 @@ def dump_json(value: Any, what: str, limit: int | None = None) -> str:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{what} is not JSON: {exc}") from None
+    except RecursionError:
+        raise StoreError(f"{what} is not JSON: nested too deeply") from None
     if limit is not None:
         size = len(text.encode("utf-8"))
         if size > limit:
@@ -171,6 +173,22 @@ def dump_json(value: Any, what: str, limit: int | None = None) -> str:
 
 def load_json(text: str | None, default: Any = None) -> Any:
     return default if text is None else json.loads(text)
+
+
+#: the key of the stand-in payload of a stored action whose payload text cannot be decoded
+UNDECODABLE = "__undecodable__"
+
+
+def load_payload(text: str | None) -> Any:
+    """A stored payload, or — when the stored text is not JSON (a record written around the
+    store, or damaged) — a stand-in ``{UNDECODABLE: why}`` that the proxy fails with its
+    reason, so one bad record neither crashes a reader nor blocks its queue."""
+    try:
+        return load_json(text, {})
+    except ValueError as exc:
+        return {UNDECODABLE: " ".join(str(exc).split())[:200]}
+    except RecursionError:
+        return {UNDECODABLE: "nested too deeply"}
 
 
 def json_object(value: Any, what: str) -> dict[str, Any]:
@@ -339,7 +357,7 @@ def action_from_doc(d: dict[str, Any]) -> Action:
         position=int(d["seq"]),
         state=ActionState(d["state"]),
         enqueued_at=utc(d["enqueued_at"]),  # type: ignore[arg-type]
-        payload=load_json(d.get("payload"), {}),
+        payload=load_payload(d.get("payload")),
         reason=d.get("reason"),
         verdicts=load_json(d.get("verdicts")),
         error=d.get("error"),

@@ -14,23 +14,9 @@ import time
 
 import pytest
 
-from federation_stack import wait_for
+from federation_stack import located_counts, wait_for
 from batchfed_lab.proxy import lifecycle
 from batchfed_lab.store import ActionState
-
-
-def located_counts(stack, fed: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Per job id: on how many pools it exists in Batch, and how many tasks it has there."""
-    pools: dict[str, int] = {}
-    tasks: dict[str, int] = {}
-    for account in stack.urls:
-        acct = stack.account(account)
-        for job in acct.list_jobs():
-            if not job.id.startswith(f"{fed}-"):
-                continue
-            pools[job.id] = pools.get(job.id, 0) + 1
-            tasks[job.id] = tasks.get(job.id, 0) + len(acct.task_ids(job.id))
-    return pools, tasks
 
 
 @pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Resilience drills (see drills/run.py)."""
