@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 
 _JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
+_pool_of = itemgetter(0)
 
 from ..config.constraints import FederationConstraints
-from .matching import Check, build_hard_checks, constraint_table, load_verdict
+from .matching import _MISS, Check, _new_verdict, build_hard_checks, constraint_table, decision_plan, load_verdict
 from .policies import Policy, get_policy
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
@@ -28,27 +31,31 @@ def decide_requirements(
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
     reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, _JOB_CREATE_FAILED)
-    checks = build_hard_checks(req)
+    plan = decision_plan(build_hard_checks(req))
     verdicts: dict[str, Verdict] = {}
     candidates: list[PoolSnapshot] = []
     hard_failures = 0
-    for p in pools:
-        key = p.facts.key
+    for p in pools:  # the hot path: per pool, a field look-up and a dict hit per check
+        facts = p.facts
+        key = facts.key
         if key in verdicts:
             continue  # the same pool given twice counts once
-        if key in reasons:
+        if reasons and key in reasons:
             verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "conflict", f"job_create: {reasons[key]}")
             hard_failures += 1
             continue
-        v = None
-        facts = p.facts
-        for check in checks:  # inlined hard_verdict(): this loop is the hot path
-            v = check(facts)
-            if v is not None:
-                hard_failures += 1
+        failed = None
+        for depends_on, memo, failure in plan:
+            failed = memo.get(depends_on(facts), _MISS)
+            if failed is _MISS:
+                failed = failure(facts)
+            if failed is not None:
                 break
-        if v is None:
-            v = load_verdict(p, req, now)
+        if failed is not None:
+            hard_failures += 1
+            verdicts[key] = _new_verdict(Verdict, (key, *failed))
+            continue
+        v = load_verdict(p, req, now)
         if v is None:
             candidates.append(p)
             v = Verdict(key, "eligible")
@@ -61,7 +68,7 @@ def decide_requirements(
             if choice is not None:
                 break
 
-    ordered = sorted(verdicts.values())  # a Verdict is a tuple led by the (unique) pool key
+    ordered = sorted(verdicts.values(), key=_pool_of)  # by pool key alone: keys are unique
     if choice is None:
         return Decision(
             pool=None,
@@ -71,12 +78,9 @@ def decide_requirements(
             verdicts=tuple(ordered),
         )
     chosen_key = choice.pool.key
-    final = tuple(
-        v._replace(status="chosen", reason=f"chosen: {choice.rule}, {choice.capacity} {req.unit} available")
-        if v.pool == chosen_key
-        else v
-        for v in ordered
-    )
+    at = bisect_left(ordered, (chosen_key,))  # the (unique) key leads each verdict
+    ordered[at] = ordered[at]._replace(status="chosen", reason=f"chosen: {choice.rule}, {choice.capacity} {req.unit} available")
+    final = tuple(ordered)
     return Decision(
         pool=chosen_key,
         node_kind=choice.kind,

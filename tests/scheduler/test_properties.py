@@ -122,3 +122,20 @@ def test_decision_does_not_depend_on_pool_order(ps, c, g, rnd):
     shuffled = list(ps)
     rnd.shuffle(shuffled)
     assert decide(c, g, ps, NOW) == decide(c, g, shuffled, NOW)
+
+
+@PROFILE
+@given(pools(), constraint_specs(), groups())
+def test_a_verdict_judged_once_per_value_is_the_pools_own_verdict(ps, c, g):
+    """A decision judges each distinct value (region, image, size…) once and reuses the
+    answer for every pool that shares it: each pool's verdict must still be the one its own
+    facts give when judged alone, with checks that have seen no other pool."""
+    d = decide(c, g, ps, NOW)
+    req = resolve(c, g)
+    for p in ps:
+        alone = hard_verdict(p.facts, build_hard_checks(req))
+        verdict = d.verdict_for(p.key)
+        if alone is not None:
+            assert verdict == alone
+        else:
+            assert verdict is not None and verdict.status != "excluded"
