@@ -34,12 +34,18 @@ def run(root: Path, short: bool = False) -> Outcome:
             store = stack.client.store
             ws = stack.client.workspace
             task = "{command: 'sleep 0.2; echo done'}"
-            subs = []
-            for start in range(0, jobs, 10):
+            submitted = 0
+
+            def submit(n: int) -> None:
+                nonlocal submitted
                 body = "job_specifications:\n" + "".join(
-                    f"- id: {fed}-{i:04d}\n  tasks: [{', '.join([task] * tasks_per_job)}]\n" for i in range(start, start + 10)
+                    f"- id: {fed}-{i:04d}\n  tasks: [{', '.join([task] * tasks_per_job)}]\n" for i in range(submitted, submitted + n)
                 )
-                subs.append(stack.client.submit(fed, body))
+                stack.client.submit(fed, body)
+                submitted += n
+
+            for _ in range(0, jobs, 10):
+                submit(10)
             outages: list[float] = []
             restarts: list[float] = []
             ports: list[int] = []
@@ -56,6 +62,9 @@ def run(root: Path, short: bool = False) -> Outcome:
                 os.kill(rec.pid, signal.SIGKILL)
                 down = time.monotonic()
                 wait_for(lambda: not _alive(rec.pid), 10, "localbatch to die")
+                # new work during the outage: the proxy must call Batch even if it had placed
+                # everything before the kill
+                submit(10)
                 # stay down until the proxy has met the outage (its Batch calls found nobody
                 # listening and it said so), so recovery is really exercised
                 # and at least `min_down` s: longer than a few retries, so an outage that outlasts
@@ -67,7 +76,9 @@ def run(root: Path, short: bool = False) -> Outcome:
                 outages.append(time.monotonic() - down)
                 restarts.append(time.monotonic() - t0)
                 ports.append(after.port)
-            wait_for(lambda: store.counts(fed).placed + store.counts(fed).failed >= jobs, 300, "every action to finish")
+            total_tasks = submitted * tasks_per_job
+            out.figure("jobs submitted (with 10 during each outage)", submitted)
+            wait_for(lambda: store.counts(fed).placed + store.counts(fed).failed >= submitted, 300, "every action to finish")
             counts = store.counts(fed)
 
             def all_done() -> bool:
@@ -94,7 +105,7 @@ def run(root: Path, short: bool = False) -> Outcome:
             out.figure("tasks requeued by the restart", requeued)
             out.figure("exit codes", ", ".join(f"{k}: {v}" for k, v in sorted(exits.items(), key=str)))
             out.figure("time to complete after the last restart (s)", time.monotonic() - t_done)
-            out.bound("every action placed, none failed", counts.placed == jobs and counts.failed == 0)
+            out.bound("every action placed, none failed", counts.placed == submitted and counts.failed == 0)
             out.bound(f"no task forgotten: {sum(tasks.values())} of {total_tasks} exist", sum(tasks.values()) == total_tasks)
             out.bound("every task completed with exit code 0", ok_done and exits == {0: total_tasks})
             out.bound("no duplicated job", sum(n - 1 for n in pools.values()) == 0)

@@ -11,6 +11,7 @@ import json
 import mimetypes
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -124,8 +125,10 @@ def _one(req: Request, doc: dict, url: str) -> Response:
     return Response(200, None if req.method == "HEAD" else out, {"ETag": doc["eTag"], "Last-Modified": _http_date(doc)})
 
 
-def _page(req: Request, items: list[tuple[int, dict]]) -> Response:
-    """Filter, select and page a list of (seq, doc); docs already carry their url."""
+def _page(req: Request, items: Iterable[tuple[int, dict]], url_of: Callable[[dict], str] | None = None) -> Response:
+    """Filter, select and page (seq, doc) items in seq order. Docs carry their url, or
+    ``url_of`` gives it for the docs that make the page only (a page of 10 out of a job's
+    thousands of tasks must not copy them all)."""
     pred = odata.parse_filter(req.query.get("$filter"))
     select = odata.parse_select(req.query.get("$select"))
     try:
@@ -151,7 +154,7 @@ def _page(req: Request, items: list[tuple[int, dict]]) -> Response:
             params.setdefault("api-version", API_VERSION)
             next_link = f"{req.base}{req.route}?{urlencode(params)}"
             break
-        values.append(odata.project(doc, select))
+        values.append(odata.project(doc if url_of is None else _with_url(doc, url_of(doc)), select))
         last_seq = seq
     body: dict = {"value": values}
     if next_link:
@@ -734,7 +737,8 @@ def add_task_collection(eng: Engine, req: Request) -> Response:
 def list_tasks(eng: Engine, req: Request) -> Response:
     with eng.lock:
         job = _job(eng, req)
-        return _page(req, [(t.seq, _with_url(t.doc, _task_url(req, job, t))) for t in job.tasks.values()])
+        tasks_url = f"{_job_url(req, job)}/tasks/"
+        return _page(req, [(t.seq, t.doc) for t in job.tasks.values()], lambda doc: tasks_url + doc["id"])
 
 
 def get_task(eng: Engine, req: Request) -> Response:
