@@ -468,9 +468,18 @@ class BatchAccount:
         windows: bool = False,
         shell: bool = True,
         metadata: Mapping[str, str] | None = None,
+        likely_exists: bool = False,
     ) -> JobCreateResult:
         """Create the job if absent. If it exists (``JobExists``), report it with what the
-        merge decision needs (:meth:`JobInfo.merge_conflict`) instead of raising."""
+        merge decision needs (:meth:`JobInfo.merge_conflict`) instead of raising.
+
+        ``likely_exists`` (the caller's records say the job is there): read it first and
+        create only if it is gone — one call instead of a refused create and a read."""
+        if likely_exists:
+            try:
+                return JobCreateResult(job_id, False, self.get_job(job_id))
+            except BatchNotFoundError:
+                pass  # deleted since: create it
         settings = settings or JobSettings()
         options = job_create_options(job_id, pool_id, settings, windows=windows, shell=shell, metadata=metadata)
         try:

@@ -330,7 +330,7 @@ class ActionProcessor:
         tasks: list[TaskDefinition] = list(spec.task_definitions)
         if not progress.get("job_ready"):
             try:
-                result = account.create_job(spec.id, pool_id, settings, windows=windows)
+                result = account.create_job(spec.id, pool_id, settings, windows=windows, likely_exists=self._located_on(a, target))
             except BatchConflictError as exc:  # e.g. JobBeingDeleted / JobCompleted on create
                 return Excluded(f"job cannot be created on {pool_id}: {exc}")
             highest, collisions = -1, []
@@ -387,6 +387,15 @@ class ActionProcessor:
         self.store.mark_placed(claim, progress=result_progress)
         log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
         return "placed"
+
+    def _located_on(self, a: Action, target: dict[str, Any]) -> bool:
+        """Our records place this job id on the target pool already (a later task group of a
+        non-unique federation's job, or a retry after a crash)."""
+        url = target["service_url"].rstrip("/").lower()
+        return any(
+            loc.pool_id.lower() == target["pool_id"].lower() and loc.batch_service_url.rstrip("/").lower() == url
+            for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
+        )
 
     def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any]) -> str | Excluded:
         a = claim.action

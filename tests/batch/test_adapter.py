@@ -201,6 +201,19 @@ def test_idempotent_job_create_reports_what_merging_needs(account):
     assert str(info.value).startswith(f"{account.account}: get job 'no-such-job': JobNotFound:")
 
 
+def test_a_job_our_records_place_there_is_read_not_recreated(account):
+    account.create_pool(idle_spec("lx"))
+    account.create_job("known", "lx")
+    account.reset_requests()
+    again = account.create_job("known", "lx", likely_exists=True)
+    assert not again.created and again.existing.pool_id == "lx"
+    assert account.requests == {"GET /jobs/{id}": 1}  # no refused create before the read
+    # the records were stale (the job was deleted meanwhile): it is created after all
+    account.reset_requests()
+    fresh = account.create_job("never-made", "lx", likely_exists=True)
+    assert fresh.created and account.requests == {"GET /jobs/{id}": 1, "POST /jobs": 1}
+
+
 def test_bulk_add_250_with_a_duplicate_then_resubmit(account):
     account.create_pool(idle_spec("bulk"))
     account.create_job("bulk-job", "bulk")

@@ -48,7 +48,7 @@ class Account:
         self._check()
         return {self.pool.pool_id: self.pool}
 
-    def create_job(self, job_id: str, pool_id: str, settings: Any = None, *, windows: bool = False) -> JobCreateResult:
+    def create_job(self, job_id: str, pool_id: str, settings: Any = None, *, windows: bool = False, likely_exists: bool = False) -> JobCreateResult:
         self._check(jobs=True)
         self.jobs.setdefault(job_id, set())
         return JobCreateResult(job_id, True)
