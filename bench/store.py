@@ -104,7 +104,7 @@ def azurite_round_trips(n: int) -> str:
         az.stop()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     args = parser.parse_args()
@@ -115,6 +115,7 @@ def main() -> None:
         store = SqliteStore(root / "rt.sqlite")
         rate = round_trips(store, n_rt)
         store.close()
+        met = rate >= 2000
         print(f"SQLite   enqueue→claim→complete: {rate:,.0f} round trips/s over {n_rt:,} (target ≥ 2,000/s: {'met' if rate >= 2000 else 'MISSED'})")
         print(f"Azurite  enqueue→claim→complete: {azurite_round_trips(n_az)} over {n_az:,} (emulator on this machine, not Azure)")
 
@@ -124,6 +125,7 @@ def main() -> None:
             shape = "one job id" if targets == 1 else f"{targets:,} job ids"
             for what, a, b in (("claim+release of the head", small[0], large[0]), ("head()", small[1], large[1])):
                 ratio = b / a
+                met = met and ratio <= 2
                 print(
                     f"SQLite   {what:<26} {shape:<14} {100 if targets == 1 else 1_000:>6,} queued: {a * 1e6:7.1f} µs   "
                     f"{big:,} queued: {b * 1e6:7.1f} µs   ratio {ratio:4.2f}× (target ≤ 2×: {'met' if ratio <= 2 else 'MISSED'})"
@@ -134,7 +136,8 @@ def main() -> None:
             f"SQLite   new action seen by a waiting proxy: median {statistics.median(wakes) * 1e3:.2f} ms, "
             f"p90 {wakes[int(len(wakes) * 0.9) - 1] * 1e3:.2f} ms (target ~10 ms)"
         )
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
