@@ -97,6 +97,7 @@ _INSERT_LOCATION = (
 
 class SqliteStore(Store):
     backend = "sqlite"
+    claim_checks_suspension = True  # see _claim: atomically with the claim
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000, **kwargs: Any):
         super().__init__(**kwargs)
