@@ -301,7 +301,7 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     if bound != remembered:
         if remembered:
             log.warning("listening on port %d instead of %d: account URLs recorded before now point elsewhere", bound, remembered)
-        _write_private(port_file, f"{bound}\n")
+        control.write_json_atomic(port_file, {"port": bound})
     engine.public_root = f"http://127.0.0.1:{bound}"
     engine.open()
     info = {
@@ -345,23 +345,15 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     return 0
 
 
-PORT_FILE = "port"  # <workspace>/localbatch/port: the port of the last run
+PORT_FILE = "port"  # <workspace>/localbatch/port: {"port": N} of the last run
 
 
 def _remembered_port(path: Path) -> int | None:
     try:
-        value = int(path.read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
+        value = json.loads(path.read_text(encoding="utf-8")).get("port")
+    except (OSError, ValueError, AttributeError):
         return None
-    return value if 1024 <= value <= 65535 else None
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    return value if type(value) is int and 1024 <= value <= 65535 else None
 
 
 def configure_logging(verbose: bool) -> None:

@@ -129,12 +129,7 @@ class CapacityCache:
                 out.append(pools.snapshot(m, self._blackout.get(pool_key(m.batch_service_url, m.pool_id))))
                 continue
             snap = pools.get(m.pool_id.lower())
-            if snap is None:
-                snap = missing_snapshot(m)
-            else:
-                # location as the federation recorded it wins over the service's guess
-                if m.location and snap.facts.location != m.location.lower():
-                    snap = replace(snap, facts=replace(snap.facts, location=m.location))
+            snap = missing_snapshot(m) if snap is None else _as_member(snap, m)
             until = self._blackout.get(snap.key)
             if until is not None:
                 snap = replace(snap, blackout_until=until)
@@ -215,10 +210,16 @@ class _Unreachable:
     error: str
 
     def snapshot(self, member: PoolMember, blackout_until: float | None) -> PoolSnapshot:
-        snap = self.last.get(member.pool_id.lower()) or missing_snapshot(member)
-        if member.location and snap.facts.location != member.location.lower():
-            snap = replace(snap, facts=replace(snap.facts, location=member.location))
+        snap = self.last.get(member.pool_id.lower())
+        snap = missing_snapshot(member) if snap is None else _as_member(snap, member)
         return replace(snap, state="unreachable", blackout_until=blackout_until)
+
+
+def _as_member(snap: PoolSnapshot, member: PoolMember) -> PoolSnapshot:
+    """The location the federation recorded wins over the service's guess."""
+    if member.location and snap.facts.location != member.location.lower():
+        return replace(snap, facts=replace(snap.facts, location=member.location))
+    return snap
 
 
 def _norm(url: str) -> str:

@@ -237,7 +237,9 @@ class ActionProcessor:
         return min(self.options.actions_interval, 0.1 * 2 ** min(max(a.attempts - 1, 0), 10))
 
     # ------------------------------------------------------------------ add
-    def _decide(self, claim: Claim, payload: AddPayload, excluded: set[str]) -> tuple[Decision, dict[str, PoolSnapshot]]:
+    def _decide(
+        self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
+    ) -> tuple[Decision, dict[str, PoolSnapshot]]:
         a = claim.action
         spec = payload.job
         group = summarize(spec)
@@ -249,26 +251,20 @@ class ActionProcessor:
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
         reasons = dict.fromkeys(excluded, "job creation failed on this pool in this attempt")
         if not fed.unique_job_ids:  # only there can a job id already live elsewhere
-            reasons.update(self._same_account_conflicts(a, snaps))
+            reasons.update(_same_account_conflicts(a, snaps, homes))
         decision = decide_requirements(req, snaps, self.clock(), self.options.policy, reasons)
         return decision, {s.key: s for s in snaps}
 
-    def _same_account_conflicts(self, a: Action, snaps: list[PoolSnapshot]) -> dict[str, str]:
-        """A Batch job id is unique per account: where the job id already lives on one pool,
-        every other pool of that account would refuse it — say so without asking Batch."""
+    def _job_homes(self, a: Action) -> dict[str, str]:
+        """Where the store locates this job id: account URL (normalised) → pool id. Read once
+        per add: the exclusions of a decision and the job create both need it, and only this
+        action's worker places its target meanwhile (FIFO per target)."""
         if a.kind is not ActionKind.JOB:
             return {}
-        homes: dict[str, str] = {}
-        for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB):
-            homes[loc.batch_service_url.rstrip("/").lower()] = loc.pool_id
-        if not homes:
-            return {}
-        out = {}
-        for s in snaps:
-            home = homes.get(s.facts.service_url.rstrip("/").lower())
-            if home is not None and home.lower() != s.pool_id.lower():
-                out[s.key] = f"job '{a.target_id}' already lives on pool {home} of this account"
-        return out
+        return {
+            _norm_url(loc.batch_service_url): loc.pool_id
+            for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
+        }
 
     def _add(self, claim: Claim) -> str:
         a = claim.action
@@ -277,6 +273,7 @@ class ActionProcessor:
         fed, _ = self._federation(a.federation_id)
         progress: dict[str, Any] = dict(a.progress)
         excluded = set(progress.get("excluded") or ())
+        homes = self._job_homes(a)
         while True:
             target = progress.get("pool")
             if not target:
@@ -284,7 +281,7 @@ class ActionProcessor:
                 # must see this choice's blackout and load (the original ran one action at a
                 # time, so holding "after success" was the same moment)
                 with self._decide_lock:
-                    decision, snaps = self._decide(claim, payload, excluded)
+                    decision, snaps = self._decide(claim, payload, excluded, homes)
                     if decision.placed:
                         target = self._target(snaps[decision.pool], decision)  # type: ignore[index]
                         self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
@@ -306,7 +303,7 @@ class ActionProcessor:
             if a.kind is ActionKind.JOB_SCHEDULE:
                 outcome = self._create_schedule(claim, payload, target)
             else:
-                outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress)
+                outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress, homes)
             if not isinstance(outcome, Excluded):
                 return outcome
             excluded.add(target["key"])
@@ -320,7 +317,8 @@ class ActionProcessor:
             )
 
     def _create_job(
-        self, claim: Claim, payload: AddPayload, target: dict[str, Any], unique_job_ids: bool, progress: dict[str, Any]
+        self, claim: Claim, payload: AddPayload, target: dict[str, Any], unique_job_ids: bool, progress: dict[str, Any],
+        homes: dict[str, str],
     ) -> str | Excluded:
         a = claim.action
         spec = payload.job
@@ -330,7 +328,10 @@ class ActionProcessor:
         tasks: list[TaskDefinition] = list(spec.task_definitions)
         if not progress.get("job_ready"):
             try:
-                result = account.create_job(spec.id, pool_id, settings, windows=windows, likely_exists=self._located_on(a, target))
+                # our records already place the job there (a later task group, a retry): read it first
+                home = homes.get(_norm_url(target["service_url"]))
+                likely = home is not None and home.lower() == pool_id.lower()
+                result = account.create_job(spec.id, pool_id, settings, windows=windows, likely_exists=likely)
             except BatchConflictError as exc:  # e.g. JobBeingDeleted / JobCompleted on create
                 return Excluded(f"job cannot be created on {pool_id}: {exc}")
             highest, collisions = -1, []
@@ -387,15 +388,6 @@ class ActionProcessor:
         self.store.mark_placed(claim, progress=result_progress)
         log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
         return "placed"
-
-    def _located_on(self, a: Action, target: dict[str, Any]) -> bool:
-        """Our records place this job id on the target pool already (a later task group of a
-        non-unique federation's job, or a retry after a crash)."""
-        url = target["service_url"].rstrip("/").lower()
-        return any(
-            loc.pool_id.lower() == target["pool_id"].lower() and loc.batch_service_url.rstrip("/").lower() == url
-            for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
-        )
 
     def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any]) -> str | Excluded:
         a = claim.action
@@ -487,6 +479,21 @@ class ActionProcessor:
         self.store.mark_done(claim, progress={"locations": len(locations), "acted_on": acted})
         log.info("action %s: %s %s %s on %d pool(s)", a.id, a.method, a.kind, a.target_id, acted)
         return "done"
+
+
+def _norm_url(url: str) -> str:
+    return url.rstrip("/").lower()
+
+
+def _same_account_conflicts(a: Action, snaps: list[PoolSnapshot], homes: dict[str, str]) -> dict[str, str]:
+    """A Batch job id is unique per account: where the job id already lives on one pool,
+    every other pool of that account would refuse it — say so without asking Batch."""
+    out = {}
+    for s in snaps:
+        home = homes.get(_norm_url(s.facts.service_url))
+        if home is not None and home.lower() != s.pool_id.lower():
+            out[s.key] = f"job '{a.target_id}' already lives on pool {home} of this account"
+    return out
 
 
 def _check_target(a: Action, payload: AddPayload) -> None:

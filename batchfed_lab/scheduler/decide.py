@@ -6,14 +6,14 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 
-_JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
-_pool_of = itemgetter(0)
-
 from ..config.constraints import FederationConstraints
 from .matching import _MISS, Check, _new_verdict, build_hard_checks, constraint_table, decision_plan, load_verdict
 from .policies import Policy, get_policy
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
+
+_JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
+_pool_of = itemgetter(0)  # a verdict's pool key
 
 
 def decide_requirements(
