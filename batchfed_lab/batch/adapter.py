@@ -62,6 +62,7 @@ from .tasks import (
     task_create_options,
     task_info,
 )
+from .transport import LoopbackTransport
 
 __all__ = ["AutoscaleEvaluation", "BatchAccount", "RetrySettings", "close_accounts", "get_account"]
 
@@ -205,8 +206,12 @@ class BatchAccount:
         # a fresh list: BatchClient appends its own exception policy to the one it is given
         options["per_call_policies"] = [self._counter, *options.get("per_call_policies", ())]
         if self.is_local:
-            # loopback needs no proxy or .netrc: skip requests' per-call environment lookups
+            # loopback needs no proxy, .netrc or TLS: a lean transport (see .transport)
             options.setdefault("use_env_settings", False)
+            options.setdefault(
+                "transport",
+                LoopbackTransport(connection_timeout=self.retry.connection_timeout, read_timeout=self.retry.read_timeout),
+            )
         self._client = BatchClient(endpoint=self.service_url, credential=self._credential.credential, **options)
 
     def __repr__(self) -> str:

@@ -91,6 +91,18 @@ class JobInfo:
     uses_task_dependencies: bool = False
     creation_time: datetime | None = None
 
+    @classmethod
+    def created(cls, job_id: str, pool_id: str, settings: JobSettings, *, windows: bool = False, shell: bool = True) -> "JobInfo":
+        """The job :func:`job_create_options` describes, as the service reports it once created."""
+        return cls(
+            id=job_id,
+            state="active",
+            pool_id=pool_id,
+            job_preparation_command_line=settings.preparation_command_line(windows=windows, shell=shell),
+            on_task_failure=settings.on_task_failure,
+            uses_task_dependencies=settings.uses_task_dependencies,
+        )
+
     def merge_conflict(
         self, pool_id: str, settings: JobSettings, *, windows: bool = False, shell: bool = True
     ) -> str | None:

@@ -167,6 +167,7 @@ class ProxyDaemon:
         if lease is not None:
             if not was:
                 log.info("%s is the leader", self.proxy_id)
+                self.processor.known_jobs.clear()  # another leader may have changed jobs meanwhile
                 self._release_predecessors_claims()
             self.is_leader.set()
         else:

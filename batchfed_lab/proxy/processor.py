@@ -29,12 +29,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..batch.errors import UNREACHABLE
-from ..batch.jobs import JobSettings
+from ..batch.jobs import JobInfo, JobSettings
 from ..config.jobs import TaskDefinition
 from ..errors import (
     BatchConflictError,
     BatchError,
     BatchfedError,
+    BatchNotFoundError,
     ClaimLostError,
     ConfigError,
     NotFoundError,
@@ -48,6 +49,7 @@ from ..scheduler.types import Decision, PoolSnapshot
 from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim
 from .capacity import CapacityCache
+from .known_jobs import KnownJobs
 from .payload import AddPayload, parse_add, parse_remove
 
 log = logging.getLogger("batchfed.proxy")
@@ -129,6 +131,7 @@ class ActionProcessor:
         self._fed_cache: dict[str, tuple[Any, list[Any]]] = {}
         self._fed_lock = threading.Lock()
         self._decide_lock = threading.Lock()
+        self.known_jobs = KnownJobs()
 
     def forget_federations(self) -> None:
         with self._fed_lock:
@@ -327,24 +330,17 @@ class ActionProcessor:
         settings = JobSettings.from_spec(spec)
         tasks: list[TaskDefinition] = list(spec.task_definitions)
         if not progress.get("job_ready"):
-            try:
-                # our records already place the job there (a later task group, a retry): read it first
-                home = homes.get(_norm_url(target["service_url"]))
-                likely = home is not None and home.lower() == pool_id.lower()
-                result = account.create_job(spec.id, pool_id, settings, windows=windows, likely_exists=likely)
-            except BatchConflictError as exc:  # e.g. JobBeingDeleted / JobCompleted on create
-                return Excluded(f"job cannot be created on {pool_id}: {exc}")
+            opened = self._open_job(account, spec.id, target, settings, windows, homes)
+            if isinstance(opened, Excluded):
+                return opened
+            created, existing = opened
             highest, collisions = -1, []
-            if not result.created:
-                conflict = result.existing.merge_conflict(pool_id, settings, windows=windows)  # type: ignore[union-attr]
-                if conflict:
-                    return Excluded(conflict)
-                existing = account.task_ids(spec.id)
+            if not created:
                 highest = highest_generated(existing)
                 if unique_job_ids or not any(t.depends_on for t in tasks):
                     # ids the user wrote that another task group already used in this job
                     collisions = sorted({t.id for t in tasks if not t.generated_id} & existing)
-            journal = {"job_ready": True, "job_created": result.created, "generated_after": highest, "collisions": collisions}
+            journal = {"job_ready": True, "job_created": created, "generated_after": highest, "collisions": collisions}
             claim = self.store.record_progress(claim, journal)
             progress.update(journal)
         fid = a.federation_id
@@ -358,7 +354,11 @@ class ActionProcessor:
         to_add = [t for t in rewritten if t.id not in collisions]
         if len(to_add) > 1000:  # a long bulk add: keep the claim alive through it
             claim = self.store.renew_claim(claim, ttl=self.options.claim_ttl)
-        report = account.add_tasks(spec.id, to_add, windows=windows, concurrency=self.options.task_add_concurrency)
+        try:
+            report = account.add_tasks(spec.id, to_add, windows=windows, concurrency=self.options.task_add_concurrency)
+        except BatchConflictError as exc:  # the job closed (completed, terminating, deleted) since
+            self.known_jobs.forget(target["service_url"], spec.id)
+            return Excluded(f"tasks cannot be added to job '{spec.id}' on {pool_id}: {exc}")
         failures = [{"task_id": r.task_id, "code": r.code, "message": r.message} for r in report.failed]
         failures += [
             {"task_id": t, "code": "TaskIdInUse", "message": "an earlier task group of this job already has this task id"}
@@ -366,6 +366,7 @@ class ActionProcessor:
         ]
         if spec.auto_complete:
             account.set_auto_complete(spec.id)
+            self.known_jobs.forget(target["service_url"], spec.id)  # it will close by itself
         now = self.clock()
         self.store.record_location(fid, spec.id, **where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
         self._after_success(account, target, now, sum(t.num_instances for t in to_add))
@@ -388,6 +389,40 @@ class ActionProcessor:
         self.store.mark_placed(claim, progress=result_progress)
         log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
         return "placed"
+
+    def _open_job(
+        self, account: Any, job_id: str, target: dict[str, Any], settings: JobSettings, windows: bool, homes: dict[str, str]
+    ) -> tuple[bool, set[str]] | Excluded:
+        """The job on the chosen pool, created if absent: ``(created, ids of its tasks)``, or
+        why this task group cannot merge into the job there.
+
+        When the store places the job id on this pool already (a later task group, a retry),
+        the job is not created blindly: if this proxy remembers the job (:mod:`.known_jobs`),
+        the task-id listing alone confirms it still exists; otherwise the job is read."""
+        url, pool_id = target["service_url"], target["pool_id"]
+        home = homes.get(_norm_url(url))
+        likely = home is not None and home.lower() == pool_id.lower()
+        known = self.known_jobs.get(url, job_id) if likely else None
+        if known is not None and known.merge_conflict(pool_id, settings, windows=windows) is None:
+            try:
+                return False, account.task_ids(job_id)
+            except BatchNotFoundError:
+                likely = False  # deleted outside the federation: create it again
+        self.known_jobs.forget(url, job_id)
+        try:
+            result = account.create_job(job_id, pool_id, settings, windows=windows, likely_exists=likely)
+        except BatchConflictError as exc:  # e.g. JobBeingDeleted / JobCompleted on create
+            return Excluded(f"job cannot be created on {pool_id}: {exc}")
+        if result.created:
+            self.known_jobs.remember(url, JobInfo.created(job_id, pool_id, settings, windows=windows))
+            return True, set()
+        existing = result.existing
+        assert existing is not None
+        conflict = existing.merge_conflict(pool_id, settings, windows=windows)
+        if conflict:
+            return Excluded(conflict)
+        self.known_jobs.remember(url, existing)
+        return False, account.task_ids(job_id)
 
     def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any]) -> str | Excluded:
         a = claim.action
@@ -460,6 +495,8 @@ class ActionProcessor:
         acted = 0
         for loc in locations:
             account = self.account_for(loc.batch_service_url)
+            if not schedule:
+                self.known_jobs.forget(loc.batch_service_url, a.target_id)
             where = dict(kind=a.kind, batch_service_url=loc.batch_service_url, pool_id=loc.pool_id)
             if a.method is ActionMethod.TERMINATE:
                 if loc.terminated_at is not None:

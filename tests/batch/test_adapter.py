@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from batchfed_lab.batch.adapter import BatchAccount, get_account
-from batchfed_lab.batch.jobs import JobSettings
+from batchfed_lab.batch.jobs import JobInfo, JobSettings
 from batchfed_lab.config import load_pool
 from batchfed_lab.config.jobs import TaskDefinition
 from batchfed_lab.errors import BatchAuthError, BatchConflictError, BatchError, BatchNotFoundError
@@ -189,6 +190,8 @@ def test_idempotent_job_create_reports_what_merging_needs(account):
     assert ex.job_preparation_command_line == "/bin/sh -c 'echo prep'"
     assert ex.on_task_failure == "performexitoptionsjobaction" and ex.uses_task_dependencies
     assert ex.merge_conflict("jp", settings) is None
+    # what the proxy remembers of a job it created is what the service reports of it
+    assert JobInfo.created("merge-me", "jp", settings) == replace(ex, creation_time=None)
     assert "pool" in ex.merge_conflict("other", settings)
     assert "preparation" in ex.merge_conflict("jp", JobSettings(uses_task_dependencies=True, on_task_failure="performexitoptionsjobaction"))
     # a create on another pool also reports the existing job instead of raising

@@ -244,3 +244,65 @@ def test_concurrent_decisions_respect_each_others_blackout(stack):
         stack.client.proxy_resume()
         daemon.stop()
         runner.join(timeout=60)
+
+
+def _in_process_proxy(stack, proxy_id: str):
+    """A proxy in this process (no lease, no threads: ``run_once``) whose Batch clients are the
+    test's own, so their request counters show every call it makes."""
+    from batchfed_lab.proxy import lifecycle
+    from batchfed_lab.proxy.daemon import ProxyDaemon
+    from batchfed_lab.proxy.processor import ProcessingOptions
+
+    lifecycle.stop(stack.client.workspace, all=True)
+    return ProxyDaemon(
+        stack.client.store, stack.client.account, ProcessingOptions(blackout_interval=0, evaluate_autoscale=False), proxy_id=proxy_id
+    )
+
+
+def test_a_remembered_job_merges_without_being_read_and_is_created_again_when_deleted_outside(stack):
+    stack.federation("memo", ["we-native"], unique_job_ids=False)
+    proxy = _in_process_proxy(stack, "memo-test")
+    acct = stack.account("lab1")
+    body = "job_specifications:\n- id: memo-job\n  tasks: [{command: 'true'}, {command: 'true'}]\n"
+
+    first = stack.client.submit("memo", body)
+    proxy.run_once("memo")
+    assert first.actions()[0].state is ActionState.PLACED
+    acct.reset_requests()
+    second = stack.client.submit("memo", body)
+    proxy.run_once("memo")
+    assert second.actions()[0].state is ActionState.PLACED
+    calls = acct.requests
+    assert "GET /jobs/{id}" not in calls and "POST /jobs" not in calls, calls  # merged on what it created
+    assert calls["GET /jobs/{id}/tasks"] == 1 and calls["POST /jobs/{id}/addtaskcollection"] == 1
+    assert acct.task_ids("memo-job") == {f"task-{i:05d}" for i in range(4)}
+
+    acct.delete_job("memo-job")  # behind the federation's back
+    wait_for(lambda: "memo-job" not in {j.id for j in acct.list_jobs()}, 20, "the job to be deleted")
+    third = stack.client.submit("memo", body)
+    proxy.run_once("memo")
+    assert third.actions()[0].state is ActionState.PLACED
+    assert acct.task_ids("memo-job") == {"task-00000", "task-00001"}  # a new job, numbered afresh
+
+
+def test_a_remembered_job_closed_outside_refuses_the_add_and_the_pool_is_excluded(stack):
+    stack.federation("memo-closed", ["we-native"], unique_job_ids=False)
+    proxy = _in_process_proxy(stack, "memo-closed-test")
+    acct = stack.account("lab1")
+    body = "job_specifications:\n- id: memo-closed\n  tasks: [{command: 'true'}]\n"
+    stack.client.submit("memo-closed", body)
+    proxy.run_once("memo-closed")
+    acct.terminate_job("memo-closed")  # behind the federation's back
+    wait_for(lambda: acct.get_job("memo-closed").state == "completed", 20, "the job to complete")
+
+    later = stack.client.submit("memo-closed", body)
+    proxy.run_once("memo-closed")
+    (a,) = later.actions()
+    assert a.state is ActionState.BLOCKED, "its only pool holds a closed job of that id"
+    assert "JobCompleted" in a.progress["last_exclusion"]
+    acct.reset_requests()
+    wait_for(lambda: proxy.run_once("memo-closed"), 20, "the blocked action's retry")
+    assert acct.requests.get("GET /jobs/{id}") == 1  # the retry asks the service, not its memory
+    (a,) = later.actions()
+    assert a.state is ActionState.BLOCKED and "is completed" in a.progress["last_exclusion"]
+    stack.client.zap("memo-closed", a.id)

@@ -1,0 +1,95 @@
+"""The lean loopback transport: loopback accounts use it, Azure ones keep azure-core's default;
+connection failures map to the SDK's errors (so retries and ServiceUnreachable work as on
+Azure); keep-alive connections are reused; streamed downloads are not read whole."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from azure.core.pipeline.transport import RequestsTransport
+
+from batchfed_lab.batch.adapter import BatchAccount, RetrySettings
+from batchfed_lab.batch.transport import LoopbackTransport
+from batchfed_lab.config import load_pool
+from batchfed_lab.config.jobs import TaskDefinition
+from batchfed_lab.errors import BatchError
+
+from .conftest import wait_for
+
+KEY = base64.b64encode(b"k" * 32).decode()
+FAST = RetrySettings(total=2, connect=1, read=1, status=2, backoff_factor=0.01, backoff_max=0.05, connection_timeout=2)
+
+
+def transport_of(acct: BatchAccount):
+    return acct._client._client._pipeline._transport  # the SDK keeps it there; no public accessor
+
+
+def test_loopback_accounts_use_the_lean_transport_and_azure_ones_the_default():
+    local = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY)
+    azure = BatchAccount("https://acme.westeurope.batch.azure.com", key=KEY)
+    assert isinstance(transport_of(local), LoopbackTransport)
+    assert isinstance(transport_of(azure), RequestsTransport)
+    local.close()
+    azure.close()
+
+
+@pytest.fixture
+def cutting_server() -> Iterator[tuple[str, list[int]]]:
+    """Accepts, reads the request, closes without an answer; counts connections."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            seen.append(1)
+            with conn:
+                conn.recv(65536)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/accounts/cut", seen
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_an_answer_cut_off_is_retried_then_service_unreachable(cutting_server):
+    url, seen = cutting_server
+    acct = BatchAccount(url, key=KEY, retry=FAST)
+    with pytest.raises(BatchError) as info:
+        acct.get_job("j")
+    assert info.value.code == "ServiceUnreachable"
+    assert len(seen) == 1 + FAST.read  # the first try and one read retry, as RequestsTransport does
+    assert KEY not in str(info.value)
+    acct.close()
+
+
+def test_keep_alive_connections_are_reused(account):
+    account.create_pool(load_pool({"pool_specification": {"id": "ka", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}}}).pool_specification)
+    account.create_job("ka-job", "ka")
+    for _ in range(20):
+        assert account.get_job("ka-job").pool_id == "ka"
+    (pool,) = transport_of(account)._pools.values()
+    assert pool.num_connections == 1  # 22 requests, one after the other: one connection
+
+
+def test_a_large_task_file_is_streamed_not_read_whole(account):
+    account.create_pool(load_pool({"pool_specification": {"id": "big", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}}}).pool_specification)
+    account.create_job("bigjob", "big")
+    account.add_tasks("bigjob", [TaskDefinition(id="out", command="head -c 4000000 /dev/zero")])
+    wait_for(lambda: account.get_task("bigjob", "out").state == "completed", "the task to complete")
+    assert account.read_task_file("bigjob", "out", "stdout.txt", max_bytes=1000) == b"\0" * 1000
+    assert transport_of(account)._streaming is not None  # downloads went to the streaming transport
+    assert len(account.read_task_file("bigjob", "out", "stdout.txt")) == 4_000_000
