@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ..batch.errors import UNREACHABLE
 from ..errors import BatchError
@@ -222,6 +223,7 @@ def _as_member(snap: PoolSnapshot, member: PoolMember) -> PoolSnapshot:
     return snap
 
 
+@lru_cache(maxsize=4096)  # a handful of accounts, asked for every pool of every decision
 def _norm(url: str) -> str:
     return url.rstrip("/").lower()
 

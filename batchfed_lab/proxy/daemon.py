@@ -10,6 +10,7 @@ over once the leader's lease lapses (≤ lease + renew seconds).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -73,13 +74,15 @@ class ProxyDaemon:
         workers = 1 if self.loop.mode == "original" else self.loop.workers
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchfed-worker")
         self._slots = threading.Semaphore(workers)
-        self._inflight: dict[str, Future[str]] = {}
+        self._inflight: dict[str, Future[None]] = {}  # action id -> the worker running it
         self._inflight_lock = threading.Lock()
         self._federations: list[str] = []
         self._federations_at = 0.0
         self._threads: list[threading.Thread] = []
         self._wake = threading.Event()
         self._federations_changed = threading.Event()
+        self._busy = False  # the last claim round ended because every worker was busy
+        self._rotation = itertools.count()
 
     # ------------------------------------------------------------------ public
     @property
@@ -228,26 +231,64 @@ class ProxyDaemon:
         return self._federations
 
     def _dispatch(self, claim: Claim) -> None:
-        def work() -> str:
-            try:
-                return self.processor.process(claim)
-            finally:
-                with self._inflight_lock:
-                    self._inflight.pop(claim.action_id, None)
-                self._slots.release()
-                self._wake.set()  # a free worker: claim the next ready action now
+        """Run ``claim`` on a worker, which then claims and runs the next ready action itself
+        until none is left. Handing every freed slot back to the dispatcher thread instead
+        made that one thread the bottleneck: under load it waits for the GIL at each of its
+        store calls, and workers sat idle with ready actions queued."""
+        chain: list[Future[None]] = []
 
-        with self._inflight_lock:
-            self._inflight[claim.action_id] = self._executor.submit(work)
+        def work() -> None:
+            current: Claim | None = claim
+            try:
+                while current is not None:
+                    try:
+                        self.processor.process(current)
+                    finally:
+                        with self._inflight_lock:
+                            self._inflight.pop(current.action_id, None)
+                    current = self._claim_next()
+                    if current is not None:
+                        with self._inflight_lock:
+                            self._inflight[current.action_id] = chain[0]
+            finally:
+                self._slots.release()
+                self._wake.set()  # a free worker: the dispatcher looks again
+
+        with self._inflight_lock:  # held until chain[0] is set: work() reads it under this lock
+            future = self._executor.submit(work)
+            chain.append(future)
+            self._inflight[claim.action_id] = future
+
+    def _claim_next(self) -> Claim | None:
+        """A worker's next action: the readiest head of any watched federation (each worker
+        starts at another federation, so none is favoured), or None."""
+        if self.loop.mode == "original" or self.stop_event.is_set() or not self.is_leader.is_set():
+            return None
+        feds = list(self._federations)
+        if not feds:
+            return None
+        start = next(self._rotation) % len(feds)
+        for fid in feds[start:] + feds[:start]:
+            try:
+                claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
+            except StoreError as exc:
+                log.warning("claim in %s failed: %s", fid, exc)
+                return None
+            if claim is not None:
+                return claim
+        return None
 
     def _claim_round(self, limit: int | None = None) -> int:
-        """Claim and dispatch until the workers are busy or nothing is ready."""
+        """Claim and dispatch until the workers are busy or nothing is ready; ``self._busy``
+        tells which of the two ended the round."""
         dispatched = 0
+        self._busy = False
         for fid in self._watched():
             while not self.stop_event.is_set() and self.is_leader.is_set():
                 if limit is not None and dispatched >= limit:
                     return dispatched
                 if not self._slots.acquire(blocking=False):
+                    self._busy = True
                     return dispatched
                 try:
                     claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
@@ -298,7 +339,7 @@ class ProxyDaemon:
         self._threads.append(watcher)
         self._watched(force=True)
         while not self.stop_event.is_set():
-            if not self.is_leader.is_set() or self._suspended():
+            if not self.is_leader.is_set():
                 self._wake.wait(0.2)
                 self._wake.clear()
                 continue
@@ -309,8 +350,12 @@ class ProxyDaemon:
                 self._federations_changed.clear()
                 self.processor.forget_federations()
                 self._watched(force=True)
-            self._claim_round()
-            self._wake.wait(self._next_wake())
+            if self._claim_round() == 0 and not self._busy and self._suspended():
+                self._wake.wait(0.2)  # suspended: claims hand out nothing, however ready the heads
+            elif self._busy:
+                self._wake.wait(1.0)  # every worker is busy: the next to finish wakes us
+            else:
+                self._wake.wait(self._next_wake())
 
     def _original_loop(self) -> None:
         """The original's cadence, for benchmarks: poll, take ≤ 32, process one at a time."""

@@ -24,7 +24,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -47,7 +48,7 @@ from ..scheduler import decide_requirements, resolve, rewrite_for_placement, sum
 from ..scheduler.rewrite import highest_generated
 from ..scheduler.types import Decision, PoolSnapshot
 from ..store.base import Store
-from ..store.records import Action, ActionKind, ActionMethod, Claim
+from ..store.records import Action, ActionKind, ActionMethod, Claim, LocationUpdate
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
 from .payload import AddPayload, parse_add, parse_remove
@@ -329,6 +330,7 @@ class ActionProcessor:
         pool_id, windows = target["pool_id"], bool(target.get("windows"))
         settings = JobSettings.from_spec(spec)
         tasks: list[TaskDefinition] = list(spec.task_definitions)
+        where = LocationUpdate(target["service_url"], pool_id, account=target.get("account"), location=target.get("location"))
         if not progress.get("job_ready"):
             opened = self._open_job(account, spec.id, target, settings, windows, homes)
             if isinstance(opened, Excluded):
@@ -341,12 +343,11 @@ class ActionProcessor:
                     # ids the user wrote that another task group already used in this job
                     collisions = sorted({t.id for t in tasks if not t.generated_id} & existing)
             journal = {"job_ready": True, "job_created": created, "generated_after": highest, "collisions": collisions}
-            claim = self.store.record_progress(claim, journal)
+            # the location is recorded with the journal, before any task is added: nothing orphaned
+            claim = self.store.record_progress(claim, journal, location=where)
             progress.update(journal)
-        fid = a.federation_id
-        where = dict(kind=ActionKind.JOB, batch_service_url=target["service_url"], pool_id=pool_id,
-                     account=target.get("account"), location=target.get("location"))  # fmt: skip
-        self.store.record_location(fid, spec.id, **where)
+        else:  # a retry: the location is there already, unless an older proxy died before writing it
+            self.store.record_location(a.federation_id, spec.id, kind=ActionKind.JOB, **asdict(where))
         rewritten = rewrite_for_placement(
             tasks, unique_id=a.id, unique_job_ids=unique_job_ids, highest=int(progress.get("generated_after", -1))
         )
@@ -368,7 +369,7 @@ class ActionProcessor:
             account.set_auto_complete(spec.id)
             self.known_jobs.forget(target["service_url"], spec.id)  # it will close by itself
         now = self.clock()
-        self.store.record_location(fid, spec.id, **where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
+        served = replace(where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
         self._after_success(account, target, now, sum(t.num_instances for t in to_add))
         result_progress = {
             "placed_pool": target["key"],
@@ -378,7 +379,7 @@ class ActionProcessor:
             "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6),
         }
         if failures and report.succeeded == 0:
-            claim = self.store.record_progress(claim, result_progress)
+            claim = self.store.record_progress(claim, result_progress, location=served)
             first = failures[0]
             self.store.mark_failed(claim, f"no task of the group could be added ({len(failures)} failed; first: {first['task_id']}: {first['code']})")
             self.counters.add("task_add_failures", len(failures))
@@ -386,7 +387,7 @@ class ActionProcessor:
         if failures:
             self.counters.add("task_add_failures", len(failures))
             log.warning("action %s: %d task(s) not added to job %s: first %s", a.id, len(failures), spec.id, failures[0])
-        self.store.mark_placed(claim, progress=result_progress)
+        self.store.mark_placed(claim, progress=result_progress, location=served)
         log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
         return "placed"
 
@@ -447,15 +448,15 @@ class ActionProcessor:
             if existing is None or (existing.pool_id or "").lower() != pool_id.lower():
                 return Excluded(f"a job schedule '{spec.id}' already exists on pool {existing.pool_id if existing else '?'}")
         now = self.clock()
-        self.store.record_location(
-            a.federation_id, spec.id, kind=ActionKind.JOB_SCHEDULE, batch_service_url=target["service_url"],
-            pool_id=pool_id, account=target.get("account"), location=target.get("location"),
+        served = LocationUpdate(
+            target["service_url"], pool_id, account=target.get("account"), location=target.get("location"),
             unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc),
         )  # fmt: skip
         # schedules get no blackout or autoscale evaluation (as in the original): no tasks run yet
         self.store.mark_placed(
-            claim, progress={"placed_pool": target["key"], "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)}
-        )
+            claim, progress={"placed_pool": target["key"], "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)},
+            location=served,
+        )  # fmt: skip
         log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)
         return "placed"
 
@@ -518,6 +519,7 @@ class ActionProcessor:
         return "done"
 
 
+@lru_cache(maxsize=4096)  # a handful of accounts, asked for every pool of every decision
 def _norm_url(url: str) -> str:
     return url.rstrip("/").lower()
 

@@ -40,6 +40,7 @@ from .records import (
     Federation,
     Lease,
     Location,
+    LocationUpdate,
     Marks,
     NewAction,
     PoolMember,
@@ -277,15 +278,20 @@ class Store(ABC):
         secs = rules.ttl(ttl)
         return self._change_claimed(claim, lambda a, now: rules.t_renew(a, now + secs), keep=True)  # type: ignore[return-value]
 
-    def record_progress(self, claim: Claim, progress: Mapping[str, Any]) -> Claim:
-        """Merge ``progress`` (shallow) into the action's progress record under the claim."""
+    def record_progress(self, claim: Claim, progress: Mapping[str, Any], *, location: LocationUpdate | None = None) -> Claim:
+        """Merge ``progress`` (shallow) into the action's progress record under the claim.
+        With ``location``, the claimed job's location is recorded in the same step (see
+        :meth:`_mutate_claimed_and_locate`), as :meth:`record_location` would."""
         patch = rules.json_object(dict(progress), "progress")
         rules.dump_json(patch, "progress", rules.MAX_JSON_FIELD_BYTES)  # refuse before touching the store
-        return self._change_claimed(claim, rules.t_progress(patch), keep=True)  # type: ignore[return-value]
+        return self._change_claimed(claim, rules.t_progress(patch), keep=True, location=location)  # type: ignore[return-value]
 
-    def mark_placed(self, claim: Claim, *, progress: Mapping[str, Any] | None = None) -> Action:
-        """An add action was placed: terminal; the target's next action becomes the head."""
-        return self._change_claimed(claim, rules.t_placed(dict(progress or {})))  # type: ignore[return-value]
+    def mark_placed(
+        self, claim: Claim, *, progress: Mapping[str, Any] | None = None, location: LocationUpdate | None = None
+    ) -> Action:
+        """An add action was placed: terminal; the target's next action becomes the head.
+        With ``location``, the claimed job's location is recorded in the same step."""
+        return self._change_claimed(claim, rules.t_placed(dict(progress or {})), location=location)  # type: ignore[return-value]
 
     def mark_done(self, claim: Claim, *, progress: Mapping[str, Any] | None = None) -> Action:
         """A terminate/delete action was carried out: terminal."""
@@ -338,10 +344,21 @@ class Store(ABC):
         """The earliest time any head action of the federation becomes claimable."""
         return utc(self._next_ready(rules.federation_id(federation_id)))
 
-    def _change_claimed(self, claim: Claim, fn: Transition, *, keep: bool = False) -> Claim | Action:
+    def _change_claimed(
+        self, claim: Claim, fn: Transition, *, keep: bool = False, location: LocationUpdate | None = None
+    ) -> Claim | Action:
         if not isinstance(claim, Claim):
             raise StoreError(f"expected a Claim, got {type(claim).__name__}")
-        result = self._mutate_claimed(claim, fn, self.now())
+        if location is None:
+            result = self._mutate_claimed(claim, fn, self.now())
+        else:
+            a = claim.action
+            where, change = self._location_change(
+                a.federation_id, a.target_id, kind=a.kind, batch_service_url=location.batch_service_url,
+                pool_id=location.pool_id, account=location.account, location=location.location,
+                unique_id=location.unique_id, at=location.at,
+            )  # fmt: skip
+            result = self._mutate_claimed_and_locate(claim, fn, self.now(), where, change)
         self._notify_local()
         if keep:
             action, hint = result
@@ -356,6 +373,17 @@ class Store(ABC):
     ) -> Location:  # fmt: skip
         """Create the location of a job id on a pool if needed, and record that
         ``unique_id`` was served there at ``at`` (idempotent for retries)."""
+        where, change = self._location_change(
+            federation_id, job_id, kind=kind, batch_service_url=batch_service_url, pool_id=pool_id,
+            account=account, location=location, unique_id=unique_id, at=at,
+        )  # fmt: skip
+        return self._change_location(*where, change)  # type: ignore[return-value]
+
+    def _location_change(
+        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
+        account: str | None, location: str | None, unique_id: str | None, at: datetime | None,
+    ) -> tuple[tuple[str, str, ActionKind, str, str], LocationChange]:  # fmt: skip
+        """The key and the read-modify-write of :meth:`record_location` (validated)."""
         fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
         uid = None if unique_id is None else rules.action_id(unique_id)
         when = epoch(at)
@@ -364,7 +392,7 @@ class Store(ABC):
             base = old or Location(fid, job, k, url, pid, account, location, created_at=utc(now))
             return rules.add_unique_id(base, uid, when if when is not None else now)
 
-        return self._change_location(fid, job, k, url, pid, change)  # type: ignore[return-value]
+        return (fid, job, k, url, pid), change
 
     def get_locations(self, federation_id: str, job_id: str | None = None, *, kind: ActionKind | str | None = None) -> list[Location]:
         """Locations of one job id (every pool), or of the whole federation."""
@@ -536,6 +564,16 @@ class Store(ABC):
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         """Atomically: load the action, ``rules.check_claim``, apply ``fn``, store it, and move
         the target's head on if the action ended. Returns (action, new hint)."""
+
+    def _mutate_claimed_and_locate(
+        self, claim: Claim, fn: Transition, now: float, where: tuple[str, str, ActionKind, str, str], change: LocationChange
+    ) -> tuple[Action, Any]:
+        """:meth:`_mutate_claimed` and :meth:`_change_location` as one step. Backends with
+        transactions across both (SQLite) override this with one; here the location is
+        written first, so a crash between the two leaves a location that the retry records
+        again (idempotent) — never a journal step whose location is missing."""
+        self._change_location(*where, change)
+        return self._mutate_claimed(claim, fn, now)
 
     @abstractmethod
     def _zap(self, fid: str, aid: str, now: float) -> Action: ...

@@ -193,6 +193,20 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class LocationUpdate:
+    """Where a claimed action's job (or job schedule) lives, to record with a step of the
+    action (``record_progress`` / ``mark_placed`` ``location=``): its pool, and, once served,
+    the action's unique id and time."""
+
+    batch_service_url: str
+    pool_id: str
+    account: str | None = None
+    location: str | None = None
+    unique_id: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     name: str
     holder: str

@@ -79,6 +79,7 @@ _SCHEMA = [
 CLAIM_SQL = (
     "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at LIMIT 1"
 )
+_READY_SQL = "SELECT 1 FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? LIMIT 1"
 HEAD_SQL = f"SELECT * FROM actions WHERE federation_id = ? AND target_key = ? AND {_ACTIVE_SQL} ORDER BY seq LIMIT 1"
 _MUTABLE = (
     "state reason verdicts error attempts errors next_attempt_at placed_at finished_at progress "
@@ -378,6 +379,10 @@ class SqliteStore(Store):
             c.execute("UPDATE actions SET ready_at = ? WHERE id = ?", (rules.ready_at(self._action(row)), row["id"]))
 
     def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
+        # nothing ready: say so from a read, without taking the write lock (a proxy asks every
+        # federation it watches each time a worker frees up)
+        if not self._read(_READY_SQL, (fid, now)):
+            return None
         with self._tx() as c:
             # checked inside the claim's transaction: nothing enqueued after a suspend slips through
             suspended = c.execute("SELECT value FROM flags WHERE name = 'suspended'").fetchone()
@@ -392,17 +397,28 @@ class SqliteStore(Store):
 
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         with self._tx() as c:
-            row = self._row(c, claim.federation_id, claim.action_id)
-            if row is None:
-                raise ClaimLostError(f"action {claim.action_id}: no longer exists (federation destroyed?)")
-            old = self._action(row)
-            rules.check_claim(old, row["claim_token"], claim.token, now)
-            new = fn(old, now)
-            self._save(c, new, claim.token if new.claimed_by else None, head=True)
-            if new.state in TERMINAL_STATES:
-                self._advance(c, old.federation_id, row["target_key"])
-            if new.claimed_by is None:
-                self._bump(c, "actions")
+            return self._mutate_claimed_in(c, claim, fn, now)
+
+    def _mutate_claimed_and_locate(
+        self, claim: Claim, fn: Transition, now: float, where: tuple[str, str, ActionKind, str, str], change: LocationChange
+    ) -> tuple[Action, Any]:
+        with self._tx() as c:  # one transaction: a lost claim writes neither
+            result = self._mutate_claimed_in(c, claim, fn, now)
+            self._change_location_in(c, *where, change)
+        return result
+
+    def _mutate_claimed_in(self, c: sqlite3.Connection, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
+        row = self._row(c, claim.federation_id, claim.action_id)
+        if row is None:
+            raise ClaimLostError(f"action {claim.action_id}: no longer exists (federation destroyed?)")
+        old = self._action(row)
+        rules.check_claim(old, row["claim_token"], claim.token, now)
+        new = fn(old, now)
+        self._save(c, new, claim.token if new.claimed_by else None, head=True)
+        if new.state in TERMINAL_STATES:
+            self._advance(c, old.federation_id, row["target_key"])
+        if new.claimed_by is None:
+            self._bump(c, "actions")
         return new, None
 
     def _zap(self, fid: str, aid: str, now: float) -> Action:
@@ -422,16 +438,21 @@ class SqliteStore(Store):
 
     # ------------------------------------------------------------------ locations
     def _change_location(self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange) -> Location | None:
+        with self._tx() as c:
+            return self._change_location_in(c, fid, job, kind, url, pid, fn)
+
+    def _change_location_in(
+        self, c: sqlite3.Connection, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange
+    ) -> Location | None:
         key = (fid, rules.target_key(job), kind.value, rules.pool_key(url, pid))
         where = "federation_id = ? AND job_key = ? AND kind = ? AND pool_key = ?"
-        with self._tx() as c:
-            self._federation_row(c, fid)
-            row = c.execute(f"SELECT * FROM locations WHERE {where}", key).fetchone()
-            new = fn(None if row is None else rules.location_from_doc(dict(row)), self.now())
-            if new is None:
-                c.execute(f"DELETE FROM locations WHERE {where}", key)
-            else:
-                c.execute(_INSERT_LOCATION, rules.location_doc(new))
+        self._federation_row(c, fid)
+        row = c.execute(f"SELECT * FROM locations WHERE {where}", key).fetchone()
+        new = fn(None if row is None else rules.location_from_doc(dict(row)), self.now())
+        if new is None:
+            c.execute(f"DELETE FROM locations WHERE {where}", key)
+        else:
+            c.execute(_INSERT_LOCATION, rules.location_doc(new))
         return new
 
     def _get_locations(self, fid: str, job_key: str | None) -> list[Location]:

@@ -20,7 +20,7 @@ from batchfed_lab.store import NewAction, open_store
 from batchfed_lab.store import azure as azure_backend
 from batchfed_lab.store.azure import AzureStore, _pack, _unpack
 from batchfed_lab.store.emulator import DEV_KEY
-from batchfed_lab.store.sqlite import CLAIM_SQL, HEAD_SQL, SqliteStore
+from batchfed_lab.store.sqlite import _READY_SQL, CLAIM_SQL, HEAD_SQL, SqliteStore
 
 STORE_DIR = os.path.dirname(azure_backend.__file__)
 UNSAFE = re.compile(r"\b(import|from) (c?pickle|marshal|shelve|dill)\b|\b(pickle|marshal)\.loads?\b")
@@ -41,8 +41,9 @@ def test_sqlite_file_is_owner_only_in_wal_mode(tmp_path):
 def test_sqlite_claims_and_heads_use_indexes_not_scans(tmp_path):
     s = SqliteStore(tmp_path / "s.sqlite")
     plan = lambda sql, *args: " ".join(r[-1] for r in s._conn.execute("EXPLAIN QUERY PLAN " + sql, args))  # noqa: E731
-    claim, head = plan(CLAIM_SQL, "f", 1.0), plan(HEAD_SQL, "f", "t")
+    claim, head, ready = plan(CLAIM_SQL, "f", 1.0), plan(HEAD_SQL, "f", "t"), plan(_READY_SQL, "f", 1.0)
     assert "actions_ready" in claim and "SCAN" not in claim
+    assert "actions_ready" in ready and "SCAN" not in ready
     assert "actions_active" in head and "SCAN" not in head
     s.close()
 

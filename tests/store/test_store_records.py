@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
 from batchfed_lab.errors import ClaimLostError, InvalidIdError, NotFoundError, StoreError
-from batchfed_lab.store import ActionKind, ProxyRecord
+from batchfed_lab.store import ActionKind, ActionState, LocationUpdate, NewAction, ProxyRecord
 
 URL = "https://acct1.westeurope.batch.azure.com"
 URL2 = "https://acct2.eastus.batch.azure.com"
@@ -62,6 +63,36 @@ def test_delete_a_location(timed, fed):
     assert timed.delete_location(fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1") is True
     assert timed.delete_location(fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1") is False
     assert timed.get_locations(fed, "job-1") == []
+
+
+def test_a_claimed_step_can_record_its_jobs_location(timed, fed, clock):
+    """``record_progress`` / ``mark_placed`` with ``location=`` record the claimed job's
+    location as ``record_location`` would (the proxy saves a store round trip per step)."""
+    timed.enqueue(fed, [NewAction("job", "add", "job-1", {})])
+    claim = timed.claim(fed, "w1", ttl=60)
+    where = LocationUpdate(URL, "p1", account="acct1", location="westeurope")
+    claim = timed.record_progress(claim, {"job_ready": True}, location=where)
+    (loc,) = timed.get_locations(fed, "job-1")
+    assert (loc.pool_id, loc.account, loc.location, loc.unique_ids) == ("p1", "acct1", "westeurope", ())
+    assert claim.action.progress == {"job_ready": True}
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    placed = timed.mark_placed(claim, progress={"tasks_added": 1}, location=replace(where, unique_id=claim.action.id, at=at))
+    (loc,) = timed.get_locations(fed, "job-1")
+    assert placed.state is ActionState.PLACED and loc.unique_ids == (claim.action.id,) and loc.addition_timestamps == (at,)
+
+
+def test_a_step_with_a_location_under_a_lost_claim_is_refused(timed, fed, clock):
+    timed.enqueue(fed, [NewAction("job", "add", "job-1", {})])
+    stale = timed.claim(fed, "w1", ttl=10)
+    clock.advance(11)
+    timed.claim(fed, "w2", ttl=10)
+    with pytest.raises(ClaimLostError):
+        timed.mark_placed(stale, location=LocationUpdate(URL, "p1", unique_id=stale.action.id))
+    assert timed.get_action(fed, stale.action.id).state is not ActionState.PLACED
+    if timed.backend == "sqlite":  # one transaction: neither is written
+        assert timed.get_locations(fed, "job-1") == []
+    # elsewhere the location goes first (see Store._mutate_claimed_and_locate): recording it
+    # again is what the claim's new holder does anyway, so nothing is duplicated
 
 
 def test_locations_need_the_federation(timed):
