@@ -77,7 +77,8 @@ _SCHEMA = [
 ]
 # the two hot queries: the readiest head of a federation, and a target's head
 CLAIM_SQL = (
-    "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at LIMIT 1"
+    "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? "
+    "AND NOT EXISTS (SELECT 1 FROM flags WHERE name = 'suspended' AND value) ORDER BY ready_at LIMIT 1"
 )
 _READY_SQL = "SELECT 1 FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? LIMIT 1"
 HEAD_SQL = f"SELECT * FROM actions WHERE federation_id = ? AND target_key = ? AND {_ACTIVE_SQL} ORDER BY seq LIMIT 1"
@@ -86,6 +87,11 @@ _MUTABLE = (
     "claimed_by claim_deadline claim_token"
 ).split()
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in _MUTABLE)}, ready_at = :ready_at WHERE id = :id"
+# the same, only while the stored row is exactly what the claim holder last wrote and the claim
+# has not lapsed (the fast path of a claimed change; see SqliteStore._mutate_claimed_in)
+_UPDATE_CLAIMED = (
+    _UPDATE_ACTION + "".join(f" AND {c} IS :old_{c}" for c in _MUTABLE) + " AND claim_deadline > :now_"
+)
 _INSERT_ACTION = (
     f"INSERT INTO actions ({', '.join(rules.ACTION_FIELDS)}, ready_at) "
     f"VALUES ({', '.join(':' + c for c in rules.ACTION_FIELDS)}, :ready_at)"
@@ -105,8 +111,8 @@ class SqliteStore(Store):
         self.path = Path(path)
         self._busy_ms = int(busy_timeout_ms)
         self._lock = threading.RLock()  # one connection per store, shared by its threads
-        self._tls = threading.local()  # per-thread connection used only to watch data_version
-        self._watchers: list[sqlite3.Connection] = []
+        self._tls = threading.local()  # per-thread read connection (also watches data_version)
+        self._watchers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._conn = self._connect()
         self._ensure_schema()
 
@@ -155,11 +161,35 @@ class SqliteStore(Store):
                 raise
 
     def _read(self, sql: str, args: Any = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        """A read on this thread's own connection, outside the store lock: WAL readers never
+        wait for the writer, and a proxy's workers would otherwise queue behind each other's
+        transactions for reads as well."""
+        try:
+            return self._reader().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (also the one watching ``data_version``)."""
+        conn = getattr(self._tls, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError(f"sqlite store {self.path}: used after close()")
             try:
-                return self._live().execute(sql, args).fetchall()
+                conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
             except sqlite3.Error as exc:
                 raise self._translate(exc) from exc
+            conn.row_factory = sqlite3.Row
+            with self._lock:
+                # a thread that ended leaves its connection behind: close those now
+                for owner, old in [w for w in self._watchers if not w[0].is_alive()]:
+                    old.close()
+                    self._watchers.remove((owner, old))
+                self._watchers.append((threading.current_thread(), conn))
+            self._tls.conn, self._tls.seen = conn, None
+        elif self._closed:
+            raise StoreError(f"sqlite store {self.path}: used after close()")
+        return conn
 
     def _live(self) -> sqlite3.Connection:
         if self._closed:
@@ -180,7 +210,7 @@ class SqliteStore(Store):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                for conn in [self._conn, *self._watchers]:
+                for conn in [self._conn, *(c for _, c in self._watchers)]:
                     conn.close()
 
     @staticmethod
@@ -351,14 +381,21 @@ class SqliteStore(Store):
         return [self._action(r) for r in self._read(sql, args)]
 
     def _counts(self, fid: str) -> Counts:
-        with self._lock:
-            rows = self._read("SELECT state, count(*) FROM actions WHERE federation_id = ? GROUP BY state", (fid,))
-            by_state = {state: n for state, n in rows}
-            claimed = self._read(
-                "SELECT count(*) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND claim_deadline > ?",
-                (fid, self.now()),
-            )[0][0]
-            jobs = self._read("SELECT count(DISTINCT job_key) FROM locations WHERE federation_id = ?", (fid,))[0][0]
+        conn = self._reader()
+        try:
+            conn.execute("BEGIN")  # one snapshot for the three counts
+            try:
+                rows = conn.execute("SELECT state, count(*) FROM actions WHERE federation_id = ? GROUP BY state", (fid,))
+                by_state = {state: n for state, n in rows}
+                claimed = conn.execute(
+                    "SELECT count(*) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND claim_deadline > ?",
+                    (fid, self.now()),
+                ).fetchone()[0]
+                jobs = conn.execute("SELECT count(DISTINCT job_key) FROM locations WHERE federation_id = ?", (fid,)).fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
         return counts_from(by_state, claimed, jobs)
 
     def _in_use(self, fid: str, tkey: str) -> bool:
@@ -384,10 +421,7 @@ class SqliteStore(Store):
         if not self._read(_READY_SQL, (fid, now)):
             return None
         with self._tx() as c:
-            # checked inside the claim's transaction: nothing enqueued after a suspend slips through
-            suspended = c.execute("SELECT value FROM flags WHERE name = 'suspended'").fetchone()
-            if suspended is not None and suspended[0]:
-                return None
+            # the suspend flag is checked by the same statement: nothing slips through after a suspend
             row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
             if row is None:
                 return None
@@ -404,10 +438,26 @@ class SqliteStore(Store):
     ) -> tuple[Action, Any]:
         with self._tx() as c:  # one transaction: a lost claim writes neither
             result = self._mutate_claimed_in(c, claim, fn, now)
-            self._change_location_in(c, *where, change)
+            # the claimed action exists, so its federation does: no need to look it up
+            self._change_location_in(c, *where, change, check_federation=False)
         return result
 
     def _mutate_claimed_in(self, c: sqlite3.Connection, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
+        # Fast path: the claim carries the action as its holder last wrote it. The update
+        # applies only if the stored row still is exactly that (same token, same fields, not
+        # lapsed), so a zap, a takeover or a stale Claim object falls to the read below.
+        mine, expiry = claim.action, epoch(claim.action.claim_deadline)
+        if expiry is not None and expiry > now:
+            new = fn(mine, now)
+            doc = rules.action_doc(new, claim.token if new.claimed_by else None, payload_text="")
+            was = rules.action_doc(mine, claim.token, payload_text="")
+            doc.update({f"old_{k}": was[k] for k in _MUTABLE}, ready_at=rules.ready_at(new), now_=now)
+            if c.execute(_UPDATE_CLAIMED, doc).rowcount == 1:
+                if new.state in TERMINAL_STATES:
+                    self._advance(c, mine.federation_id, rules.target_key(mine.target_id))
+                if new.claimed_by is None:
+                    self._bump(c, "actions")
+                return new, None
         row = self._row(c, claim.federation_id, claim.action_id)
         if row is None:
             raise ClaimLostError(f"action {claim.action_id}: no longer exists (federation destroyed?)")
@@ -442,11 +492,13 @@ class SqliteStore(Store):
             return self._change_location_in(c, fid, job, kind, url, pid, fn)
 
     def _change_location_in(
-        self, c: sqlite3.Connection, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange
-    ) -> Location | None:
+        self, c: sqlite3.Connection, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange,
+        *, check_federation: bool = True,
+    ) -> Location | None:  # fmt: skip
         key = (fid, rules.target_key(job), kind.value, rules.pool_key(url, pid))
         where = "federation_id = ? AND job_key = ? AND kind = ? AND pool_key = ?"
-        self._federation_row(c, fid)
+        if check_federation:
+            self._federation_row(c, fid)
         row = c.execute(f"SELECT * FROM locations WHERE {where}", key).fetchone()
         new = fn(None if row is None else rules.location_from_doc(dict(row)), self.now())
         if new is None:
@@ -522,15 +574,7 @@ class SqliteStore(Store):
     def _poll_changed(self) -> bool:
         """``PRAGMA data_version`` moves when another connection commits: a microsecond
         check that needs no disk read, so polling every few milliseconds is cheap."""
-        conn = getattr(self._tls, "conn", None)
-        if conn is None:
-            if self._closed:
-                raise StoreError(f"sqlite store {self.path}: used after close()")
-            conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
-            with self._lock:
-                self._watchers.append(conn)
-            self._tls.conn, self._tls.seen = conn, None
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        version = self._reader().execute("PRAGMA data_version").fetchone()[0]
         changed = version != self._tls.seen
         self._tls.seen = version
         return changed

@@ -48,6 +48,21 @@ def test_sqlite_claims_and_heads_use_indexes_not_scans(tmp_path):
     s.close()
 
 
+def test_sqlite_steps_of_a_current_claim_write_without_reading_the_action_first(tmp_path):
+    s = SqliteStore(tmp_path / "s.sqlite")
+    s.create_federation("f")
+    s.enqueue("f", [NewAction("job", "add", "a", {})])
+    claim = s.claim("f", "w")
+    seen: list[str] = []
+    s._conn.set_trace_callback(seen.append)
+    claim = s.record_progress(claim, {"pool": "p1"})
+    s.mark_placed(claim)
+    s._conn.set_trace_callback(None)
+    assert not [q for q in seen if q.startswith("SELECT * FROM actions WHERE id = ")], seen
+    assert s.get_action("f", claim.action.id).state.value == "placed"
+    s.close()
+
+
 def test_sqlite_waits_for_a_busy_writer_then_says_unavailable(tmp_path):
     path = tmp_path / "s.sqlite"
     s = SqliteStore(path, busy_timeout_ms=200)

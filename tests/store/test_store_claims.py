@@ -215,3 +215,11 @@ def test_nothing_is_claimed_while_suspended(store):
     assert store.claim("susp", "w") is None
     store.set_suspended(False)
     assert store.claim("susp", "w").action.target_id == "later"
+
+
+def test_a_stale_claim_object_never_undoes_a_later_step(timed, fed):
+    timed.enqueue(fed, [NewAction("job", "add", "a", {})])
+    first = timed.claim(fed, "w1", ttl=60)
+    timed.record_progress(first, {"pool": "p1"})
+    timed.record_progress(first, {"step": "x"})  # an older Claim object of the same holder
+    assert timed.get_action(fed, first.action.id).progress == {"pool": "p1", "step": "x"}
