@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -81,8 +82,7 @@ def test_keep_alive_connections_are_reused(account):
     account.create_job("ka-job", "ka")
     for _ in range(20):
         assert account.get_job("ka-job").pool_id == "ka"
-    (pool,) = transport_of(account)._pools.values()
-    assert pool.num_connections == 1  # 22 requests, one after the other: one connection
+    assert transport_of(account).connections_made == 1  # 22 requests, one after the other: one connection
 
 
 def test_a_large_task_file_is_streamed_not_read_whole(account):
@@ -93,3 +93,38 @@ def test_a_large_task_file_is_streamed_not_read_whole(account):
     assert account.read_task_file("bigjob", "out", "stdout.txt", max_bytes=1000) == b"\0" * 1000
     assert transport_of(account)._streaming is not None  # downloads went to the streaming transport
     assert len(account.read_task_file("bigjob", "out", "stdout.txt")) == 4_000_000
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_not_reused():
+    """The server answers as keep-alive, then hangs up (a restart, an idle timeout). The next
+    request notices before sending and opens a new connection: a POST, which the pipeline
+    does not retry after a failed read, must not be sent into the dead connection."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class HangUpAfterAnswer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(201)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            self.close_connection = True  # no "Connection: close" said: the client finds out itself
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HangUpAfterAnswer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        acct = BatchAccount(f"http://127.0.0.1:{server.server_address[1]}/accounts/hang", key=KEY, retry=FAST)
+        for i in range(3):
+            assert acct.create_job(f"j{i}", "p").created
+            time.sleep(0.05)  # let the hang-up arrive, as it would between two placements
+        assert transport_of(acct).connections_made == 3
+        acct.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
