@@ -32,6 +32,7 @@ from .processor import ActionProcessor, Counters, ProcessingOptions
 log = logging.getLogger("batchfed.proxy")
 
 LEASE_NAME = "proxy-leader"
+WATCH_COOLDOWN = 0.005  # seconds between two wake-ups from store changes
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,9 @@ class ProxyDaemon:
                     self._federations_changed.set()
                 marks = fresh
                 self._wake.set()
+                # coalesce: under load this proxy's own writes move the marks hundreds of times
+                # a second, and busy workers claim new actions themselves (see _dispatch)
+                self.stop_event.wait(WATCH_COOLDOWN)
 
     def _event_loop(self) -> None:
         watcher = threading.Thread(target=self._watch_store, name="batchfed-watch", daemon=True)
