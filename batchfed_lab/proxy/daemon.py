@@ -333,9 +333,11 @@ class ProxyDaemon:
                     self._federations_changed.set()
                 marks = fresh
                 self._wake.set()
-                # coalesce: under load this proxy's own writes move the marks hundreds of times
-                # a second, and busy workers claim new actions themselves (see _dispatch)
-                self.stop_event.wait(WATCH_COOLDOWN)
+                if self._inflight:
+                    # coalesce while workers are busy: this proxy's own writes then move the marks
+                    # hundreds of times a second, and busy workers claim new actions themselves
+                    # (see _dispatch); an idle proxy reacts at once
+                    self.stop_event.wait(WATCH_COOLDOWN)
 
     def _event_loop(self) -> None:
         watcher = threading.Thread(target=self._watch_store, name="batchfed-watch", daemon=True)
