@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from ..batch.errors import UNREACHABLE
 from ..errors import BatchError
-from ..scheduler.types import PoolFacts, PoolSnapshot, pool_key
+from ..scheduler.types import PoolFacts, PoolSnapshot, pool_key, url_key
 from ..store.records import PoolMember
 
 AccountFactory = Callable[[str], "object"]  # service url -> BatchAccount-like
@@ -81,7 +80,7 @@ class CapacityCache:
     # -- invalidation ----------------------------------------------------------------
     def invalidate(self, service_url: str | None = None) -> None:
         with self._lock:
-            targets = self._entries.values() if service_url is None else [self._entries.get(_norm(service_url))]
+            targets = self._entries.values() if service_url is None else [self._entries.get(url_key(service_url))]
             for e in targets:
                 if e is not None:
                     e.stale = True
@@ -92,7 +91,7 @@ class CapacityCache:
         decisions see the load without a round trip; the next refresh replaces the guess
         with the service's numbers."""
         with self._lock:
-            e = self._entries.get(_norm(service_url))
+            e = self._entries.get(url_key(service_url))
             if e is None or e.pools is None:
                 return
             snap = e.pools.get(pool_id.lower())
@@ -114,7 +113,7 @@ class CapacityCache:
         """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
         by_account: dict[str, list[PoolMember]] = {}
         for m in members:
-            by_account.setdefault(_norm(m.batch_service_url), []).append(m)
+            by_account.setdefault(url_key(m.batch_service_url), []).append(m)
         table = {url: pools for url in by_account if (pools := self._fresh(url, active_tasks)) is not None}
         stale = [url for url in by_account if url not in table]
         if len(stale) > 1:
@@ -125,7 +124,7 @@ class CapacityCache:
             table[stale[0]] = self._reachable_pools(stale[0], active_tasks)
         out = []
         for m in members:
-            pools = table[_norm(m.batch_service_url)]
+            pools = table[url_key(m.batch_service_url)]
             if isinstance(pools, _Unreachable):
                 out.append(pools.snapshot(m, self._blackout.get(pool_key(m.batch_service_url, m.pool_id))))
                 continue
@@ -221,11 +220,6 @@ def _as_member(snap: PoolSnapshot, member: PoolMember) -> PoolSnapshot:
     if member.location and snap.facts.location != member.location.lower():
         return replace(snap, facts=replace(snap.facts, location=member.location))
     return snap
-
-
-@lru_cache(maxsize=4096)  # a handful of accounts, asked for every pool of every decision
-def _norm(url: str) -> str:
-    return url.rstrip("/").lower()
 
 
 def member_key(m: PoolMember) -> str:

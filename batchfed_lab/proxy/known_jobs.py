@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 
 from ..batch.jobs import JobInfo
+from ..scheduler.types import url_key
 
 
 class KnownJobs:
@@ -28,7 +29,7 @@ class KnownJobs:
 
     @staticmethod
     def _key(service_url: str, job_id: str) -> tuple[str, str]:
-        return service_url.rstrip("/").lower(), job_id.lower()
+        return url_key(service_url), job_id.lower()
 
     def get(self, service_url: str, job_id: str) -> JobInfo | None:
         key = self._key(service_url, job_id)
@@ -53,6 +54,3 @@ class KnownJobs:
     def clear(self) -> None:
         with self._lock:
             self._jobs.clear()
-
-    def __len__(self) -> int:
-        return len(self._jobs)

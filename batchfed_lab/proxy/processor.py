@@ -25,7 +25,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,7 +45,7 @@ from ..errors import (
 )
 from ..scheduler import decide_requirements, resolve, rewrite_for_placement, summarize
 from ..scheduler.rewrite import highest_generated
-from ..scheduler.types import Decision, PoolSnapshot
+from ..scheduler.types import Decision, PoolSnapshot, url_key
 from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim, LocationUpdate
 from .capacity import CapacityCache
@@ -266,7 +265,7 @@ class ActionProcessor:
         if a.kind is not ActionKind.JOB:
             return {}
         return {
-            _norm_url(loc.batch_service_url): loc.pool_id
+            url_key(loc.batch_service_url): loc.pool_id
             for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
         }
 
@@ -401,7 +400,7 @@ class ActionProcessor:
         the job is not created blindly: if this proxy remembers the job (:mod:`.known_jobs`),
         the task-id listing alone confirms it still exists; otherwise the job is read."""
         url, pool_id = target["service_url"], target["pool_id"]
-        home = homes.get(_norm_url(url))
+        home = homes.get(url_key(url))
         likely = home is not None and home.lower() == pool_id.lower()
         known = self.known_jobs.get(url, job_id) if likely else None
         if known is not None and known.merge_conflict(pool_id, settings, windows=windows) is None:
@@ -519,17 +518,12 @@ class ActionProcessor:
         return "done"
 
 
-@lru_cache(maxsize=4096)  # a handful of accounts, asked for every pool of every decision
-def _norm_url(url: str) -> str:
-    return url.rstrip("/").lower()
-
-
 def _same_account_conflicts(a: Action, snaps: list[PoolSnapshot], homes: dict[str, str]) -> dict[str, str]:
     """A Batch job id is unique per account: where the job id already lives on one pool,
     every other pool of that account would refuse it — say so without asking Batch."""
     out = {}
     for s in snaps:
-        home = homes.get(_norm_url(s.facts.service_url))
+        home = homes.get(url_key(s.facts.service_url))
         if home is not None and home.lower() != s.pool_id.lower():
             out[s.key] = f"job '{a.target_id}' already lives on pool {home} of this account"
     return out

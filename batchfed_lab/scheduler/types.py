@@ -9,6 +9,7 @@ builds :class:`PoolSnapshot` objects from the service, the config layer builds
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 NodeKind = Literal["dedicated", "low_priority"]
@@ -81,8 +82,14 @@ class PoolFacts:
         object.__setattr__(self, "location", self.location.lower())
 
 
+@lru_cache(maxsize=4096)  # a handful of accounts, asked for every pool of every decision
+def url_key(service_url: str) -> str:
+    """A Batch service URL as the federation compares it: no trailing slash, lower case."""
+    return service_url.rstrip("/").lower()
+
+
 def pool_key(service_url: str, pool_id: str) -> str:
-    return f"{service_url.rstrip('/').lower()}#{pool_id}"
+    return f"{url_key(service_url)}#{pool_id}"
 
 
 @dataclass(frozen=True, slots=True)

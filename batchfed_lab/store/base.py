@@ -353,11 +353,7 @@ class Store(ABC):
             result = self._mutate_claimed(claim, fn, self.now())
         else:
             a = claim.action
-            where, change = self._location_change(
-                a.federation_id, a.target_id, kind=a.kind, batch_service_url=location.batch_service_url,
-                pool_id=location.pool_id, account=location.account, location=location.location,
-                unique_id=location.unique_id, at=location.at,
-            )  # fmt: skip
+            where, change = self._location_change(a.federation_id, a.target_id, a.kind, location)
             result = self._mutate_claimed_and_locate(claim, fn, self.now(), where, change)
         self._notify_local()
         if keep:
@@ -373,23 +369,20 @@ class Store(ABC):
     ) -> Location:  # fmt: skip
         """Create the location of a job id on a pool if needed, and record that
         ``unique_id`` was served there at ``at`` (idempotent for retries)."""
-        where, change = self._location_change(
-            federation_id, job_id, kind=kind, batch_service_url=batch_service_url, pool_id=pool_id,
-            account=account, location=location, unique_id=unique_id, at=at,
-        )  # fmt: skip
+        update = LocationUpdate(batch_service_url, pool_id, account, location, unique_id, at)
+        where, change = self._location_change(federation_id, job_id, kind, update)
         return self._change_location(*where, change)  # type: ignore[return-value]
 
     def _location_change(
-        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
-        account: str | None, location: str | None, unique_id: str | None, at: datetime | None,
-    ) -> tuple[tuple[str, str, ActionKind, str, str], LocationChange]:  # fmt: skip
+        self, federation_id: str, job_id: str, kind: ActionKind | str, update: LocationUpdate
+    ) -> tuple[tuple[str, str, ActionKind, str, str], LocationChange]:
         """The key and the read-modify-write of :meth:`record_location` (validated)."""
-        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
-        uid = None if unique_id is None else rules.action_id(unique_id)
-        when = epoch(at)
+        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, update.batch_service_url, update.pool_id)
+        uid = None if update.unique_id is None else rules.action_id(update.unique_id)
+        when = epoch(update.at)
 
         def change(old: Location | None, now: float) -> Location:
-            base = old or Location(fid, job, k, url, pid, account, location, created_at=utc(now))
+            base = old or Location(fid, job, k, url, pid, update.account, update.location, created_at=utc(now))
             return rules.add_unique_id(base, uid, when if when is not None else now)
 
         return (fid, job, k, url, pid), change

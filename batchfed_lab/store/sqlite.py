@@ -112,7 +112,7 @@ class SqliteStore(Store):
         self._busy_ms = int(busy_timeout_ms)
         self._lock = threading.RLock()  # one connection per store, shared by its threads
         self._tls = threading.local()  # per-thread read connection (also watches data_version)
-        self._watchers: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._conn = self._connect()
         self._ensure_schema()
 
@@ -182,10 +182,10 @@ class SqliteStore(Store):
             conn.row_factory = sqlite3.Row
             with self._lock:
                 # a thread that ended leaves its connection behind: close those now
-                for owner, old in [w for w in self._watchers if not w[0].is_alive()]:
+                for owner, old in [r for r in self._readers if not r[0].is_alive()]:
                     old.close()
-                    self._watchers.remove((owner, old))
-                self._watchers.append((threading.current_thread(), conn))
+                    self._readers.remove((owner, old))
+                self._readers.append((threading.current_thread(), conn))
             self._tls.conn, self._tls.seen = conn, None
         elif self._closed:
             raise StoreError(f"sqlite store {self.path}: used after close()")
@@ -210,7 +210,7 @@ class SqliteStore(Store):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                for conn in [self._conn, *(c for _, c in self._watchers)]:
+                for conn in [self._conn, *(c for _, c in self._readers)]:
                     conn.close()
 
     @staticmethod
@@ -453,11 +453,7 @@ class SqliteStore(Store):
             was = rules.action_doc(mine, claim.token, payload_text="")
             doc.update({f"old_{k}": was[k] for k in _MUTABLE}, ready_at=rules.ready_at(new), now_=now)
             if c.execute(_UPDATE_CLAIMED, doc).rowcount == 1:
-                if new.state in TERMINAL_STATES:
-                    self._advance(c, mine.federation_id, rules.target_key(mine.target_id))
-                if new.claimed_by is None:
-                    self._bump(c, "actions")
-                return new, None
+                return self._after_claimed_change(c, new), None
         row = self._row(c, claim.federation_id, claim.action_id)
         if row is None:
             raise ClaimLostError(f"action {claim.action_id}: no longer exists (federation destroyed?)")
@@ -465,11 +461,15 @@ class SqliteStore(Store):
         rules.check_claim(old, row["claim_token"], claim.token, now)
         new = fn(old, now)
         self._save(c, new, claim.token if new.claimed_by else None, head=True)
+        return self._after_claimed_change(c, new), None
+
+    def _after_claimed_change(self, c: sqlite3.Connection, new: Action) -> Action:
+        """An ended action hands the head on; an unclaimed one signals waiting proxies."""
         if new.state in TERMINAL_STATES:
-            self._advance(c, old.federation_id, row["target_key"])
+            self._advance(c, new.federation_id, rules.target_key(new.target_id))
         if new.claimed_by is None:
             self._bump(c, "actions")
-        return new, None
+        return new
 
     def _zap(self, fid: str, aid: str, now: float) -> Action:
         with self._tx() as c:
