@@ -301,18 +301,27 @@ class Engine:
         self._trash(self.node_dir(pool, node))
 
     def _refresh_pool_counts(self, pool: Pool) -> None:
-        ded = sum(1 for n in pool.nodes if n.dedicated)
-        low = len(pool.nodes) - ded
-        changed = (pool.doc.get("currentDedicatedNodes"), pool.doc.get("currentLowPriorityNodes")) != (ded, low)
-        pool.doc["currentDedicatedNodes"] = ded
-        pool.doc["currentLowPriorityNodes"] = low
-        steady = pool.resize is None and not any(n.leaving for n in pool.nodes)
-        if steady and pool.doc.get("allocationState") != "steady":
-            pool.doc["allocationState"] = "steady"
-            pool.doc["allocationStateTransitionTime"] = iso_now()
+        # runs for every pool on every dispatcher pass: one plain loop, and no write unless changed
+        ded = low = 0
+        steady = pool.resize is None
+        for n in pool.nodes:
+            if n.dedicated:
+                ded += 1
+            else:
+                low += 1
+            if n.leaving:
+                steady = False
+        doc = pool.doc
+        changed = doc.get("currentDedicatedNodes") != ded or doc.get("currentLowPriorityNodes") != low
+        if changed:
+            doc["currentDedicatedNodes"] = ded
+            doc["currentLowPriorityNodes"] = low
+        if steady and doc.get("allocationState") != "steady":
+            doc["allocationState"] = "steady"
+            doc["allocationStateTransitionTime"] = iso_now()
             changed = True
         if changed:
-            self.touch(pool.doc)
+            self.touch(doc)
             self.save_pool(pool)
 
     def autoscale_context(self, pool: Pool) -> dict[str, float]:
@@ -709,7 +718,7 @@ class Engine:
         wait = TICK_SECONDS
         for acct in self.accounts.values():
             for pool in list(acct.pools.values()):
-                changed = False
+                changed = gone = False
                 for node in pool.nodes:
                     if node.preempted_until is not None:
                         if node.preempted_until <= mono:
@@ -718,6 +727,8 @@ class Engine:
                             changed = True
                         else:
                             wait = min(wait, node.preempted_until - mono)
+                    if node.leaving and not node.runs:
+                        gone = True
                 if pool.formula is not None and pool.next_autoscale is not None:
                     if pool.next_autoscale <= mono:
                         self.autoscale_now(pool)
@@ -727,8 +738,8 @@ class Engine:
                         self._apply_resize(pool)
                     else:
                         wait = min(wait, pool.resize["due"] - mono)
-                for node in [n for n in pool.nodes if n.leaving and not n.runs]:
-                    pool.nodes.remove(node)
+                if gone:  # drained nodes leave the pool
+                    pool.nodes[:] = [n for n in pool.nodes if not (n.leaving and not n.runs)]
                     changed = True
                 self._refresh_pool_counts(pool)
                 if changed:

@@ -4,7 +4,9 @@ The engine decides *what* runs *where* under its lock and hands a :class:`RunSpe
 :class:`Run`, whose thread spawns the processes, enforces the wall-clock limit and reports the
 outcome back. Each process is ``/bin/sh -c <commandLine>`` in its own session (so its process
 group id is its pid and one ``killpg`` stops it and everything it started), with stdout.txt and
-stderr.txt in the task folder and the working directory ``<task folder>/wd``.
+stderr.txt in the task folder and the working directory ``<task folder>/wd``. A command line
+that is itself ``/bin/sh -c '<script>'`` (what the federation writes for shell text) runs as
+that one shell, not a shell inside a shell: the same result for one exec less per task.
 
 Multi-instance tasks: the coordination command runs on every instance (each on its own node and
 folder); when all succeeded, the application command runs on the primary (instance 0). Leftover
@@ -295,7 +297,7 @@ class Run:
 
     def _spawn(self, command: str, inst: Instance, *, append: bool) -> subprocess.Popen | None:
         env = self._instance_env(inst)
-        argv = ["/bin/sh", "-c", command]
+        argv = shell_argv(command)
         if self.spec.container is not None:
             argv = self._docker_argv(command, inst, env)
         mode = "ab" if append else "wb"
@@ -364,7 +366,7 @@ class Run:
         )
         with open(folder / "stdout.txt", "wb") as out, open(folder / "stderr.txt", "wb") as err:
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", prep.command_line],
+                shell_argv(prep.command_line),
                 cwd=str(folder / "wd"),
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -388,6 +390,20 @@ class Run:
             failure = Failure("usererror", "JobPreparationTaskFailed", f"the job preparation task {how} on node {inst.node_id}")
         self.host.prep_done(self, inst.node_id, failure, stopped=False)
         return failure
+
+
+def shell_argv(command: str) -> list[str]:
+    """``/bin/sh -c <command>``; a command line that is exactly ``/bin/sh -c <quoted script>``
+    (as :func:`shlex.quote` writes it: nothing the outer shell would expand) runs as that shell."""
+    prefix = "/bin/sh -c "
+    if command.startswith(prefix):
+        try:
+            argv = shlex.split(command)
+        except ValueError:  # unbalanced quotes: the shell reports them as it would
+            argv = []
+        if len(argv) == 3 and command == prefix + shlex.quote(argv[2]):
+            return argv
+    return ["/bin/sh", "-c", command]
 
 
 def _docker_kill(name: str) -> None:

@@ -159,3 +159,33 @@ def test_container_command_line_keeps_values_off_argv(tmp_path):
     passed = {argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
     assert {"TOKEN", "AZ_BATCH_TASK_WORKING_DIR", "AZ_BATCH_NODE_ID"} <= passed and "PATH" not in passed
     assert not any("s3cret" in a for a in argv)  # values travel in docker's environment, not its argv
+
+
+SCRIPTS = ["echo hi", "echo 'quoted' \"double\" && echo $HOME", "printf '%s\\n' a b | wc -l", "x=1; echo $((x+1)) > /dev/null; echo done"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_federation_shell_command_line_runs_as_one_shell_with_the_same_output(script):
+    import subprocess
+
+    from batchfed_lab.batch.tasks import command_line
+    from batchfed_lab.localbatch.runner import shell_argv
+
+    line = command_line(script)
+    assert shell_argv(line) == ["/bin/sh", "-c", script]  # one exec less per task
+    nested = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, check=True)
+    direct = subprocess.run(shell_argv(line), capture_output=True, text=True, check=True)
+    assert direct.stdout == nested.stdout != ""
+
+
+@pytest.mark.parametrize("line", [
+    "echo hi",
+    '/bin/sh -c "echo $HOME"',  # the outer shell would expand $HOME first: keep both shells
+    "/bin/sh -c 'echo a' && echo b",  # more than one command
+    "/bin/sh -c 'unbalanced",
+    "/bin/sh -c echo a",
+])  # fmt: skip
+def test_other_command_lines_keep_the_outer_shell(line):
+    from batchfed_lab.localbatch.runner import shell_argv
+
+    assert shell_argv(line) == ["/bin/sh", "-c", line]
