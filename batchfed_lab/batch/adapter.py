@@ -2,10 +2,17 @@
 
 :class:`BatchAccount` wraps one client per Batch account. Every method translates SDK
 errors into :mod:`batchfed_lab.errors` (see :mod:`.errors`), returns plain records (never
-SDK models) and is safe to call from several threads at once: the SDK client shares one
-``requests`` session whose connection pool is thread-safe, and the adapter's own state (the
-request counter) is under a lock. :func:`get_account` caches one ``BatchAccount`` per
+SDK models) and is safe to call from several threads at once: the client's transport keeps a
+thread-safe connection pool, and the adapter's own state (the request counter) is under a
+lock. :func:`get_account` caches one ``BatchAccount`` per
 service URL for the whole process.
+
+The three calls the proxy makes per placement (create job, add a task collection, list a
+job's task ids) go through the same client's pipeline without the generated operations
+(:meth:`BatchAccount._rest`): the request bodies are still SDK models, written by the SDK's
+encoder, but the answers are read as JSON, since building models for them cost more CPU than
+the round trip. Loopback (localbatch) accounts also get a lean transport (:mod:`.transport`)
+and only the policies a local service needs (a request id, retries, the signature).
 
 Long-running operations (terminate/delete job, job schedule and pool, resize) are sent
 without the SDK's ``LROPoller``: ``begin_*`` would start a daemon thread per call that polls
@@ -17,6 +24,7 @@ its poller is dropped.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import Counter
@@ -25,13 +33,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from azure.batch import BatchClient
 from azure.batch import models as bm
+from azure.batch._patch import BatchSharedKeyAuthPolicy  # what BatchClient itself signs with
+from azure.batch._utils.model_base import SdkJSONEncoder  # how the SDK writes its request bodies
 from azure.batch.models._models import BatchJobTerminateOptions  # not re-exported in 15.1.0
 from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline import policies
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.rest import HttpRequest
 
 from ..config.jobs import TaskDefinition
 from ..config.pool import PoolSpecification
@@ -158,6 +170,25 @@ class _RequestCounter(SansIOHTTPPolicy):
             self.counts.clear()
 
 
+def _segment(value: str) -> str:
+    """An id as one URL path segment (as the SDK quotes path parameters)."""
+    return quote(value, safe="")
+
+
+def _loopback_policies(credential: Any, retry: RetrySettings) -> list[Any]:
+    """The policies a loopback service needs: a request id, retries and the shared-key
+    signature. Not the proxy, redirect, tracing and HTTP-logging policies of the default
+    list: none applies to a local service, and on the proxy's hot path each costs CPU on
+    every call. (The request counter and the SDK's error policy are per-call policies, which
+    azure-core puts in front of this list.)"""
+    kwargs = retry.client_kwargs()
+    return [
+        policies.RequestIdPolicy(request_id_header_name="client-request-id"),
+        policies.RetryPolicy(**{k: v for k, v in kwargs.items() if k.startswith("retry_")}),
+        BatchSharedKeyAuthPolicy(credential),
+    ]
+
+
 @dataclass(frozen=True)
 class AutoscaleEvaluation:
     """The result of evaluating an autoscale formula: ``$Name`` → value, or the error."""
@@ -212,6 +243,9 @@ class BatchAccount:
                 "transport",
                 LoopbackTransport(connection_timeout=self.retry.connection_timeout, read_timeout=self.retry.read_timeout),
             )
+            if self._credential.kind == "shared_key" and not options.get("logging_enable"):
+                # (asked-for network logging keeps the default list, which has its policy)
+                options.setdefault("policies", _loopback_policies(self._credential.credential, self.retry))
         self._client = BatchClient(endpoint=self.service_url, credential=self._credential.credential, **options)
 
     def __repr__(self) -> str:
@@ -241,6 +275,34 @@ class BatchAccount:
 
     def _what(self, text: str) -> str:
         return f"{self.account}: {text}"
+
+    def _rest(self, method: str, target: str, what: str, *, params: Mapping[str, str] | None = None, body: Any = None) -> Any:
+        """One REST call through the client's own pipeline (request id, retries, signing, the
+        SDK's error policy), without a generated operation: for the calls the proxy makes per
+        placement, where building and reading SDK models costs more CPU than the call.
+
+        ``target`` is a quoted path under the account or a service link (``odata.nextLink``);
+        ``body`` (SDK models or plain JSON) is written as the SDK writes it. Returns the JSON
+        answer (``None`` when empty); error answers raise as they do from the SDK."""
+        if target.startswith("/"):
+            url, query = self.service_url + target, {}
+        else:
+            link = urlsplit(target)
+            url, query = link._replace(query="", fragment="").geturl(), dict(parse_qsl(link.query, keep_blank_values=True))
+        query.update(params or {})
+        query["api-version"] = self._client._config.api_version  # the version our models are for
+        headers = {"accept": "application/json"}
+        content = None
+        if body is not None:
+            headers["content-type"] = "application/json; odata=minimalmetadata"
+            content = json.dumps(body, cls=SdkJSONEncoder, exclude_readonly=True)
+        response = self._client.send_request(HttpRequest(method, url, params=query, headers=headers, content=content))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise BatchError(f"{what}: the service answered HTTP {response.status_code} with a body that is not JSON") from None
 
     def _nowait(self, op: str, *args: Any, **kwargs: Any) -> None:
         """Send a long-running operation's request without starting a poller thread."""
@@ -487,14 +549,15 @@ class BatchAccount:
                 pass  # deleted since: create it
         settings = settings or JobSettings()
         options = job_create_options(job_id, pool_id, settings, windows=windows, shell=shell, metadata=metadata)
+        what = self._what(f"create job '{job_id}' on pool '{pool_id}'")
         try:
-            self._client.create_job(options)
+            self._rest("POST", "/jobs", what, body=options)  # a placement's call: no SDK operation
             return JobCreateResult(job_id, True)
         except HttpResponseError as exc:
             if error_code(exc) != "JobExists":
-                raise translate(exc, self._what(f"create job '{job_id}' on pool '{pool_id}'")) from exc
+                raise translate(exc, what) from exc
         except AzureError as exc:
-            raise translate(exc, self._what(f"create job '{job_id}' on pool '{pool_id}'")) from exc
+            raise translate(exc, what) from exc
         return JobCreateResult(job_id, False, self.get_job(job_id))
 
     def update_job(
@@ -620,11 +683,12 @@ class BatchAccount:
         """Add tasks in requests of ≤100, with a per-task result each (see :mod:`.tasks`).
         Raises only when a whole request fails for another reason than its size."""
         options = self._task_options(tasks, windows=windows, shell=shell)
-
-        def post(chunk: list[bm.BatchTaskCreateOptions]) -> bm.BatchCreateTaskCollectionResult:
-            return self._client.create_task_collection(job_id, bm.BatchTaskGroup(task_values=chunk))
-
         what = self._what(f"add tasks to job '{job_id}'")
+        path = f"/jobs/{_segment(job_id)}/addtaskcollection"
+
+        def post(chunk: list[bm.BatchTaskCreateOptions]) -> list[dict[str, Any]]:
+            return list((self._rest("POST", path, what, body={"value": chunk}) or {}).get("value") or ())
+
         with batch_call(what):  # connection errors; HTTP errors are translated inside
             return add_task_collection(
                 post, options, concurrency=concurrency, max_server_retries=max_server_retries,
@@ -633,8 +697,16 @@ class BatchAccount:
 
     def task_ids(self, job_id: str) -> set[str]:
         """Ids of every task already in the job (for renumbering generated ids, SPEC §5)."""
-        with batch_call(self._what(f"list task ids of job '{job_id}'")):
-            return {t.id for t in self._client.list_tasks(job_id, select=["id"]) if t.id}
+        what = self._what(f"list task ids of job '{job_id}'")
+        ids: set[str] = set()
+        with batch_call(what):
+            page = self._rest("GET", f"/jobs/{_segment(job_id)}/tasks", what, params={"$select": "id"}) or {}
+            while True:
+                ids.update(t["id"] for t in page.get("value") or () if t.get("id"))
+                link = page.get("odata.nextLink")
+                if not link:
+                    return ids
+                page = self._rest("GET", link, what) or {}
 
     def list_tasks(self, job_id: str, *, state: str | None = None) -> list[TaskInfo]:
         """Tasks of a job: state, exit code, node, start/end times (``state`` filters)."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shlex
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -143,10 +143,17 @@ class TaskAddReport:
         return text
 
 
+# one ``addtaskcollection`` request: its tasks → the answer's ``value`` list as the service
+# wrote it ({"taskId", "status", "error": {"code", "message": {"value"}}}); no SDK models
+Post = Callable[[list[bm.BatchTaskCreateOptions]], Sequence[Mapping[str, Any]]]
+_SUCCESS = str(bm.BatchTaskAddStatus.SUCCESS.value).lower()
+_CLIENT_ERROR = str(bm.BatchTaskAddStatus.CLIENT_ERROR.value).lower()
+
+
 def _one_line(text: Any) -> str | None:
     if text is None:
         return None
-    value = getattr(text, "value", text)  # ErrorMessage(lang, value) or plain str
+    value = text.get("value") if isinstance(text, Mapping) else getattr(text, "value", text)  # {lang, value} or str
     lines = str(value).strip().splitlines()
     return lines[0] if lines else None
 
@@ -154,8 +161,7 @@ def _one_line(text: Any) -> str | None:
 class _BulkAdd:
     """One bulk add: shared chunk limit (halved on RequestBodyTooLarge) and results."""
 
-    def __init__(self, post: Callable[[list[bm.BatchTaskCreateOptions]], bm.BatchCreateTaskCollectionResult],
-                 max_server_retries: int, chunk_size: int, what: str):
+    def __init__(self, post: Post, max_server_retries: int, chunk_size: int, what: str):
         self._post = post
         self._what = what
         self._retries = max_server_retries
@@ -182,7 +188,7 @@ class _BulkAdd:
         with self._lock:
             self.requests += 1
         try:
-            response = self._post(chunk)
+            values = self._post(chunk)
         except HttpResponseError as exc:
             if error_code(exc) != TOO_LARGE:
                 raise translate(exc, f"{self._what} ({len(chunk)} task(s) in the request)") from exc
@@ -197,20 +203,25 @@ class _BulkAdd:
         retry: list[bm.BatchTaskCreateOptions] = []
         by_id = {t.id: t for t in chunk}
         seen = set()
-        for r in response.result_values or []:
-            seen.add(r.task_id)
-            code = r.error.code if r.error else None
-            message = _one_line(r.error.message) if r.error else None
-            if r.status == bm.BatchTaskAddStatus.SUCCESS:
-                self._record(TaskAddResult(r.task_id, "added"))
-            elif r.status == bm.BatchTaskAddStatus.CLIENT_ERROR and code == TASK_EXISTS:
-                self._record(TaskAddResult(r.task_id, "exists", code))
-            elif r.status == bm.BatchTaskAddStatus.CLIENT_ERROR:
-                self._record(TaskAddResult(r.task_id, "failed", code or "ClientError", message))
-            elif r.task_id in by_id and attempt < self._retries:
-                retry.append(by_id[r.task_id])
+        for r in values:
+            task_id = r.get("taskId")
+            if task_id is None:
+                continue  # a result naming no task: that task counts as missing below
+            status = str(r.get("status") or "").lower()
+            error = r.get("error") or {}
+            code = error.get("code")
+            message = _one_line(error.get("message")) if error else None
+            seen.add(task_id)
+            if status == _SUCCESS:
+                self._record(TaskAddResult(task_id, "added"))
+            elif status == _CLIENT_ERROR and code == TASK_EXISTS:
+                self._record(TaskAddResult(task_id, "exists", code))
+            elif status == _CLIENT_ERROR:
+                self._record(TaskAddResult(task_id, "failed", code or "ClientError", message))
+            elif task_id in by_id and attempt < self._retries:
+                retry.append(by_id[task_id])
             else:  # servererror (or an unknown status) with no retries left
-                self._record(TaskAddResult(r.task_id, "failed", code or f"status:{r.status}", message))
+                self._record(TaskAddResult(task_id, "failed", code or f"status:{status}", message))
         for t in chunk:  # the service owes a result per task; a missing one is retried like a server error
             if t.id not in seen:
                 if attempt < self._retries:
@@ -222,7 +233,7 @@ class _BulkAdd:
 
 
 def add_task_collection(
-    post: Callable[[list[bm.BatchTaskCreateOptions]], bm.BatchCreateTaskCollectionResult],
+    post: Post,
     tasks: Sequence[bm.BatchTaskCreateOptions],
     *,
     concurrency: int = 1,

@@ -26,6 +26,7 @@ class FakeBatch:
     def __init__(self, script: Callable[[str, str, Any], Reply]):
         self.script = script
         self.requests: list[tuple[str, str, Any]] = []
+        self.targets: list[str] = []  # each request's path with its query, as sent
         self._lock = threading.Lock()
         fake = self
 
@@ -40,6 +41,7 @@ class FakeBatch:
                 path = urlsplit(self.path).path.split("/accounts/fake", 1)[-1]
                 with fake._lock:
                     fake.requests.append((self.command, path, body))
+                    fake.targets.append(self.path)
                 status, doc = fake.script(self.command, path, body)
                 data = b"" if doc is None else json.dumps(doc).encode()
                 self.send_response(status)

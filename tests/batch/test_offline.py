@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from azure.batch import models as bm
@@ -390,6 +391,23 @@ def test_5xx_on_get_is_retried_by_the_pipeline(fake):
     assert acct.get_job("j").pool_id == "p"
     assert seen["n"] == 3
     assert acct.requests == {"GET /jobs/{id}": 1}  # the counter sees the call once, not each retry
+
+
+def test_task_ids_follow_next_links_to_the_last_page(fake):
+    def script(method, path, body):
+        if "skiptoken" not in server.targets[-1]:
+            link = f"{server.url}/jobs/j%201/tasks?$select=id&$skiptoken=p2&api-version=1999-01-01"
+            return 200, {"value": [{"id": "a"}, {"id": "b"}], "odata.nextLink": link}
+        return 200, {"value": [{"id": "c"}]}
+
+    server, acct = fake(script)
+    version = acct._client._config.api_version  # the SDK's, which its models are written for
+    assert acct.task_ids("j 1") == {"a", "b", "c"}
+    first, second = (urlsplit(t) for t in server.targets)
+    assert first.path == second.path == "/accounts/fake/jobs/j%201/tasks"
+    assert dict(parse_qsl(first.query)) == {"$select": "id", "api-version": version}
+    # the link's own query, with our api-version
+    assert dict(parse_qsl(second.query)) == {"$select": "id", "$skiptoken": "p2", "api-version": version}
 
 
 def test_dead_port_fails_fast_with_service_unreachable():

@@ -38,6 +38,23 @@ def test_loopback_accounts_use_the_lean_transport_and_azure_ones_the_default():
     azure.close()
 
 
+def policy_names(acct: BatchAccount) -> set[str]:
+    return {type(getattr(p, "_policy", p)).__name__ for p in acct._client._client._pipeline._impl_policies}
+
+
+def test_loopback_accounts_sign_and_retry_without_the_rest_of_the_default_policies():
+    local = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY)
+    traced = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"logging_enable": True})
+    azure = BatchAccount("https://acme.westeurope.batch.azure.com", key=KEY)
+    needed = {"_RequestCounter", "BatchExceptionPolicy", "RequestIdPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy"}
+    assert policy_names(local) == needed
+    default = {"ProxyPolicy", "RedirectPolicy", "NetworkTraceLoggingPolicy", "DistributedTracingPolicy", "HttpLoggingPolicy"}
+    assert needed | default <= policy_names(azure)
+    assert needed | default <= policy_names(traced)  # network logging asked for: the default list
+    for acct in (local, traced, azure):
+        acct.close()
+
+
 @pytest.fixture
 def cutting_server() -> Iterator[tuple[str, list[int]]]:
     """Accepts, reads the request, closes without an answer; counts connections."""
