@@ -4,8 +4,7 @@
 errors into :mod:`batchfed_lab.errors` (see :mod:`.errors`), returns plain records (never
 SDK models) and is safe to call from several threads at once: the client's transport keeps a
 thread-safe connection pool, and the adapter's own state (the request counter) is under a
-lock. :func:`get_account` caches one ``BatchAccount`` per
-service URL for the whole process.
+lock. :func:`get_account` caches one ``BatchAccount`` per service URL for the whole process.
 
 The three calls the proxy makes per placement (create job, add a task collection, list a
 job's task ids) go through the same client's pipeline without the generated operations
