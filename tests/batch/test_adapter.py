@@ -234,6 +234,34 @@ def test_bulk_add_250_with_a_duplicate_then_resubmit(account):
     assert (counts.active, counts.running, counts.completed) == (250, 0, 0)
 
 
+def test_placement_calls_answer_alike_through_the_default_pipeline(account, lb_workspace):
+    """What Azure accounts get (requests transport, the SDK's full policy list) against the
+    lean loopback one: the per-placement calls, read as JSON either way, agree."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    default = BatchAccount(account.service_url, workspace=lb_workspace,
+                           client_options={"transport": RequestsTransport(), "logging_enable": True})
+    try:
+        account.create_pool(idle_spec("both"))
+        results = {}
+        for name, acct in (("lean", account), ("default", default)):
+            job = f"both-{name}"
+            assert acct.create_job(job, "both").created
+            again = acct.create_job(job, "both")
+            assert not again.created and again.existing is not None and again.existing.pool_id == "both"
+            report = acct.add_tasks(job, [TaskDefinition(id="a", command="true"), TaskDefinition(id="bad id!", command="true")])
+            second = acct.add_tasks(job, [TaskDefinition(id="a", command="true")])
+            results[name] = (report.added, [r.code for r in report.failed], second.existing, acct.task_ids(job))
+            with pytest.raises(BatchNotFoundError) as info:
+                acct.task_ids("no-such-job")
+            assert info.value.code == "JobNotFound"
+        added, failed, existing, ids = results["lean"]
+        assert results["default"] == results["lean"]
+        assert added == ["a"] and len(failed) == 1 and existing == ["a"] and ids == {"a"}
+    finally:
+        default.close()
+
+
 def test_per_task_failures_are_reported_not_counted(account):
     account.create_pool(idle_spec("bad"))
     account.create_job("no-deps", "bad")
