@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from azure.batch import BatchClient
 from azure.batch import models as bm
@@ -174,6 +174,10 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+# client_options that leave the lean loopback policy list in place (see _loopback_policies)
+_LEAN_COMPATIBLE = frozenset({"transport", "per_call_policies", "per_retry_policies", "use_env_settings"})
+
+
 def _loopback_policies(credential: Any, retry: RetrySettings) -> list[Any]:
     """The policies a loopback service needs: a request id, retries and the shared-key
     signature. Not the proxy, redirect, tracing and HTTP-logging policies of the default
@@ -212,7 +216,9 @@ class BatchAccount:
     ``credential`` may be a :class:`~.credentials.ResolvedCredential`, an azure credential
     object, or ``None`` (resolved from the URL; see :mod:`.credentials`). ``key`` is a
     shared key given directly. ``client_options`` go to ``BatchClient`` as they are
-    (e.g. ``per_call_policies``, ``transport``, ``logging_enable``).
+    (e.g. ``per_call_policies``, ``transport``, ``logging_enable``); on a loopback account,
+    any beyond ``transport``, ``per_call_policies``, ``per_retry_policies`` and
+    ``use_env_settings`` also bring back azure-core's default policy list, which reads them.
     """
 
     def __init__(
@@ -242,9 +248,10 @@ class BatchAccount:
                 "transport",
                 LoopbackTransport(connection_timeout=self.retry.connection_timeout, read_timeout=self.retry.read_timeout),
             )
-            if self._credential.kind == "shared_key" and not options.get("logging_enable"):
-                # (asked-for network logging keeps the default list, which has its policy)
-                options.setdefault("policies", _loopback_policies(self._credential.credential, self.retry))
+            if self._credential.kind == "shared_key" and set(client_options or ()) <= _LEAN_COMPATIBLE:
+                # options that shape the policies (retries, headers, hooks, network logging)
+                # keep azure-core's default list, which honours them
+                options["policies"] = _loopback_policies(self._credential.credential, self.retry)
         self._client = BatchClient(endpoint=self.service_url, credential=self._credential.credential, **options)
 
     def __repr__(self) -> str:
@@ -284,12 +291,14 @@ class BatchAccount:
         ``body`` (SDK models or plain JSON) is written as the SDK writes it. Returns the JSON
         answer (``None`` when empty); error answers raise as they do from the SDK."""
         if target.startswith("/"):
-            url, query = self.service_url + target, {}
+            url = self.service_url + target
         else:
+            # a link's query goes on as the service wrote it (still encoded: azure-core adds
+            # query values as they are), only its api-version replaced by ours
             link = urlsplit(target)
-            url, query = link._replace(query="", fragment="").geturl(), dict(parse_qsl(link.query, keep_blank_values=True))
-        query.update(params or {})
-        query["api-version"] = self._client._config.api_version  # the version our models are for
+            kept = [p for p in link.query.split("&") if p and p.partition("=")[0].lower() != "api-version"]
+            url = link._replace(query="&".join(kept), fragment="").geturl()
+        query = {**(params or {}), "api-version": self._client._config.api_version}  # the version our models are for
         headers = {"accept": "application/json"}
         content = None
         if body is not None:
@@ -686,7 +695,10 @@ class BatchAccount:
         path = f"/jobs/{_segment(job_id)}/addtaskcollection"
 
         def post(chunk: list[bm.BatchTaskCreateOptions]) -> list[dict[str, Any]]:
-            return list((self._rest("POST", path, what, body={"value": chunk}) or {}).get("value") or ())
+            answer = self._rest("POST", path, what, body={"value": chunk})
+            values = answer.get("value") if isinstance(answer, dict) else None
+            # no usable answer: every task of the chunk counts as missing (retried, then NoResult)
+            return [r for r in values if isinstance(r, dict)] if isinstance(values, list) else []
 
         with batch_call(what):  # connection errors; HTTP errors are translated inside
             return add_task_collection(
@@ -699,13 +711,15 @@ class BatchAccount:
         what = self._what(f"list task ids of job '{job_id}'")
         ids: set[str] = set()
         with batch_call(what):
-            page = self._rest("GET", f"/jobs/{_segment(job_id)}/tasks", what, params={"$select": "id"}) or {}
+            page = self._rest("GET", f"/jobs/{_segment(job_id)}/tasks", what, params={"$select": "id"})
             while True:
-                ids.update(t["id"] for t in page.get("value") or () if t.get("id"))
+                if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+                    raise BatchError(f"{what}: the service's answer has no task list")
+                ids.update(t["id"] for t in page["value"] if isinstance(t, dict) and t.get("id"))
                 link = page.get("odata.nextLink")
                 if not link:
                     return ids
-                page = self._rest("GET", link, what) or {}
+                page = self._rest("GET", link, what)
 
     def list_tasks(self, job_id: str, *, state: str | None = None) -> list[TaskInfo]:
         """Tasks of a job: state, exit code, node, start/end times (``state`` filters)."""

@@ -45,13 +45,17 @@ def policy_names(acct: BatchAccount) -> set[str]:
 def test_loopback_accounts_sign_and_retry_without_the_rest_of_the_default_policies():
     local = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY)
     traced = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"logging_enable": True})
+    tuned = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"retry_total": 0})
     azure = BatchAccount("https://acme.westeurope.batch.azure.com", key=KEY)
     needed = {"_RequestCounter", "BatchExceptionPolicy", "RequestIdPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy"}
     assert policy_names(local) == needed
     default = {"ProxyPolicy", "RedirectPolicy", "NetworkTraceLoggingPolicy", "DistributedTracingPolicy", "HttpLoggingPolicy"}
     assert needed | default <= policy_names(azure)
     assert needed | default <= policy_names(traced)  # network logging asked for: the default list
-    for acct in (local, traced, azure):
+    assert needed | default <= policy_names(tuned)  # so do the caller's own retry settings
+    retry = next(p for p in tuned._client._client._pipeline._impl_policies if type(p).__name__ == "RetryPolicy")
+    assert retry.total_retries == 0
+    for acct in (local, traced, tuned, azure):
         acct.close()
 
 
