@@ -10,8 +10,10 @@ The three calls the proxy makes per placement (create job, add a task collection
 job's task ids) go through the same client's pipeline without the generated operations
 (:meth:`BatchAccount._rest`): the request bodies are still SDK models, written by the SDK's
 encoder, but the answers are read as JSON, since building models for them cost more CPU than
-the round trip. Loopback (localbatch) accounts also get a lean transport (:mod:`.transport`)
-and only the policies a local service needs (a request id, retries, the signature).
+the round trip. The pool listings behind :meth:`BatchAccount.snapshot_pools` (the proxy's
+capacity refresh) are read the same way (see :mod:`.pools`). Loopback (localbatch) accounts
+also get a lean transport (:mod:`.transport`) and only the policies a local service needs (a
+request id, retries, the signature).
 
 Long-running operations (terminate/delete job, job schedule and pool, resize) are sent
 without the SDK's ``LROPoller``: ``begin_*`` would start a daemon thread per call that polls
@@ -27,7 +29,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -312,6 +314,18 @@ class BatchAccount:
         except ValueError:
             raise BatchError(f"{what}: the service answered HTTP {response.status_code} with a body that is not JSON") from None
 
+    def _pages(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """The items of a listing (:meth:`_rest`), page after page by ``odata.nextLink``."""
+        page = self._rest("GET", path, what, params=params)
+        while True:
+            if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+                raise BatchError(f"{what}: the service's answer has no list of items")
+            yield from (item for item in page["value"] if isinstance(item, dict))
+            link = page.get("odata.nextLink")
+            if not link:
+                return
+            page = self._rest("GET", link, what)
+
     def _nowait(self, op: str, *args: Any, **kwargs: Any) -> None:
         """Send a long-running operation's request without starting a poller thread."""
         internal = getattr(self._client, f"_{op}_internal", None)
@@ -382,18 +396,22 @@ class BatchAccount:
         ``overrides`` maps pool id → ``vm_size_override`` (wins over the pool's metadata).
         """
         wanted = None if pool_ids is None else {p.lower() for p in pool_ids}
-        with batch_call(self._what("list pools")):
-            pools = [p for p in self._client.list_pools(select=POOL_SELECT) if wanted is None or (p.id or "").lower() in wanted]
+        # read as JSON (see .pools): models for a listing of many pools cost ten times the calls
+        what = self._what("list pools")
+        with batch_call(what):
+            listing = self._pages("/pools", what, {"$select": ",".join(POOL_SELECT)})
+            pools = [p for p in listing if p.get("id") and (wanted is None or p["id"].lower() in wanted)]
         if not pools:
             return {}
-        with batch_call(self._what("list pool node counts")):
-            counts = {(nc.pool_id or "").lower(): nc for nc in self._client.list_pool_node_counts()}
-        active = self._active_task_counts(p.id for p in pools) if active_tasks else {}
+        what = self._what("list pool node counts")
+        with batch_call(what):
+            counts = {(nc.get("poolId") or "").lower(): nc for nc in self._pages("/nodecounts", what)}
+        active = self._active_task_counts(p["id"] for p in pools) if active_tasks else {}
         lowered = {k.lower(): v for k, v in (overrides or {}).items()}
         out: dict[str, PoolSnapshot] = {}
         for p in pools:
-            key = (p.id or "").lower()
-            out[p.id] = snapshot(
+            key = p["id"].lower()
+            out[p["id"]] = snapshot(
                 p,
                 counts.get(key),
                 active.get(key) if active_tasks else None,
@@ -709,17 +727,8 @@ class BatchAccount:
     def task_ids(self, job_id: str) -> set[str]:
         """Ids of every task already in the job (for renumbering generated ids, SPEC §5)."""
         what = self._what(f"list task ids of job '{job_id}'")
-        ids: set[str] = set()
         with batch_call(what):
-            page = self._rest("GET", f"/jobs/{_segment(job_id)}/tasks", what, params={"$select": "id"})
-            while True:
-                if not isinstance(page, dict) or not isinstance(page.get("value"), list):
-                    raise BatchError(f"{what}: the service's answer has no task list")
-                ids.update(t["id"] for t in page["value"] if isinstance(t, dict) and t.get("id"))
-                link = page.get("odata.nextLink")
-                if not link:
-                    return ids
-                page = self._rest("GET", link, what)
+            return {t["id"] for t in self._pages(f"/jobs/{_segment(job_id)}/tasks", what, {"$select": "id"}) if t.get("id")}
 
     def list_tasks(self, job_id: str, *, state: str | None = None) -> list[TaskInfo]:
         """Tasks of a job: state, exit code, node, start/end times (``state`` filters)."""

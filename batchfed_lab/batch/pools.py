@@ -1,7 +1,11 @@
 """Pools: service objects → scheduler snapshots, and pool.yaml → pool create options.
 
 Pure translation (no calls): :class:`~batchfed_lab.batch.adapter.BatchAccount` fetches,
-these functions read. Metadata written at pool creation and read back here:
+these functions read. They read the service's JSON by its REST names (``vmSize``,
+``virtualMachineConfiguration``…), so they take the answer of a raw request as it is, and
+an SDK model too (models are mappings of the same names). Building models for a listing of
+many pools cost ten times the request itself. Metadata written at pool creation and read
+back here:
 
 | key                          | value                                  | why                                  |
 |------------------------------|----------------------------------------|--------------------------------------|
@@ -68,17 +72,20 @@ POOL_SELECT = [
 ]
 
 
-def _metadata(pool: bm.BatchPool) -> dict[str, str]:
-    return {m.name: m.value for m in (pool.metadata or []) if m.name}
+Doc = Mapping[str, Any]  # a REST JSON object (or an SDK model: a mapping of REST names)
 
 
-def registry_logins(pool: bm.BatchPool) -> frozenset[str]:
+def _metadata(pool: Doc) -> dict[str, str]:
+    return {m.get("name"): m.get("value") for m in pool.get("metadata") or () if m.get("name")}
+
+
+def registry_logins(pool: Doc) -> frozenset[str]:
     """Registry logins a pool holds: server lower-cased, or ``dockerhub-<user>`` for Docker Hub."""
-    vmc = pool.virtual_machine_configuration
-    ctr = vmc.container_configuration if vmc else None
+    vmc = pool.get("virtualMachineConfiguration") or {}
+    ctr = vmc.get("containerConfiguration") or {}
     out = set()
-    for reg in (ctr.container_registries if ctr else None) or []:
-        login = RegistryLogin.model_construct(server=reg.registry_server, username=reg.username or "").login
+    for reg in ctr.get("containerRegistries") or ():
+        login = RegistryLogin.model_construct(server=reg.get("registryServer"), username=reg.get("username") or "").login
         if login != "dockerhub-":  # anonymous Docker Hub is no private login
             out.add(login)
     return frozenset(out)
@@ -97,7 +104,7 @@ def _size(vm_size: str, override: Mapping[str, Any] | str | None) -> VmSize | No
 
 
 def pool_facts(
-    pool: bm.BatchPool,
+    pool: Doc,
     *,
     service_url: str,
     account: str,
@@ -106,52 +113,52 @@ def pool_facts(
 ) -> PoolFacts:
     """What a pool *is*. ``region`` comes from an Azure URL; local pools carry a metadata label."""
     meta = _metadata(pool)
-    vmc = pool.virtual_machine_configuration
-    image = vmc.image_reference if vmc else None
-    agent = (vmc.node_agent_sku_id or "") if vmc else ""
-    net = pool.network_configuration
+    vmc = pool.get("virtualMachineConfiguration") or {}
+    image = vmc.get("imageReference") or {}
+    agent = vmc.get("nodeAgentSKUId") or ""
+    net = pool.get("networkConfiguration") or {}
     location = region or meta.get(META_LOCATION) or LOCAL_DEFAULT_LOCATION
-    vm_size = pool.vm_size or ""
+    vm_size = pool.get("vmSize") or ""
     return PoolFacts(
-        pool_id=pool.id or "",
+        pool_id=pool.get("id") or "",
         service_url=service_url,
         account=account,
         location=location.lower(),
         vm_size=vm_size,
         size=_size(vm_size, override if override is not None else meta.get(META_VM_OVERRIDE)),
-        task_slots_per_node=pool.task_slots_per_node or 1,
-        autoscale=bool(pool.enable_auto_scale),
-        inter_node_communication=bool(pool.enable_inter_node_communication),
+        task_slots_per_node=pool.get("taskSlotsPerNode") or 1,
+        autoscale=bool(pool.get("enableAutoScale")),
+        inter_node_communication=bool(pool.get("enableInterNodeCommunication")),
         native=meta.get(META_NATIVE) == "1" or meta.get(SHIPYARD_NATIVE) == "1",
         windows=agent.lower().startswith("batch.node.windows") or meta.get(META_OS) == "windows",
-        custom_image_id=(image.virtual_machine_image_id if image else None) or None,
-        subnet_id=(net.subnet_id if net else None) or None,
+        custom_image_id=image.get("virtualMachineImageId") or None,
+        subnet_id=net.get("subnetId") or None,
         registry_logins=registry_logins(pool),
-        target_dedicated=pool.target_dedicated_nodes or 0,
-        target_low_priority=pool.target_low_priority_nodes or 0,
+        target_dedicated=pool.get("targetDedicatedNodes") or 0,
+        target_low_priority=pool.get("targetLowPriorityNodes") or 0,
     )
 
 
-def _counts(c: bm.BatchNodeCounts | None) -> NodeCounts:
+def _counts(c: Doc | None) -> NodeCounts:
     if c is None:
         return NodeCounts()
-    idle, running = c.idle or 0, c.running or 0
-    total = c.total
-    if total is None:  # sum every state the model knows when the service left total out
-        total = sum(v for k, v in c.as_dict().items() if isinstance(v, int) and k != "total")
+    idle, running = c.get("idle") or 0, c.get("running") or 0
+    total = c.get("total")
+    if total is None:  # sum every state given when the service left total out
+        total = sum(v for k, v in c.items() if isinstance(v, int) and not isinstance(v, bool) and k != "total")
     return NodeCounts(idle=idle, running=running, other=max(0, total - idle - running))
 
 
-def node_counts(nc: bm.BatchPoolNodeCounts | None) -> tuple[NodeCounts, NodeCounts]:
-    """(dedicated, low-priority) node counts of one pool's entry in ``list_pool_node_counts``."""
+def node_counts(nc: Doc | None) -> tuple[NodeCounts, NodeCounts]:
+    """(dedicated, low-priority) node counts of one pool's entry in the ``nodecounts`` listing."""
     if nc is None:
         return NodeCounts(), NodeCounts()
-    return _counts(nc.dedicated), _counts(nc.low_priority)
+    return _counts(nc.get("dedicated")), _counts(nc.get("lowPriority"))
 
 
 def snapshot(
-    pool: bm.BatchPool,
-    counts: bm.BatchPoolNodeCounts | None,
+    pool: Doc,
+    counts: Doc | None,
     active_tasks: int | None,
     *,
     service_url: str,
@@ -165,8 +172,8 @@ def snapshot(
         dedicated=dedicated,
         low_priority=low,
         active_tasks=active_tasks,
-        allocation_state=enum_text(pool.allocation_state, "steady"),
-        state=enum_text(pool.state, "active"),
+        allocation_state=enum_text(pool.get("allocationState"), "steady"),
+        state=enum_text(pool.get("state"), "active"),
     )
 
 

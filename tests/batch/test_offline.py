@@ -18,7 +18,7 @@ from azure.core.exceptions import AzureError
 from batchfed_lab.batch.adapter import BatchAccount, RetrySettings
 from batchfed_lab.batch.credentials import key_env_var, normalize_service_url, parse_service_url, resolve_credential
 from batchfed_lab.batch.jobs import JobInfo, JobSettings
-from batchfed_lab.batch.pools import pool_create_options, pool_facts
+from batchfed_lab.batch.pools import node_counts, pool_create_options, pool_facts
 from batchfed_lab.batch.tasks import command_line, task_create_options
 from batchfed_lab.config import load_pool
 from batchfed_lab.config.jobs import TaskDefinition
@@ -29,6 +29,7 @@ from batchfed_lab.errors import (
     BatchNotFoundError,
     ConfigError,
 )
+from batchfed_lab.scheduler.types import NodeCounts
 
 from .fakebatch import FakeBatch, batch_error
 
@@ -203,6 +204,8 @@ def test_pool_spec_round_trips_into_facts():
     assert facts.registry_logins == {"myacr.azurecr.io", "dockerhub-alice", "dockerhub-bob"}
     assert facts.task_slots_per_node == 4 and (facts.target_dedicated, facts.target_low_priority) == (2, 1)
     assert facts.size is not None and facts.size.gpus == 2 and facts.size.cores == 6  # catalog + override
+    # the service's JSON as it is (how listings are read) gives the same facts as the model
+    assert pool_facts(doc, service_url="http://127.0.0.1:1/accounts/a", account="a", region=None) == facts
     # an Azure URL's region wins over the metadata label
     az = pool_facts(bm.BatchPool(doc), service_url="https://a.eastus.batch.azure.com", account="a", region="eastus")
     assert az.location == "eastus"
@@ -230,6 +233,14 @@ def test_autoscale_windows_and_shipyard_native_facts():
     assert facts.location == "local" and facts.custom_image_id is None
     unknown = pool_facts(bm.BatchPool({"id": "x", "vmSize": "standard_nope_v9"}), service_url="u", account="a", region=None)
     assert unknown.size is None and not unknown.native and unknown.task_slots_per_node == 1
+
+
+def test_node_counts_read_from_json_or_model_alike():
+    entry = {"poolId": "p", "dedicated": {"idle": 2, "running": 1, "starting": 3, "total": 6},
+             "lowPriority": {"idle": 1, "running": 0, "preempted": 2, "unusable": 1}}  # no total: summed
+    expected = (NodeCounts(idle=2, running=1, other=3), NodeCounts(idle=1, running=0, other=3))
+    assert node_counts(entry) == node_counts(bm.BatchPoolNodeCounts(entry)) == expected
+    assert node_counts(None) == node_counts({"poolId": "p"}) == (NodeCounts(), NodeCounts())
 
 
 def test_merge_conflict_rules():
@@ -413,7 +424,7 @@ def test_task_ids_follow_next_links_to_the_last_page(fake, token):
 
 def test_an_answer_without_a_task_list_is_an_error_not_an_empty_job(fake):
     _, acct = fake(lambda method, path, body: (200, {"id": "j1", "state": "active"}))
-    with pytest.raises(BatchError, match="no task list"):
+    with pytest.raises(BatchError, match="no list of items"):
         acct.task_ids("j1")
 
 
