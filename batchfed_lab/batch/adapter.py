@@ -12,8 +12,8 @@ job's task ids) go through the same client's pipeline without the generated oper
 encoder, but the answers are read as JSON, since building models for them cost more CPU than
 the round trip. The pool listings behind :meth:`BatchAccount.snapshot_pools` (the proxy's
 capacity refresh) are read the same way (see :mod:`.pools`). Loopback (localbatch) accounts
-also get a lean transport (:mod:`.transport`) and only the policies a local service needs (a
-request id, retries, the signature).
+also get a lean transport (:mod:`.transport`) and only the policies a local service needs
+(retries, the signature).
 
 Long-running operations (terminate/delete job, job schedule and pool, resize) are sent
 without the SDK's ``LROPoller``: ``begin_*`` would start a daemon thread per call that polls
@@ -181,14 +181,13 @@ _LEAN_COMPATIBLE = frozenset({"transport", "per_call_policies", "per_retry_polic
 
 
 def _loopback_policies(credential: Any, retry: RetrySettings) -> list[Any]:
-    """The policies a loopback service needs: a request id, retries and the shared-key
-    signature. Not the proxy, redirect, tracing and HTTP-logging policies of the default
-    list: none applies to a local service, and on the proxy's hot path each costs CPU on
-    every call. (The request counter and the SDK's error policy are per-call policies, which
-    azure-core puts in front of this list.)"""
+    """The policies a loopback service needs: retries and the shared-key signature. Not the
+    request-id, proxy, redirect, tracing and HTTP-logging policies of the default list: none
+    matters to a local service (it names each answer with its own request id), and on the
+    proxy's hot path each costs CPU on every call. (The request counter and the SDK's error
+    policy are per-call policies, which azure-core puts in front of this list.)"""
     kwargs = retry.client_kwargs()
     return [
-        policies.RequestIdPolicy(request_id_header_name="client-request-id"),
         policies.RetryPolicy(**{k: v for k, v in kwargs.items() if k.startswith("retry_")}),
         BatchSharedKeyAuthPolicy(credential),
     ]
@@ -285,8 +284,8 @@ class BatchAccount:
         return f"{self.account}: {text}"
 
     def _rest(self, method: str, target: str, what: str, *, params: Mapping[str, str] | None = None, body: Any = None) -> Any:
-        """One REST call through the client's own pipeline (request id, retries, signing, the
-        SDK's error policy), without a generated operation: for the calls the proxy makes per
+        """One REST call through the client's own pipeline (retries, signing, the SDK's error
+        policy), without a generated operation: for the calls the proxy makes per
         placement, where building and reading SDK models costs more CPU than the call.
 
         ``target`` is a quoted path under the account or a service link (``odata.nextLink``);

@@ -32,7 +32,7 @@ from .processor import ActionProcessor, Counters, ProcessingOptions
 log = logging.getLogger("batchfed.proxy")
 
 LEASE_NAME = "proxy-leader"
-WATCH_COOLDOWN = 0.005  # seconds between two wake-ups from store changes
+WATCH_COOLDOWN = 0.02  # seconds between two wake-ups from store changes while workers are busy
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,26 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class RotatingLog(RotatingFileHandler):
+    """A rotating file whose size check is the stream's position. The stdlib's (before
+    Python 3.13) stats the path and formats every record a second time to measure it: a
+    busy proxy logs a line per placement. A record may take the file past the limit by its
+    own length; the next one rotates."""
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - stdlib name
+        if self.maxBytes <= 0:
+            return False
+        if self.stream is None:  # delayed open, or after a rollover
+            self.stream = self._open()
+        return self.stream.tell() >= self.maxBytes
+
+
 def configure(logs_dir: Path, filename: str, level: str, proxy_id: str) -> Path:
     """Log to ``<stem>-<proxy id><suffix>`` (one file per proxy: HA proxies share a workspace)."""
     stem, dot, suffix = filename.rpartition(".")
     name = f"{stem}-{proxy_id}.{suffix}" if dot else f"{filename}-{proxy_id}"
     path = logs_dir / name
-    handler = RotatingFileHandler(path, maxBytes=ROTATE_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler = RotatingLog(path, maxBytes=ROTATE_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()

@@ -47,9 +47,10 @@ def test_loopback_accounts_sign_and_retry_without_the_rest_of_the_default_polici
     traced = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"logging_enable": True})
     tuned = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"retry_total": 0})
     azure = BatchAccount("https://acme.westeurope.batch.azure.com", key=KEY)
-    needed = {"_RequestCounter", "BatchExceptionPolicy", "RequestIdPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy"}
+    needed = {"_RequestCounter", "BatchExceptionPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy"}
     assert policy_names(local) == needed
-    default = {"ProxyPolicy", "RedirectPolicy", "NetworkTraceLoggingPolicy", "DistributedTracingPolicy", "HttpLoggingPolicy"}
+    default = {"RequestIdPolicy", "ProxyPolicy", "RedirectPolicy", "NetworkTraceLoggingPolicy", "DistributedTracingPolicy",
+               "HttpLoggingPolicy"}
     assert needed | default <= policy_names(azure)
     assert needed | default <= policy_names(traced)  # network logging asked for: the default list
     assert needed | default <= policy_names(tuned)  # so do the caller's own retry settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from batchfed_lab.proxy import logs
 from batchfed_lab.proxy.logs import BlobLogHandler, RedactSecrets, persist_to
 from batchfed_lab.store.azure import AzureStore
 
@@ -15,6 +16,27 @@ def test_secrets_are_redacted_from_log_lines():
     header = logging.LogRecord("x", logging.INFO, __file__, 1, "Authorization: SharedKey lab1:abcdEFGH==", (), None)
     RedactSecrets().filter(header)
     assert "abcdEFGH" not in header.getMessage()
+
+
+def test_the_log_file_rotates_at_its_size_limit_and_keeps_its_backups(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "ROTATE_BYTES", 1000)
+    monkeypatch.setattr(logs, "BACKUPS", 3)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        path = logs.configure(tmp_path, "proxy.log", "info", "p1")
+        for i in range(100):  # ~80 bytes a line: about 8 kB in all
+            logging.getLogger("batchfed.proxy").info("placed action %03d AccountKey=c2VjcmV0", i)
+        for h in root.handlers:
+            h.close()
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert path.name == "proxy-p1.log" and files == ["proxy-p1.log", "proxy-p1.log.1", "proxy-p1.log.2", "proxy-p1.log.3"]
+    sizes = [p.stat().st_size for p in tmp_path.iterdir()]
+    assert all(size < 1000 + 200 for size in sizes)  # the limit, overshot by one line at most
+    text = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert "placed action 099" in path.read_text() and "c2VjcmV0" not in text
 
 
 def test_logs_are_appended_to_a_blob_with_the_azure_store(azurite):
