@@ -285,8 +285,8 @@ class BatchAccount:
 
     def _rest(self, method: str, target: str, what: str, *, params: Mapping[str, str] | None = None, body: Any = None) -> Any:
         """One REST call through the client's own pipeline (retries, signing, the SDK's error
-        policy), without a generated operation: for the calls the proxy makes per
-        placement, where building and reading SDK models costs more CPU than the call.
+        policy), without a generated operation: for the proxy's per-placement calls and its
+        capacity listings, where building and reading SDK models costs more CPU than the call.
 
         ``target`` is a quoted path under the account or a service link (``odata.nextLink``);
         ``body`` (SDK models or plain JSON) is written as the SDK writes it. Returns the JSON
