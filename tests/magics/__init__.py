@@ -1,0 +1,1 @@
+"""magics tests: a package, so its package-scoped stack ends with its last test."""

@@ -1,0 +1,1 @@
+"""badinput tests: a package, so its package-scoped stack ends with its last test."""
