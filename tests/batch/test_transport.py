@@ -150,3 +150,99 @@ def test_an_idle_connection_the_server_closed_is_replaced_not_reused():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def canned() -> Iterator[tuple[str, list[bytes], list[bytes]]]:
+    """A server that answers each request with the next canned answer (raw bytes) on the
+    same connection, and hangs up after an answer that is marked ``b"<close>"``; the
+    requests it read are kept."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    answers: list[bytes] = []
+    requests: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                while answers:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            break
+                        data += more
+                    if not data:
+                        break
+                    requests.append(data)
+                    answer = answers.pop(0)
+                    conn.sendall(answer.replace(b"<close>", b""))
+                    if answer.endswith(b"<close>"):
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/x", answers, requests
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def send(url: str, transport: LoopbackTransport, method: str = "GET", body: bytes | None = None):
+    from azure.core.rest import HttpRequest
+
+    return transport.send(HttpRequest(method, url, content=body, headers={"x-ms-test": "1"}))
+
+
+def test_answers_are_read_by_length_by_chunks_and_to_the_close(canned):
+    url, answers, requests = canned
+    answers += [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\": \"bc\"}",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nchun\r\n6;x=y\r\nked ok\r\n0\r\nTrailer: t\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nETag: \"e\"\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\nto the end<close>",
+    ]
+    transport = LoopbackTransport()
+    first = send(url, transport, "POST", b"body!")
+    assert (first.status_code, first.json(), first.headers["content-type"]) == (200, {"a": "bc"}, "application/json")
+    assert send(url, transport).content == b"chunked ok"
+    no_content = send(url, transport, "DELETE")
+    assert (no_content.status_code, no_content.content, no_content.headers["etag"]) == (204, b"", '"e"')
+    assert send(url, transport).status_code == 404
+    assert send(url, transport).content == b"to the end"
+    assert transport.connections_made == 1  # keep-alive throughout; the last answer closed it
+    head, _, body = requests[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /x HTTP/1.1\r\n") and b"\r\nContent-Length: 5" in head and b"x-ms-test: 1" in head
+    assert body == b"body!"
+    assert b"Content-Length" not in requests[2]  # a DELETE without a body: no length to say
+    transport.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort<close>",  # cut off in the body
+        b"HTTP/1.1 200 OK\r\nContent-Le<close>",  # cut off in the headers
+        b"SMTP ready\r\n\r\n<close>",  # not HTTP
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n<close>",  # a malformed header
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n<close>",  # a bad chunk size
+    ],
+)
+def test_a_broken_answer_is_a_service_response_error_and_the_connection_is_dropped(canned, answer):
+    from azure.core.exceptions import ServiceResponseError
+
+    url, answers, _ = canned
+    answers.append(answer)
+    transport = LoopbackTransport()
+    with pytest.raises(ServiceResponseError):
+        send(url, transport)
+    assert transport._idle.get(("127.0.0.1", int(url.split(":")[2].split("/")[0])), []) == []
+    transport.close()
