@@ -8,7 +8,8 @@ import base64
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
@@ -60,14 +61,14 @@ def test_loopback_accounts_sign_and_retry_without_the_rest_of_the_default_polici
         acct.close()
 
 
-@pytest.fixture
-def cutting_server() -> Iterator[tuple[str, list[int]]]:
-    """Accepts, reads the request, closes without an answer; counts connections."""
+@contextmanager
+def raw_server(on_connection: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback listener whose every connection goes to ``on_connection``; yields its port
+    and is stopped (thread joined, socket closed) on exit."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.settimeout(0.2)
-    seen: list[int] = []
     stop = threading.Event()
 
     def serve() -> None:
@@ -76,16 +77,30 @@ def cutting_server() -> Iterator[tuple[str, list[int]]]:
                 conn, _ = listener.accept()
             except OSError:
                 continue
-            seen.append(1)
             with conn:
-                conn.recv(65536)
+                on_connection(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/accounts/cut", seen
-    stop.set()
-    thread.join(timeout=5)
-    listener.close()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.fixture
+def cutting_server() -> Iterator[tuple[str, list[int]]]:
+    """Accepts, reads the request, closes without an answer; counts connections."""
+    seen: list[int] = []
+
+    def cut(conn: socket.socket) -> None:
+        seen.append(1)
+        conn.recv(65536)
+
+    with raw_server(cut) as port:
+        yield f"http://127.0.0.1:{port}/accounts/cut", seen
 
 
 def test_an_answer_cut_off_is_retried_then_service_unreachable(cutting_server):
@@ -157,42 +172,25 @@ def canned() -> Iterator[tuple[str, list[bytes], list[bytes]]]:
     """A server that answers each request with the next canned answer (raw bytes) on the
     same connection, and hangs up after an answer that is marked ``b"<close>"``; the
     requests it read are kept."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.2)
     answers: list[bytes] = []
     requests: list[bytes] = []
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                while answers:
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        more = conn.recv(65536)
-                        if not more:
-                            break
-                        data += more
-                    if not data:
-                        break
-                    requests.append(data)
-                    answer = answers.pop(0)
-                    conn.sendall(answer.replace(b"<close>", b""))
-                    if answer.endswith(b"<close>"):
-                        break
+    def answer_each(conn: socket.socket) -> None:
+        while answers:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                more = conn.recv(65536)
+                if not more:
+                    return
+                data += more
+            requests.append(data)
+            answer = answers.pop(0)
+            conn.sendall(answer.replace(b"<close>", b""))
+            if answer.endswith(b"<close>"):
+                return
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/x", answers, requests
-    stop.set()
-    thread.join(timeout=5)
-    listener.close()
+    with raw_server(answer_each) as port:
+        yield f"http://127.0.0.1:{port}/x", answers, requests
 
 
 def send(url: str, transport: LoopbackTransport, method: str = "GET", body: bytes | None = None):
