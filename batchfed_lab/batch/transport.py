@@ -67,19 +67,21 @@ class _Answer:
 
 
 class _Connection:
-    """One keep-alive connection to host:port: a request in one write, its answer read whole."""
+    """One keep-alive connection to host:port: a request in one write, its answer read whole.
+
+    It reads through its own buffer, so bytes beyond an answer (a server that sent more than
+    it framed) are seen: such a connection is closed, never handed to the next request."""
 
     def __init__(self, host: str, port: int, timeout: float):
         self.host, self.port = host, port
         self.sock: socket.socket | None = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._fp = self.sock.makefile("rb")
+        self.buffered = bytearray()  # read from the socket, not consumed yet
         self._host_header = host if port == 80 else f"{host}:{port}"
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
-            self._fp.close()
             sock.close()
 
     def exchange(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> _Answer:
@@ -92,6 +94,9 @@ class _Connection:
             if "content-length" not in names:
                 lines.append(f"Content-Length: {len(body or b'')}")
         lines += [f"{k}: {v}" for k, v in headers.items()]
+        probe = method + path + "".join(headers) + "".join(headers.values())
+        if "\n" in probe or "\r" in probe:  # refused as http.client does: no header injection
+            raise ValueError("the request line or a header contains a line break")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.sock.sendall(head + body if body else head)
         while True:
@@ -107,22 +112,57 @@ class _Connection:
         elif "chunked" in fields.get("transfer-encoding", "").lower():
             data = self._chunked()
         elif "content-length" in fields:
-            try:
-                length = int(fields["content-length"])
-            except ValueError:
-                raise ProtocolError(f"bad Content-Length {fields['content-length']!r}") from None
-            data = self._fp.read(length)
-            if len(data) != length:
-                raise http.client.IncompleteRead(data, length - len(data))
+            text_length = fields["content-length"]
+            if not (text_length.isascii() and text_length.isdigit()):
+                raise ProtocolError(f"bad Content-Length {text_length[:20]!r}")
+            data = self._read(int(text_length))
         else:  # the body runs to the end of the connection
-            data, will_close = self._fp.read(), True
-        return _Answer(status, reason, answer_headers, data, will_close)
+            data, will_close = self._read_to_close(), True
+        # more than the answer arrived: whatever it is, it is not the next request's answer
+        return _Answer(status, reason, answer_headers, data, will_close or bool(self.buffered))
+
+    # -- reading through the buffer ------------------------------------------------------
+    def _fill(self) -> bool:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        self.buffered += chunk
+        return bool(chunk)
 
     def _line(self) -> bytes:
-        line = self._fp.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
+        """The next line with its end (or what is left before the connection closed)."""
+        buf = self.buffered
+        start = 0
+        while (end := buf.find(b"\n", start)) < 0:
+            if len(buf) > MAX_LINE:
+                raise ProtocolError("header line too long")
+            start = len(buf)
+            if not self._fill():
+                line = bytes(buf)
+                buf.clear()
+                return line
+        if end >= MAX_LINE:
             raise ProtocolError("header line too long")
+        line = bytes(buf[: end + 1])
+        del buf[: end + 1]
         return line
+
+    def _read(self, size: int) -> bytes:
+        buf = self.buffered
+        while len(buf) < size:
+            if not self._fill():
+                got = bytes(buf)
+                buf.clear()
+                raise http.client.IncompleteRead(got, size - len(got))
+        data = bytes(buf[:size])
+        del buf[:size]
+        return data
+
+    def _read_to_close(self) -> bytes:
+        while self._fill():
+            pass
+        data = bytes(self.buffered)
+        self.buffered.clear()
+        return data
 
     def _status_line(self) -> tuple[int, str, str]:
         line = self._line()
@@ -130,7 +170,7 @@ class _Connection:
             raise http.client.RemoteDisconnected("the service closed the connection without an answer")
         version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
         code, _, reason = rest.partition(" ")
-        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        if not version.startswith("HTTP/1.") or len(code) != 3 or not (code.isascii() and code.isdigit()):
             raise ProtocolError(f"not an HTTP/1.x status line: {line[:80]!r}")
         return int(code), reason.strip(), version
 
@@ -140,7 +180,7 @@ class _Connection:
             line = self._line()
             if line in (b"\r\n", b"\n"):
                 return out
-            if not line:
+            if not line.endswith(b"\n"):
                 raise ProtocolError("the answer ended inside its headers")
             name, colon, value = line.decode("latin-1").partition(":")
             if not colon:
@@ -152,19 +192,19 @@ class _Connection:
     def _chunked(self) -> bytes:
         parts = []
         while True:
-            size_line = self._line().split(b";", 1)[0].strip()
+            size_text = self._line().split(b";", 1)[0].strip()
             try:
-                size = int(size_line, 16)
+                size = int(size_text, 16) if size_text.isascii() and size_text.isalnum() else -1
             except ValueError:
-                raise ProtocolError(f"bad chunk size {size_line[:20]!r}") from None
+                size = -1
+            if size < 0:
+                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
             if size == 0:
                 self._headers()  # trailers, then the blank line
                 return b"".join(parts)
-            chunk = self._fp.read(size)
-            if len(chunk) != size:
-                raise http.client.IncompleteRead(chunk, size - len(chunk))
-            parts.append(chunk)
-            self._fp.readline(MAX_LINE)  # the CRLF after the chunk
+            parts.append(self._read(size))
+            if self._line() not in (b"\r\n", b"\n"):
+                raise ProtocolError("a chunk is longer than its size says")
 
 
 class LoopbackTransport(HttpTransport):
@@ -252,6 +292,9 @@ class LoopbackTransport(HttpTransport):
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise ServiceResponseError(exc, error=exc) from exc
+        except BaseException:  # whatever it was, the connection's state is unknown: not reused
+            conn.close()
+            raise
         if answer.will_close:
             conn.close()
         else:
@@ -269,7 +312,7 @@ def _dropped(conn: _Connection) -> bool:
     """An idle keep-alive connection that is readable has been closed (or sent garbage) by the
     server: reusing it would fail the request it carries."""
     sock = conn.sock
-    if sock is None:
+    if sock is None or conn.buffered:
         return True
     try:
         if hasattr(select, "poll"):

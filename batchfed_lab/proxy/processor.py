@@ -344,6 +344,10 @@ class ActionProcessor:
                     known = self._known_task_ids(account, spec.id, target, settings, windows)
                 except BatchNotFoundError:  # deleted outside the federation: create it again
                     likely = False
+                except BaseException:
+                    if intent is not None:  # the retry comes back to this pool, its hold taken once
+                        self._record_intent(claim, intent)
+                    raise
             if known is not None:
                 created, existing = False, known
             else:

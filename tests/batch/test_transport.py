@@ -224,10 +224,60 @@ def test_answers_are_read_by_length_by_chunks_and_to_the_close(canned):
     transport.close()
 
 
+def test_a_connection_with_bytes_beyond_its_answer_is_not_reused(canned):
+    url, answers, _ = canned
+    answers += [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 Stale\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",  # the second connection's answer
+    ]
+    transport = LoopbackTransport()
+    assert send(url, transport).content == b"ok"
+    assert send(url, transport).status_code == 204  # not the stale 500 left in the first connection
+    assert transport.connections_made == 2
+    transport.close()
+
+
+def test_a_head_answer_has_no_body_whatever_its_length_says(canned):
+    url, answers, _ = canned
+    answers += [b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes"]
+    transport = LoopbackTransport()
+    head = send(url, transport, "HEAD")
+    assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "1234")
+    assert send(url, transport).content == b"yes"  # the same connection, framed right
+    assert transport.connections_made == 1
+    transport.close()
+
+
+def test_a_service_that_does_not_answer_in_time_is_a_timeout():
+    from azure.core.exceptions import ServiceResponseTimeoutError
+
+    with raw_server(lambda conn: time.sleep(1.0)) as port:
+        transport = LoopbackTransport(read_timeout=0.2)
+        started = time.monotonic()
+        with pytest.raises(ServiceResponseTimeoutError):
+            send(f"http://127.0.0.1:{port}/x", transport)
+        assert time.monotonic() - started < 0.9
+        transport.close()
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(canned):
+    from azure.core.rest import HttpRequest
+
+    url, answers, requests = canned
+    answers.append(b"HTTP/1.1 204 No Content\r\n\r\n")
+    transport = LoopbackTransport()
+    with pytest.raises(ValueError, match="line break"):
+        transport.send(HttpRequest("GET", url, headers={"x-ms-test": "1\r\nInjected: yes"}))
+    assert requests == []
+    transport.close()
+
+
 @pytest.mark.parametrize(
     "answer",
     [
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort<close>",  # cut off in the body
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n<close>",  # a negative length
+        b"HTTP/1.1 2\xc2\xb20 OK\r\n\r\n<close>",  # a status that is digits only to Unicode
         b"HTTP/1.1 200 OK\r\nContent-Le<close>",  # cut off in the headers
         b"SMTP ready\r\n\r\n<close>",  # not HTTP
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n<close>",  # a malformed header

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from batchfed_lab.batch.errors import UNREACHABLE
 from batchfed_lab.batch.jobs import JobCreateResult, JobInfo, JobSettings
 from batchfed_lab.batch.tasks import TaskAddReport, TaskAddResult
 from batchfed_lab.config import load_jobs
+from batchfed_lab.errors import BatchError
 from batchfed_lab.proxy.capacity import CapacityCache
 from batchfed_lab.proxy.payload import add_payload
 from batchfed_lab.proxy.processor import ActionProcessor, ProcessingOptions
@@ -33,6 +35,7 @@ class Account:
         snap = make_pool("p1", idle=4, slots=4, account="acct", size=lookup("standard_d2_v3"))
         self.pool = replace(snap, facts=replace(snap.facts, service_url=URL))
         self.jobs: dict[str, set[str]] = {}
+        self.listing_down = False
 
     def snapshot_pools(self, pool_ids: Any = None, *, active_tasks: bool = True, overrides: Any = None) -> dict[str, Any]:
         return {"p1": self.pool}
@@ -46,6 +49,8 @@ class Account:
 
     def task_ids(self, job_id: str) -> set[str]:
         self.events.append("list_tasks")
+        if self.listing_down:
+            raise BatchError("service unreachable: connection refused", code=UNREACHABLE)
         return set(self.jobs[job_id])
 
     def add_tasks(self, job_id: str, tasks: list[Any], **kw: Any) -> TaskAddReport:
@@ -82,27 +87,28 @@ def rig(tmp_path: Path) -> Any:
         return ActionProcessor(store, CapacityCache(lambda u: account, ttl=0), lambda u: account,
                                ProcessingOptions(blackout_interval=0, evaluate_autoscale=False))  # fmt: skip
 
-    yield store, events, processor
+    yield store, events, processor, account
     store.close()
 
 
-def place(store: SqliteStore, processor: ActionProcessor, job: str) -> None:
+def place(store: SqliteStore, processor: ActionProcessor, job: str, outcome: str = "placed") -> str:
     payload = add_payload(load_jobs({"job_specifications": [{"id": job, "tasks": [{"command": "true"}]}]}).job_specifications[0])
-    store.enqueue("f", [NewAction("job", "add", job, payload)])
-    assert processor.process(store.claim("f", "w")) == "placed"
+    (action,) = store.enqueue("f", [NewAction("job", "add", job, payload)])
+    assert processor.process(store.claim("f", "w")) == outcome
+    return action.id
 
 
 JOB_RECORD = "journal collisions+generated_after+job_created+job_ready"
 
 
 def test_the_pool_is_journalled_before_the_job_is_created(rig: Any) -> None:
-    store, events, processor = rig
+    store, events, processor, _ = rig
     place(store, processor(), "j1")
     assert events == ["journal pool", "create_job", f"{JOB_RECORD} @location", "add_tasks", "placed"]
 
 
 def test_merging_into_a_known_job_journals_the_pool_with_the_job_record(rig: Any) -> None:
-    store, events, processor = rig
+    store, events, processor, _ = rig
     proxy = processor()
     place(store, proxy, "j1")
     events.clear()
@@ -111,8 +117,19 @@ def test_merging_into_a_known_job_journals_the_pool_with_the_job_record(rig: Any
 
 
 def test_a_job_this_proxy_does_not_know_is_read_only_after_the_pool_is_journalled(rig: Any) -> None:
-    store, events, processor = rig
+    store, events, processor, _ = rig
     place(store, processor(), "j1")
     events.clear()
     place(store, processor(), "j1")  # a restarted proxy: the job exists, but not in its memory
     assert events == ["journal pool", "create_job", "list_tasks", f"{JOB_RECORD} @location", "add_tasks", "placed"]
+
+
+def test_a_listing_that_fails_still_journals_the_pool_so_the_retry_comes_back_to_it(rig: Any) -> None:
+    store, events, processor, account = rig
+    proxy = processor()
+    place(store, proxy, "j1")
+    account.listing_down = True
+    events.clear()
+    aid = place(store, proxy, "j1", outcome="blocked")  # the service stopped answering
+    assert events == ["list_tasks", "journal pool"]
+    assert store.get_action("f", aid).progress["pool"]["pool_id"] == "p1"
