@@ -73,7 +73,6 @@ class _Connection:
     it framed) are seen: such a connection is closed, never handed to the next request."""
 
     def __init__(self, host: str, port: int, timeout: float):
-        self.host, self.port = host, port
         self.sock: socket.socket | None = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffered = bytearray()  # read from the socket, not consumed yet

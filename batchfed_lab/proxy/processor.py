@@ -304,7 +304,7 @@ class ActionProcessor:
                 intent = None  # a retry: the journal has the pool already
             if a.kind is ActionKind.JOB_SCHEDULE:
                 if intent is not None:
-                    claim = self._record_intent(claim, intent)
+                    claim = self._journal(claim, intent)
                 outcome = self._create_schedule(claim, payload, target)
             else:
                 outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress, homes, intent)
@@ -346,13 +346,13 @@ class ActionProcessor:
                     likely = False
                 except BaseException:
                     if intent is not None:  # the retry comes back to this pool, its hold taken once
-                        self._record_intent(claim, intent)
+                        self._journal(claim, intent)
                     raise
             if known is not None:
                 created, existing = False, known
             else:
                 if intent is not None:
-                    claim, intent = self._record_intent(claim, intent), None
+                    claim, intent = self._journal(claim, intent), None
                 opened = self._create_or_merge(account, spec.id, target, settings, windows, likely)
                 if isinstance(opened, Excluded):
                     return opened
@@ -365,7 +365,7 @@ class ActionProcessor:
                     collisions = sorted({t.id for t in tasks if not t.generated_id} & existing)
             journal = {"job_ready": True, "job_created": created, "generated_after": highest, "collisions": collisions}
             # the location is recorded with the journal, before any task is added: nothing orphaned
-            claim = self._record_intent(claim, {**(intent or {}), **journal}, location=where)
+            claim = self._journal(claim, {**(intent or {}), **journal}, location=where)
             progress.update(journal)
         else:  # a retry: the location is there already, unless an older proxy died before writing it
             self.store.record_location(a.federation_id, spec.id, kind=ActionKind.JOB, **asdict(where))
@@ -412,8 +412,9 @@ class ActionProcessor:
         log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
         return "placed"
 
-    def _record_intent(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
-        """Journal the chosen pool (and what follows it); a lost claim gives the pool's hold back."""
+    def _journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
+        """Journal a step of the add; if the claim is lost meanwhile, a chosen pool in the
+        record gives its hold back."""
         try:
             return self.store.record_progress(claim, record, location=location)
         except ClaimLostError:

@@ -355,13 +355,12 @@ class Store(ABC):
             a = claim.action
             where, change = self._location_change(a.federation_id, a.target_id, a.kind, location)
             result = self._mutate_claimed_and_locate(claim, fn, self.now(), where, change)
-        if not keep:
+        if keep:
             # a step that keeps the claim (progress, renewal) changes nothing a waiter waits for:
             # no wake-up for the proxy's own watcher several times per placement
-            self._notify_local()
-        if keep:
             action, hint = result
             return Claim(action, claim.token, claim.worker, action.claim_deadline, hint)  # type: ignore[arg-type]
+        self._notify_local()
         return result[0]
 
     # ------------------------------------------------------------------ locations
