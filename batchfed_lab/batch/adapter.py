@@ -305,11 +305,15 @@ class BatchAccount:
         if body is not None:
             headers["content-type"] = "application/json; odata=minimalmetadata"
             content = json.dumps(body, cls=SdkJSONEncoder, exclude_readonly=True)
-        response = self._client.send_request(HttpRequest(method, url, params=query, headers=headers, content=content))
+        # the generated client's send_request deep-copies the request and formats its URL again
+        # for every call; this one is built once and absolute, so it goes to the pipeline as is
+        response = self._client._client.send_request(HttpRequest(method, url, params=query, headers=headers, content=content))
         if not response.content:
             return None
         try:
-            return response.json()
+            # Batch answers JSON in UTF-8: loads reads the bytes, without the response's
+            # charset sniffing and text copy
+            return json.loads(response.content)
         except ValueError:
             raise BatchError(f"{what}: the service answered HTTP {response.status_code} with a body that is not JSON") from None
 

@@ -85,6 +85,14 @@ class Engine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._timed_jobs: set[Job] = set()  # jobs with a maxWallClockTime to watch
+        # pools the dispatcher must look at on its next pass (account, key): a resize or autoscale
+        # timer, preempted or draining nodes, counts to refresh. The others are swept once a
+        # second: a pass per task event over every pool cost more than the task events themselves.
+        self._restless: set[tuple[str, str]] = set()
+        self._next_sweep = 0.0
+        # jobs that had a task queued since the dispatcher last found their queue empty: a pass
+        # looks at these, not at every job ever created
+        self._queued: set[Job] = set()
         self.store: Store | None = None
 
     # == lifecycle =============================================================================
@@ -149,6 +157,7 @@ class Engine:
                 pool.formula = self._parse_formula(pool.doc["autoScaleFormula"])
                 pool.next_autoscale = time.monotonic()
             self.account(account).pools[key] = pool
+            self.watch(pool)
         for account, key, seq, doc in self.store.load("job"):
             job = Job(account, key, seq, doc["rest"], schedule_key=doc["x"].get("schedule"))
             self.account(account).jobs[key] = job
@@ -191,6 +200,11 @@ class Engine:
 
     def base(self, account: str) -> str:
         return f"{self.public_root}/accounts/{account}"
+
+    def watch(self, pool: Pool) -> None:
+        """Have the dispatcher look at ``pool`` on every pass until it is quiet again (call
+        with the lock held, after changing its nodes, resize or autoscale)."""
+        self._restless.add((pool.account, pool.key))
 
     def wake(self) -> None:
         with self.lock:
@@ -265,6 +279,7 @@ class Engine:
             pool.doc["allocationState"] = "resizing"
             pool.doc["allocationStateTransitionTime"] = iso_now()
         pool.resize = {"due": time.monotonic() + self.options.allocation_delay, "dedicated": dedicated, "low": low, "option": option}
+        self.watch(pool)
         self.touch(pool.doc)
         self.save_pool(pool)
         self.wake()
@@ -286,6 +301,7 @@ class Engine:
         self._refresh_pool_counts(pool)
 
     def _remove_node(self, pool: Pool, node: Node, option: str) -> None:
+        self.watch(pool)
         if node.runs and option in ("taskcompletion", "retaineddata"):
             node.leaving = True  # drains; removed when its tasks are done
             return
@@ -362,6 +378,7 @@ class Engine:
         pool.doc["autoScaleRun"] = run
         interval = parse_duration(pool.doc.get("autoScaleEvaluationInterval", "PT15M"), "autoScaleEvaluationInterval")
         pool.next_autoscale = time.monotonic() + interval
+        self.watch(pool)
         if result is not None:
             target = (result.dedicated, result.low_priority)
             current = (pool.doc.get("targetDedicatedNodes"), pool.doc.get("targetLowPriorityNodes"))
@@ -397,6 +414,7 @@ class Engine:
                     self._requeue(rec.task, count=True)
             node.preempted_until = until
             node.state_time = iso_now()
+        self.watch(pool)
         self.touch(pool.doc)
         self.save_pool(pool)
         self.wake()
@@ -525,6 +543,7 @@ class Engine:
         task.deps_left = waiting
         if not waiting:
             job.queue[task.key] = task
+            self._queued.add(job)
             if front:
                 job.queue.move_to_end(task.key, last=False)
 
@@ -537,6 +556,7 @@ class Engine:
             waiter.deps_left.discard(task.key)
             if not waiter.deps_left and waiter.state == "active" and waiter.run is None:
                 job.queue[waiter.key] = waiter
+                self._queued.add(job)
 
     def _reset_execution(self, task: Task) -> dict:
         ei = task.doc.setdefault("executionInfo", {"retryCount": 0, "requeueCount": 0})
@@ -713,37 +733,59 @@ class Engine:
                 if not self._dirty and not self._stopping:
                     self.cond.wait(max(0.01, min(wait, TICK_SECONDS)))
 
+    def _restless_pools(self, mono: float) -> list[Pool]:
+        """The pools to look at in this pass: the restless ones, or all of them once a second
+        (a safety net for a change that forgot to call :meth:`watch`)."""
+        if mono >= self._next_sweep:
+            self._next_sweep = mono + TICK_SECONDS
+            return [pool for acct in self.accounts.values() for pool in acct.pools.values()]
+        pools = []
+        for name, key in list(self._restless):
+            pool = self.accounts[name].pools.get(key) if name in self.accounts else None
+            if pool is None:
+                self._restless.discard((name, key))  # deleted
+            else:
+                pools.append(pool)
+        return pools
+
     def _tick(self) -> float:
         mono = time.monotonic()
-        wait = TICK_SECONDS
-        for acct in self.accounts.values():
-            for pool in list(acct.pools.values()):
-                changed = gone = False
-                for node in pool.nodes:
-                    if node.preempted_until is not None:
-                        if node.preempted_until <= mono:
-                            node.preempted_until = None
-                            node.state_time = iso_now()
-                            changed = True
-                        else:
-                            wait = min(wait, node.preempted_until - mono)
-                    if node.leaving and not node.runs:
-                        gone = True
-                if pool.formula is not None and pool.next_autoscale is not None:
-                    if pool.next_autoscale <= mono:
-                        self.autoscale_now(pool)
-                    wait = min(wait, max(0.0, (pool.next_autoscale or mono) - mono))
-                if pool.resize is not None:
-                    if pool.resize["due"] <= mono:
-                        self._apply_resize(pool)
+        pools = self._restless_pools(mono)
+        wait = min(TICK_SECONDS, max(0.0, self._next_sweep - mono))  # the next sweep is a timer too
+        for pool in pools:
+            changed = gone = preempted = False
+            for node in pool.nodes:
+                if node.preempted_until is not None:
+                    if node.preempted_until <= mono:
+                        node.preempted_until = None
+                        node.state_time = iso_now()
+                        changed = True
                     else:
-                        wait = min(wait, pool.resize["due"] - mono)
-                if gone:  # drained nodes leave the pool
-                    pool.nodes[:] = [n for n in pool.nodes if not (n.leaving and not n.runs)]
-                    changed = True
-                self._refresh_pool_counts(pool)
-                if changed:
-                    self.save_pool(pool)
+                        wait = min(wait, node.preempted_until - mono)
+                        preempted = True
+                if node.leaving and not node.runs:
+                    gone = True
+            if pool.formula is not None and pool.next_autoscale is not None:
+                if pool.next_autoscale <= mono:
+                    self.autoscale_now(pool)
+                wait = min(wait, max(0.0, (pool.next_autoscale or mono) - mono))
+            if pool.resize is not None:
+                if pool.resize["due"] <= mono:
+                    self._apply_resize(pool)
+                else:
+                    wait = min(wait, pool.resize["due"] - mono)
+            if gone:  # drained nodes leave the pool
+                pool.nodes[:] = [n for n in pool.nodes if not (n.leaving and not n.runs)]
+                changed = True
+            self._refresh_pool_counts(pool)
+            if changed:
+                self.save_pool(pool)
+            # quiet once nothing is pending: no timer, no preempted or draining node
+            if preempted or pool.resize is not None or pool.formula is not None or any(n.leaving for n in pool.nodes):
+                self._restless.add((pool.account, pool.key))
+            else:
+                self._restless.discard((pool.account, pool.key))
+        for acct in self.accounts.values():
             for sched in list(acct.schedules.values()):
                 nxt = self.schedule_tick(sched)
                 if nxt is not None:
@@ -765,35 +807,36 @@ class Engine:
 
     def _dispatch(self) -> None:
         cap = self.options.max_processes
-        for acct in self.accounts.values():
-            by_pool: dict[str, list[Job]] = {}
-            for job in acct.jobs.values():
-                if job.queue and job.state == "active":
-                    by_pool.setdefault(job.pool_key, []).append(job)
-            for pool_key, jobs in by_pool.items():
-                pool = acct.pools.get(pool_key)
-                if pool is None or pool.doc.get("state") != "active":
-                    continue
-                spn = pool.slots_per_node
-                usable = [n for n in pool.nodes if n.preempted_until is None and not n.leaving]
-                free = sum(spn - n.slots_used for n in usable)
-                jobs.sort(key=lambda j: (-int(j.doc.get("priority") or 0), j.seq))
-                for job in jobs:
-                    limit = int(job.doc.get("maxParallelTasks") or -1)
-                    misses = 0
-                    for task in list(job.queue.values()):
-                        if free <= 0 or self.procs_running >= cap or (limit != -1 and job.running >= limit):
-                            break
-                        nodes = self._place(pool, usable, task)
-                        if nodes is None:
-                            misses += 1
-                            if misses > MAX_UNPLACEABLE_SCAN:
-                                break
-                            continue
-                        self._start(task, pool, nodes)
-                        free -= task.doc["requiredSlots"] * len(nodes)
-                    if free <= 0 or self.procs_running >= cap:
+        by_pool: dict[tuple[str, str], list[Job]] = {}
+        for job in sorted(self._queued, key=lambda j: j.seq):
+            if not job.queue or self.accounts[job.account].jobs.get(job.key) is not job:
+                self._queued.discard(job)  # emptied or deleted
+            elif job.state == "active":  # a disabled job keeps its place for when it is enabled
+                by_pool.setdefault((job.account, job.pool_key), []).append(job)
+        for (account, pool_key), jobs in by_pool.items():
+            pool = self.accounts[account].pools.get(pool_key)
+            if pool is None or pool.doc.get("state") != "active":
+                continue
+            spn = pool.slots_per_node
+            usable = [n for n in pool.nodes if n.preempted_until is None and not n.leaving]
+            free = sum(spn - n.slots_used for n in usable)
+            jobs.sort(key=lambda j: (-int(j.doc.get("priority") or 0), j.seq))
+            for job in jobs:
+                limit = int(job.doc.get("maxParallelTasks") or -1)
+                misses = 0
+                for task in list(job.queue.values()):
+                    if free <= 0 or self.procs_running >= cap or (limit != -1 and job.running >= limit):
                         break
+                    nodes = self._place(pool, usable, task)
+                    if nodes is None:
+                        misses += 1
+                        if misses > MAX_UNPLACEABLE_SCAN:
+                            break
+                        continue
+                    self._start(task, pool, nodes)
+                    free -= task.doc["requiredSlots"] * len(nodes)
+                if free <= 0 or self.procs_running >= cap:
+                    break
 
     def _place(self, pool: Pool, usable: list[Node], task: Task) -> list[Node] | None:
         need = task.doc["requiredSlots"]

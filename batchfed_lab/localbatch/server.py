@@ -29,6 +29,8 @@ from .engine import Engine, Options
 log = logging.getLogger("batchfed_lab.localbatch")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_LINE_BYTES = 65536  # per request or header line, as the standard library's server
+MAX_HEADERS = 100
 MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
 
 # (method, path segments below /accounts/<a>; "*" = one id, "**" = the rest), handler
@@ -117,6 +119,35 @@ def match_route(method: str, segments: list[str]) -> tuple[object, tuple[str, ..
     return None
 
 
+class RequestHeaders:
+    """The headers of one request, in the order received, looked up without regard to case:
+    what the handlers use of ``email.message.Message``, whose parser cost localbatch more CPU
+    than answering a task listing."""
+
+    __slots__ = ("_items", "_first")
+
+    def __init__(self, items: list[tuple[str, str]]):
+        self._items = items
+        self._first: dict[str, str] = {}
+        for name, value in items:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._first.get(name.lower())  # None when absent, as Message does
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+
+_date_header: tuple[int, str] = (0, "")
+
+
 class LocalBatchServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -142,6 +173,56 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
+
+    def parse_request(self) -> bool:
+        """Read the request line and headers. A plain HTTP/1.x request line takes the short
+        path below; anything else (HTTP/0.9, HTTP/2, malformed) gets the standard library's
+        checks and error answers."""
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = line.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
+            return super().parse_request()
+        self.requestline = line
+        self.command, path, self.request_version = words
+        self.path = "/" + path.lstrip("/") if path.startswith("//") else path  # as the stdlib: no '//' open redirect
+        self.close_connection = self.request_version == "HTTP/1.0"
+        items: list[tuple[str, str]] = []
+        while True:
+            raw = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if len(raw) > MAX_LINE_BYTES:
+                self.send_error(431, "Line too long")
+                return False
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            if len(items) >= MAX_HEADERS:
+                self.send_error(431, "Too many headers")
+                return False
+            text = str(raw, "iso-8859-1").rstrip("\r\n")
+            name, colon, value = text.partition(":")
+            # folded lines and names with spaces are refused: they are how headers get smuggled
+            if not colon or not name or name != name.strip() or " " in name or "\t" in name:
+                self.send_error(400, "Bad header line")
+                return False
+            items.append((name, value.strip(" \t")))
+        self.headers = RequestHeaders(items)  # type: ignore[assignment]
+        connection = (self.headers.get("Connection") or "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if (self.headers.get("Expect") or "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # one formatting per second, not per answer
+        global _date_header
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        second = int(time.time())
+        if _date_header[0] != second:
+            _date_header = (second, super().date_time_string(second))
+        return _date_header[1]
 
     def do_GET(self) -> None:
         self._handle()

@@ -111,11 +111,13 @@ class CapacityCache:
     # -- reads -----------------------------------------------------------------------
     def snapshots(self, members: Sequence[PoolMember], *, active_tasks: bool = False) -> list[PoolSnapshot]:
         """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
-        by_account: dict[str, list[PoolMember]] = {}
+        keys: dict[str, str] = {}  # service URL as written → account key: normalised once per call
         for m in members:
-            by_account.setdefault(url_key(m.batch_service_url), []).append(m)
-        table = {url: pools for url in by_account if (pools := self._fresh(url, active_tasks)) is not None}
-        stale = [url for url in by_account if url not in table]
+            if m.batch_service_url not in keys:
+                keys[m.batch_service_url] = url_key(m.batch_service_url)
+        accounts = dict.fromkeys(keys.values())
+        table = {url: pools for url in accounts if (pools := self._fresh(url, active_tasks)) is not None}
+        stale = [url for url in accounts if url not in table]
         if len(stale) > 1:
             # refresh several accounts at once: with a remote service each costs round trips
             results = list(self._executor.map(lambda url: self._reachable_pools(url, active_tasks), stale))
@@ -124,7 +126,7 @@ class CapacityCache:
             table[stale[0]] = self._reachable_pools(stale[0], active_tasks)
         out = []
         for m in members:
-            pools = table[url_key(m.batch_service_url)]
+            pools = table[keys[m.batch_service_url]]
             if isinstance(pools, _Unreachable):
                 out.append(pools.snapshot(m, self._blackout.get(pool_key(m.batch_service_url, m.pool_id))))
                 continue

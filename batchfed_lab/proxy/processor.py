@@ -558,11 +558,20 @@ class ActionProcessor:
 def _same_account_conflicts(a: Action, snaps: list[PoolSnapshot], homes: dict[str, str]) -> dict[str, str]:
     """A Batch job id is unique per account: where the job id already lives on one pool,
     every other pool of that account would refuse it — say so without asking Batch."""
+    if not homes:
+        return {}
+    # one reason per account, and each URL normalised once: this runs per pool per decision
+    homes_by_url = {url: (home.lower(), f"job '{a.target_id}' already lives on pool {home} of this account") for url, home in homes.items()}
+    keys: dict[str, str] = {}
     out = {}
     for s in snaps:
-        home = homes.get(url_key(s.facts.service_url))
-        if home is not None and home.lower() != s.pool_id.lower():
-            out[s.key] = f"job '{a.target_id}' already lives on pool {home} of this account"
+        url = s.facts.service_url
+        key = keys.get(url)
+        if key is None:
+            key = keys[url] = url_key(url)
+        hit = homes_by_url.get(key)
+        if hit is not None and hit[0] != s.pool_id.lower():
+            out[s.key] = hit[1]
     return out
 
 

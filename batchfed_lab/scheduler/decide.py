@@ -35,13 +35,18 @@ def decide_requirements(
     verdicts: dict[str, Verdict] = {}
     candidates: list[PoolSnapshot] = []
     hard_failures = 0
+    why_text: dict[str, str] = {}
     for p in pools:  # the hot path: per pool, a field look-up and a dict hit per check
         facts = p.facts
         key = facts.key
         if key in verdicts:
             continue  # the same pool given twice counts once
         if reasons and key in reasons:
-            verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "conflict", f"job_create: {reasons[key]}")
+            why = reasons[key]
+            text = why_text.get(why)
+            if text is None:  # many pools share a reason (the job lives elsewhere in their account)
+                text = why_text[why] = f"job_create: {why}"
+            verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "conflict", text)
             hard_failures += 1
             continue
         failed = None
