@@ -45,6 +45,7 @@ log = logging.getLogger("batchfed_lab.localbatch")
 # the environment a task starts from: enough for a shell and common tools, nothing secret
 BASE_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM")
 TICK_SECONDS = 1.0
+_MAY_RUN_AGAIN = frozenset({"active", "disabling", "disabled", "enabling"})  # job states whose queue may still run
 MAX_UNPLACEABLE_SCAN = 64  # tasks looked at per job and pass when they do not fit
 
 
@@ -317,7 +318,7 @@ class Engine:
         self._trash(self.node_dir(pool, node))
 
     def _refresh_pool_counts(self, pool: Pool) -> None:
-        # runs for every pool on every dispatcher pass: one plain loop, and no write unless changed
+        # runs for every restless pool on each dispatcher pass: one plain loop, and no write unless changed
         ded = low = 0
         steady = pool.resize is None
         for n in pool.nodes:
@@ -809,9 +810,10 @@ class Engine:
         cap = self.options.max_processes
         by_pool: dict[tuple[str, str], list[Job]] = {}
         for job in sorted(self._queued, key=lambda j: j.seq):
-            if not job.queue or self.accounts[job.account].jobs.get(job.key) is not job:
-                self._queued.discard(job)  # emptied or deleted
-            elif job.state == "active":  # a disabled job keeps its place for when it is enabled
+            state = job.state
+            if not job.queue or state not in _MAY_RUN_AGAIN or self.accounts[job.account].jobs.get(job.key) is not job:
+                self._queued.discard(job)  # emptied, ended (its waiting tasks never run) or deleted
+            elif state == "active":  # a disabled job keeps its place for when it is enabled
                 by_pool.setdefault((job.account, job.pool_key), []).append(job)
         for (account, pool_key), jobs in by_pool.items():
             pool = self.accounts[account].pools.get(pool_key)

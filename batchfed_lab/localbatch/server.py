@@ -203,7 +203,7 @@ class Handler(BaseHTTPRequestHandler):
             if not colon or not name or name != name.strip() or " " in name or "\t" in name:
                 self.send_error(400, "Bad header line")
                 return False
-            items.append((name, value.strip(" \t")))
+            items.append((name, value.lstrip(" \t")))  # trailing spaces kept, as the stdlib keeps them
         self.headers = RequestHeaders(items)  # type: ignore[assignment]
         connection = (self.headers.get("Connection") or "").lower()
         if connection == "close":
@@ -220,9 +220,10 @@ class Handler(BaseHTTPRequestHandler):
         if timestamp is not None:
             return super().date_time_string(timestamp)
         second = int(time.time())
-        if _date_header[0] != second:
-            _date_header = (second, super().date_time_string(second))
-        return _date_header[1]
+        cached = _date_header  # one read: another thread may swap it meanwhile
+        if cached[0] != second:
+            cached = _date_header = (second, super().date_time_string(second))
+        return cached[1]
 
     def do_GET(self) -> None:
         self._handle()

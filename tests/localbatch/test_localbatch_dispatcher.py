@@ -135,3 +135,23 @@ def test_a_deleted_job_leaves_the_queue_of_the_dispatcher(engine):
     call(engine, api.delete_job, "/jobs/gone", "gone", method="DELETE")
     one_pass(engine)
     assert engine._queued == set()
+
+
+def test_an_ended_job_whose_tasks_never_ran_is_not_looked_at_after_a_restart(engine):
+    new_pool(engine, "e", dedicated=0)
+    one_pass(engine)
+    call(engine, api.create_job, "/jobs", body={"id": "ended", "poolInfo": {"poolId": "e"}})
+    call(engine, api.add_task, "/jobs/ended/tasks", "ended", body={"id": "t", "commandLine": "true"})
+    call(engine, api.terminate_job, "/jobs/ended/terminate", "ended")
+    one_pass(engine)
+    assert engine.accounts[ACCOUNT].jobs["ended"].state == "completed"
+
+    again = Engine(engine.dir, engine.options)  # a restart: the saved state loaded again
+    again.store = Store(engine.dir / "state.sqlite")
+    try:
+        with again.lock:
+            again._load()
+        one_pass(again)
+        assert again._queued == set()  # its waiting task stays active, but the job never runs again
+    finally:
+        again.store.close()
