@@ -125,11 +125,16 @@ def test_a_pass_starts_tasks_of_jobs_with_queued_tasks_and_forgets_emptied_jobs(
     assert engine._queued == set()
 
 
+def job_with_a_waiting_task(eng: Engine, job_id: str) -> None:
+    """A job whose one task waits: its pool has no node."""
+    new_pool(eng, f"{job_id}-pool", dedicated=0)
+    one_pass(eng)
+    call(eng, api.create_job, "/jobs", body={"id": job_id, "poolInfo": {"poolId": f"{job_id}-pool"}})
+    call(eng, api.add_task, f"/jobs/{job_id}/tasks", job_id, body={"id": "t", "commandLine": "true"})
+
+
 def test_a_deleted_job_leaves_the_queue_of_the_dispatcher(engine):
-    new_pool(engine, "d", dedicated=0)
-    one_pass(engine)
-    call(engine, api.create_job, "/jobs", body={"id": "gone", "poolInfo": {"poolId": "d"}})
-    call(engine, api.add_task, "/jobs/gone/tasks", "gone", body={"id": "t", "commandLine": "true"})
+    job_with_a_waiting_task(engine, "gone")
     one_pass(engine)
     assert len(engine._queued) == 1  # no node: the task waits, its job stays looked at
     call(engine, api.delete_job, "/jobs/gone", "gone", method="DELETE")
@@ -138,10 +143,7 @@ def test_a_deleted_job_leaves_the_queue_of_the_dispatcher(engine):
 
 
 def test_an_ended_job_whose_tasks_never_ran_is_not_looked_at_after_a_restart(engine):
-    new_pool(engine, "e", dedicated=0)
-    one_pass(engine)
-    call(engine, api.create_job, "/jobs", body={"id": "ended", "poolInfo": {"poolId": "e"}})
-    call(engine, api.add_task, "/jobs/ended/tasks", "ended", body={"id": "t", "commandLine": "true"})
+    job_with_a_waiting_task(engine, "ended")
     call(engine, api.terminate_job, "/jobs/ended/terminate", "ended")
     one_pass(engine)
     assert engine.accounts[ACCOUNT].jobs["ended"].state == "completed"
