@@ -27,7 +27,7 @@ from ..errors import ClaimLostError, StoreError
 from ..store.base import Store
 from ..store.records import Claim, ProxyRecord
 from .capacity import CapacityCache
-from .processor import ActionProcessor, Counters, ProcessingOptions
+from .processor import ActionProcessor, Counters, FollowOn, ProcessingOptions
 
 log = logging.getLogger("batchfed.proxy")
 
@@ -242,12 +242,13 @@ class ProxyDaemon:
             current: Claim | None = claim
             try:
                 while current is not None:
+                    follow = self._follow_on(current)
                     try:
-                        self.processor.process(current)
+                        self.processor.process(current, follow=follow)
                     finally:
                         with self._inflight_lock:
                             self._inflight.pop(current.action_id, None)
-                    current = self._claim_next()
+                    current = self._followed(follow) if follow is not None and follow.asked else self._claim_next()
                     if current is not None:
                         with self._inflight_lock:
                             self._inflight[current.action_id] = chain[0]
@@ -260,10 +261,37 @@ class ProxyDaemon:
             chain.append(future)
             self._inflight[claim.action_id] = future
 
+    def _may_claim(self) -> bool:
+        return self.loop.mode != "original" and not self.stop_event.is_set() and self.is_leader.is_set()
+
+    def _follow_on(self, claim: Claim) -> FollowOn | None:
+        """Let a placement of ``claim`` claim the worker's next action in the same store
+        write, when its federation is the one the rotation would look at first anyway (so
+        no federation is favoured; with one federation, always)."""
+        if not self._may_claim():
+            return None
+        feds = list(self._federations)
+        if not feds or feds[next(self._rotation) % len(feds)] != claim.federation_id:
+            return None
+        return FollowOn(self.proxy_id, self.processing.claim_ttl)
+
+    def _followed(self, follow: FollowOn) -> Claim | None:
+        """The claim a placement took for this worker; if the proxy stopped or lost the lease
+        meanwhile, it is given back unprocessed. Nothing ready there: the other federations."""
+        if follow.claim is None:
+            return self._claim_next()
+        if self._may_claim():
+            return follow.claim
+        try:
+            self.store.release(follow.claim)
+        except StoreError as exc:  # it lapses by itself after the claim ttl
+            log.warning("giving back claim of action %s failed: %s", follow.claim.action_id, exc)
+        return None
+
     def _claim_next(self) -> Claim | None:
         """A worker's next action: the readiest head of any watched federation (each worker
         starts at another federation, so none is favoured), or None."""
-        if self.loop.mode == "original" or self.stop_event.is_set() or not self.is_leader.is_set():
+        if not self._may_claim():
             return None
         feds = list(self._federations)
         if not feds:

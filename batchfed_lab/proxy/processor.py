@@ -86,6 +86,18 @@ class Counters:
             return dict(self._c)
 
 
+@dataclass
+class FollowOn:
+    """A worker's request to claim its next action in the same store write as a placement
+    (:meth:`Store.mark_placed_and_claim`). After :meth:`ActionProcessor.process`, ``asked``
+    tells whether a placement did ask, and ``claim`` holds what it got (None: nothing ready)."""
+
+    worker: str
+    ttl: float
+    asked: bool = False
+    claim: Claim | None = None
+
+
 @dataclass(frozen=True)
 class Excluded:
     """The chosen pool cannot take this job after all; decide again without it."""
@@ -147,12 +159,13 @@ class ActionProcessor:
         return hit
 
     # ------------------------------------------------------------------ entry point
-    def process(self, claim: Claim) -> str:
-        """Handle one claim to a terminal or retry state; returns the outcome name."""
+    def process(self, claim: Claim, *, follow: FollowOn | None = None) -> str:
+        """Handle one claim to a terminal or retry state; returns the outcome name. With
+        ``follow``, a placement also claims the worker's next action (see :class:`FollowOn`)."""
         a = claim.action
         try:
             if a.method is ActionMethod.ADD:
-                outcome = self._add(claim)
+                outcome = self._add(claim, follow)
             else:
                 outcome = self._remove(claim)
         except ClaimLostError as exc:
@@ -269,7 +282,7 @@ class ActionProcessor:
             for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
         }
 
-    def _add(self, claim: Claim) -> str:
+    def _add(self, claim: Claim, follow: FollowOn | None = None) -> str:
         a = claim.action
         payload = parse_add(a.payload, f"action {a.id}")
         _check_target(a, payload)
@@ -305,9 +318,9 @@ class ActionProcessor:
             if a.kind is ActionKind.JOB_SCHEDULE:
                 if intent is not None:
                     claim = self._journal(claim, intent)
-                outcome = self._create_schedule(claim, payload, target)
+                outcome = self._create_schedule(claim, payload, target, follow)
             else:
-                outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress, homes, intent)
+                outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress, homes, intent, follow)
             if not isinstance(outcome, Excluded):
                 return outcome
             excluded.add(target["key"])
@@ -322,7 +335,7 @@ class ActionProcessor:
 
     def _create_job(
         self, claim: Claim, payload: AddPayload, target: dict[str, Any], unique_job_ids: bool, progress: dict[str, Any],
-        homes: dict[str, str], intent: dict[str, Any] | None,
+        homes: dict[str, str], intent: dict[str, Any] | None, follow: FollowOn | None = None,
     ) -> str | Excluded:
         """Create or merge into the job on ``target`` and add the task group. ``intent`` is
         the chosen pool when not recorded yet: it is written before the job is created, or —
@@ -408,9 +421,16 @@ class ActionProcessor:
         if failures:
             self.counters.add("task_add_failures", len(failures))
             log.warning("action %s: %d task(s) not added to job %s: first %s", a.id, len(failures), spec.id, failures[0])
-        self.store.mark_placed(claim, progress=result_progress, location=served)
+        self._mark_placed(claim, follow, progress=result_progress, location=served)
         log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
         return "placed"
+
+    def _mark_placed(self, claim: Claim, follow: FollowOn | None, *, progress: dict[str, Any], location: LocationUpdate) -> None:
+        if follow is None:
+            self.store.mark_placed(claim, progress=progress, location=location)
+            return
+        _, nxt = self.store.mark_placed_and_claim(claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl)
+        follow.asked, follow.claim = True, nxt
 
     def _journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
         """Journal a step of the add; if the claim is lost meanwhile, a chosen pool in the
@@ -461,7 +481,7 @@ class ActionProcessor:
         self.known_jobs.remember(url, existing)
         return False, account.task_ids(job_id)
 
-    def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any]) -> str | Excluded:
+    def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any], follow: FollowOn | None = None) -> str | Excluded:
         a = claim.action
         spec = payload.job
         rec = spec.recurrence
@@ -489,8 +509,8 @@ class ActionProcessor:
             unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc),
         )  # fmt: skip
         # schedules get no blackout or autoscale evaluation (as in the original): no tasks run yet
-        self.store.mark_placed(
-            claim, progress={"placed_pool": target["key"], "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)},
+        self._mark_placed(
+            claim, follow, progress={"placed_pool": target["key"], "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)},
             location=served,
         )  # fmt: skip
         log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)

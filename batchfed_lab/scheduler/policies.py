@@ -58,21 +58,20 @@ def _select(
     caps = capacities(pools, kind, unit)
     if not caps:
         return None
-    # largest first, ties by key: deterministic whatever the input order
+    # the best fit by one pass (min), not by sorting: this runs for every placement; ties go
+    # by key, so the answer does not depend on the input order
+    sign = 1 if smallest_first else -1
+    fit_idle = [c for c in caps if c.idle > 0 and c.idle >= need]
+    if fit_idle:
+        c = min(fit_idle, key=lambda c: (sign * c.idle, c.pool.key))
+        return Choice(c.pool, kind, c.idle, "idle-fit")
+    fit_sched = [c for c in caps if c.schedulable >= need]
+    if fit_sched:
+        c = min(fit_sched, key=lambda c: (sign * c.schedulable, c.pool.key))
+        return Choice(c.pool, kind, c.schedulable, "schedulable-fit")
+    # nothing fits: the fall-backs look at the pools largest first
     by_idle = sorted((c for c in caps if c.idle > 0), key=lambda c: (-c.idle, c.pool.key))
     by_sched = sorted(caps, key=lambda c: (-c.schedulable, c.pool.key))
-
-    fit_idle = [c for c in by_idle if c.idle >= need]
-    fit_sched = [c for c in by_sched if c.schedulable >= need]
-    if smallest_first:
-        fit_idle.sort(key=lambda c: (c.idle, c.pool.key))
-        fit_sched.sort(key=lambda c: (c.schedulable, c.pool.key))
-    if fit_idle:
-        c = fit_idle[0]
-        return Choice(c.pool, kind, c.idle, "idle-fit")
-    if fit_sched:
-        c = fit_sched[0]
-        return Choice(c.pool, kind, c.schedulable, "schedulable-fit")
     if allow_autoscale:
         for c in (*by_idle, *by_sched):
             if c.pool.facts.autoscale and c.pool.allocation_state == "steady":

@@ -421,13 +421,27 @@ class SqliteStore(Store):
         if not self._read(_READY_SQL, (fid, now)):
             return None
         with self._tx() as c:
-            # the suspend flag is checked by the same statement: nothing slips through after a suspend
-            row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
-            if row is None:
-                return None
-            claimed = rules.t_claim(self._action(row), worker, deadline)
-            self._save(c, claimed, token, head=True)
+            return self._claim_in(c, fid, worker, token, deadline, now)
+
+    def _claim_in(self, c: sqlite3.Connection, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
+        # the suspend flag is checked by the same statement: nothing slips through after a suspend
+        row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
+        if row is None:
+            return None
+        claimed = rules.t_claim(self._action(row), worker, deadline)
+        self._save(c, claimed, token, head=True)
         return Claim(claimed, token, worker, claimed.claim_deadline)  # type: ignore[arg-type]
+
+    def _placed_then_claim(
+        self, claim: Claim, fn: Transition, now: float, located: tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None,
+        worker: str, token: str, deadline: float,
+    ) -> tuple[Action, Claim | None]:  # fmt: skip
+        with self._tx() as c:  # one transaction: a lost claim writes neither, and claims nothing
+            placed = self._mutate_claimed_in(c, claim, fn, now)[0]
+            if located is not None:
+                where, change = located
+                self._change_location_in(c, *where, change, check_federation=False)
+            return placed, self._claim_in(c, claim.federation_id, worker, token, deadline, now)
 
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         with self._tx() as c:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from batchfed_lab.proxy.daemon import LoopOptions, ProxyDaemon
+from batchfed_lab.proxy.processor import FollowOn
 from batchfed_lab.store import ActionState, NewAction
 from batchfed_lab.store.sqlite import SqliteStore
 
@@ -23,11 +24,34 @@ class MarkDone:
         self.threads: list[str] = []
         self.lock = threading.Lock()
 
-    def process(self, claim: Any) -> str:
+    def process(self, claim: Any, *, follow: FollowOn | None = None) -> str:
         with self.lock:
             self.threads.append(threading.current_thread().name)
         self.store.mark_done(claim)
         return "done"
+
+
+class MarkPlaced(MarkDone):
+    """Stands in for the processor placing adds: the placement claims the next action with it
+    when asked to (as the real one does), and ``during`` runs before that write."""
+
+    def __init__(self, store: SqliteStore, during: Any = None):
+        super().__init__(store)
+        self.during = during
+        self.followed = 0
+
+    def process(self, claim: Any, *, follow: FollowOn | None = None) -> str:
+        with self.lock:
+            self.threads.append(threading.current_thread().name)
+        if self.during is not None:
+            self.during()
+        if follow is None:
+            self.store.mark_placed(claim)
+        else:
+            _, follow.claim = self.store.mark_placed_and_claim(claim, worker=follow.worker, ttl=follow.ttl)
+            follow.asked = True
+            self.followed += follow.claim is not None
+        return "placed"
 
 
 @pytest.fixture
@@ -74,3 +98,35 @@ def test_a_worker_claims_nothing_more_unless_it_leads_in_event_mode(daemon, why)
         d.loop = LoopOptions(mode="original")
     assert d._claim_next() is None
     assert store.list_actions("a")[0].claimed_by is None
+
+
+def add(target: str) -> NewAction:
+    return NewAction("job", "add", target, {"version": 1})
+
+
+def test_a_placement_claims_the_next_action_in_the_same_write(daemon):
+    d, store = daemon
+    d._federations = ["a"]
+    d.processor = MarkPlaced(store)  # type: ignore[assignment]
+    store.enqueue("a", [add(f"j{i}") for i in range(5)])
+    first = store.claim("a", d.proxy_id)
+    assert d._slots.acquire(blocking=False)
+    d._dispatch(first)
+    d._drain(timeout=30)
+    assert [a.state for a in store.list_actions("a")] == [ActionState.PLACED] * 5
+    assert d.processor.followed == 4, "each placement but the last claimed the next one with it"
+
+
+def test_a_claim_taken_by_a_placement_is_given_back_when_the_lease_is_lost_meanwhile(daemon):
+    d, store = daemon
+    d._federations = ["a"]
+    d.processor = MarkPlaced(store, during=d.is_leader.clear)  # type: ignore[assignment]
+    store.enqueue("a", [add("j1"), add("j2")])
+    first = store.claim("a", d.proxy_id)
+    assert d._slots.acquire(blocking=False)
+    d._dispatch(first)
+    d._drain(timeout=30)
+    j1, j2 = sorted(store.list_actions("a"), key=lambda a: a.target_id)
+    assert j1.state is ActionState.PLACED
+    assert (j2.state, j2.claimed_by) == (ActionState.QUEUED, None), "not processed, and free for the new leader"
+    assert d.processor.threads == [d.processor.threads[0]], "only the first action ran"

@@ -3,10 +3,12 @@ retries and the proxy's progress record. Time comes from a fake clock."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from batchfed_lab.errors import ClaimLostError, ConflictError, StoreError
-from batchfed_lab.store import ActionState, NewAction
+from batchfed_lab.store import ActionState, LocationUpdate, NewAction
 
 
 def term(target, **payload):
@@ -223,3 +225,45 @@ def test_a_stale_claim_object_never_undoes_a_later_step(timed, fed):
     timed.record_progress(first, {"pool": "p1"})
     timed.record_progress(first, {"step": "x"})  # an older Claim object of the same holder
     assert timed.get_action(fed, first.action.id).progress == {"pool": "p1", "step": "x"}
+
+
+def add(target, **payload):
+    return NewAction("job", "add", target, payload)
+
+
+def test_a_placement_and_the_next_claim_are_one_step(timed, fed, clock):
+    a1, a2 = timed.enqueue(fed, [add("a"), term("a")])
+    clock.advance(1)
+    (b1,) = timed.enqueue(fed, [add("b")])
+    first = timed.claim(fed, "w1", ttl=30)
+    assert first.action.id == a1.id
+    where = LocationUpdate("https://acct.westeurope.batch.azure.com", "pool-1", unique_id=a1.id, at=datetime.fromtimestamp(clock(), timezone.utc))
+    placed, nxt = timed.mark_placed_and_claim(first, worker="w1", progress={"tasks_added": 1}, location=where, ttl=30)
+    assert placed.state is ActionState.PLACED and placed.progress["tasks_added"] == 1 and placed.claimed_by is None
+    # a ready head of the federation, as claim() would pick it: a2 (now the head of a) or b1
+    assert nxt.action.id in (a2.id, b1.id) and nxt.worker == "w1" and nxt.action.claimed_by == "w1" and nxt.action.attempts == 1
+    (loc,) = timed.get_locations(fed, "a")
+    assert (loc.pool_id, loc.unique_ids) == ("pool-1", (a1.id,))
+    assert timed.claim(fed, "w2").action.id == ({a2.id, b1.id} - {nxt.action.id}).pop()
+    assert timed.release(nxt).claimed_by is None  # a real claim: its holder can give it back
+
+
+def test_the_next_claim_is_none_when_nothing_is_ready_or_the_proxy_is_suspended(timed, fed):
+    timed.enqueue(fed, [add("a"), add("b")])
+    first = timed.claim(fed, "w1")
+    timed.set_suspended(True)
+    placed, nxt = timed.mark_placed_and_claim(first, worker="w1")
+    assert placed.state is ActionState.PLACED and nxt is None
+    timed.set_suspended(False)
+    second = timed.claim(fed, "w1")
+    placed, nxt = timed.mark_placed_and_claim(second, worker="w1")
+    assert placed.state is ActionState.PLACED and nxt is None  # nothing left
+
+
+def test_a_lost_claim_places_nothing_and_claims_nothing(timed, fed, clock):
+    timed.enqueue(fed, [add("a"), add("b")])
+    stale = timed.claim(fed, "w1", ttl=10)
+    clock.advance(11)
+    with pytest.raises(ClaimLostError):
+        timed.mark_placed_and_claim(stale, worker="w1")
+    assert {c.action.target_id for c in (timed.claim(fed, "w2"), timed.claim(fed, "w3"))} == {"a", "b"}
