@@ -242,13 +242,14 @@ class ProxyDaemon:
             current: Claim | None = claim
             try:
                 while current is not None:
-                    follow = self._follow_on(current)
+                    turn = next(self._rotation)  # one turn of the federation rotation per action
+                    follow = self._follow_on(current, turn)
                     try:
                         self.processor.process(current, follow=follow)
                     finally:
                         with self._inflight_lock:
                             self._inflight.pop(current.action_id, None)
-                    current = self._followed(follow) if follow is not None and follow.asked else self._claim_next()
+                    current = self._followed(follow, turn) if follow is not None and follow.asked else self._claim_next(turn)
                     if current is not None:
                         with self._inflight_lock:
                             self._inflight[current.action_id] = chain[0]
@@ -264,22 +265,23 @@ class ProxyDaemon:
     def _may_claim(self) -> bool:
         return self.loop.mode != "original" and not self.stop_event.is_set() and self.is_leader.is_set()
 
-    def _follow_on(self, claim: Claim) -> FollowOn | None:
+    def _follow_on(self, claim: Claim, turn: int) -> FollowOn | None:
         """Let a placement of ``claim`` claim the worker's next action in the same store
-        write, when its federation is the one the rotation would look at first anyway (so
-        no federation is favoured; with one federation, always)."""
+        write, when its federation is the one this ``turn`` of the rotation looks at first
+        (so the order is the one :meth:`_claim_next` gives; with one federation, always)."""
         if not self._may_claim():
             return None
         feds = list(self._federations)
-        if not feds or feds[next(self._rotation) % len(feds)] != claim.federation_id:
+        if not feds or feds[turn % len(feds)] != claim.federation_id:
             return None
         return FollowOn(self.proxy_id, self.processing.claim_ttl)
 
-    def _followed(self, follow: FollowOn) -> Claim | None:
+    def _followed(self, follow: FollowOn, turn: int) -> Claim | None:
         """The claim a placement took for this worker; if the proxy stopped or lost the lease
-        meanwhile, it is given back unprocessed. Nothing ready there: the other federations."""
+        meanwhile, it is given back unprocessed (its attempt stays counted). Nothing ready
+        there: the other federations, in this turn's order."""
         if follow.claim is None:
-            return self._claim_next()
+            return self._claim_next(turn)
         if self._may_claim():
             return follow.claim
         try:
@@ -288,15 +290,15 @@ class ProxyDaemon:
             log.warning("giving back claim of action %s failed: %s", follow.claim.action_id, exc)
         return None
 
-    def _claim_next(self) -> Claim | None:
-        """A worker's next action: the readiest head of any watched federation (each worker
+    def _claim_next(self, turn: int | None = None) -> Claim | None:
+        """A worker's next action: the readiest head of any watched federation (each turn
         starts at another federation, so none is favoured), or None."""
         if not self._may_claim():
             return None
         feds = list(self._federations)
         if not feds:
             return None
-        start = next(self._rotation) % len(feds)
+        start = (next(self._rotation) if turn is None else turn) % len(feds)
         for fid in feds[start:] + feds[:start]:
             try:
                 claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)

@@ -17,6 +17,7 @@ Capture ``marks`` *before* claiming so nothing enqueued in between can be missed
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -48,6 +49,8 @@ from .records import (
     epoch,
     utc,
 )
+
+log = logging.getLogger(__name__)
 
 Transition = Callable[[Action, float], Action]
 LocationChange = Callable[[Location | None, float], Location | None]
@@ -601,9 +604,13 @@ class Store(ABC):
             placed = self._mutate_claimed(claim, fn, now)[0]
         else:
             placed = self._mutate_claimed_and_locate(claim, fn, now, *located)[0]
-        if not self.claim_checks_suspension and self.is_suspended():
+        try:  # the placement is written: the claim is a bonus, its failure not the placement's
+            if not self.claim_checks_suspension and self.is_suspended():
+                return placed, None
+            return placed, self._claim(claim.federation_id, worker, token, deadline, now)
+        except StoreError as exc:
+            log.warning("placed action %s; claiming the next one with it failed: %s", placed.id, exc)
             return placed, None
-        return placed, self._claim(claim.federation_id, worker, token, deadline, now)
 
     @abstractmethod
     def _zap(self, fid: str, aid: str, now: float) -> Action: ...

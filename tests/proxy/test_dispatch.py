@@ -130,3 +130,27 @@ def test_a_claim_taken_by_a_placement_is_given_back_when_the_lease_is_lost_meanw
     assert j1.state is ActionState.PLACED
     assert (j2.state, j2.claimed_by) == (ActionState.QUEUED, None), "not processed, and free for the new leader"
     assert d.processor.threads == [d.processor.threads[0]], "only the first action ran"
+
+
+@pytest.mark.parametrize("processor", [MarkDone, MarkPlaced])
+def test_one_worker_takes_turns_between_federations(daemon, processor):
+    d, store = daemon
+    d.processor = processor(store)  # type: ignore[assignment]
+    order: list[str] = []
+    real = d.processor.process
+
+    def noting(claim: Any, **kw: Any) -> str:
+        order.append(claim.federation_id)
+        return real(claim, **kw)
+
+    d.processor.process = noting  # type: ignore[method-assign]
+    make = terminate if processor is MarkDone else add
+    store.enqueue("a", [make(f"j{i}") for i in range(6)])
+    store.enqueue("b", [make(f"k{i}") for i in range(6)])
+    first = store.claim("a", d.proxy_id)
+    assert d._slots.acquire(blocking=False)
+    d._dispatch(first)
+    d._drain(timeout=30)
+    assert sorted(order) == ["a"] * 6 + ["b"] * 6
+    longest = max(len(run) for run in "".join(order).replace("ab", "a b").replace("ba", "b a").split())
+    assert longest <= 2, f"a federation waited for the other: {''.join(order)}"

@@ -18,7 +18,7 @@ from batchfed_lab.config import load_jobs
 from batchfed_lab.errors import BatchError
 from batchfed_lab.proxy.capacity import CapacityCache
 from batchfed_lab.proxy.payload import add_payload
-from batchfed_lab.proxy.processor import ActionProcessor, ProcessingOptions
+from batchfed_lab.proxy.processor import ActionProcessor, FollowOn, ProcessingOptions
 from batchfed_lab.scheduler.catalog import lookup
 from batchfed_lab.store import NewAction
 from batchfed_lab.store.sqlite import SqliteStore
@@ -72,6 +72,10 @@ class JournalledStore(SqliteStore):
     def mark_placed(self, claim: Any, **kw: Any) -> Any:
         self.events.append("placed")
         return super().mark_placed(claim, **kw)
+
+    def mark_placed_and_claim(self, claim: Any, **kw: Any) -> Any:
+        self.events.append("placed+claimed")
+        return super().mark_placed_and_claim(claim, **kw)
 
 
 @pytest.fixture
@@ -133,3 +137,14 @@ def test_a_listing_that_fails_still_journals_the_pool_so_the_retry_comes_back_to
     aid = place(store, proxy, "j1", outcome="blocked")  # the service stopped answering
     assert events == ["list_tasks", "journal pool"]
     assert store.get_action("f", aid).progress["pool"]["pool_id"] == "p1"
+
+
+def test_a_placement_asked_to_follow_on_claims_the_next_action_in_its_own_write(rig: Any) -> None:
+    store, events, processor, _ = rig
+    jobs = load_jobs({"job_specifications": [{"id": j, "tasks": [{"command": "true"}]} for j in ("j1", "j2")]})
+    store.enqueue("f", [NewAction("job", "add", s.id, add_payload(s)) for s in jobs.job_specifications])
+    follow = FollowOn("w", 30.0)
+    assert processor().process(store.claim("f", "w"), follow=follow) == "placed"
+    assert events[-1] == "placed+claimed" and "placed" not in events
+    assert follow.asked and follow.claim is not None and follow.claim.action.target_id == "j2"
+    assert processor().process(follow.claim) == "placed"  # the claim so taken is a working one

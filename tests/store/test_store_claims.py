@@ -267,3 +267,27 @@ def test_a_lost_claim_places_nothing_and_claims_nothing(timed, fed, clock):
     with pytest.raises(ClaimLostError):
         timed.mark_placed_and_claim(stale, worker="w1")
     assert {c.action.target_id for c in (timed.claim(fed, "w2"), timed.claim(fed, "w3"))} == {"a", "b"}
+
+
+def test_on_a_two_step_backend_a_failed_next_claim_leaves_the_placement_placed(tmp_path):
+    from batchfed_lab.store.base import Store
+    from batchfed_lab.store.sqlite import SqliteStore
+
+    class TwoSteps(SqliteStore):
+        """As a backend without one transaction for both (Azure): the base class's two steps."""
+
+        _placed_then_claim = Store._placed_then_claim
+
+        def _claim(self, *args, **kwargs):
+            raise ConflictError("too much contention")
+
+    store = TwoSteps(tmp_path / "s.sqlite")
+    try:
+        store.create_federation("fed")
+        store.enqueue("fed", [add("a"), add("b")])
+        claim = SqliteStore._claim(store, "fed", "w1", "token-1", store.now() + 30, store.now())
+        placed, nxt = store.mark_placed_and_claim(claim, worker="w1")
+        assert placed.state is ActionState.PLACED and nxt is None
+        assert store.get_action("fed", claim.action_id).state is ActionState.PLACED
+    finally:
+        store.close()
