@@ -72,14 +72,19 @@ def terminate(target: str) -> NewAction:
     return NewAction("job", "terminate", target, {"version": 1})
 
 
-def test_one_worker_runs_every_ready_action_of_every_federation(daemon):
-    d, store = daemon
-    store.enqueue("a", [terminate(f"j{i}") for i in range(5)])
-    store.enqueue("b", [terminate(f"k{i}") for i in range(5)])
+def run_one_worker(d: ProxyDaemon, store: SqliteStore) -> None:
+    """Hand the first ready action of federation a to the one worker; wait until it ran out."""
     first = store.claim("a", d.proxy_id)
     assert d._slots.acquire(blocking=False)
     d._dispatch(first)
     d._drain(timeout=30)
+
+
+def test_one_worker_runs_every_ready_action_of_every_federation(daemon):
+    d, store = daemon
+    store.enqueue("a", [terminate(f"j{i}") for i in range(5)])
+    store.enqueue("b", [terminate(f"k{i}") for i in range(5)])
+    run_one_worker(d, store)
     done = [a for fid in ("a", "b") for a in store.list_actions(fid) if a.state is ActionState.DONE]
     assert len(done) == 10
     assert len(set(d.processor.threads)) == 1, "the one worker chained through all ten"
@@ -109,10 +114,7 @@ def test_a_placement_claims_the_next_action_in_the_same_write(daemon):
     d._federations = ["a"]
     d.processor = MarkPlaced(store)  # type: ignore[assignment]
     store.enqueue("a", [add(f"j{i}") for i in range(5)])
-    first = store.claim("a", d.proxy_id)
-    assert d._slots.acquire(blocking=False)
-    d._dispatch(first)
-    d._drain(timeout=30)
+    run_one_worker(d, store)
     assert [a.state for a in store.list_actions("a")] == [ActionState.PLACED] * 5
     assert d.processor.followed == 4, "each placement but the last claimed the next one with it"
 
@@ -122,10 +124,7 @@ def test_a_claim_taken_by_a_placement_is_given_back_when_the_lease_is_lost_meanw
     d._federations = ["a"]
     d.processor = MarkPlaced(store, during=d.is_leader.clear)  # type: ignore[assignment]
     store.enqueue("a", [add("j1"), add("j2")])
-    first = store.claim("a", d.proxy_id)
-    assert d._slots.acquire(blocking=False)
-    d._dispatch(first)
-    d._drain(timeout=30)
+    run_one_worker(d, store)
     j1, j2 = sorted(store.list_actions("a"), key=lambda a: a.target_id)
     assert j1.state is ActionState.PLACED
     assert (j2.state, j2.claimed_by) == (ActionState.QUEUED, None), "not processed, and free for the new leader"
@@ -147,10 +146,7 @@ def test_one_worker_takes_turns_between_federations(daemon, processor):
     make = terminate if processor is MarkDone else add
     store.enqueue("a", [make(f"j{i}") for i in range(6)])
     store.enqueue("b", [make(f"k{i}") for i in range(6)])
-    first = store.claim("a", d.proxy_id)
-    assert d._slots.acquire(blocking=False)
-    d._dispatch(first)
-    d._drain(timeout=30)
+    run_one_worker(d, store)
     assert sorted(order) == ["a"] * 6 + ["b"] * 6
     longest = max(len(run) for run in "".join(order).replace("ab", "a b").replace("ba", "b a").split())
     assert longest <= 2, f"a federation waited for the other: {''.join(order)}"
