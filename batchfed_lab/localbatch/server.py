@@ -135,12 +135,6 @@ class RequestHeaders:
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._first.get(name.lower(), default)
 
-    def __getitem__(self, name: str) -> str | None:
-        return self._first.get(name.lower())  # None when absent, as Message does
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._first
-
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 

@@ -111,11 +111,7 @@ class CapacityCache:
     # -- reads -----------------------------------------------------------------------
     def snapshots(self, members: Sequence[PoolMember], *, active_tasks: bool = False) -> list[PoolSnapshot]:
         """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
-        keys: dict[str, str] = {}  # service URL as written → account key: normalised once per call
-        for m in members:
-            if m.batch_service_url not in keys:
-                keys[m.batch_service_url] = url_key(m.batch_service_url)
-        accounts = dict.fromkeys(keys.values())
+        accounts = dict.fromkeys(url_key(m.batch_service_url) for m in members)
         table = {url: pools for url in accounts if (pools := self._fresh(url, active_tasks)) is not None}
         stale = [url for url in accounts if url not in table]
         if len(stale) > 1:
@@ -126,7 +122,7 @@ class CapacityCache:
             table[stale[0]] = self._reachable_pools(stale[0], active_tasks)
         out = []
         for m in members:
-            pools = table[keys[m.batch_service_url]]
+            pools = table[url_key(m.batch_service_url)]
             if isinstance(pools, _Unreachable):
                 out.append(pools.snapshot(m, self._blackout.get(pool_key(m.batch_service_url, m.pool_id))))
                 continue

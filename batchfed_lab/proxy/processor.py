@@ -580,16 +580,11 @@ def _same_account_conflicts(a: Action, snaps: list[PoolSnapshot], homes: dict[st
     every other pool of that account would refuse it — say so without asking Batch."""
     if not homes:
         return {}
-    # one reason per account, and each URL normalised once: this runs per pool per decision
+    # one reason per account, written once: this runs per pool per decision
     homes_by_url = {url: (home.lower(), f"job '{a.target_id}' already lives on pool {home} of this account") for url, home in homes.items()}
-    keys: dict[str, str] = {}
     out = {}
     for s in snaps:
-        url = s.facts.service_url
-        key = keys.get(url)
-        if key is None:
-            key = keys[url] = url_key(url)
-        hit = homes_by_url.get(key)
+        hit = homes_by_url.get(url_key(s.facts.service_url))
         if hit is not None and hit[0] != s.pool_id.lower():
             out[s.key] = hit[1]
     return out

@@ -304,14 +304,9 @@ class Store(ABC):
         in one transaction where the backend has them (SQLite): a busy worker's placement and
         its next claim cost one store write instead of two. Returns the placed action and the
         new claim (None when nothing is ready or the proxy is suspended)."""
-        if not isinstance(claim, Claim):
-            raise StoreError(f"expected a Claim, got {type(claim).__name__}")
+        located = self._claimed_location(claim, location)
         who, secs = rules.name(worker, "worker id"), rules.ttl(ttl)
         fn = rules.t_placed(dict(progress or {}))
-        located = None
-        if location is not None:
-            a = claim.action
-            located = self._location_change(a.federation_id, a.target_id, a.kind, location)
         now = self.now()
         placed, nxt = self._placed_then_claim(claim, fn, now, located, who, str(uuid.uuid4()), now + secs)
         self._notify_local()
@@ -371,14 +366,7 @@ class Store(ABC):
     def _change_claimed(
         self, claim: Claim, fn: Transition, *, keep: bool = False, location: LocationUpdate | None = None
     ) -> Claim | Action:
-        if not isinstance(claim, Claim):
-            raise StoreError(f"expected a Claim, got {type(claim).__name__}")
-        if location is None:
-            result = self._mutate_claimed(claim, fn, self.now())
-        else:
-            a = claim.action
-            where, change = self._location_change(a.federation_id, a.target_id, a.kind, location)
-            result = self._mutate_claimed_and_locate(claim, fn, self.now(), where, change)
+        result = self._mutate_located(claim, fn, self.now(), self._claimed_location(claim, location))
         if keep:
             # a step that keeps the claim (progress, renewal) changes nothing a waiter waits for:
             # no wake-up for the proxy's own watcher several times per placement
@@ -386,6 +374,24 @@ class Store(ABC):
             return Claim(action, claim.token, claim.worker, action.claim_deadline, hint)  # type: ignore[arg-type]
         self._notify_local()
         return result[0]
+
+    def _claimed_location(
+        self, claim: Claim, location: LocationUpdate | None
+    ) -> tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None:
+        """Check ``claim`` is one, and turn ``location`` into the change of the claimed job's location."""
+        if not isinstance(claim, Claim):
+            raise StoreError(f"expected a Claim, got {type(claim).__name__}")
+        if location is None:
+            return None
+        a = claim.action
+        return self._location_change(a.federation_id, a.target_id, a.kind, location)
+
+    def _mutate_located(
+        self, claim: Claim, fn: Transition, now: float, located: tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None
+    ) -> tuple[Action, Any]:
+        if located is None:
+            return self._mutate_claimed(claim, fn, now)
+        return self._mutate_claimed_and_locate(claim, fn, now, *located)
 
     # ------------------------------------------------------------------ locations
     def record_location(
@@ -600,10 +606,7 @@ class Store(ABC):
     ) -> tuple[Action, Claim | None]:  # fmt: skip
         """The change of a claimed action (and its location), then a claim: two steps here;
         backends with transactions (SQLite) override this with one."""
-        if located is None:
-            placed = self._mutate_claimed(claim, fn, now)[0]
-        else:
-            placed = self._mutate_claimed_and_locate(claim, fn, now, *located)[0]
+        placed = self._mutate_located(claim, fn, now, located)[0]
         try:  # the placement is written: the claim is a bonus, its failure not the placement's
             if not self.claim_checks_suspension and self.is_suspended():
                 return placed, None

@@ -439,8 +439,7 @@ class SqliteStore(Store):
         with self._tx() as c:  # one transaction: a lost claim writes neither, and claims nothing
             placed = self._mutate_claimed_in(c, claim, fn, now)[0]
             if located is not None:
-                where, change = located
-                self._change_location_in(c, *where, change, check_federation=False)
+                self._locate_claimed_in(c, *located)
             return placed, self._claim_in(c, claim.federation_id, worker, token, deadline, now)
 
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
@@ -452,9 +451,12 @@ class SqliteStore(Store):
     ) -> tuple[Action, Any]:
         with self._tx() as c:  # one transaction: a lost claim writes neither
             result = self._mutate_claimed_in(c, claim, fn, now)
-            # the claimed action exists, so its federation does: no need to look it up
-            self._change_location_in(c, *where, change, check_federation=False)
+            self._locate_claimed_in(c, where, change)
         return result
+
+    def _locate_claimed_in(self, c: sqlite3.Connection, where: tuple[str, str, ActionKind, str, str], change: LocationChange) -> None:
+        # the claimed action exists, so its federation does: no need to look it up
+        self._change_location_in(c, *where, change, check_federation=False)
 
     def _mutate_claimed_in(self, c: sqlite3.Connection, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         # Fast path: the claim carries the action as its holder last wrote it. The update
