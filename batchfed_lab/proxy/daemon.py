@@ -267,14 +267,35 @@ class ProxyDaemon:
 
     def _follow_on(self, claim: Claim, turn: int) -> FollowOn | None:
         """Let a placement of ``claim`` claim the worker's next action in the same store
-        write, when its federation is the one this ``turn`` of the rotation looks at first
-        (so the order is the one :meth:`_claim_next` gives; with one federation, always)."""
+        write, when its federation is the one this ``turn`` of the rotation would claim from
+        first (so the order is the one :meth:`_claim_next` gives; with one federation,
+        always): it leads the turn's order, or — where that write is one transaction — every
+        federation ahead of it has nothing ready now. Without the second case, one idle
+        federation beside a busy one took the merged write from half the placements."""
         if not self._may_claim():
             return None
         feds = list(self._federations)
-        if not feds or feds[turn % len(feds)] != claim.federation_id:
+        if claim.federation_id not in feds:
+            return None
+        start = turn % len(feds)
+        order = feds[start:] + feds[:start]
+        ahead = order[: order.index(claim.federation_id)]
+        if ahead and not (self.store.claims_with_placement and not self._any_ready(ahead)):
             return None
         return FollowOn(self.proxy_id, self.processing.claim_ttl)
+
+    def _any_ready(self, federations: list[str]) -> bool:
+        """Whether any of ``federations`` has a head claimable now (a read; errors say yes,
+        so the worker claims the usual way and reports them there)."""
+        now = self.store.now()
+        for fid in federations:
+            try:
+                at = self.store.next_ready_at(fid)
+            except StoreError:
+                return True
+            if at is not None and at.timestamp() <= now:
+                return True
+        return False
 
     def _followed(self, follow: FollowOn, turn: int) -> Claim | None:
         """The claim a placement took for this worker; if the proxy stopped or lost the lease

@@ -70,6 +70,8 @@ class Store(ABC):
     poll_interval: float = 0.002
     #: the backend's ``_claim`` reads the suspend flag inside its own transaction
     claim_checks_suspension: ClassVar[bool] = False
+    #: ``mark_placed_and_claim`` is one write, not the two-step fallback (worth a read to use)
+    claims_with_placement: ClassVar[bool] = False
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_payload_bytes: int = rules.MAX_PAYLOAD_BYTES):
         self._clock = clock or time.time

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,11 +88,21 @@ _MUTABLE = (
     "claimed_by claim_deadline claim_token"
 ).split()
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in _MUTABLE)}, ready_at = :ready_at WHERE id = :id"
-# the same, only while the stored row is exactly what the claim holder last wrote and the claim
-# has not lapsed (the fast path of a claimed change; see SqliteStore._mutate_claimed_in)
-_UPDATE_CLAIMED = (
-    _UPDATE_ACTION + "".join(f" AND {c} IS :old_{c}" for c in _MUTABLE) + " AND claim_deadline > :now_"
-)
+
+
+@lru_cache(maxsize=64)
+def _update_claimed(columns: tuple[str, ...]) -> str:
+    """An update of ``columns`` only while the stored row is exactly what the claim holder last
+    wrote and the claim has not lapsed (the fast path of a claimed change; see
+    SqliteStore._mutate_claimed_in). Only the columns that change are set: SQLite then leaves
+    alone every index on the others, and a journal step, which changes the progress alone,
+    writes the row's page and no index page."""
+    return (
+        f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :id"
+        + "".join(f" AND {c} IS :old_{c}" for c in (*_MUTABLE, "ready_at"))
+        + " AND claim_deadline > :now_"
+    )
+
 _INSERT_ACTION = (
     f"INSERT INTO actions ({', '.join(rules.ACTION_FIELDS)}, ready_at) "
     f"VALUES ({', '.join(':' + c for c in rules.ACTION_FIELDS)}, :ready_at)"
@@ -102,9 +113,13 @@ _INSERT_LOCATION = (
 )
 
 
+CHECKPOINT_EVERY = 200  # write transactions between two checkpoints (each writes a few pages)
+
+
 class SqliteStore(Store):
     backend = "sqlite"
     claim_checks_suspension = True  # see _claim: atomically with the claim
+    claims_with_placement = True  # see _placed_then_claim: one transaction
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000, **kwargs: Any):
         super().__init__(**kwargs)
@@ -114,6 +129,8 @@ class SqliteStore(Store):
         self._tls = threading.local()  # per-thread read connection (also watches data_version)
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._conn = self._connect()
+        self._commits = 0  # since the last checkpoint
+        self._checkpointing = threading.Lock()
         self._ensure_schema()
 
     def __repr__(self) -> str:
@@ -129,6 +146,7 @@ class SqliteStore(Store):
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives process crashes
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
             return conn
         except (OSError, sqlite3.Error) as exc:
             raise self._translate(exc) from exc
@@ -159,6 +177,27 @@ class SqliteStore(Store):
                 if isinstance(exc, sqlite3.Error):
                     raise self._translate(exc) from exc
                 raise
+            self._commits += 1
+            due = self._commits >= CHECKPOINT_EVERY
+        if due:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the write-ahead log back into the database, outside the write lock.
+
+        SQLite's automatic checkpoint runs inside the commit that fills the log, so every other
+        writer of this process would wait for its page copies and syncs; this one runs on the
+        committing thread's read connection after the lock is released, while the others go on
+        writing (PASSIVE: it never waits for readers or writers, and copies what it can)."""
+        if not self._checkpointing.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            self._commits = 0
+            self._reader().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # busy or interrupted: the next one copies these pages as well
+        finally:
+            self._checkpointing.release()
 
     def _read(self, sql: str, args: Any = ()) -> list[sqlite3.Row]:
         """A read on this thread's own connection, outside the store lock: WAL readers never
@@ -468,7 +507,9 @@ class SqliteStore(Store):
             doc = rules.action_doc(new, claim.token if new.claimed_by else None, payload_text="")
             was = rules.action_doc(mine, claim.token, payload_text="")
             doc.update({f"old_{k}": was[k] for k in _MUTABLE}, ready_at=rules.ready_at(new), now_=now)
-            if c.execute(_UPDATE_CLAIMED, doc).rowcount == 1:
+            doc["old_ready_at"] = rules.ready_at(mine)
+            changed = tuple(k for k in (*_MUTABLE, "ready_at") if doc[k] != doc[f"old_{k}"])
+            if c.execute(_update_claimed(changed or ("progress",)), doc).rowcount == 1:
                 return self._after_claimed_change(c, new), None
         row = self._row(c, claim.federation_id, claim.action_id)
         if row is None:

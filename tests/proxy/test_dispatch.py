@@ -150,3 +150,14 @@ def test_one_worker_takes_turns_between_federations(daemon, processor):
     assert sorted(order) == ["a"] * 6 + ["b"] * 6
     longest = max(len(run) for run in "".join(order).replace("ab", "a b").replace("ba", "b a").split())
     assert longest <= 2, f"a federation waited for the other: {''.join(order)}"
+
+
+def test_an_idle_federation_does_not_cost_a_busy_one_its_merged_claims(daemon):
+    # federation b watched but with nothing ready: every turn that would look at b first finds
+    # nothing there, so the placement in a still claims a's next action in the same write
+    d, store = daemon
+    d.processor = MarkPlaced(store)  # type: ignore[assignment]
+    store.enqueue("a", [add(f"j{i}") for i in range(6)])
+    run_one_worker(d, store)
+    assert [a.state for a in store.list_actions("a")] == [ActionState.PLACED] * 6
+    assert d.processor.followed == 5, "each placement but the last claimed the next one with it"

@@ -18,6 +18,7 @@ from batchfed_lab.config.workspace import open_workspace
 from batchfed_lab.errors import StoreError, StoreUnavailableError
 from batchfed_lab.store import NewAction, open_store
 from batchfed_lab.store import azure as azure_backend
+from batchfed_lab.store import sqlite as sqlite_backend
 from batchfed_lab.store.azure import AzureStore, _pack, _unpack
 from batchfed_lab.store.emulator import DEV_KEY
 from batchfed_lab.store.sqlite import _READY_SQL, CLAIM_SQL, HEAD_SQL, SqliteStore
@@ -60,6 +61,41 @@ def test_sqlite_steps_of_a_current_claim_write_without_reading_the_action_first(
     s._conn.set_trace_callback(None)
     assert not [q for q in seen if q.startswith("SELECT * FROM actions WHERE id = ")], seen
     assert s.get_action("f", claim.action.id).state.value == "placed"
+    s.close()
+
+
+def test_sqlite_journal_step_writes_the_progress_alone(tmp_path):
+    # the other columns keep their values: setting only what changed leaves their indexes alone
+    s = SqliteStore(tmp_path / "s.sqlite")
+    s.create_federation("f")
+    s.enqueue("f", [NewAction("job", "add", "a", {})])
+    claim = s.claim("f", "w")
+    seen: list[str] = []
+    s._conn.set_trace_callback(seen.append)
+    claim = s.record_progress(claim, {"pool": "p1"})
+    s._conn.set_trace_callback(None)
+    (update,) = [q for q in seen if q.startswith("UPDATE actions")]
+    assert update.startswith("UPDATE actions SET progress = ") and " WHERE " in update, update
+    assert "state =" not in update.split(" WHERE ")[0], update
+    assert s.get_action("f", claim.action.id).progress == {"pool": "p1"}
+    s.close()
+
+
+def test_sqlite_checkpoints_after_the_commit_and_keeps_the_log_short(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 10)
+    s = SqliteStore(tmp_path / "s.sqlite")
+    s.create_federation("f")
+    s.enqueue("f", [NewAction("job", "add", "a", {})])
+    claim = s.claim("f", "w")
+    on_writer: list[str] = []
+    s._conn.set_trace_callback(on_writer.append)
+    for i in range(300):
+        claim = s.record_progress(claim, {"step": i, "pad": "x" * 2000})
+    s._conn.set_trace_callback(None)
+    assert not [q for q in on_writer if "checkpoint" in q], "the writer's own commits never checkpoint"
+    # without checkpoints the log would hold every page of 300 commits (well over 1 MiB)
+    assert os.path.getsize(f"{s.path}-wal") < 512 * 1024
+    assert s.get_action("f", claim.action.id).progress["step"] == 299
     s.close()
 
 
