@@ -55,6 +55,7 @@ class CapacityCache:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._blackout: dict[str, float] = {}  # pool key -> epoch seconds
+        self._rows_memo: dict[int, tuple[tuple[PoolMember, ...], tuple[tuple[str, ...], list[tuple[str, str, PoolMember]]]]] = {}
         self.refreshes = 0
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="batchfed-capacity")
 
@@ -111,7 +112,7 @@ class CapacityCache:
     # -- reads -----------------------------------------------------------------------
     def snapshots(self, members: Sequence[PoolMember], *, active_tasks: bool = False) -> list[PoolSnapshot]:
         """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
-        accounts = dict.fromkeys(url_key(m.batch_service_url) for m in members)
+        accounts, rows = self._rows(members)
         table = {url: pools for url in accounts if (pools := self._fresh(url, active_tasks)) is not None}
         stale = [url for url in accounts if url not in table]
         if len(stale) > 1:
@@ -121,18 +122,35 @@ class CapacityCache:
         elif stale:
             table[stale[0]] = self._reachable_pools(stale[0], active_tasks)
         out = []
-        for m in members:
-            pools = table[url_key(m.batch_service_url)]
+        blackout = self._blackout
+        for url, pid, m in rows:
+            pools = table[url]
             if isinstance(pools, _Unreachable):
-                out.append(pools.snapshot(m, self._blackout.get(pool_key(m.batch_service_url, m.pool_id))))
+                out.append(pools.snapshot(m, blackout.get(pool_key(m.batch_service_url, m.pool_id))))
                 continue
-            snap = pools.get(m.pool_id.lower())
+            snap = pools.get(pid)
             snap = missing_snapshot(m) if snap is None else _as_member(snap, m)
-            until = self._blackout.get(snap.key)
-            if until is not None:
+            if blackout and (until := blackout.get(snap.key)) is not None:
                 snap = replace(snap, blackout_until=until)
             out.append(snap)
         return out
+
+    def _rows(self, members: Sequence[PoolMember]) -> tuple[tuple[str, ...], list[tuple[str, str, PoolMember]]]:
+        """The accounts of ``members`` and, per member, its account key and lower-cased pool
+        id. Kept per member tuple (the processor keeps one per federation, and every decision
+        asks for it); a list may change after the call, so it is worked out each time."""
+        if isinstance(members, tuple):
+            hit = self._rows_memo.get(id(members))
+            if hit is not None and hit[0] is members:  # the tuple held here keeps its id unique
+                return hit[1]
+        rows = [(url_key(m.batch_service_url), m.pool_id.lower(), m) for m in members]
+        found = (tuple(dict.fromkeys(url for url, _, _ in rows)), rows)
+        if isinstance(members, tuple):
+            with self._lock:
+                if len(self._rows_memo) >= 64:  # federations come and go: keep the recent ones
+                    self._rows_memo.clear()
+                self._rows_memo[id(members)] = (members, found)
+        return found
 
     def _is_fresh(self, e: _Entry, active_tasks: bool) -> bool:
         return (

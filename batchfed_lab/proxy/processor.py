@@ -149,11 +149,12 @@ class ActionProcessor:
         with self._fed_lock:
             self._fed_cache.clear()
 
-    def _federation(self, fid: str) -> tuple[Any, list[Any]]:
+    def _federation(self, fid: str) -> tuple[Any, tuple[Any, ...]]:
         with self._fed_lock:
             hit = self._fed_cache.get(fid)
         if hit is None:
-            hit = (self.store.get_federation(fid), self.store.list_pools(fid))
+            # a tuple: the capacity cache keeps what it derives from the members per tuple
+            hit = (self.store.get_federation(fid), tuple(self.store.list_pools(fid)))
             with self._fed_lock:
                 self._fed_cache[fid] = hit
         return hit
@@ -255,7 +256,8 @@ class ActionProcessor:
     # ------------------------------------------------------------------ add
     def _decide(
         self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
-    ) -> tuple[Decision, dict[str, PoolSnapshot]]:
+    ) -> tuple[Decision, PoolSnapshot | None]:
+        """The decision, and the snapshot of the pool it chose (None when blocked)."""
         a = claim.action
         spec = payload.job
         group = summarize(spec)
@@ -269,7 +271,8 @@ class ActionProcessor:
         if not fed.unique_job_ids:  # only there can a job id already live elsewhere
             reasons.update(_same_account_conflicts(a, snaps, homes))
         decision = decide_requirements(req, snaps, self.clock(), self.options.policy, reasons)
-        return decision, {s.key: s for s in snaps}
+        chosen = None if decision.pool is None else next(s for s in snaps if s.facts.key == decision.pool)
+        return decision, chosen
 
     def _job_homes(self, a: Action) -> dict[str, str]:
         """Where the store locates this job id: account URL (normalised) → pool id. Read once
@@ -298,9 +301,9 @@ class ActionProcessor:
                 # must see this choice's blackout and load (the original ran one action at a
                 # time, so holding "after success" was the same moment)
                 with self._decide_lock:
-                    decision, snaps = self._decide(claim, payload, excluded, homes)
-                    if decision.placed:
-                        target = self._target(snaps[decision.pool], decision)  # type: ignore[index]
+                    decision, chosen = self._decide(claim, payload, excluded, homes)
+                    if chosen is not None:
+                        target = self._target(chosen, decision)
                         self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
                 if target is None:
                     if excluded:

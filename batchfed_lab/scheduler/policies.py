@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..errors import SchedulingError
 from .types import NodeKind, PoolSnapshot
@@ -24,9 +24,9 @@ class Choice:
     rule: str
 
 
-@dataclass(frozen=True, slots=True)
-class Capacity:
-    """One candidate's capacity of one node kind, in the unit the group needs."""
+class Capacity(NamedTuple):
+    """One candidate's capacity of one node kind, in the unit the group needs (a tuple: one is
+    built per candidate pool of every decision, three times faster than a frozen dataclass)."""
 
     pool: PoolSnapshot
     idle: int

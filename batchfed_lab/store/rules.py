@@ -64,10 +64,11 @@ def _text_id(value: Any, what: str, limit: int) -> str:
         raise InvalidIdError(f"{what} '': must not be empty")
     if len(value) > limit:
         raise InvalidIdError(f"{what} {_say(value)}: {len(value)} characters, at most {limit}")
-    for i, ch in enumerate(value):
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cs"):  # control characters and lone surrogates cannot be stored or shown safely
-            raise InvalidIdError(f"{what} {_say(value)}: character U+{ord(ch):04X} at position {i} is not allowed")
+    if not (value.isascii() and value.isprintable()):  # printable ASCII has neither: skip the look-ups
+        for i, ch in enumerate(value):
+            cat = unicodedata.category(ch)
+            if cat in ("Cc", "Cs"):  # control characters and lone surrogates cannot be stored or shown safely
+                raise InvalidIdError(f"{what} {_say(value)}: character U+{ord(ch):04X} at position {i} is not allowed")
     if value != value.strip():
         raise InvalidIdError(f"{what} {_say(value)}: must not start or end with white space")
     return value

@@ -88,6 +88,7 @@ _MUTABLE = (
     "claimed_by claim_deadline claim_token"
 ).split()
 _UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in _MUTABLE)}, ready_at = :ready_at WHERE id = :id"
+_STORED = (*_MUTABLE, "ready_at")  # the columns a step may change
 
 
 @lru_cache(maxsize=64)
@@ -99,7 +100,7 @@ def _update_claimed(columns: tuple[str, ...]) -> str:
     writes the row's page and no index page."""
     return (
         f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in columns)} WHERE id = :id"
-        + "".join(f" AND {c} IS :old_{c}" for c in (*_MUTABLE, "ready_at"))
+        + "".join(f" AND {c} IS :old_{c}" for c in _STORED)
         + " AND claim_deadline > :now_"
     )
 
@@ -443,10 +444,12 @@ class SqliteStore(Store):
             active = f"SELECT 1 FROM actions WHERE federation_id = ? AND target_key = ? AND {_ACTIVE_SQL} LIMIT 1"
             return conn.execute(active, (fid, tkey)).fetchone() is not None or self._located(conn, fid, tkey)
 
-    def _save(self, c: sqlite3.Connection, a: Action, token: str | None, *, head: bool) -> None:
+    def _save(self, c: sqlite3.Connection, a: Action, token: str | None, *, head: bool) -> tuple[Action, dict[str, Any]]:
+        """Write the changeable columns of ``a``; returns the claim hint for it (see _mutate_claimed_in)."""
         doc = rules.action_doc(a, token, payload_text="")  # the payload never changes after enqueue
         doc["ready_at"] = rules.ready_at(a) if head else None
         c.execute(_UPDATE_ACTION, doc)
+        return a, {k: doc[k] for k in _STORED}
 
     def _advance(self, c: sqlite3.Connection, fid: str, tkey: str) -> None:
         """The head ended: the next active action of the target becomes the head."""
@@ -468,8 +471,8 @@ class SqliteStore(Store):
         if row is None:
             return None
         claimed = rules.t_claim(self._action(row), worker, deadline)
-        self._save(c, claimed, token, head=True)
-        return Claim(claimed, token, worker, claimed.claim_deadline)  # type: ignore[arg-type]
+        hint = self._save(c, claimed, token, head=True)
+        return Claim(claimed, token, worker, claimed.claim_deadline, hint)  # type: ignore[arg-type]
 
     def _placed_then_claim(
         self, claim: Claim, fn: Transition, now: float, located: tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None,
@@ -500,25 +503,33 @@ class SqliteStore(Store):
     def _mutate_claimed_in(self, c: sqlite3.Connection, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         # Fast path: the claim carries the action as its holder last wrote it. The update
         # applies only if the stored row still is exactly that (same token, same fields, not
-        # lapsed), so a zap, a takeover or a stale Claim object falls to the read below.
+        # lapsed), so a zap, a takeover or a stale Claim object falls to the read below. The
+        # claim's hint is the (action, columns) this store last wrote for it: the columns as
+        # stored, without working them out from the action again.
         mine, expiry = claim.action, epoch(claim.action.claim_deadline)
         if expiry is not None and expiry > now:
             new = fn(mine, now)
+            hint = claim.hint
+            if isinstance(hint, tuple) and hint[0] is mine:
+                was = hint[1]
+            else:
+                was = rules.action_doc(mine, claim.token, payload_text="")
+                was["ready_at"] = rules.ready_at(mine)
             doc = rules.action_doc(new, claim.token if new.claimed_by else None, payload_text="")
-            was = rules.action_doc(mine, claim.token, payload_text="")
-            doc.update({f"old_{k}": was[k] for k in _MUTABLE}, ready_at=rules.ready_at(new), now_=now)
-            doc["old_ready_at"] = rules.ready_at(mine)
-            changed = tuple(k for k in (*_MUTABLE, "ready_at") if doc[k] != doc[f"old_{k}"])
+            doc["ready_at"] = rules.ready_at(new)
+            stored = {k: doc[k] for k in _STORED}
+            changed = tuple(k for k in _STORED if stored[k] != was[k])
+            doc.update({f"old_{k}": was[k] for k in _STORED}, now_=now)
             if c.execute(_update_claimed(changed or ("progress",)), doc).rowcount == 1:
-                return self._after_claimed_change(c, new), None
+                return self._after_claimed_change(c, new), (new, stored)
         row = self._row(c, claim.federation_id, claim.action_id)
         if row is None:
             raise ClaimLostError(f"action {claim.action_id}: no longer exists (federation destroyed?)")
         old = self._action(row)
         rules.check_claim(old, row["claim_token"], claim.token, now)
         new = fn(old, now)
-        self._save(c, new, claim.token if new.claimed_by else None, head=True)
-        return self._after_claimed_change(c, new), None
+        hint = self._save(c, new, claim.token if new.claimed_by else None, head=True)
+        return self._after_claimed_change(c, new), hint
 
     def _after_claimed_change(self, c: sqlite3.Connection, new: Action) -> Action:
         """An ended action hands the head on; an unclaimed one signals waiting proxies."""
@@ -557,10 +568,12 @@ class SqliteStore(Store):
         if check_federation:
             self._federation_row(c, fid)
         row = c.execute(f"SELECT * FROM locations WHERE {where}", key).fetchone()
-        new = fn(None if row is None else rules.location_from_doc(dict(row)), self.now())
+        old = None if row is None else rules.location_from_doc(dict(row))
+        new = fn(old, self.now())
         if new is None:
-            c.execute(f"DELETE FROM locations WHERE {where}", key)
-        else:
+            if row is not None:
+                c.execute(f"DELETE FROM locations WHERE {where}", key)
+        elif new is not old:  # a change that changed nothing (the location recorded again) writes nothing
             c.execute(_INSERT_LOCATION, rules.location_doc(new))
         return new
 

@@ -81,6 +81,23 @@ def test_sqlite_journal_step_writes_the_progress_alone(tmp_path):
     s.close()
 
 
+def test_sqlite_recording_a_known_location_again_writes_nothing(tmp_path):
+    s = SqliteStore(tmp_path / "s.sqlite")
+    s.create_federation("f")
+    where = {"kind": "job", "batch_service_url": "https://a.westeurope.batch.azure.com", "pool_id": "p1"}
+    s.record_location("f", "job1", **where)
+    seen: list[str] = []
+    s._conn.set_trace_callback(seen.append)
+    s.record_location("f", "job1", **where)  # a later task group merging into the job: known already
+    assert not [q for q in seen if q.startswith(("INSERT", "DELETE"))], seen
+    s.record_location("f", "job1", unique_id="00000000-0000-4000-8000-000000000001", **where)
+    s._conn.set_trace_callback(None)
+    assert [q for q in seen if q.startswith("INSERT OR REPLACE INTO locations")], "a served unique id is written"
+    (loc,) = s.get_locations("f", "job1")
+    assert loc.unique_ids == ("00000000-0000-4000-8000-000000000001",)
+    s.close()
+
+
 def test_sqlite_checkpoints_after_the_commit_and_keeps_the_log_short(tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 10)
     s = SqliteStore(tmp_path / "s.sqlite")
