@@ -9,6 +9,9 @@ import socket
 import sqlite3
 import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -49,16 +52,30 @@ def test_sqlite_claims_and_heads_use_indexes_not_scans(tmp_path):
     s.close()
 
 
-def test_sqlite_steps_of_a_current_claim_write_without_reading_the_action_first(tmp_path):
+def claimed(tmp_path) -> tuple[SqliteStore, Any]:
+    """A store with one add action in federation f, claimed by worker w."""
     s = SqliteStore(tmp_path / "s.sqlite")
     s.create_federation("f")
     s.enqueue("f", [NewAction("job", "add", "a", {})])
-    claim = s.claim("f", "w")
+    return s, s.claim("f", "w")
+
+
+@contextmanager
+def statements(s: SqliteStore) -> Iterator[list[str]]:
+    """The SQL the store's write connection runs meanwhile."""
     seen: list[str] = []
     s._conn.set_trace_callback(seen.append)
-    claim = s.record_progress(claim, {"pool": "p1"})
-    s.mark_placed(claim)
-    s._conn.set_trace_callback(None)
+    try:
+        yield seen
+    finally:
+        s._conn.set_trace_callback(None)
+
+
+def test_sqlite_steps_of_a_current_claim_write_without_reading_the_action_first(tmp_path):
+    s, claim = claimed(tmp_path)
+    with statements(s) as seen:
+        claim = s.record_progress(claim, {"pool": "p1"})
+        s.mark_placed(claim)
     assert not [q for q in seen if q.startswith("SELECT * FROM actions WHERE id = ")], seen
     assert s.get_action("f", claim.action.id).state.value == "placed"
     s.close()
@@ -66,14 +83,9 @@ def test_sqlite_steps_of_a_current_claim_write_without_reading_the_action_first(
 
 def test_sqlite_journal_step_writes_the_progress_alone(tmp_path):
     # the other columns keep their values: setting only what changed leaves their indexes alone
-    s = SqliteStore(tmp_path / "s.sqlite")
-    s.create_federation("f")
-    s.enqueue("f", [NewAction("job", "add", "a", {})])
-    claim = s.claim("f", "w")
-    seen: list[str] = []
-    s._conn.set_trace_callback(seen.append)
-    claim = s.record_progress(claim, {"pool": "p1"})
-    s._conn.set_trace_callback(None)
+    s, claim = claimed(tmp_path)
+    with statements(s) as seen:
+        claim = s.record_progress(claim, {"pool": "p1"})
     (update,) = [q for q in seen if q.startswith("UPDATE actions")]
     assert update.startswith("UPDATE actions SET progress = ") and " WHERE " in update, update
     assert "state =" not in update.split(" WHERE ")[0], update
@@ -86,12 +98,11 @@ def test_sqlite_recording_a_known_location_again_writes_nothing(tmp_path):
     s.create_federation("f")
     where = {"kind": "job", "batch_service_url": "https://a.westeurope.batch.azure.com", "pool_id": "p1"}
     s.record_location("f", "job1", **where)
-    seen: list[str] = []
-    s._conn.set_trace_callback(seen.append)
-    s.record_location("f", "job1", **where)  # a later task group merging into the job: known already
+    with statements(s) as seen:
+        s.record_location("f", "job1", **where)  # a later task group merging into the job: known already
     assert not [q for q in seen if q.startswith(("INSERT", "DELETE"))], seen
-    s.record_location("f", "job1", unique_id="00000000-0000-4000-8000-000000000001", **where)
-    s._conn.set_trace_callback(None)
+    with statements(s) as seen:
+        s.record_location("f", "job1", unique_id="00000000-0000-4000-8000-000000000001", **where)
     assert [q for q in seen if q.startswith("INSERT OR REPLACE INTO locations")], "a served unique id is written"
     (loc,) = s.get_locations("f", "job1")
     assert loc.unique_ids == ("00000000-0000-4000-8000-000000000001",)
@@ -100,15 +111,10 @@ def test_sqlite_recording_a_known_location_again_writes_nothing(tmp_path):
 
 def test_sqlite_checkpoints_after_the_commit_and_keeps_the_log_short(tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 10)
-    s = SqliteStore(tmp_path / "s.sqlite")
-    s.create_federation("f")
-    s.enqueue("f", [NewAction("job", "add", "a", {})])
-    claim = s.claim("f", "w")
-    on_writer: list[str] = []
-    s._conn.set_trace_callback(on_writer.append)
-    for i in range(300):
-        claim = s.record_progress(claim, {"step": i, "pad": "x" * 2000})
-    s._conn.set_trace_callback(None)
+    s, claim = claimed(tmp_path)
+    with statements(s) as on_writer:
+        for i in range(300):
+            claim = s.record_progress(claim, {"step": i, "pad": "x" * 2000})
     assert not [q for q in on_writer if "checkpoint" in q], "the writer's own commits never checkpoint"
     # without checkpoints the log would hold every page of 300 commits (well over 1 MiB)
     assert os.path.getsize(f"{s.path}-wal") < 512 * 1024

@@ -128,6 +128,13 @@ def test_an_expired_lease_is_taken_over(backend, store):
         deadline = time.monotonic() + ttl + 20
         taken = None
         while taken is None and time.monotonic() < deadline:
+            # Azurite (not Azure) lets the old holder renew a lease taken over within ~30 ms of
+            # its expiry, and the lease is then the old holder's: reproduced 2 times in 6 with
+            # takeovers at 15.02 s. Stay clear of that instant (the lease began a little before
+            # `started`, so the window is taken from 0.1 s early to a quarter second late).
+            late = time.monotonic() - started - ttl
+            if -0.1 <= late < 0.25:
+                time.sleep(0.25 - late)
             taken = rival.acquire_lease("leader", "proxy-b", ttl=ttl)
             if taken is None:
                 time.sleep(min(0.5, ttl / 10))  # polling a timed condition, not synchronising
