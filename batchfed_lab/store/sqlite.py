@@ -195,8 +195,10 @@ class SqliteStore(Store):
         try:
             self._commits = 0
             self._reader().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            pass  # busy or interrupted: the next one copies these pages as well
+        except (sqlite3.Error, StoreError):
+            # busy, or the store closed meanwhile: the write committed all the same, and the
+            # next checkpoint (or the last connection's close) copies these pages
+            pass
         finally:
             self._checkpointing.release()
 

@@ -122,6 +122,22 @@ def test_sqlite_checkpoints_after_the_commit_and_keeps_the_log_short(tmp_path, m
     s.close()
 
 
+def test_sqlite_a_write_stands_when_its_checkpoint_cannot_run(tmp_path, monkeypatch):
+    # e.g. another thread closed the store between the commit and the checkpoint after it
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 1)
+    s, claim = claimed(tmp_path)
+
+    def closed() -> None:
+        raise StoreError("sqlite store: used after close()")
+
+    monkeypatch.setattr(s, "_reader", closed)
+    claim = s.record_progress(claim, {"pool": "p1"})
+    assert claim.action.progress == {"pool": "p1"}
+    monkeypatch.undo()
+    assert s.get_action("f", claim.action.id).progress == {"pool": "p1"}
+    s.close()
+
+
 def test_sqlite_waits_for_a_busy_writer_then_says_unavailable(tmp_path):
     path = tmp_path / "s.sqlite"
     s = SqliteStore(path, busy_timeout_ms=200)
