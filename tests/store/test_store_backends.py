@@ -122,6 +122,23 @@ def test_sqlite_checkpoints_after_the_commit_and_keeps_the_log_short(tmp_path, m
     s.close()
 
 
+def test_sqlite_log_stays_bounded_when_no_process_writes_much(tmp_path):
+    # short runs (a CLI, a script) write less than a checkpoint period each, while another
+    # connection stays open (a notebook's widget), so no close is the last one
+    path = tmp_path / "s.sqlite"
+    watcher = SqliteStore(path)
+    watcher.create_federation("f")
+    for run in range(12):
+        cli = SqliteStore(path)
+        for i in range(50):
+            cli.enqueue("f", [NewAction("job", "terminate", f"j{run}-{i}", {"x": "y" * 2000})])
+        cli.close()
+        watcher.list_federations()
+    # 600 writes of a few pages each: unbounded, the log would hold well over 10 MB
+    assert os.path.getsize(f"{path}-wal") < 6 * 1024 * 1024
+    watcher.close()
+
+
 def test_sqlite_a_write_stands_when_its_checkpoint_cannot_run(tmp_path, monkeypatch):
     # e.g. another thread closed the store between the commit and the checkpoint after it
     monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 1)
