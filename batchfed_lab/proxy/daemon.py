@@ -274,15 +274,19 @@ class ProxyDaemon:
         federation beside a busy one took the merged write from half the placements."""
         if not self._may_claim():
             return None
-        feds = list(self._federations)
-        if claim.federation_id not in feds:
+        order = self._turn_order(turn)
+        if claim.federation_id not in order:
             return None
-        start = turn % len(feds)
-        order = feds[start:] + feds[:start]
         ahead = order[: order.index(claim.federation_id)]
         if ahead and not (self.store.claims_with_placement and not self._any_ready(ahead)):
             return None
         return FollowOn(self.proxy_id, self.processing.claim_ttl)
+
+    def _turn_order(self, turn: int) -> list[str]:
+        """The watched federations in the order this turn of the rotation looks at them."""
+        feds = list(self._federations)
+        start = turn % len(feds) if feds else 0
+        return feds[start:] + feds[:start]
 
     def _any_ready(self, federations: list[str]) -> bool:
         """Whether any of ``federations`` has a head claimable now (a read; errors say yes,
@@ -316,11 +320,7 @@ class ProxyDaemon:
         starts at another federation, so none is favoured), or None."""
         if not self._may_claim():
             return None
-        feds = list(self._federations)
-        if not feds:
-            return None
-        start = (next(self._rotation) if turn is None else turn) % len(feds)
-        for fid in feds[start:] + feds[:start]:
+        for fid in self._turn_order(next(self._rotation) if turn is None else turn):
             try:
                 claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
             except StoreError as exc:

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 Transition = Callable[[Action, float], Action]
 LocationChange = Callable[[Location | None, float], Location | None]
+LocationKey = tuple[str, str, ActionKind, str, str]  # federation, job id, kind, service URL, pool id
+Located = tuple[LocationKey, LocationChange]  # a claimed job's location and its change
 
 CRASHPOINT_ENV = "BATCHFED_STORE_CRASHPOINT"
 DEFAULT_CLAIM_TTL = 60.0
@@ -379,7 +381,7 @@ class Store(ABC):
 
     def _claimed_location(
         self, claim: Claim, location: LocationUpdate | None
-    ) -> tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None:
+    ) -> Located | None:
         """Check ``claim`` is one, and turn ``location`` into the change of the claimed job's location."""
         if not isinstance(claim, Claim):
             raise StoreError(f"expected a Claim, got {type(claim).__name__}")
@@ -389,7 +391,7 @@ class Store(ABC):
         return self._location_change(a.federation_id, a.target_id, a.kind, location)
 
     def _mutate_located(
-        self, claim: Claim, fn: Transition, now: float, located: tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None
+        self, claim: Claim, fn: Transition, now: float, located: Located | None
     ) -> tuple[Action, Any]:
         if located is None:
             return self._mutate_claimed(claim, fn, now)
@@ -409,7 +411,7 @@ class Store(ABC):
 
     def _location_change(
         self, federation_id: str, job_id: str, kind: ActionKind | str, update: LocationUpdate
-    ) -> tuple[tuple[str, str, ActionKind, str, str], LocationChange]:
+    ) -> Located:
         """The key and the read-modify-write of :meth:`record_location` (validated)."""
         fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, update.batch_service_url, update.pool_id)
         uid = None if update.unique_id is None else rules.action_id(update.unique_id)
@@ -462,7 +464,7 @@ class Store(ABC):
         return bool(existed and existed[-1])
 
     @staticmethod
-    def _location_key(fid: str, job_id: str, kind: Any, url: str, pid: str) -> tuple[str, str, ActionKind, str, str]:
+    def _location_key(fid: str, job_id: str, kind: Any, url: str, pid: str) -> LocationKey:
         k = rules.kind(kind)
         job = rules.target_id(job_id, "job schedule id" if k is ActionKind.JOB_SCHEDULE else "job id")
         return rules.federation_id(fid), job, k, rules.service_url(url), rules.pool_id(pid)
@@ -593,7 +595,7 @@ class Store(ABC):
         the target's head on if the action ended. Returns (action, new hint)."""
 
     def _mutate_claimed_and_locate(
-        self, claim: Claim, fn: Transition, now: float, where: tuple[str, str, ActionKind, str, str], change: LocationChange
+        self, claim: Claim, fn: Transition, now: float, where: LocationKey, change: LocationChange
     ) -> tuple[Action, Any]:
         """:meth:`_mutate_claimed` and :meth:`_change_location` as one step. Backends with
         transactions across both (SQLite) override this with one; here the location is
@@ -603,7 +605,7 @@ class Store(ABC):
         return self._mutate_claimed(claim, fn, now)
 
     def _placed_then_claim(
-        self, claim: Claim, fn: Transition, now: float, located: tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None,
+        self, claim: Claim, fn: Transition, now: float, located: Located | None,
         worker: str, token: str, deadline: float,
     ) -> tuple[Action, Claim | None]:  # fmt: skip
         """The change of a claimed action (and its location), then a claim: two steps here;

@@ -20,7 +20,9 @@ from typing import Any, Callable
 from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError, StoreUnavailableError
 from . import rules
 from .base import (
+    Located,
     LocationChange,
+    LocationKey,
     Store,
     Transition,
     counts_from,
@@ -112,6 +114,14 @@ _INSERT_LOCATION = (
     f"INSERT OR REPLACE INTO locations ({', '.join(rules.LOCATION_FIELDS)}) "
     f"VALUES ({', '.join(':' + c for c in rules.LOCATION_FIELDS)})"
 )
+
+
+def _row_doc(a: Action, token: str | None, *, head: bool) -> dict[str, Any]:
+    """The row of ``a`` as written, without its payload (it never changes after enqueue);
+    ``ready_at`` only for the head of its target's FIFO."""
+    doc = rules.action_doc(a, token, payload_text="")
+    doc["ready_at"] = rules.ready_at(a) if head else None
+    return doc
 
 
 # write transactions between two checkpoints of this process's own (see _checkpoint): a busy
@@ -453,8 +463,7 @@ class SqliteStore(Store):
 
     def _save(self, c: sqlite3.Connection, a: Action, token: str | None, *, head: bool) -> tuple[Action, dict[str, Any]]:
         """Write the changeable columns of ``a``; returns the claim hint for it (see _mutate_claimed_in)."""
-        doc = rules.action_doc(a, token, payload_text="")  # the payload never changes after enqueue
-        doc["ready_at"] = rules.ready_at(a) if head else None
+        doc = _row_doc(a, token, head=head)
         c.execute(_UPDATE_ACTION, doc)
         return a, {k: doc[k] for k in _STORED}
 
@@ -482,7 +491,7 @@ class SqliteStore(Store):
         return Claim(claimed, token, worker, claimed.claim_deadline, hint)  # type: ignore[arg-type]
 
     def _placed_then_claim(
-        self, claim: Claim, fn: Transition, now: float, located: tuple[tuple[str, str, ActionKind, str, str], LocationChange] | None,
+        self, claim: Claim, fn: Transition, now: float, located: Located | None,
         worker: str, token: str, deadline: float,
     ) -> tuple[Action, Claim | None]:  # fmt: skip
         with self._tx() as c:  # one transaction: a lost claim writes neither, and claims nothing
@@ -496,14 +505,14 @@ class SqliteStore(Store):
             return self._mutate_claimed_in(c, claim, fn, now)
 
     def _mutate_claimed_and_locate(
-        self, claim: Claim, fn: Transition, now: float, where: tuple[str, str, ActionKind, str, str], change: LocationChange
+        self, claim: Claim, fn: Transition, now: float, where: LocationKey, change: LocationChange
     ) -> tuple[Action, Any]:
         with self._tx() as c:  # one transaction: a lost claim writes neither
             result = self._mutate_claimed_in(c, claim, fn, now)
             self._locate_claimed_in(c, where, change)
         return result
 
-    def _locate_claimed_in(self, c: sqlite3.Connection, where: tuple[str, str, ActionKind, str, str], change: LocationChange) -> None:
+    def _locate_claimed_in(self, c: sqlite3.Connection, where: LocationKey, change: LocationChange) -> None:
         # the claimed action exists, so its federation does: no need to look it up
         self._change_location_in(c, *where, change, check_federation=False)
 
@@ -517,13 +526,8 @@ class SqliteStore(Store):
         if expiry is not None and expiry > now:
             new = fn(mine, now)
             hint = claim.hint
-            if isinstance(hint, tuple) and hint[0] is mine:
-                was = hint[1]
-            else:
-                was = rules.action_doc(mine, claim.token, payload_text="")
-                was["ready_at"] = rules.ready_at(mine)
-            doc = rules.action_doc(new, claim.token if new.claimed_by else None, payload_text="")
-            doc["ready_at"] = rules.ready_at(new)
+            was = hint[1] if isinstance(hint, tuple) and hint[0] is mine else _row_doc(mine, claim.token, head=True)
+            doc = _row_doc(new, claim.token if new.claimed_by else None, head=True)
             stored = {k: doc[k] for k in _STORED}
             changed = tuple(k for k in _STORED if stored[k] != was[k])
             doc.update({f"old_{k}": was[k] for k in _STORED}, now_=now)
