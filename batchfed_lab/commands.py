@@ -144,7 +144,8 @@ VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 FEDERATION_TEXT = ["federation_id", "unique_job_ids", "pools", "pool_ids", "accounts", "locations", "located_jobs", "queued",
                    "blocked", "failed"]  # fmt: skip
-PROXY_TEXT = ["proxy_id", "pid", "running", "role", "leader", "suspended", "heartbeat_age_s", "uptime_s", "actions_processed", "log"]
+PROXY_TEXT = ["proxy_id", "pid", "running", "role", "leader", "suspended", "heartbeat_age_s", "version", "uptime_s", "federations",
+              "placed", "blocked", "failed", "log"]  # fmt: skip
 
 
 def _table(df: "pd.DataFrame", columns: list[str], empty: str) -> str:

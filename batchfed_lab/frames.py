@@ -517,6 +517,9 @@ PROXY_COLUMNS: dict[str, Any] = {
     "uptime_s": "float64",
     "federations": "object",
     "actions_processed": "int64",
+    "placed": "int64",
+    "blocked": "int64",
+    "failed": "int64",
     "log": "object",
 }
 
@@ -528,7 +531,8 @@ def proxies_frame(status: Sequence[dict[str, Any]]) -> pd.DataFrame:
     (categorical: leader / standby / starting / stopping / stale), ``leader`` (holds the
     lease), ``suspended``, ``heartbeat_age_s``, ``version``, ``started`` (UTC),
     ``uptime_s``, ``federations`` (watched, comma-separated), ``actions_processed``
-    (sum of its outcome counters), ``log`` (its log file).
+    (sum of its outcome counters), ``placed``, ``blocked``, ``failed`` (three of those
+    counters), ``log`` (its log file).
     """
     rows = []
     for s in status:
@@ -547,6 +551,7 @@ def proxies_frame(status: Sequence[dict[str, Any]]) -> pd.DataFrame:
                 "uptime_s": s.get("uptime_s"),
                 "federations": ", ".join(s.get("federations") or []),
                 "actions_processed": sum(v for k, v in counters.items() if k != "task_add_failures" and isinstance(v, int)),
+                **{k: int(counters.get(k) or 0) for k in ("placed", "blocked", "failed")},
                 "log": s.get("log"),
             }
         )

@@ -34,6 +34,8 @@ def test_listings_print_json_with_raw(cli, sh) -> None:  # type: ignore[no-untyp
     assert [p["pool_id"] for p in sh("fed", "pools", "demo", "--raw").json()] == [p["pool_id"] for p in pools]
     status = cli("fed", "proxy", "status", "--raw").json()
     assert [(s["running"], s["leader"]) for s in status] == [(True, True)]
+    header = cli("fed", "proxy", "status").out.splitlines()[0].split()
+    assert {"role", "heartbeat_age_s", "version", "uptime_s", "federations", "placed", "blocked", "failed", "log"} <= set(header)
     text = cli("fed", "pools", "demo")
     assert text.code == 0 and "we-small" in text.out and "westeurope" in text.out
 

@@ -113,3 +113,12 @@ def test_frame_records_are_json_ready() -> None:
     recs = frames.frame_records(frames.placements_frame([_action(placed_at=T0)]))
     assert recs[0]["enqueued"] == "2026-01-02T03:04:05.000000Z" and recs[0]["latency_s"] == 0.0
     assert recs[0]["pool_id"] is None and recs[0]["state"] == "placed"
+
+
+def test_proxies_frame_shows_placed_blocked_and_failed_beside_their_sum() -> None:
+    status = [{"proxy_id": "p1", "pid": 7, "running": True, "role": "leader", "leader": True, "federations": ["a", "b"],
+               "counters": {"placed": 5, "done": 1, "blocked": 2, "failed": 1, "task_add_failures": 9}}]  # fmt: skip
+    (row,) = frames.proxies_frame(status).to_dict("records")
+    assert (row["placed"], row["blocked"], row["failed"], row["actions_processed"]) == (5, 2, 1, 9)
+    assert row["federations"] == "a, b"
+    _check_dtypes(frames.proxies_frame(status), frames.PROXY_COLUMNS)
