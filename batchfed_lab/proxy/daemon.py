@@ -315,12 +315,12 @@ class ProxyDaemon:
             log.warning("giving back claim of action %s failed: %s", follow.claim.action_id, exc)
         return None
 
-    def _claim_next(self, turn: int | None = None) -> Claim | None:
+    def _claim_next(self, turn: int) -> Claim | None:
         """A worker's next action: the readiest head of any watched federation (each turn
         starts at another federation, so none is favoured), or None."""
         if not self._may_claim():
             return None
-        for fid in self._turn_order(next(self._rotation) if turn is None else turn):
+        for fid in self._turn_order(turn):
             try:
                 claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
             except StoreError as exc:

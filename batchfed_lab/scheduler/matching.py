@@ -362,8 +362,7 @@ def load_verdict(p: PoolSnapshot, req: Requirements, now: float) -> Verdict | No
         kinds = req.node_kinds
         schedulable = 0
         for k in kinds:  # a plain loop: this runs for every candidate pool of every decision
-            nodes = p.dedicated if k == "dedicated" else p.low_priority
-            schedulable += nodes.idle + nodes.running
+            schedulable += (p.dedicated if k == "dedicated" else p.low_priority).schedulable
         if schedulable == 0:
             label = " or ".join("dedicated" if k == "dedicated" else "low-priority" for k in kinds)
             return _skip(p, "nodes", f"schedulable {label} nodes", "0", f"no schedulable (idle or running) {label} nodes")

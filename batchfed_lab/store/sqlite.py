@@ -531,6 +531,7 @@ class SqliteStore(Store):
             stored = {k: doc[k] for k in _STORED}
             changed = tuple(k for k in _STORED if stored[k] != was[k])
             doc.update({f"old_{k}": was[k] for k in _STORED}, now_=now)
+            # a step that changes nothing still sets one column: the update is the claim's check
             if c.execute(_update_claimed(changed or ("progress",)), doc).rowcount == 1:
                 return self._after_claimed_change(c, new), (new, stored)
         row = self._row(c, claim.federation_id, claim.action_id)

@@ -101,7 +101,7 @@ def test_a_worker_claims_nothing_more_unless_it_leads_in_event_mode(daemon, why)
         d.stop_event.set()
     else:
         d.loop = LoopOptions(mode="original")
-    assert d._claim_next() is None
+    assert d._claim_next(next(d._rotation)) is None
     assert store.list_actions("a")[0].claimed_by is None
 
 
