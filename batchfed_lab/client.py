@@ -444,7 +444,8 @@ class Client:
         from .proxy.capacity import CapacityCache
 
         members = self.store.list_pools(federation_id)
-        snaps = CapacityCache(self.account, ttl=0).snapshots(members, active_tasks=active_tasks)
+        with CapacityCache(self.account, ttl=0) as cache:
+            snaps = cache.snapshots(members, active_tasks=active_tasks)
         blackouts = self.blackouts()
         if blackouts:
             snaps = [replace(s, blackout_until=blackouts[s.key]) if s.key in blackouts else s for s in snaps]

@@ -59,6 +59,17 @@ class CapacityCache:
         self.refreshes = 0
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="batchfed-capacity")
 
+    def close(self) -> None:
+        """Stop the account-refresh threads and wait for them: an idle pool thread would
+        otherwise outlive the cache until the garbage collector wakes it."""
+        self._executor.shutdown(wait=True)
+
+    def __enter__(self) -> "CapacityCache":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- blackout --------------------------------------------------------------------
     def black_out(self, key: str, until: float) -> None:
         with self._lock:

@@ -99,6 +99,16 @@ def test_pools_frame_has_live_capacity(stack: Stack) -> None:
     assert str(df["blackout_until"].dtype) == "datetime64[us, UTC]"
 
 
+def test_a_capacity_read_leaves_no_thread_behind(stack: Stack) -> None:
+    # "demo" spans two accounts, so their pools are listed on parallel threads; a notebook
+    # cell that reads capacity must return with those threads gone, not waiting for the GC
+    import threading
+
+    for _ in range(5):
+        stack.client.pool_snapshots("demo")
+        assert [t.name for t in threading.enumerate() if t.name.startswith("batchfed-capacity")] == []
+
+
 # --------------------------------------------------------------------------- submit
 def test_submit_yaml_text_file_and_dict(stack: Stack, tmp_path: Path) -> None:
     c = stack.client
