@@ -335,6 +335,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any, etype: str) -> tuple[tuple[Any, 
     return tuple(clean), union_at
 
 
+_Entry = tuple[tuple[Any, ...], int | None, dict[str, Any]]  # clean path, union depth, pydantic error
+
+
 def validation_problems(
     exc: ValidationError,
     model: type[BaseModel],
@@ -344,23 +347,42 @@ def validation_problems(
 ) -> list[str]:
     """One line per problem of ``exc``; ``data`` (the validated input) lets the paths be
     told apart from pydantic's union member tags."""
-    errors = exc.errors(include_url=False)
+    entries = _entries(exc.errors(include_url=False), data)
+    drop, merged = _union_noise(entries)
+    problems: list[str] = []
+    seen: set[str] = set()
+    for n in _fix_first_order(entries):
+        if n in drop:
+            continue
+        line = _problem_line(entries[n], model, source, prefix, merged.get(n))
+        if line not in seen:
+            seen.add(line)
+            problems.append(line)
+    return problems
+
+
+def _entries(errors: list[Any], data: Any) -> list[_Entry]:
+    """The errors worth a line, each with its path cleaned of union member tags."""
     deeper = [tuple(e.get("loc", ())) for e in errors]
-    entries: list[tuple[tuple[Any, ...], int | None, dict[str, Any]]] = []
+    entries: list[_Entry] = []
     for err in errors:
         loc = tuple(err.get("loc", ()))
         if err.get("type") == "too_short" and any(len(d) > len(loc) and d[: len(loc)] == loc for d in deeper):
             continue  # a list emptied by its own failing items: the items' errors say it all
-        etype = err.get("type", "")
         if data is None:
             clean, union_at = tuple(p for p in loc if not _is_tag(p)), None
         else:
-            clean, union_at = _clean_loc(loc, data, etype)
+            clean, union_at = _clean_loc(loc, data, err.get("type", ""))
         entries.append((clean, union_at, err))
+    return entries
 
-    # A value that fails every member of a union: when one member's errors go deeper
-    # (the value had that member's shape) or say more than "wrong type", the other
-    # members' "wrong type" errors are noise; when all say "wrong type", say it once.
+
+def _union_noise(entries: list[_Entry]) -> tuple[set[int], dict[int, str]]:
+    """Entries to drop and merged reasons, for values that fail every member of a union.
+
+    When one member's errors go deeper (the value had that member's shape) or say more than
+    "wrong type", the other members' "wrong type" errors are noise; when all say "wrong
+    type", say it once."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for n, (clean, union_at, _err) in enumerate(entries):
         if union_at is not None:
@@ -379,9 +401,13 @@ def validation_problems(
                 why = "; or ".join(whys)
             merged[shape[0]] = why
             drop.update(shape[1:])
+    return drop, merged
 
-    # a typo of a required key gives "missing" and "unknown key" for one mapping: say the
-    # unknown key (with its suggestion) first, it is the one to fix
+
+def _fix_first_order(entries: list[_Entry]) -> list[int]:
+    """Entry indexes in report order. A typo of a required key gives "missing" and "unknown
+    key" for one mapping: the unknown key (with its suggestion) comes first, it is the one
+    to fix."""
     last_extra: dict[tuple[Any, ...], int] = {}
     for n, (clean, _u, err) in enumerate(entries):
         if err.get("type") == "extra_forbidden":
@@ -393,38 +419,32 @@ def validation_problems(
             return (max(n, last_extra[clean[:-1]]), 1)
         return (n, 0)
 
-    order = sorted(range(len(entries)), key=rank)
+    return sorted(range(len(entries)), key=rank)
 
-    problems: list[str] = []
-    seen: set[str] = set()
-    for n in order:
-        clean, _union_at, err = entries[n]
-        if n in drop:
-            continue
-        etype = err.get("type", "")
-        cause = (err.get("ctx") or {}).get("error")
-        if cause is not None and hasattr(cause, "rel_loc"):
-            # a validator that knows the exact sub-path of the offending value
-            line = problem(source, prefix + clean + tuple(cause.rel_loc), cause.value, cause.why)
-        elif etype == "extra_forbidden":
-            parent = _model_at(model, clean[:-1])
-            key = str(clean[-1]) if clean else ""
-            keys = _field_keys(parent) if parent is not None else {}
-            if key in keys:
-                # an alias of a field whose other name is given too
-                names = sorted(k for k, f in keys.items() if f == keys[key])
-                why = f"the same setting is given twice ({' and '.join(names)} are one key); keep one"
-            else:
-                why = "unknown key" + suggest_key(parent, key)
-            line = problem(source, prefix + clean, err.get("input"), why)
-        elif etype == "missing":
-            line = problem(source, prefix + clean, None, "required key is missing", show_value=False)
-        else:
-            line = problem(source, prefix + clean, err.get("input"), merged.get(n) or _why(err))
-        if line not in seen:
-            seen.add(line)
-            problems.append(line)
-    return problems
+
+def _problem_line(entry: _Entry, model: type[BaseModel], source: str, prefix: tuple[Any, ...], merged: str | None) -> str:
+    clean, _union_at, err = entry
+    etype = err.get("type", "")
+    cause = (err.get("ctx") or {}).get("error")
+    if cause is not None and hasattr(cause, "rel_loc"):
+        # a validator that knows the exact sub-path of the offending value
+        return problem(source, prefix + clean + tuple(cause.rel_loc), cause.value, cause.why)
+    if etype == "extra_forbidden":
+        return problem(source, prefix + clean, err.get("input"), _extra_key_why(model, clean))
+    if etype == "missing":
+        return problem(source, prefix + clean, None, "required key is missing", show_value=False)
+    return problem(source, prefix + clean, err.get("input"), merged or _why(err))
+
+
+def _extra_key_why(model: type[BaseModel], clean: tuple[Any, ...]) -> str:
+    parent = _model_at(model, clean[:-1])
+    key = str(clean[-1]) if clean else ""
+    keys = _field_keys(parent) if parent is not None else {}
+    if key in keys:
+        # an alias of a field whose other name is given too
+        names = sorted(k for k, f in keys.items() if f == keys[key])
+        return f"the same setting is given twice ({' and '.join(names)} are one key); keep one"
+    return "unknown key" + suggest_key(parent, key)
 
 
 def drop_blank_keys(data: Any) -> Any:
