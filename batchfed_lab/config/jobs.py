@@ -13,6 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from collections.abc import Iterator
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -120,7 +121,7 @@ class ParametricSweep(_Section):
             n *= len(a)
         return n
 
-    def combinations(self) -> itertools.product | zip:
+    def combinations(self) -> Iterator[tuple[Any, ...]]:
         axes = self._axes()
         return zip(*axes) if self.zip is not None else itertools.product(*axes)
 
@@ -382,7 +383,7 @@ def _expand(job: JobSpecification) -> list[TaskDefinition]:
         env = {**job.environment_variables, **spec.environment_variables}
         retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
         wall = spec.max_wall_time or job.max_wall_time
-        common = dict(
+        common: dict[str, Any] = dict(
             depends_on=spec.depends_on,
             gpu=bool(gpu),
             infiniband=ib,

@@ -97,7 +97,7 @@ def read_text(path: str | os.PathLike[str]) -> str:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
 
 
-class _NoDuplicateKeys:
+class _NoDuplicateKeys(yaml.constructor.SafeConstructor):
     """A safe loader's mixin that refuses a key given twice in one mapping (PyYAML would
     silently keep the last one, e.g. drop a whole ``tasks:`` list). Keys brought in by a
     ``<<`` merge may still be overridden, as YAML intends."""
@@ -118,10 +118,10 @@ class _NoDuplicateKeys:
                         None, None, f"duplicate key {key!r} (first given on line {first})", key_node.start_mark
                     )
                 seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+        return super().construct_mapping(node, deep=deep)
 
 
-class _SafeLoader(_NoDuplicateKeys, yaml.SafeLoader):  # type: ignore[misc]
+class _SafeLoader(_NoDuplicateKeys, yaml.SafeLoader):
     pass
 
 
@@ -130,7 +130,7 @@ class _SafeLoader(_NoDuplicateKeys, yaml.SafeLoader):  # type: ignore[misc]
 _Loader: type = _SafeLoader
 if getattr(yaml, "__with_libyaml__", False):
 
-    class _CSafeLoader(_NoDuplicateKeys, yaml.CSafeLoader):  # type: ignore[misc]
+    class _CSafeLoader(_NoDuplicateKeys, yaml.CSafeLoader):
         pass
 
     _Loader = _CSafeLoader
