@@ -8,14 +8,14 @@ lock. :func:`get_account` caches one ``BatchAccount`` per service URL for the wh
 
 The methods live with what they act on, and ``BatchAccount`` joins them:
 
-| module          | holds                                                                         |
-|-----------------|-------------------------------------------------------------------------------|
+| module             | holds                                                                                    |
+|--------------------|------------------------------------------------------------------------------------------|
 | :mod:`.connection` | the client and its pipeline, :class:`RetrySettings`, the request counter, raw REST calls |
-| :mod:`.snapshots`  | ``snapshot_pools``, ``snapshot_pool``, ``list_pools`` (the proxy's capacity read) |
+| :mod:`.snapshots`  | ``snapshot_pools``, ``snapshot_pool``, ``list_pools`` (the proxy's capacity read)        |
 | :mod:`.pools`      | ``create_pool``, ``delete_pool``, ``resize_pool``, ``pool_exists``, ``supported_images`` |
-| :mod:`.autoscale`  | ``evaluate_autoscale``, ``enable_autoscale``, ``reevaluate_autoscale``     |
-| :mod:`.jobs`       | jobs and job schedules: create, get, update, terminate, delete, list       |
-| :mod:`.tasks`      | ``add_tasks``, ``task_ids``, ``list_tasks``, ``get_task``, task files      |
+| :mod:`.autoscale`  | ``evaluate_autoscale``, ``enable_autoscale``, ``reevaluate_autoscale``                   |
+| :mod:`.jobs`       | jobs and job schedules: create, get, update, terminate, delete, list                     |
+| :mod:`.tasks`      | ``add_tasks``, ``task_ids``, ``list_tasks``, ``get_task``, task files                    |
 """
 
 from __future__ import annotations
