@@ -1,10 +1,11 @@
 """Jobs and job schedules: our settings → SDK create options, service objects → plain records,
-and the merge-compatibility rule of SPEC §5 (same pool, same job-preparation command, same
-task-failure policy, dependencies on both or neither, job still active).
+the merge-compatibility rule of SPEC §5 (same pool, same job-preparation command, same
+task-failure policy, dependencies on both or neither, job still active), and the job and job
+schedule operations of an account (:class:`JobOperations`).
 
 A job is always created with ``onAllTasksComplete=noaction``: Batch terminates a job with
 ``terminatejob`` and *no tasks* at once, so ``auto_complete`` is applied after the tasks are
-in (:meth:`~batchfed_lab.batch.adapter.BatchAccount.set_auto_complete`), as the original did.
+in (:meth:`JobOperations.set_auto_complete`), as the original did.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azure.batch import models as bm
+from azure.batch.models._models import BatchJobTerminateOptions  # not re-exported in 15.1.0
+from azure.core.exceptions import AzureError, HttpResponseError
 
-from ._util import enum_text
-from .tasks import command_line
+from ..errors import BatchNotFoundError
+from ._util import as_timedelta, enum_text
+from .connection import BatchConnection
+from .errors import batch_call, error_code, translate
+from .tasks import TaskCounts, TaskOptions, as_task_options, command_line
 
 if TYPE_CHECKING:
     from ..config.jobs import JobSpecification
@@ -28,6 +34,8 @@ __all__ = [
     "SCHEDULE_TASKS_METADATA",
     "JobCreateResult",
     "JobInfo",
+    "JobOperations",
+    "JobScheduleCreateResult",
     "JobScheduleInfo",
     "JobSettings",
     "job_create_options",
@@ -52,6 +60,13 @@ JOB_SELECT = [
 SCHEDULE_TASKS_METADATA = "batchfed_tasks"
 # states in which a job no longer takes new tasks
 _CLOSED = frozenset({"completed", "terminating", "deleting"})
+# "Already in the wanted end state" answers: not errors for terminate/delete (SPEC §5).
+_TERMINATED_JOB = frozenset({"JobNotFound", "JobCompleted", "JobBeingTerminated", "JobBeingDeleted"})
+_DELETED_JOB = frozenset({"JobNotFound", "JobBeingDeleted"})
+_TERMINATED_SCHEDULE = frozenset(
+    {"JobScheduleNotFound", "JobScheduleCompleted", "JobScheduleBeingTerminated", "JobScheduleBeingDeleted"}
+)
+_DELETED_SCHEDULE = frozenset({"JobScheduleNotFound", "JobScheduleBeingDeleted"})
 
 
 @dataclass(frozen=True)
@@ -273,3 +288,147 @@ def job_schedule_create_options(
         ),
         metadata=_metadata(metadata),
     )
+
+
+# --- calls --------------------------------------------------------------------------------------
+
+
+class JobOperations(BatchConnection):
+    """Create, read, update, terminate and delete an account's jobs and job schedules."""
+
+    def get_job(self, job_id: str) -> JobInfo:
+        with batch_call(self._what(f"get job '{job_id}'")):
+            return job_info(self._client.get_job(job_id, select=JOB_SELECT))
+
+    def create_job(
+        self,
+        job_id: str,
+        pool_id: str,
+        settings: JobSettings | None = None,
+        *,
+        windows: bool = False,
+        shell: bool = True,
+        metadata: Mapping[str, str] | None = None,
+        likely_exists: bool = False,
+    ) -> JobCreateResult:
+        """Create the job if absent. If it exists (``JobExists``), report it with what the
+        merge decision needs (:meth:`JobInfo.merge_conflict`) instead of raising.
+
+        ``likely_exists`` (the caller's records say the job is there): read it first and
+        create only if it is gone — one call instead of a refused create and a read."""
+        if likely_exists:
+            try:
+                return JobCreateResult(job_id, False, self.get_job(job_id))
+            except BatchNotFoundError:
+                pass  # deleted since: create it
+        settings = settings or JobSettings()
+        options = job_create_options(job_id, pool_id, settings, windows=windows, shell=shell, metadata=metadata)
+        what = self._what(f"create job '{job_id}' on pool '{pool_id}'")
+        try:
+            self._rest("POST", "/jobs", what, body=options)  # a placement's call: no SDK operation
+            return JobCreateResult(job_id, True)
+        except HttpResponseError as exc:
+            if error_code(exc) != "JobExists":
+                raise translate(exc, what) from exc
+        except AzureError as exc:
+            raise translate(exc, what) from exc
+        return JobCreateResult(job_id, False, self.get_job(job_id))
+
+    def update_job(
+        self, job_id: str, *, auto_complete: bool | None = None, priority: int | None = None,
+        max_parallel_tasks: int | None = None,
+    ) -> None:
+        """Patch a job; only the given fields change."""
+        mode = None
+        if auto_complete is not None:
+            mode = bm.BatchAllTasksCompleteMode.TERMINATE_JOB if auto_complete else bm.BatchAllTasksCompleteMode.NO_ACTION
+        options = bm.BatchJobUpdateOptions(all_tasks_complete_mode=mode, priority=priority, max_parallel_tasks=max_parallel_tasks)
+        with batch_call(self._what(f"update job '{job_id}'")):
+            self._client.update_job(job_id, options)
+
+    def set_auto_complete(self, job_id: str) -> None:
+        """``onAllTasksComplete=terminatejob``: call after the tasks are added (see :mod:`.jobs`)."""
+        self.update_job(job_id, auto_complete=True)
+
+    def terminate_job(self, job_id: str, reason: str | None = None, *, force: bool = False) -> bool:
+        """Start terminating a job; False if it is already terminated, terminating or gone."""
+        # always a non-empty body: 15.1.0 fails to build the request without one ("No value for
+        # given attribute" on content-type); "UserTerminate" is the service's own default reason
+        options = BatchJobTerminateOptions(termination_reason=reason or "UserTerminate")
+        return self._idempotent(
+            f"terminate job '{job_id}'", _TERMINATED_JOB, "terminate_job", job_id, options, force=force or None
+        )
+
+    def delete_job(self, job_id: str, *, force: bool = False) -> bool:
+        """Start deleting a job; False if it is already gone or being deleted."""
+        return self._idempotent(f"delete job '{job_id}'", _DELETED_JOB, "delete_job", job_id, force=force or None)
+
+    def list_jobs(self, *, state: str | None = None) -> list[JobInfo]:
+        flt = f"state eq '{state}'" if state else None
+        with batch_call(self._what("list jobs")):
+            jobs = [job_info(j) for j in self._client.list_jobs(filter=flt, select=JOB_SELECT)]
+        return [j for j in jobs if state is None or j.state == state]
+
+    def job_task_counts(self, job_id: str) -> TaskCounts:
+        with batch_call(self._what(f"task counts of job '{job_id}'")):
+            c = self._client.get_job_task_counts(job_id).task_counts
+        return TaskCounts(c.active or 0, c.running or 0, c.completed or 0, c.succeeded or 0, c.failed or 0)
+
+    # -- job schedules -----------------------------------------------------------------------
+    def get_job_schedule(self, schedule_id: str) -> JobScheduleInfo:
+        with batch_call(self._what(f"get job schedule '{schedule_id}'")):
+            return job_schedule_info(self._client.get_job_schedule(schedule_id))
+
+    def create_job_schedule(
+        self,
+        schedule_id: str,
+        pool_id: str,
+        *,
+        recurrence_interval: timedelta | float,
+        tasks: Sequence[TaskOptions] = (),
+        settings: JobSettings | None = None,
+        windows: bool = False,
+        shell: bool = True,
+        **options: Any,
+    ) -> JobScheduleCreateResult:
+        """Create a job schedule if absent (``JobScheduleExists`` → reported, not raised).
+        ``tasks`` are added to every recurrence's job (see :mod:`.jobs`); ``options``:
+        ``job_manager_command``, ``do_not_run_until``, ``do_not_run_after``, ``start_window``,
+        ... of :func:`.jobs.job_schedule_create_options`."""
+        request = job_schedule_create_options(
+            schedule_id,
+            pool_id,
+            recurrence_interval=as_timedelta(recurrence_interval),  # type: ignore[arg-type]
+            settings=settings or JobSettings(),
+            tasks=as_task_options(tasks, windows=windows, shell=shell),
+            windows=windows,
+            shell=shell,
+            **options,
+        )
+        what = self._what(f"create job schedule '{schedule_id}' on pool '{pool_id}'")
+        try:
+            self._client.create_job_schedule(request)
+            return JobScheduleCreateResult(schedule_id, True)
+        except HttpResponseError as exc:
+            if error_code(exc) != "JobScheduleExists":
+                raise translate(exc, what) from exc
+        except AzureError as exc:
+            raise translate(exc, what) from exc
+        return JobScheduleCreateResult(schedule_id, False, self.get_job_schedule(schedule_id))
+
+    def terminate_job_schedule(self, schedule_id: str, *, force: bool = False) -> bool:
+        """Start terminating a job schedule; False if already terminated or gone."""
+        return self._idempotent(
+            f"terminate job schedule '{schedule_id}'", _TERMINATED_SCHEDULE, "terminate_job_schedule",
+            schedule_id, force=force or None,
+        )
+
+    def delete_job_schedule(self, schedule_id: str) -> bool:
+        """Start deleting a job schedule (and its jobs); False if already gone."""
+        return self._idempotent(
+            f"delete job schedule '{schedule_id}'", _DELETED_SCHEDULE, "delete_job_schedule", schedule_id
+        )
+
+    def list_jobs_from_schedule(self, schedule_id: str) -> list[JobInfo]:
+        with batch_call(self._what(f"list jobs of schedule '{schedule_id}'")):
+            return [job_info(j) for j in self._client.list_jobs_from_schedule(schedule_id, select=JOB_SELECT)]

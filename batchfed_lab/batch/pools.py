@@ -1,11 +1,11 @@
-"""Pools: service objects → scheduler snapshots, and pool.yaml → pool create options.
+"""Pools: service objects → scheduler snapshots, pool.yaml → pool create options, and the
+pool operations of an account (:class:`PoolOperations`: create, delete, resize, images).
 
-Pure translation (no calls): :class:`~batchfed_lab.batch.adapter.BatchAccount` fetches,
-these functions read. They read the service's JSON by its REST names (``vmSize``,
-``virtualMachineConfiguration``…), so they take the answer of a raw request as it is, and
-an SDK model too (models are mappings of the same names). Building models for a listing of
-many pools cost ten times the request itself. Metadata written at pool creation and read
-back here:
+The translation functions make no calls (:mod:`.snapshots` fetches, they read). They read
+the service's JSON by its REST names (``vmSize``, ``virtualMachineConfiguration``…), so they
+take the answer of a raw request as it is, and an SDK model too (models are mappings of the
+same names). Building models for a listing of many pools cost ten times the request itself.
+Metadata written at pool creation and read back here:
 
 | key                          | value                                  | why                                  |
 |------------------------------|----------------------------------------|--------------------------------------|
@@ -27,11 +27,14 @@ from datetime import timedelta
 from typing import Any
 
 from azure.batch import models as bm
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from ..config.pool import PoolSpecification, RegistryLogin
 from ..scheduler import catalog
 from ..scheduler.types import NodeCounts, PoolFacts, PoolSnapshot, VmSize
-from ._util import enum_text
+from ._util import as_timedelta, enum_text
+from .connection import BatchConnection
+from .errors import batch_call, error_code, translate
 
 __all__ = [
     "META_LOCATION",
@@ -41,6 +44,7 @@ __all__ = [
     "POOL_SELECT",
     "REGISTRY_PASSWORD_ENV_PREFIX",
     "LOCAL_DEFAULT_LOCATION",
+    "PoolOperations",
     "node_counts",
     "pool_create_options",
     "pool_facts",
@@ -54,6 +58,8 @@ META_VM_OVERRIDE = "batchfed_vm_size_override"
 SHIPYARD_NATIVE = "BATCH_SHIPYARD_NATIVE_CONTAINER_POOL"
 LOCAL_DEFAULT_LOCATION = "local"  # a local pool created without a location label
 REGISTRY_PASSWORD_ENV_PREFIX = "BATCHFED_REGISTRY_PASSWORD_"
+_DELETED_POOL = frozenset({"PoolNotFound", "PoolBeingDeleted"})  # already gone: not an error (SPEC §5)
+_NOT_OFFERED = frozenset({400, 404, 405, 501})  # a service without an optional API (localbatch)
 
 # Everything a snapshot reads; $select keeps the list payload small on Azure.
 POOL_SELECT = [
@@ -236,7 +242,76 @@ def pool_create_options(spec: PoolSpecification) -> bm.BatchPoolCreateOptions:
     )
 
 
-def as_timedelta(value: timedelta | float | int | None) -> timedelta | None:
-    if value is None or isinstance(value, timedelta):
-        return value
-    return timedelta(seconds=float(value))
+# --- calls --------------------------------------------------------------------------------------
+
+
+class PoolOperations(BatchConnection):
+    """Create, delete and resize an account's pools, and list the images it supports."""
+
+    def pool_exists(self, pool_id: str) -> bool:
+        # not the SDK's pool_exists: in 15.1.0 the client's exception policy raises on the 404
+        # before pool_exists can turn it into False
+        try:
+            self._client.get_pool(pool_id, select=["id"])
+            return True
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                return False
+            raise translate(exc, self._what(f"get pool '{pool_id}'")) from exc
+        except AzureError as exc:
+            raise translate(exc, self._what(f"get pool '{pool_id}'")) from exc
+
+    def create_pool(self, spec: PoolSpecification, *, exists_ok: bool = False) -> bool:
+        """Create a pool from pool.yaml; False if it exists and ``exists_ok``."""
+        try:
+            self._client.create_pool(pool_create_options(spec))
+            return True
+        except HttpResponseError as exc:
+            if exists_ok and error_code(exc) == "PoolExists":
+                return False
+            raise translate(exc, self._what(f"create pool '{spec.id}'")) from exc
+        except AzureError as exc:
+            raise translate(exc, self._what(f"create pool '{spec.id}'")) from exc
+
+    def delete_pool(self, pool_id: str) -> bool:
+        """Start deleting a pool; False if it is already gone or being deleted."""
+        return self._idempotent(f"delete pool '{pool_id}'", _DELETED_POOL, "delete_pool", pool_id)
+
+    def resize_pool(
+        self, pool_id: str, *, dedicated: int | None = None, low_priority: int | None = None,
+        resize_timeout: timedelta | float | None = None,
+    ) -> None:
+        """Start resizing a fixed-size pool (the service refuses it for autoscale pools)."""
+        options = bm.BatchPoolResizeOptions(
+            target_dedicated_nodes=dedicated, target_low_priority_nodes=low_priority,
+            resize_timeout=as_timedelta(resize_timeout),
+        )
+        with batch_call(self._what(f"resize pool '{pool_id}'")):
+            self._nowait("resize_pool", pool_id, options)
+
+    def supported_images(self) -> list[dict[str, Any]] | None:
+        """Images/node agents the service supports, or None where the service does not offer the
+        list (localbatch). VM *sizes* are not in the Batch data-plane API at all (only ARM's
+        ``virtualMachineSkus``), so size facts come from the catalog."""
+        try:
+            images = list(self._client.list_supported_images())
+        except HttpResponseError as exc:
+            if exc.status_code in _NOT_OFFERED:
+                return None
+            raise translate(exc, self._what("list supported images")) from exc
+        except AzureError as exc:
+            raise translate(exc, self._what("list supported images")) from exc
+        out = []
+        for img in images:
+            ref = img.image_reference
+            out.append(
+                {
+                    "node_agent_sku_id": img.node_agent_sku_id,
+                    "os_type": enum_text(img.os_type, "") or None,
+                    "publisher": ref.publisher if ref else None,
+                    "offer": ref.offer if ref else None,
+                    "sku": ref.sku if ref else None,
+                    "verification_type": enum_text(img.verification_type, "") or None,
+                }
+            )
+        return out

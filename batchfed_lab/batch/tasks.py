@@ -1,5 +1,6 @@
 """Tasks: our :class:`~batchfed_lab.config.jobs.TaskDefinition` → SDK create options, bulk add
-with per-task results, and task listings.
+with per-task results, task listings, and the task operations of an account
+(:class:`TaskOperations`: add, list, read a task's files).
 
 Bulk add (:func:`add_task_collection`) posts ``addtaskcollection`` requests of at most 100
 tasks (the service limit) itself instead of using the SDK's ``create_tasks`` helper, because
@@ -34,12 +35,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from azure.batch import models as bm
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from ..config.jobs import TaskDefinition
 from ..errors import BatchError
-from ._util import enum_text
-from .errors import error_code, translate
+from ._util import enum_text, path_segment
+from .connection import BatchConnection
+from .errors import batch_call, error_code, translate
 
 __all__ = [
     "MAX_TASKS_PER_REQUEST",
@@ -47,7 +49,10 @@ __all__ = [
     "TaskAddResult",
     "TaskCounts",
     "TaskInfo",
+    "TaskOperations",
+    "TaskOptions",
     "add_task_collection",
+    "as_task_options",
     "command_line",
     "task_create_options",
     "task_info",
@@ -94,6 +99,17 @@ def task_create_options(task: TaskDefinition, *, windows: bool = False, shell: b
         multi_instance_settings=multi,
         depends_on=bm.BatchTaskDependencies(task_ids=list(task.depends_on)) if task.depends_on else None,
     )
+
+
+TaskOptions = TaskDefinition | bm.BatchTaskCreateOptions  # a task as a caller may give it
+
+
+def as_task_options(tasks: Sequence[TaskOptions], *, windows: bool, shell: bool) -> list[bm.BatchTaskCreateOptions]:
+    """Create options for each task; SDK options pass through as they are."""
+    return [
+        t if isinstance(t, bm.BatchTaskCreateOptions) else task_create_options(t, windows=windows, shell=shell)
+        for t in tasks
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,3 +323,80 @@ def task_info(t: bm.BatchTask) -> TaskInfo:
         failure_code=failure.code if failure else None,
         failure_message=_one_line(failure.message) if failure else None,
     )
+
+
+# --- calls --------------------------------------------------------------------------------------
+
+
+class TaskOperations(BatchConnection):
+    """Add tasks to an account's jobs, list and read them."""
+
+    def add_tasks(
+        self,
+        job_id: str,
+        tasks: Sequence[TaskOptions],
+        *,
+        windows: bool = False,
+        shell: bool = True,
+        concurrency: int = 1,
+        max_server_retries: int = 3,
+        chunk_size: int = 100,
+    ) -> TaskAddReport:
+        """Add tasks in requests of ≤100, with a per-task result each (:func:`add_task_collection`).
+        Raises only when a whole request fails for another reason than its size."""
+        options = as_task_options(tasks, windows=windows, shell=shell)
+        what = self._what(f"add tasks to job '{job_id}'")
+        path = f"/jobs/{path_segment(job_id)}/addtaskcollection"
+
+        def post(chunk: list[bm.BatchTaskCreateOptions]) -> list[dict[str, Any]]:
+            answer = self._rest("POST", path, what, body={"value": chunk})
+            values = answer.get("value") if isinstance(answer, dict) else None
+            # no usable answer: every task of the chunk counts as missing (retried, then NoResult)
+            return [r for r in values if isinstance(r, dict)] if isinstance(values, list) else []
+
+        with batch_call(what):  # connection errors; HTTP errors are translated inside
+            return add_task_collection(
+                post, options, concurrency=concurrency, max_server_retries=max_server_retries,
+                chunk_size=chunk_size, what=what,
+            )
+
+    def task_ids(self, job_id: str) -> set[str]:
+        """Ids of every task already in the job (for renumbering generated ids, SPEC §5)."""
+        what = self._what(f"list task ids of job '{job_id}'")
+        with batch_call(what):
+            return {t["id"] for t in self._pages(f"/jobs/{path_segment(job_id)}/tasks", what, {"$select": "id"}) if t.get("id")}
+
+    def list_tasks(self, job_id: str, *, state: str | None = None) -> list[TaskInfo]:
+        """Tasks of a job: state, exit code, node, start/end times (``state`` filters)."""
+        flt = f"state eq '{state}'" if state else None
+        with batch_call(self._what(f"list tasks of job '{job_id}'")):
+            tasks = [task_info(t) for t in self._client.list_tasks(job_id, filter=flt, select=TASK_SELECT)]
+        return [t for t in tasks if state is None or t.state == state]
+
+    def get_task(self, job_id: str, task_id: str) -> TaskInfo:
+        with batch_call(self._what(f"get task '{task_id}' of job '{job_id}'")):
+            return task_info(self._client.get_task(job_id, task_id, select=TASK_SELECT))
+
+    def read_task_file(self, job_id: str, task_id: str, path: str = "stdout.txt", *, max_bytes: int | None = None) -> bytes:
+        """A file of a task's folder (``stdout.txt``, ``stderr.txt``, ...), at most ``max_bytes``."""
+        what = self._what(f"read {path} of task '{task_id}' in job '{job_id}'")
+        try:
+            out = bytearray()
+            for block in self._client.download_task_file(job_id, task_id, path):
+                out += block
+                if max_bytes is not None and len(out) >= max_bytes:
+                    return bytes(out[:max_bytes])
+            return bytes(out)
+        except HttpResponseError as exc:
+            err = translate(exc, what)
+            if exc.status_code == 404 and err.code is None:
+                err.code = "FileNotFound"  # the service sends no code for a missing file
+            raise err from exc
+        except AzureError as exc:
+            raise translate(exc, what) from exc
+
+    def task_output(self, job_id: str, task_id: str, stream: str = "stdout", *, max_bytes: int | None = None) -> str:
+        """``stdout.txt`` / ``stderr.txt`` as text (undecodable bytes replaced)."""
+        if stream not in ("stdout", "stderr"):
+            raise ValueError("stream must be 'stdout' or 'stderr'")
+        return self.read_task_file(job_id, task_id, f"{stream}.txt", max_bytes=max_bytes).decode("utf-8", "replace")
