@@ -1,5 +1,5 @@
-"""The loopback HTTP server: routing, shared-key checks, injected latency, and the foreground
-``serve`` entry point (``python -m batchfed_lab.localbatch serve``).
+"""The loopback HTTP server: request parsing, shared-key checks, dispatch along ``api.routes``,
+injected latency, and the foreground ``serve`` entry point (``python -m batchfed_lab.localbatch serve``).
 
 URL form: ``http://127.0.0.1:<port>/accounts/<account>/<Batch REST path>``; the account part is
 what an azure-batch ``BatchClient`` gets as its endpoint, and it signs the full path, so the
@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote
 
 from . import api, auth
 from ._util import ACCOUNT_RE, SUPPORTED_API_VERSIONS, ApiError, iso_now
+from .api.tasks import add_task_collection
 from .engine import Engine, Options
 
 log = logging.getLogger("batchfed_lab.localbatch")
@@ -32,92 +33,6 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LINE_BYTES = 65536  # per request or header line, as the standard library's server
 MAX_HEADERS = 100
 MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
-
-# (method, path segments below /accounts/<a>; "*" = one id, "**" = the rest), handler
-ROUTES: list[tuple[str, tuple[str, ...], object]] = [
-    ("GET", ("pools",), api.list_pools),
-    ("POST", ("pools",), api.create_pool),
-    ("GET", ("pools", "*"), api.get_pool),
-    ("HEAD", ("pools", "*"), api.get_pool),
-    ("PATCH", ("pools", "*"), api.update_pool),
-    ("DELETE", ("pools", "*"), api.delete_pool),
-    ("POST", ("pools", "*", "resize"), api.resize_pool),
-    ("POST", ("pools", "*", "stopresize"), api.stop_resize),
-    ("POST", ("pools", "*", "removenodes"), api.remove_nodes),
-    ("POST", ("pools", "*", "updateproperties"), api.replace_pool_properties),
-    ("POST", ("pools", "*", "enableautoscale"), api.enable_autoscale),
-    ("POST", ("pools", "*", "disableautoscale"), api.disable_autoscale),
-    ("POST", ("pools", "*", "evaluateautoscale"), api.evaluate_autoscale),
-    ("GET", ("pools", "*", "nodes"), api.list_nodes),
-    ("GET", ("pools", "*", "nodes", "*"), api.get_node),
-    ("POST", ("pools", "*", "localbatch-preempt"), api.preempt),
-    ("POST", ("pools", "*", "localbatch-autoscale"), api.autoscale_admin),
-    ("GET", ("nodecounts",), api.node_counts),
-    ("GET", ("localbatch-info",), api.server_info),
-    ("GET", ("jobs",), api.list_jobs),
-    ("POST", ("jobs",), api.create_job),
-    ("GET", ("jobs", "*"), api.get_job),
-    ("PATCH", ("jobs", "*"), api.update_job),
-    ("PUT", ("jobs", "*"), api.update_job),
-    ("DELETE", ("jobs", "*"), api.delete_job),
-    ("POST", ("jobs", "*", "terminate"), api.terminate_job),
-    ("POST", ("jobs", "*", "disable"), api.disable_job),
-    ("POST", ("jobs", "*", "enable"), api.enable_job),
-    ("GET", ("jobs", "*", "taskcounts"), api.task_counts),
-    ("GET", ("jobs", "*", "tasks"), api.list_tasks),
-    ("POST", ("jobs", "*", "tasks"), api.add_task),
-    ("POST", ("jobs", "*", "addtaskcollection"), api.add_task_collection),
-    ("GET", ("jobs", "*", "tasks", "*"), api.get_task),
-    ("PUT", ("jobs", "*", "tasks", "*"), api.replace_task),
-    ("DELETE", ("jobs", "*", "tasks", "*"), api.delete_task),
-    ("POST", ("jobs", "*", "tasks", "*", "terminate"), api.terminate_task),
-    ("POST", ("jobs", "*", "tasks", "*", "reactivate"), api.reactivate_task),
-    ("GET", ("jobs", "*", "tasks", "*", "subtasksinfo"), api.list_subtasks),
-    ("GET", ("jobs", "*", "tasks", "*", "files"), api.list_task_files),
-    ("GET", ("jobs", "*", "tasks", "*", "files", "**"), api.get_task_file),
-    ("HEAD", ("jobs", "*", "tasks", "*", "files", "**"), api.get_task_file),
-    ("DELETE", ("jobs", "*", "tasks", "*", "files", "**"), api.delete_task_file),
-    ("GET", ("jobschedules",), api.list_schedules),
-    ("POST", ("jobschedules",), api.create_schedule),
-    ("GET", ("jobschedules", "*"), api.get_schedule),
-    ("HEAD", ("jobschedules", "*"), api.get_schedule),
-    ("PATCH", ("jobschedules", "*"), api.update_schedule),
-    ("PUT", ("jobschedules", "*"), api.update_schedule),
-    ("DELETE", ("jobschedules", "*"), api.delete_schedule),
-    ("POST", ("jobschedules", "*", "terminate"), api.terminate_schedule),
-    ("POST", ("jobschedules", "*", "disable"), api.disable_schedule),
-    ("POST", ("jobschedules", "*", "enable"), api.enable_schedule),
-    ("GET", ("jobschedules", "*", "jobs"), api.list_schedule_jobs),
-]
-
-
-def match_route(method: str, segments: list[str]) -> tuple[object, tuple[str, ...]] | None:
-    """Find the handler and its path arguments; a known path with another verb is 405-worthy."""
-    for verb, pattern, handler in ROUTES:
-        if verb != method:
-            continue
-        args: list[str] = []
-        if pattern[-1] == "**":
-            if len(segments) < len(pattern):
-                continue
-            fixed, rest = segments[: len(pattern) - 1], "/".join(segments[len(pattern) - 1 :])
-        else:
-            if len(segments) != len(pattern):
-                continue
-            fixed, rest = segments, None
-        ok = True
-        for want, got in zip(pattern, fixed):
-            if want == "*":
-                args.append(got)
-            elif want != got.lower():
-                ok = False
-                break
-        if ok:
-            if rest is not None:
-                args.append(rest)
-            return handler, tuple(args)
-    return None
-
 
 class RequestHeaders:
     """The headers of one request, in the order received, looked up without regard to case:
@@ -273,12 +188,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "InvalidQueryParameterValue", f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
                            {"QueryParameterName": "api-version", "QueryParameterValue": version})
         segments = [unquote(s) for s in parts[3:] if s != ""]
-        found = match_route(self.command, segments)
+        found = api.match_route(self.command, segments)
         if found is None:
             raise ApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.",
                            {"Method": self.command})
         handler, args = found
-        if handler is api.add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
+        if handler is add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
             raise ApiError(413, "RequestBodyTooLarge", "The request body is larger than 1 MB; send fewer tasks per call.")
         body = None
         if raw:
@@ -441,4 +356,4 @@ def configure_logging(verbose: bool) -> None:
     root.propagate = False
 
 
-__all__ = ["serve", "ROUTES", "match_route", "configure_logging"]
+__all__ = ["configure_logging", "serve"]
