@@ -20,12 +20,16 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
 
 from . import api, auth
 from ._util import ACCOUNT_RE, SUPPORTED_API_VERSIONS, ApiError, iso_now
 from .api.tasks import add_task_collection
 from .engine import Engine, Options
+
+if TYPE_CHECKING:
+    from ..config.workspace import LocalBatchSettings
 
 log = logging.getLogger("batchfed_lab.localbatch")
 
@@ -251,7 +255,6 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
           allocation_delay_ms: float | None = None, relaxed_limits: bool = False) -> int:
     """Run localbatch in the foreground until SIGTERM/SIGINT. Returns the process exit code."""
     from ..config.workspace import open_workspace
-    from . import control
 
     # state, task folders and task output, node folders: owner-only (tasks inherit the mask;
     # what they write sits in owner-only folders either way)
@@ -259,22 +262,59 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     ws = open_workspace(workspace)
     lb_dir = ws.localbatch_dir
     lb_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_fd = _lock_workspace(ws.path, lb_dir)
+    if lock_fd is None:
+        return 3
+    key = auth.load_or_create_key(lb_dir)
+    latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
+    engine = Engine(lb_dir, _engine_options(ws.settings.localbatch, allocation_delay_ms, relaxed_limits))
+    server = _listen(lb_dir, port, engine, key, latency)
+    if server is None:
+        os.close(lock_fd)
+        return 2
+    bound = server.server_address[1]
+    engine.public_root = f"http://127.0.0.1:{bound}"
+    engine.open()
+    _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits)
+    _stop_on_signals(server)
+    log.info("localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)", api.VERSION, ws.path, engine.public_root,
+             latency, relaxed_limits)
+    try:
+        server.serve_forever(poll_interval=0.25)
+    finally:
+        _shut_down(server, engine, ws.path, lock_fd)
+    return 0
+
+
+def _lock_workspace(ws_path: Path, lb_dir: Path) -> int | None:
+    """Take the workspace's server lock (its file descriptor), or None when another localbatch holds it."""
+    from . import control
+
     lock_fd = os.open(lb_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        other = control.info(ws.path)
-        log.error("another localbatch already serves %s%s", ws.path, f" (pid {other.pid}, {other.url})" if other else "")
+        other = control.info(ws_path)
+        log.error("another localbatch already serves %s%s", ws_path, f" (pid {other.pid}, {other.url})" if other else "")
         os.close(lock_fd)
-        return 3
-    key = auth.load_or_create_key(lb_dir)
-    latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
-    options = Options(max_processes=ws.settings.localbatch.max_processes, relaxed_limits=relaxed_limits)
+        return None
+    return lock_fd
+
+
+def _engine_options(settings: LocalBatchSettings, allocation_delay_ms: float | None, relaxed_limits: bool) -> Options:
+    options = Options(max_processes=settings.max_processes, relaxed_limits=relaxed_limits)
     if allocation_delay_ms is not None:
         options.allocation_delay = max(0.0, allocation_delay_ms) / 1000.0
-    engine = Engine(lb_dir, options)
-    # Without an explicit port, come back on the port of the previous run: federations and
-    # job locations record account URLs, port included, and must still work after a restart.
+    return options
+
+
+def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -> LocalBatchServer | None:
+    """Bind the server, or None when no port could be had.
+
+    Without an explicit port, come back on the port of the previous run: federations and
+    job locations record account URLs, port included, and must still work after a restart."""
+    from . import control
+
     port_file = lb_dir / PORT_FILE
     remembered = _remembered_port(port_file) if port == 0 else None
     server = None
@@ -286,15 +326,19 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
             level = logging.WARNING if candidate == remembered else logging.ERROR
             log.log(level, "cannot listen on 127.0.0.1:%s: %s", candidate, exc.strerror)
     if server is None:
-        os.close(lock_fd)
-        return 2
+        return None
     bound = server.server_address[1]
     if bound != remembered:
         if remembered:
             log.warning("listening on port %d instead of %d: account URLs recorded before now point elsewhere", bound, remembered)
         control.write_json_atomic(port_file, {"port": bound})
-    engine.public_root = f"http://127.0.0.1:{bound}"
-    engine.open()
+    return server
+
+
+def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, latency: float, relaxed_limits: bool) -> None:
+    """Write ``<workspace>/runtime/localbatch.json``: how clients find and reach this server."""
+    from . import control
+
     info = {
         "pid": os.getpid(),
         "url": engine.public_root,
@@ -303,16 +347,18 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
         "version": api.VERSION,
         "api_version": sorted(SUPPORTED_API_VERSIONS)[-1],
         "started": iso_now(),
-        "workspace": str(ws.path),
+        "workspace": str(ws_path),
         "account_url_template": f"{engine.public_root}/accounts/{{account}}",
         "key_file": str(auth.key_path(lb_dir)),
-        "log_file": str(control.log_path(ws.path)),
+        "log_file": str(control.log_path(ws_path)),
         "latency_ms": latency,
         "relaxed_limits": relaxed_limits,
     }
-    discovery = control.discovery_path(ws.path)
-    control.write_json_atomic(discovery, info)
+    control.write_json_atomic(control.discovery_path(ws_path), info)
 
+
+def _stop_on_signals(server: LocalBatchServer) -> None:
+    """SIGTERM and SIGINT stop ``serve_forever`` (from another thread: shutdown waits for it)."""
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -322,18 +368,17 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    log.info("localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)", api.VERSION, ws.path, engine.public_root,
-             latency, relaxed_limits)
-    try:
-        server.serve_forever(poll_interval=0.25)
-    finally:
-        server.server_close()
-        engine.close()
-        control.remove_discovery_if_mine(ws.path, os.getpid())
-        fcntl.flock(lock_fd, fcntl.LOCK_UN)
-        os.close(lock_fd)
-        log.info("localbatch stopped")
-    return 0
+
+
+def _shut_down(server: LocalBatchServer, engine: Engine, ws_path: Path, lock_fd: int) -> None:
+    from . import control
+
+    server.server_close()
+    engine.close()
+    control.remove_discovery_if_mine(ws_path, os.getpid())
+    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    os.close(lock_fd)
+    log.info("localbatch stopped")
 
 
 PORT_FILE = "port"  # <workspace>/localbatch/port: {"port": N} of the last run
