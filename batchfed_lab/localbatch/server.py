@@ -1,5 +1,5 @@
-"""The loopback HTTP server: routing, shared-key checks, injected latency, and the foreground
-``serve`` entry point (``python -m batchfed_lab.localbatch serve``).
+"""The loopback HTTP server: request parsing, shared-key checks, dispatch along ``api.routes``,
+injected latency, and the foreground ``serve`` entry point (``python -m batchfed_lab.localbatch serve``).
 
 URL form: ``http://127.0.0.1:<port>/accounts/<account>/<Batch REST path>``; the account part is
 what an azure-batch ``BatchClient`` gets as its endpoint, and it signs the full path, so the
@@ -20,11 +20,16 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
 
 from . import api, auth
 from ._util import ACCOUNT_RE, SUPPORTED_API_VERSIONS, ApiError, iso_now
+from .api.tasks import add_task_collection
 from .engine import Engine, Options
+
+if TYPE_CHECKING:
+    from ..config.workspace import LocalBatchSettings
 
 log = logging.getLogger("batchfed_lab.localbatch")
 
@@ -32,92 +37,6 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LINE_BYTES = 65536  # per request or header line, as the standard library's server
 MAX_HEADERS = 100
 MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
-
-# (method, path segments below /accounts/<a>; "*" = one id, "**" = the rest), handler
-ROUTES: list[tuple[str, tuple[str, ...], object]] = [
-    ("GET", ("pools",), api.list_pools),
-    ("POST", ("pools",), api.create_pool),
-    ("GET", ("pools", "*"), api.get_pool),
-    ("HEAD", ("pools", "*"), api.get_pool),
-    ("PATCH", ("pools", "*"), api.update_pool),
-    ("DELETE", ("pools", "*"), api.delete_pool),
-    ("POST", ("pools", "*", "resize"), api.resize_pool),
-    ("POST", ("pools", "*", "stopresize"), api.stop_resize),
-    ("POST", ("pools", "*", "removenodes"), api.remove_nodes),
-    ("POST", ("pools", "*", "updateproperties"), api.replace_pool_properties),
-    ("POST", ("pools", "*", "enableautoscale"), api.enable_autoscale),
-    ("POST", ("pools", "*", "disableautoscale"), api.disable_autoscale),
-    ("POST", ("pools", "*", "evaluateautoscale"), api.evaluate_autoscale),
-    ("GET", ("pools", "*", "nodes"), api.list_nodes),
-    ("GET", ("pools", "*", "nodes", "*"), api.get_node),
-    ("POST", ("pools", "*", "localbatch-preempt"), api.preempt),
-    ("POST", ("pools", "*", "localbatch-autoscale"), api.autoscale_admin),
-    ("GET", ("nodecounts",), api.node_counts),
-    ("GET", ("localbatch-info",), api.server_info),
-    ("GET", ("jobs",), api.list_jobs),
-    ("POST", ("jobs",), api.create_job),
-    ("GET", ("jobs", "*"), api.get_job),
-    ("PATCH", ("jobs", "*"), api.update_job),
-    ("PUT", ("jobs", "*"), api.update_job),
-    ("DELETE", ("jobs", "*"), api.delete_job),
-    ("POST", ("jobs", "*", "terminate"), api.terminate_job),
-    ("POST", ("jobs", "*", "disable"), api.disable_job),
-    ("POST", ("jobs", "*", "enable"), api.enable_job),
-    ("GET", ("jobs", "*", "taskcounts"), api.task_counts),
-    ("GET", ("jobs", "*", "tasks"), api.list_tasks),
-    ("POST", ("jobs", "*", "tasks"), api.add_task),
-    ("POST", ("jobs", "*", "addtaskcollection"), api.add_task_collection),
-    ("GET", ("jobs", "*", "tasks", "*"), api.get_task),
-    ("PUT", ("jobs", "*", "tasks", "*"), api.replace_task),
-    ("DELETE", ("jobs", "*", "tasks", "*"), api.delete_task),
-    ("POST", ("jobs", "*", "tasks", "*", "terminate"), api.terminate_task),
-    ("POST", ("jobs", "*", "tasks", "*", "reactivate"), api.reactivate_task),
-    ("GET", ("jobs", "*", "tasks", "*", "subtasksinfo"), api.list_subtasks),
-    ("GET", ("jobs", "*", "tasks", "*", "files"), api.list_task_files),
-    ("GET", ("jobs", "*", "tasks", "*", "files", "**"), api.get_task_file),
-    ("HEAD", ("jobs", "*", "tasks", "*", "files", "**"), api.get_task_file),
-    ("DELETE", ("jobs", "*", "tasks", "*", "files", "**"), api.delete_task_file),
-    ("GET", ("jobschedules",), api.list_schedules),
-    ("POST", ("jobschedules",), api.create_schedule),
-    ("GET", ("jobschedules", "*"), api.get_schedule),
-    ("HEAD", ("jobschedules", "*"), api.get_schedule),
-    ("PATCH", ("jobschedules", "*"), api.update_schedule),
-    ("PUT", ("jobschedules", "*"), api.update_schedule),
-    ("DELETE", ("jobschedules", "*"), api.delete_schedule),
-    ("POST", ("jobschedules", "*", "terminate"), api.terminate_schedule),
-    ("POST", ("jobschedules", "*", "disable"), api.disable_schedule),
-    ("POST", ("jobschedules", "*", "enable"), api.enable_schedule),
-    ("GET", ("jobschedules", "*", "jobs"), api.list_schedule_jobs),
-]
-
-
-def match_route(method: str, segments: list[str]) -> tuple[object, tuple[str, ...]] | None:
-    """Find the handler and its path arguments; a known path with another verb is 405-worthy."""
-    for verb, pattern, handler in ROUTES:
-        if verb != method:
-            continue
-        args: list[str] = []
-        if pattern[-1] == "**":
-            if len(segments) < len(pattern):
-                continue
-            fixed, rest = segments[: len(pattern) - 1], "/".join(segments[len(pattern) - 1 :])
-        else:
-            if len(segments) != len(pattern):
-                continue
-            fixed, rest = segments, None
-        ok = True
-        for want, got in zip(pattern, fixed):
-            if want == "*":
-                args.append(got)
-            elif want != got.lower():
-                ok = False
-                break
-        if ok:
-            if rest is not None:
-                args.append(rest)
-            return handler, tuple(args)
-    return None
-
 
 class RequestHeaders:
     """The headers of one request, in the order received, looked up without regard to case:
@@ -273,12 +192,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "InvalidQueryParameterValue", f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
                            {"QueryParameterName": "api-version", "QueryParameterValue": version})
         segments = [unquote(s) for s in parts[3:] if s != ""]
-        found = match_route(self.command, segments)
+        found = api.match_route(self.command, segments)
         if found is None:
             raise ApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.",
                            {"Method": self.command})
         handler, args = found
-        if handler is api.add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
+        if handler is add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
             raise ApiError(413, "RequestBodyTooLarge", "The request body is larger than 1 MB; send fewer tasks per call.")
         body = None
         if raw:
@@ -336,7 +255,6 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
           allocation_delay_ms: float | None = None, relaxed_limits: bool = False) -> int:
     """Run localbatch in the foreground until SIGTERM/SIGINT. Returns the process exit code."""
     from ..config.workspace import open_workspace
-    from . import control
 
     # state, task folders and task output, node folders: owner-only (tasks inherit the mask;
     # what they write sits in owner-only folders either way)
@@ -344,22 +262,59 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     ws = open_workspace(workspace)
     lb_dir = ws.localbatch_dir
     lb_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_fd = _lock_workspace(ws.path, lb_dir)
+    if lock_fd is None:
+        return 3
+    key = auth.load_or_create_key(lb_dir)
+    latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
+    engine = Engine(lb_dir, _engine_options(ws.settings.localbatch, allocation_delay_ms, relaxed_limits))
+    server = _listen(lb_dir, port, engine, key, latency)
+    if server is None:
+        os.close(lock_fd)
+        return 2
+    bound = server.server_address[1]
+    engine.public_root = f"http://127.0.0.1:{bound}"
+    engine.open()
+    _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits)
+    _stop_on_signals(server)
+    log.info("localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)", api.VERSION, ws.path, engine.public_root,
+             latency, relaxed_limits)
+    try:
+        server.serve_forever(poll_interval=0.25)
+    finally:
+        _shut_down(server, engine, ws.path, lock_fd)
+    return 0
+
+
+def _lock_workspace(ws_path: Path, lb_dir: Path) -> int | None:
+    """Take the workspace's server lock (its file descriptor), or None when another localbatch holds it."""
+    from . import control
+
     lock_fd = os.open(lb_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        other = control.info(ws.path)
-        log.error("another localbatch already serves %s%s", ws.path, f" (pid {other.pid}, {other.url})" if other else "")
+        other = control.info(ws_path)
+        log.error("another localbatch already serves %s%s", ws_path, f" (pid {other.pid}, {other.url})" if other else "")
         os.close(lock_fd)
-        return 3
-    key = auth.load_or_create_key(lb_dir)
-    latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
-    options = Options(max_processes=ws.settings.localbatch.max_processes, relaxed_limits=relaxed_limits)
+        return None
+    return lock_fd
+
+
+def _engine_options(settings: LocalBatchSettings, allocation_delay_ms: float | None, relaxed_limits: bool) -> Options:
+    options = Options(max_processes=settings.max_processes, relaxed_limits=relaxed_limits)
     if allocation_delay_ms is not None:
         options.allocation_delay = max(0.0, allocation_delay_ms) / 1000.0
-    engine = Engine(lb_dir, options)
-    # Without an explicit port, come back on the port of the previous run: federations and
-    # job locations record account URLs, port included, and must still work after a restart.
+    return options
+
+
+def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -> LocalBatchServer | None:
+    """Bind the server, or None when no port could be had.
+
+    Without an explicit port, come back on the port of the previous run: federations and
+    job locations record account URLs, port included, and must still work after a restart."""
+    from . import control
+
     port_file = lb_dir / PORT_FILE
     remembered = _remembered_port(port_file) if port == 0 else None
     server = None
@@ -371,15 +326,19 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
             level = logging.WARNING if candidate == remembered else logging.ERROR
             log.log(level, "cannot listen on 127.0.0.1:%s: %s", candidate, exc.strerror)
     if server is None:
-        os.close(lock_fd)
-        return 2
+        return None
     bound = server.server_address[1]
     if bound != remembered:
         if remembered:
             log.warning("listening on port %d instead of %d: account URLs recorded before now point elsewhere", bound, remembered)
         control.write_json_atomic(port_file, {"port": bound})
-    engine.public_root = f"http://127.0.0.1:{bound}"
-    engine.open()
+    return server
+
+
+def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, latency: float, relaxed_limits: bool) -> None:
+    """Write ``<workspace>/runtime/localbatch.json``: how clients find and reach this server."""
+    from . import control
+
     info = {
         "pid": os.getpid(),
         "url": engine.public_root,
@@ -388,16 +347,18 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
         "version": api.VERSION,
         "api_version": sorted(SUPPORTED_API_VERSIONS)[-1],
         "started": iso_now(),
-        "workspace": str(ws.path),
+        "workspace": str(ws_path),
         "account_url_template": f"{engine.public_root}/accounts/{{account}}",
         "key_file": str(auth.key_path(lb_dir)),
-        "log_file": str(control.log_path(ws.path)),
+        "log_file": str(control.log_path(ws_path)),
         "latency_ms": latency,
         "relaxed_limits": relaxed_limits,
     }
-    discovery = control.discovery_path(ws.path)
-    control.write_json_atomic(discovery, info)
+    control.write_json_atomic(control.discovery_path(ws_path), info)
 
+
+def _stop_on_signals(server: LocalBatchServer) -> None:
+    """SIGTERM and SIGINT stop ``serve_forever`` (from another thread: shutdown waits for it)."""
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -407,18 +368,17 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    log.info("localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)", api.VERSION, ws.path, engine.public_root,
-             latency, relaxed_limits)
-    try:
-        server.serve_forever(poll_interval=0.25)
-    finally:
-        server.server_close()
-        engine.close()
-        control.remove_discovery_if_mine(ws.path, os.getpid())
-        fcntl.flock(lock_fd, fcntl.LOCK_UN)
-        os.close(lock_fd)
-        log.info("localbatch stopped")
-    return 0
+
+
+def _shut_down(server: LocalBatchServer, engine: Engine, ws_path: Path, lock_fd: int) -> None:
+    from . import control
+
+    server.server_close()
+    engine.close()
+    control.remove_discovery_if_mine(ws_path, os.getpid())
+    fcntl.flock(lock_fd, fcntl.LOCK_UN)
+    os.close(lock_fd)
+    log.info("localbatch stopped")
 
 
 PORT_FILE = "port"  # <workspace>/localbatch/port: {"port": N} of the last run
@@ -441,4 +401,4 @@ def configure_logging(verbose: bool) -> None:
     root.propagate = False
 
 
-__all__ = ["serve", "ROUTES", "match_route", "configure_logging"]
+__all__ = ["configure_logging", "serve"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batchfed_lab.localbatch import api
+from batchfed_lab.localbatch.api import Request, Response, jobs, pools, tasks
 from batchfed_lab.localbatch.engine import Engine, Options
 from batchfed_lab.localbatch.store import Store
 
@@ -35,15 +35,15 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         eng.store.close()
 
 
-def call(eng: Engine, handler, route: str, *args: str, body: object = None, method: str = "POST") -> api.Response:
-    req = api.Request(method, ACCOUNT, route, args, {}, body, {}, f"http://127.0.0.1/accounts/{ACCOUNT}")
+def call(eng: Engine, handler, route: str, *args: str, body: object = None, method: str = "POST") -> Response:
+    req = Request(method, ACCOUNT, route, args, {}, body, {}, f"http://127.0.0.1/accounts/{ACCOUNT}")
     return handler(eng, req)
 
 
 def new_pool(eng: Engine, pool_id: str, dedicated: int = 1, low: int = 0) -> None:
     body = {"id": pool_id, "vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE,
             "targetDedicatedNodes": dedicated, "targetLowPriorityNodes": low}  # fmt: skip
-    call(eng, api.create_pool, "/pools", body=body)
+    call(eng, pools.create_pool, "/pools", body=body)
 
 
 def one_pass(eng: Engine, *, sweep: bool = False) -> None:
@@ -76,7 +76,7 @@ def test_a_stopped_resize_is_steady_on_the_next_pass_not_at_the_next_sweep(engin
     new_pool(engine, "slow", dedicated=2)
     one_pass(engine)
     assert pool(engine, "slow").doc["allocationState"] == "resizing" and restless(engine) == {"slow"}
-    call(engine, api.stop_resize, "/pools/slow/stopresize", "slow")
+    call(engine, pools.stop_resize, "/pools/slow/stopresize", "slow")
     one_pass(engine)
     p = pool(engine, "slow")
     assert (p.doc["allocationState"], p.doc["currentDedicatedNodes"], p.doc["targetDedicatedNodes"]) == ("steady", 0, 0)
@@ -113,9 +113,9 @@ def test_a_pass_starts_tasks_of_jobs_with_queued_tasks_and_forgets_emptied_jobs(
     new_pool(engine, "w", dedicated=1)
     one_pass(engine)
     for job_id in ("idle", "busy"):
-        call(engine, api.create_job, "/jobs", body={"id": job_id, "poolInfo": {"poolId": "w"}})
+        call(engine, jobs.create_job, "/jobs", body={"id": job_id, "poolInfo": {"poolId": "w"}})
     assert engine._queued == set()  # no task queued: no job for the dispatcher to look at
-    call(engine, api.add_task, "/jobs/busy/tasks", "busy", body={"id": "t1", "commandLine": "true"})
+    call(engine, tasks.add_task, "/jobs/busy/tasks", "busy", body={"id": "t1", "commandLine": "true"})
     (job,) = engine._queued
     assert job.doc["id"] == "busy"
     one_pass(engine)
@@ -129,22 +129,22 @@ def job_with_a_waiting_task(eng: Engine, job_id: str) -> None:
     """A job whose one task waits: its pool has no node."""
     new_pool(eng, f"{job_id}-pool", dedicated=0)
     one_pass(eng)
-    call(eng, api.create_job, "/jobs", body={"id": job_id, "poolInfo": {"poolId": f"{job_id}-pool"}})
-    call(eng, api.add_task, f"/jobs/{job_id}/tasks", job_id, body={"id": "t", "commandLine": "true"})
+    call(eng, jobs.create_job, "/jobs", body={"id": job_id, "poolInfo": {"poolId": f"{job_id}-pool"}})
+    call(eng, tasks.add_task, f"/jobs/{job_id}/tasks", job_id, body={"id": "t", "commandLine": "true"})
 
 
 def test_a_deleted_job_leaves_the_queue_of_the_dispatcher(engine):
     job_with_a_waiting_task(engine, "gone")
     one_pass(engine)
     assert len(engine._queued) == 1  # no node: the task waits, its job stays looked at
-    call(engine, api.delete_job, "/jobs/gone", "gone", method="DELETE")
+    call(engine, jobs.delete_job, "/jobs/gone", "gone", method="DELETE")
     one_pass(engine)
     assert engine._queued == set()
 
 
 def test_an_ended_job_whose_tasks_never_ran_is_not_looked_at_after_a_restart(engine):
     job_with_a_waiting_task(engine, "ended")
-    call(engine, api.terminate_job, "/jobs/ended/terminate", "ended")
+    call(engine, jobs.terminate_job, "/jobs/ended/terminate", "ended")
     one_pass(engine)
     assert engine.accounts[ACCOUNT].jobs["ended"].state == "completed"
 
