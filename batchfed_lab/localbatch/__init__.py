@@ -30,10 +30,11 @@ Autoscale formulas (full grammar in ``formula``)
     ``$TargetDedicatedNodes``, ``$TargetLowPriorityNodes``. Anything else: 400
     ``AutoScalingFormulaSyntaxError``.
 
-Modules: ``server`` (HTTP, routing, ``serve``), ``api`` (one function per REST call),
-``engine`` (state, placement on node slots, schedules, autoscale, preemption), ``runner``
-(task processes), ``model`` (objects, body validation), ``store`` (SQLite), ``auth``,
-``formula``, ``odata``, ``procs``, ``control``.
+Modules: ``server`` (HTTP, ``serve``), ``api`` (the REST calls by resource, the route table in
+``api.routes``), ``engine`` (one state object and lock; pools and nodes, jobs, schedules,
+dispatch on node slots, timers for autoscale and time limits), ``runner`` (task processes),
+``model`` (objects, body validation), ``store`` (SQLite), ``auth``, ``formula``, ``odata``,
+``procs``, ``control``.
 """
 
 from .control import (

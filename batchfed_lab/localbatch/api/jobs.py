@@ -109,7 +109,7 @@ def _apply_job_update(eng: Engine, job: Job, body: dict, metadata: list | None, 
         doc["constraints"] = dict(body.get("constraints") or {})
         doc["constraints"].setdefault("maxTaskRetryCount", 0)
         if doc["constraints"].get("maxWallClockTime"):
-            eng._timed_jobs.add(job)
+            eng.watch_wall_clock(job)
     if metadata is not None or replace:
         doc["metadata"] = metadata or []
 
@@ -153,7 +153,7 @@ def disable_job(eng: Engine, req: Request) -> Response:
                     if option == "terminate":
                         eng.end_task(task, "TaskEnded", "The task was ended because its job was disabled (terminate).")
                     else:
-                        eng._requeue(task, count=True)
+                        eng.requeue(task, count=True)
             eng.set_state(job.doc, "disabling")
             eng.set_state(job.doc, "disabled")
             eng.touch(job.doc)

@@ -247,9 +247,9 @@ def remove_nodes(eng: Engine, req: Request) -> Response:
             raise ApiError(404, "NodeNotFound", f"The specified node does not exist: {missing_ids[0]}.")
         with eng.store_batch():
             for i in ids:
-                eng._remove_node(pool, by_id[i], option)
+                eng.remove_node(pool, by_id[i], option)
             _targets_are_current_nodes(pool)
-            eng._refresh_pool_counts(pool)
+            eng.refresh_pool_counts(pool)
             eng.touch(pool.doc)
             eng.save_pool(pool)
         eng.wake()

@@ -74,7 +74,7 @@ class Engine(Timers, Dispatcher):
             with self.store_batch():
                 for rec in list(self.runs.values()):
                     if rec.task.run is rec.run:
-                        self._requeue(rec.task, count=True)
+                        self.requeue(rec.task, count=True)
                     rec.run.kill("shutdown")
             pending = [rec.run for rec in self.runs.values()]
         for run in pending:
@@ -141,7 +141,7 @@ class Engine(Timers, Dispatcher):
                         job_manager=doc["x"].get("jm", False))
             job.tasks[task.key] = task
             if task.state in ("running", "preparing"):
-                self._requeue(task, count=True)  # it was running when localbatch stopped
+                self.requeue(task, count=True)  # it was running when localbatch stopped
                 requeued += 1
         # queued only once every task is loaded: a task's dependencies may come after it
         for acct in self.accounts.values():

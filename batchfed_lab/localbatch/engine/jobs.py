@@ -46,10 +46,14 @@ class Jobs(State):
         for task_fields in tasks:
             self.add_task(job, task_fields)
         if doc["constraints"].get("maxWallClockTime"):
-            self._timed_jobs.add(job)
+            self.watch_wall_clock(job)
         self.check_job_complete(job)
         self.wake()
         return job
+
+    def watch_wall_clock(self, job: Job) -> None:
+        """Have the ticks end ``job`` when its ``maxWallClockTime`` runs out."""
+        self._timed_jobs.add(job)
 
     def terminate_job(self, job: Job, reason: str) -> None:
         if job.state in ("terminating", "completed", "deleting"):
@@ -144,7 +148,7 @@ class Jobs(State):
         task.doc.pop("nodeInfo", None)
         return ei
 
-    def _requeue(self, task: Task, count: bool) -> None:
+    def requeue(self, task: Task, count: bool) -> None:
         """Back to active (preemption, node removal, restart): not counted as a retry."""
         if task.run is not None:
             task.run.kill("requeue")

@@ -55,10 +55,10 @@ class Pools(Jobs):
                 # remove idle nodes first, then the least busy
                 victims = sorted(mine, key=lambda n: (n.slots_used, -pool.nodes.index(n)))[:extra]
                 for node in victims:
-                    self._remove_node(pool, node, rz["option"])
-        self._refresh_pool_counts(pool)
+                    self.remove_node(pool, node, rz["option"])
+        self.refresh_pool_counts(pool)
 
-    def _remove_node(self, pool: Pool, node: Node, option: str) -> None:
+    def remove_node(self, pool: Pool, node: Node, option: str) -> None:
         self.watch(pool)
         if node.runs and option in ("taskcompletion", "retaineddata"):
             node.leaving = True  # drains; removed when its tasks are done
@@ -70,11 +70,11 @@ class Pools(Jobs):
             if option == "terminate":
                 self.end_task(rec.task, "TaskEnded", "The task was terminated because its node was removed from the pool (terminate).")
             else:
-                self._requeue(rec.task, count=True)
+                self.requeue(rec.task, count=True)
         pool.nodes.remove(node)
         self._trash(self.node_dir(pool, node))
 
-    def _refresh_pool_counts(self, pool: Pool) -> None:
+    def refresh_pool_counts(self, pool: Pool) -> None:
         # runs for every restless pool on each dispatcher pass: one plain loop, and no write unless changed
         ded = low = 0
         steady = pool.resize is None
@@ -152,7 +152,7 @@ class Pools(Jobs):
         acct = self.account(pool.account)
         pool.doc["state"] = "deleting"
         for node in list(pool.nodes):
-            self._remove_node(pool, node, "requeue")
+            self.remove_node(pool, node, "requeue")
         acct.pools.pop(pool.key, None)
         assert self.store is not None
         self.store.delete("pool", pool.account, pool.key)
@@ -171,7 +171,7 @@ class Pools(Jobs):
                 rec = self.runs.get(run_id)
                 if rec is not None and rec.task.run is rec.run:
                     requeued.append(f"{rec.job.doc['id']}/{rec.task.doc['id']}")
-                    self._requeue(rec.task, count=True)
+                    self.requeue(rec.task, count=True)
             node.preempted_until = until
             node.state_time = iso_now()
         self.watch(pool)

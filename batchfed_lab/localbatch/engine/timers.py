@@ -66,7 +66,7 @@ class Timers(Pools, Schedules):
         if gone:  # drained nodes leave the pool
             pool.nodes[:] = [n for n in pool.nodes if not (n.leaving and not n.runs)]
             changed = True
-        self._refresh_pool_counts(pool)
+        self.refresh_pool_counts(pool)
         if changed:
             self.save_pool(pool)
         # quiet once nothing is pending: no timer, no preempted or draining node
