@@ -6,8 +6,31 @@ handlers, no processes.
 """
 
 from ._version import __version__
-from .client import (
-    Client,
+from .client import Client, connect
+from .errors import (
+    BatchAuthError,
+    BatchConflictError,
+    BatchError,
+    BatchfedError,
+    BatchNotFoundError,
+    BatchUnreachableError,
+    ClaimLostError,
+    ConfigError,
+    ConfirmationRequired,
+    ConflictError,
+    InvalidIdError,
+    LocalBatchNotRunning,
+    LocalBatchStartFailed,
+    NotFoundError,
+    PayloadTooLargeError,
+    ProxyError,
+    SchedulingError,
+    StoreError,
+    StoreUnavailableError,
+    SubmissionError,
+    WorkspaceError,
+)
+from .results import (
     DestroyResult,
     Explanation,
     FederatedTask,
@@ -15,27 +38,7 @@ from .client import (
     PoolChange,
     RemovalResult,
     Submission,
-    SubmissionError,
     TextOutput,
-    connect,
-)
-from .errors import (
-    BatchAuthError,
-    BatchConflictError,
-    BatchError,
-    BatchfedError,
-    BatchNotFoundError,
-    ClaimLostError,
-    ConfigError,
-    ConflictError,
-    InvalidIdError,
-    NotFoundError,
-    PayloadTooLargeError,
-    ProxyError,
-    SchedulingError,
-    StoreError,
-    StoreUnavailableError,
-    WorkspaceError,
 )
 
 __all__ = [
@@ -43,16 +46,20 @@ __all__ = [
     "BatchConflictError",
     "BatchError",
     "BatchNotFoundError",
+    "BatchUnreachableError",
     "BatchfedError",
     "ClaimLostError",
     "Client",
     "ConfigError",
+    "ConfirmationRequired",
     "ConflictError",
     "DestroyResult",
     "Explanation",
     "FederatedTask",
     "FederationSummary",
     "InvalidIdError",
+    "LocalBatchNotRunning",
+    "LocalBatchStartFailed",
     "NotFoundError",
     "PayloadTooLargeError",
     "PoolChange",

@@ -45,7 +45,7 @@ def config_validate(files: Sequence[str]) -> None:
     Prints ``ok`` for a valid file, or one line per problem naming the file,
     the YAML path, the value and why. Exits 1 if any file is invalid.
     """
-    from .config import validate_file
+    from .client import validate_file
 
     failed = False
     for f in files:
@@ -61,8 +61,6 @@ def config_validate(files: Sequence[str]) -> None:
         sys.exit(1)
 
 
-# --- command groups owned by their packages register here ------------------------------
-# (one line each; imports are cheap: the groups import their heavy modules lazily)
-# registered groups:
-from .batch.cli import pool_group; main.add_command(pool_group)  # noqa: E402, E702
+# --- the verbs of the one table (commands.py): fed …, up, down, pool … --------------------
+# (imports are cheap: the commands import the client and its heavy modules when they run)
 from .cli_fed import register as _register_fed; _register_fed(main)  # noqa: E402, E702

@@ -1,4 +1,5 @@
-"""``batchfed fed …`` and ``batchfed up`` / ``batchfed down``, built from :mod:`.commands`.
+"""``batchfed fed …``, ``batchfed up`` / ``batchfed down`` and ``batchfed pool …`` (the same
+group as ``batchfed fed pool …``), built from :mod:`.commands`.
 
 Every command: ``--raw`` prints JSON; warnings go to stderr as ``warning: …``; a failure
 prints ``error: <one line>`` and exits 1. Destructive commands ask for confirmation on a
@@ -14,8 +15,8 @@ from typing import Any
 import click
 
 from . import commands
-from .commands import ConfirmationRequired, Param, Verb
-from .errors import BatchfedError
+from .commands import Param, Verb
+from .errors import BatchfedError, ConfirmationRequired
 
 __all__ = ["fed_group", "register"]
 
@@ -106,26 +107,36 @@ class _FedGroup(click.Group):
         return _one_line(super().resolve_command, ctx, args)
 
 
-def fed_group() -> click.Group:
+def _groups() -> dict[str, click.Group]:
+    """One click group per word group of the table, holding its verbs and their aliases."""
+    groups = {name: _FedGroup(name, help=spec["help"], default=spec["default"]) for name, spec in commands.GROUPS.items()}
+    for path, verb in commands.all_paths():
+        if len(path) == 2:
+            alias = path != verb.words
+            groups[path[0]].add_command(_command(verb, path[1], f"\n\nSame as `fed {verb.name}`." if alias else ""))
+    return groups
+
+
+def fed_group(groups: dict[str, click.Group] | None = None) -> click.Group:
     """The ``fed`` group: every non-root verb of the table, aliases included."""
     fed = _FedGroup("fed", help="Federations: proxy, pools, jobs (the verbs of `%fed` in a notebook).",
                     context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
-    groups: dict[str, click.Group] = {}
-    for name, spec in commands.GROUPS.items():
-        groups[name] = _FedGroup(name, help=spec["help"], default=spec["default"])
-        fed.add_command(groups[name])
+    for group in (groups or _groups()).values():
+        fed.add_command(group)
     for path, verb in commands.all_paths():
-        if verb.root:
-            continue
-        alias = path != verb.words
-        cmd = _command(verb, path[-1], f"\n\nSame as `fed {verb.name}`." if alias else "")
-        (groups[path[0]] if len(path) == 2 else fed).add_command(cmd)
+        if len(path) == 1 and not verb.root:
+            alias = path != verb.words
+            fed.add_command(_command(verb, path[0], f"\n\nSame as `fed {verb.name}`." if alias else ""))
     return fed
 
 
 def register(main: click.Group) -> None:
-    """Add ``fed``, ``up`` and ``down`` to the ``batchfed`` command."""
-    main.add_command(fed_group())
+    """Add ``fed``, the root verbs (``up``, ``down``) and the root groups (``pool``) to ``batchfed``."""
+    groups = _groups()
+    main.add_command(fed_group(groups))
     for verb in commands.VERBS:
         if verb.root:
             main.add_command(_command(verb, verb.words[0]))
+    for name, spec in commands.GROUPS.items():
+        if spec["root"]:
+            main.add_command(groups[name])

@@ -8,234 +8,39 @@ a one-line message on bad input, and enqueues nothing in that case.
 Methods come in two flavours: records (``federations``, ``pool_snapshots``,
 ``locations``, ``queued``, ``tasks`` …) for programs, and ``*_frame`` twins that
 return the documented pandas DataFrames of :mod:`batchfed_lab.frames` for people.
+What the methods return is defined in :mod:`batchfed_lab.results`. Batch, localbatch and
+the proxy are reached only through their packages' entry points (``batchfed_lab.batch``,
+``batchfed_lab.localbatch``, ``batchfed_lab.proxy``), never their modules.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import JobsConfig, PoolConfig, load_jobs, load_pool
+from .config import JobsConfig, PoolConfig, load_jobs, load_pool, validate_file
 from .config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
-from .config.workspace import Workspace, open_workspace
+from .config.workspace import Workspace, default_home, open_workspace
 from .errors import BatchfedError, ConfigError, ConflictError, NotFoundError
-from .proxy.payload import add_payload, remove_payload
+from .proxy import add_payload, remove_payload
+from .results import (DestroyResult, Explanation, FederatedTask, FederationSummary, PoolChange, PoolOperation, RemovalResult,
+                      Submission, TextOutput)
 from .scheduler import constraint_matrix, decide, summarize
-from .scheduler.types import Decision, PoolSnapshot
-from .store import (
-    Action,
-    ActionKind,
-    ActionMethod,
-    ActionState,
-    Counts,
-    DestroyReport,
-    Federation,
-    Location,
-    NewAction,
-    PoolMember,
-    Store,
-    open_store,
-)
+from .scheduler.types import PoolSnapshot
+from .store import Action, ActionKind, ActionMethod, ActionState, Federation, Location, NewAction, PoolMember, Store, open_store
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .batch.adapter import BatchAccount
-    from .batch.tasks import TaskInfo
+    from .batch import BatchAccount
+    from .proxy import ProxyProcess
 
-__all__ = [
-    "Client",
-    "DestroyResult",
-    "Explanation",
-    "FederatedTask",
-    "FederationSummary",
-    "PoolChange",
-    "RemovalResult",
-    "Submission",
-    "SubmissionError",
-    "TextOutput",
-    "connect",
-]
+__all__ = ["Client", "connect", "default_home", "validate_file"]
 
 log = logging.getLogger("batchfed.client")
-
-TERMINAL = {ActionState.PLACED, ActionState.DONE, ActionState.FAILED, ActionState.ZAPPED}
-
-
-class SubmissionError(BatchfedError):
-    """A submission ended badly (failed, zapped) or is still blocked when waited on."""
-
-
-class TextOutput(str):
-    """Text (a task's stdout, the proxy log) that a notebook shows as it is, not as a repr."""
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-
-# --------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class FederationSummary:
-    """A federation with its pools and its action counts (what ``list`` shows)."""
-
-    federation: Federation
-    pools: tuple[PoolMember, ...]
-    counts: Counts
-
-    @property
-    def id(self) -> str:
-        return self.federation.id
-
-
-@dataclass(frozen=True)
-class DestroyResult:
-    """What ``destroy`` removed, and warnings about work that was still queued or located."""
-
-    report: DestroyReport
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PoolChange:
-    """Pools added or removed, with warnings (jobs still living on a removed pool)."""
-
-    pools: tuple[PoolMember, ...]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass
-class RemovalResult:
-    """Actions enqueued by terminate / delete, and targets skipped (no location)."""
-
-    actions: list[Action] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def unique_ids(self) -> list[str]:
-        return [a.id for a in self.actions]
-
-
-@dataclass(frozen=True)
-class FederatedTask:
-    """One task of a federation job on one of the pools the job lives on."""
-
-    job_id: str
-    pool_id: str
-    account: str | None
-    location: str | None
-    task: "TaskInfo"
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """A dry run for one job: the per-pool verdicts and the pool that would be chosen now."""
-
-    federation_id: str
-    job_id: str
-    kind: str
-    decision: Decision
-    pools: tuple[PoolSnapshot, ...] = ()
-    matrix: tuple[Any, ...] = ()  # scheduler.matching.Check rows: pool × constraint
-
-    @property
-    def pool_id(self) -> str | None:
-        """The pool that would be chosen now, or None (the action would block)."""
-        return self.decision.pool.rsplit("#", 1)[-1] if self.decision.pool else None
-
-    def frame(self) -> "pd.DataFrame":
-        """The verdicts as a DataFrame (see :func:`batchfed_lab.frames.verdicts_frame`)."""
-        from .frames import verdicts_frame
-
-        return verdicts_frame([self])
-
-    def matrix_frame(self) -> "pd.DataFrame":
-        """Pool × constraint, pass / fail with required and actual (see :func:`batchfed_lab.frames.matrix_frame`)."""
-        from .frames import matrix_frame
-
-        return matrix_frame([self])
-
-    def __repr__(self) -> str:
-        where = self.pool_id or "nowhere"
-        return f"Explanation({self.job_id!r} → {where}: {self.decision.reason})"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        frame = self.frame()
-        head = html.escape(repr(self))
-        return {"text/plain": f"{self!r}\n{frame.to_string(index=False)}", "text/html": f"<p>{head}</p>{frame.to_html(index=False)}"}
-
-
-class Submission:
-    """Handle on the actions one submit enqueued: ``unique_ids``, ``status()``, ``wait()``."""
-
-    def __init__(self, client: "Client", federation_id: str, actions: Sequence[Action]):
-        self.client = client
-        self.federation_id = federation_id
-        self._actions = list(actions)
-
-    @property
-    def unique_ids(self) -> list[str]:
-        return [a.id for a in self._actions]
-
-    @property
-    def job_ids(self) -> list[str]:
-        return [a.target_id for a in self._actions]
-
-    def actions(self) -> list[Action]:
-        """The actions as the store has them now."""
-        return [self.client.store.get_action(self.federation_id, a.id) for a in self._actions]
-
-    def status(self) -> "pd.DataFrame":
-        """One row per action (see :func:`batchfed_lab.frames.placements_frame`)."""
-        from .frames import placements_frame
-
-        return placements_frame(self.actions())
-
-    def done(self) -> bool:
-        return all(a.state in TERMINAL for a in self.actions())
-
-    def wait(self, timeout: float = 60.0) -> list[Action]:
-        """Wait until every action is placed (or done). Raises :class:`SubmissionError` when
-        one failed or was zapped, or when some are still queued or blocked at ``timeout``."""
-        store = self.client.store
-        deadline = time.monotonic() + timeout
-        while True:
-            marks = store.change_marks()  # before reading: a change in between wakes us at once
-            current = self.actions()
-            bad = [a for a in current if a.state in (ActionState.FAILED, ActionState.ZAPPED)]
-            if bad:
-                a = bad[0]
-                raise SubmissionError(
-                    f"{a.kind.value} {a.target_id} ({a.id}) {a.state.value}: {a.error or a.reason or 'no reason recorded'}"
-                )
-            if all(a.state in TERMINAL for a in current):
-                return current
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                waiting = [a for a in current if a.state not in TERMINAL]
-                a = waiting[0]
-                why = f": {a.reason}" if a.state is ActionState.BLOCKED and a.reason else ""
-                raise SubmissionError(
-                    f"{len(waiting)} of {len(current)} action(s) not placed after {timeout:g}s; "
-                    f"{a.kind.value} {a.target_id} is {a.state.value}{why}"
-                )
-            store.wait_for_change(marks, timeout=min(remaining, 1.0))
-
-    def __repr__(self) -> str:
-        return f"Submission({self.federation_id!r}, {len(self._actions)} action(s): {', '.join(self.job_ids)})"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        frame = self.status()
-        head = html.escape(repr(self))
-        return {"text/plain": f"{self!r}\n{frame.to_string(index=False)}", "text/html": f"<p>{head}</p>{frame.to_html(index=False)}"}
 
 
 def _as_jobs(jobs: Any, name: str | None) -> JobsConfig:
@@ -250,6 +55,13 @@ def _as_pool(pool_config: Any) -> PoolConfig | None:
     if pool_config is None or isinstance(pool_config, PoolConfig):
         return pool_config
     return load_pool(pool_config)
+
+
+def _os_defaults(pool_config: Any) -> dict[str, Any]:
+    """The ``native`` / ``windows`` defaults a pool.yaml gives jobs whose constraints do not set them."""
+    pool = _as_pool(pool_config)
+    return {"native_default": pool.pool_specification.native if pool else None,
+            "windows_default": pool.pool_specification.windows if pool else False}  # fmt: skip
 
 
 def _pool_configs(pool_config: Any) -> list[PoolConfig]:
@@ -289,7 +101,7 @@ class Client:
         return f"Client(workspace={str(self.workspace.path)!r}, store={self.workspace.settings.store.backend!r})"
 
     def account(self, service_url: str) -> "BatchAccount":
-        from .batch.adapter import get_account
+        from .batch import get_account
 
         return get_account(service_url, workspace=self.workspace.path)
 
@@ -334,9 +146,9 @@ class Client:
     # -- pools -----------------------------------------------------------------------
     def default_service_url(self, account: str = "local") -> str:
         """The embedded localbatch URL of ``account`` (localbatch must be running)."""
-        from .localbatch import control
+        from . import localbatch
 
-        return control.account_url(account, self.workspace)
+        return localbatch.account_url(account, self.workspace)
 
     def add_pools(
         self,
@@ -366,10 +178,7 @@ class Client:
             raise ConfigError("no pool given: use --pool-config or one or more --pool-id")
         if create and not configs:
             raise ConfigError("creating pools needs their pool.yaml (--pool-config)")
-        if batch_service_url and account:
-            raise ConfigError("give either a batch service URL or a localbatch account, not both")
-        url = batch_service_url or self.default_service_url(account or "local")
-        acct = self.account(url)
+        acct = self._pool_account(batch_service_url, account)
         if create:
             have = {p.lower() for p in acct.snapshot_pools(ids, active_tasks=False)}
             for c in configs:
@@ -441,11 +250,9 @@ class Client:
         the number of pools), with the proxy's blackouts when it publishes them."""
         from dataclasses import replace
 
-        from .proxy.capacity import CapacityCache
+        from .proxy import live_snapshots
 
-        members = self.store.list_pools(federation_id)
-        with CapacityCache(self.account, ttl=0) as cache:
-            snaps = cache.snapshots(members, active_tasks=active_tasks)
+        snaps = live_snapshots(self.store.list_pools(federation_id), self.account, active_tasks=active_tasks)
         blackouts = self.blackouts()
         if blackouts:
             snaps = [replace(s, blackout_until=blackouts[s.key]) if s.key in blackouts else s for s in snaps]
@@ -457,6 +264,42 @@ class Client:
 
         fed = self.store.get_federation(federation_id)
         return pools_frame(fed.id, self.pool_snapshots(fed.id))
+
+    # -- the pools of one Batch account, in a federation or not ------------------------
+    def _pool_account(self, batch_service_url: str | None, account: str | None) -> "BatchAccount":
+        """An Azure Batch account by URL, or a localbatch account by name (default ``local``)."""
+        if batch_service_url and account:
+            raise ConfigError("give either a batch service URL or a localbatch account, not both")
+        return self.account(batch_service_url or self.default_service_url(account or "local"))
+
+    def account_pools(self, *, batch_service_url: str | None = None, account: str | None = None) -> list[PoolSnapshot]:
+        """Every pool of a Batch account with its nodes and backlog, sorted by id."""
+        return self._pool_account(batch_service_url, account).list_pools(active_tasks=True)
+
+    def create_pool(self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None,
+                    exists_ok: bool = False) -> PoolOperation:  # fmt: skip
+        """Create the pool a pool.yaml describes; ``changed`` is False when it existed (``exists_ok``)."""
+        spec = _as_pool(pool_config).pool_specification  # type: ignore[union-attr]
+        acct = self._pool_account(batch_service_url, account)
+        return PoolOperation(spec.id, acct.service_url, acct.create_pool(spec, exists_ok=exists_ok))
+
+    def delete_pool(self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None) -> PoolOperation:
+        """Start deleting the pool a pool.yaml names; ``changed`` is False when it is gone already."""
+        spec = _as_pool(pool_config).pool_specification  # type: ignore[union-attr]
+        acct = self._pool_account(batch_service_url, account)
+        return PoolOperation(spec.id, acct.service_url, acct.delete_pool(spec.id))
+
+    def resize_pool(self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None,
+                    dedicated: int | None = None, low_priority: int | None = None) -> PoolOperation:  # fmt: skip
+        """Start resizing the pool a pool.yaml names to its ``vm_count`` (or the given targets)."""
+        if min(dedicated or 0, low_priority or 0) < 0:
+            raise ConfigError("node counts cannot be negative")
+        spec = _as_pool(pool_config).pool_specification  # type: ignore[union-attr]
+        dedicated = spec.vm_count.dedicated if dedicated is None else dedicated
+        low_priority = spec.vm_count.low_priority if low_priority is None else low_priority
+        acct = self._pool_account(batch_service_url, account)
+        acct.resize_pool(spec.id, dedicated=dedicated, low_priority=low_priority)
+        return PoolOperation(spec.id, acct.service_url, True, dedicated, low_priority)
 
     # -- jobs ------------------------------------------------------------------------
     def _check_submittable(self, fed: Federation, jobs: JobsConfig) -> None:
@@ -478,19 +321,10 @@ class Client:
         ``name`` is the source name used in error messages (e.g. ``<cell>``)."""
         fed = self.store.get_federation(federation_id)
         cfg = _as_jobs(jobs, name)
-        pool = _as_pool(pool_config)
-        native = pool.pool_specification.native if pool else None
-        windows = pool.pool_specification.windows if pool else False
+        defaults = _os_defaults(pool_config)
         self._check_submittable(fed, cfg)
-        new = [
-            NewAction(
-                kind=job.kind,
-                method=ActionMethod.ADD,
-                target_id=job.id,
-                payload=add_payload(job, native_default=native, windows_default=windows),
-            )
-            for job in cfg.job_specifications
-        ]
+        new = [NewAction(kind=job.kind, method=ActionMethod.ADD, target_id=job.id, payload=add_payload(job, **defaults))
+               for job in cfg.job_specifications]  # fmt: skip
         actions = self.store.enqueue(fed.id, new)
         log.info("submitted %d action(s) to %s", len(actions), fed.id)
         return Submission(self, fed.id, actions)
@@ -502,20 +336,13 @@ class Client:
         nothing. Blackouts are those the proxy publishes (none when it publishes none)."""
         fed = self.store.get_federation(federation_id)
         cfg = _as_jobs(jobs, name)
-        pool = _as_pool(pool_config)
+        defaults = _os_defaults(pool_config)
         snaps = self.pool_snapshots(fed.id)
         out = []
         for job in cfg.job_specifications:
-            decision = decide(
-                job.federation_constraints, summarize(job), snaps, time.time(), policy,
-                native_default=pool.pool_specification.native if pool else None,
-                windows_default=pool.pool_specification.windows if pool else False,
-            )  # fmt: skip
-            matrix = constraint_matrix(
-                job.federation_constraints, summarize(job), snaps, time.time(),
-                native_default=pool.pool_specification.native if pool else None,
-                windows_default=pool.pool_specification.windows if pool else False,
-            )  # fmt: skip
+            need, now = summarize(job), time.time()
+            decision = decide(job.federation_constraints, need, snaps, now, policy, **defaults)
+            matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults)
             out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
         return out
 
@@ -653,24 +480,24 @@ class Client:
         raise last  # type: ignore[misc]  # _job_locations never returns an empty list
 
     # -- proxy and the embedded stack --------------------------------------------------
-    def proxy_start(self, *, config: Any = None, standby: bool = False):  # -> tuple[ProxyProcess, bool]
+    def proxy_start(self, *, config: Any = None, standby: bool = False) -> "tuple[ProxyProcess, bool]":
         """Start a detached proxy (idempotent; ``standby`` starts one more for HA).
         Returns ``(proxy, started)``."""
-        from .proxy import lifecycle
+        from . import proxy
 
-        return lifecycle.start(self.workspace, config=config, standby=standby)
+        return proxy.start(self.workspace, config=config, standby=standby)
 
     def proxy_stop(self, *, all: bool = False) -> list[str]:
         """Stop the proxy (or every proxy of the workspace); returns the stopped ids."""
-        from .proxy import lifecycle
+        from . import proxy
 
-        return lifecycle.stop(self.workspace, all=all)
+        return proxy.stop(self.workspace, all=all)
 
     def proxy_status(self) -> list[dict[str, Any]]:
         """Every proxy the workspace knows (stale records are reported, then cleaned)."""
-        from .proxy import lifecycle
+        from . import proxy
 
-        return lifecycle.status(self.workspace, store=self.store)
+        return proxy.status(self.workspace, store=self.store)
 
     def proxy_status_frame(self) -> "pd.DataFrame":
         from .frames import proxies_frame
@@ -687,25 +514,25 @@ class Client:
 
     def proxy_logs(self, lines: int = 50) -> TextOutput:
         """The tail of the proxy log."""
-        from .proxy import lifecycle
+        from . import proxy
 
-        return TextOutput(lifecycle.logs(self.workspace, lines))
+        return TextOutput(proxy.log_tail(self.workspace, lines))
 
     def up(self, *, config: Any = None) -> dict[str, Any]:
         """Bring the embedded stack up: localbatch, then the proxy (each idempotent).
         Returns ``{"localbatch": LocalBatchInfo, "proxy": ProxyProcess, "started": bool}``."""
-        from .localbatch import control
+        from . import localbatch
 
-        lb = control.start(self.workspace)
+        lb = localbatch.start(self.workspace)
         proxy, started = self.proxy_start(config=config)
         return {"localbatch": lb, "proxy": proxy, "started": started}
 
     def down(self) -> dict[str, Any]:
         """Stop every proxy of the workspace, then localbatch (its task processes too)."""
-        from .localbatch import control
+        from . import localbatch
 
         stopped = self.proxy_stop(all=True)
-        return {"proxies": stopped, "localbatch": control.stop(self.workspace)}
+        return {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
 
 
 def connect(workspace: str | os.PathLike[str] | Workspace | None = None) -> Client:

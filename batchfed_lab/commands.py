@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from .errors import BatchfedError, ConfigError
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .client import Client
+    from .results import PoolSnapshot
 
 __all__ = [
-    "ConfirmationRequired",
     "GROUPS",
     "Param",
     "Result",
@@ -40,10 +41,6 @@ __all__ = [
     "usage_text",
     "with_default_verb",
 ]
-
-
-class ConfirmationRequired(BatchfedError):
-    """A destructive command was not confirmed (no ``--yes`` and nobody to ask)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +122,8 @@ SERVICE_URL = Param(
     "batch_service_url", ("--batch-service-url",), metavar="URL",
     help="https://<account>.<region>.batch.azure.com, or a localbatch account URL",
 )  # fmt: skip
+ACCOUNT = Param("account", ("--account",), metavar="NAME", help="localbatch account instead of --batch-service-url (default: local)")
+POOL_YAML = Param("pool_config", ("--pool-config",), required=True, metavar="FILE", help="pool.yaml")
 JOB_SELECTORS = (
     Param("job_ids", ("--job-id",), kind="multi", metavar="J", help="job id (repeatable)"),
     Param("schedule_ids", ("--jobschedule-id",), kind="multi", metavar="S", help="job schedule id (repeatable)"),
@@ -144,6 +143,9 @@ VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 FEDERATION_TEXT = ["federation_id", "unique_job_ids", "pools", "pool_ids", "accounts", "locations", "located_jobs", "queued",
                    "blocked", "failed"]  # fmt: skip
+ACCOUNT_POOL_TEXT = ["pool_id", "vm_size", "location", "state", "allocation_state", "dedicated_idle", "dedicated_running",
+                     "dedicated_other", "dedicated_target", "low_priority_idle", "low_priority_running", "low_priority_other",
+                     "low_priority_target", "task_slots_per_node", "autoscale", "active_tasks"]  # fmt: skip
 PROXY_TEXT = ["proxy_id", "pid", "running", "role", "leader", "suspended", "heartbeat_age_s", "version", "uptime_s", "federations",
               "placed", "blocked", "failed", "log"]  # fmt: skip
 
@@ -173,8 +175,6 @@ def _jobs_source(a: SimpleNamespace) -> tuple[Any, str | None]:
         raise ConfigError("no jobs given: use --jobs FILE (or a FILE argument, or the body of a %%fed cell)")
     src, name = given[0]
     if name is None:
-        from pathlib import Path
-
         src = Path(src)  # a command-line value is always a file name, never YAML text
     return src, name
 
@@ -273,7 +273,56 @@ def _pool_remove(c: "Client", a: SimpleNamespace) -> Result:
 
 
 def _pool_list(c: "Client", a: SimpleNamespace) -> Result:
+    if a.federation_id is None:
+        return _account_pool_list(c, a)
+    if a.batch_service_url or a.account:
+        raise ConfigError("--batch-service-url / --account list the pools of a Batch account: give no federation id")
     return _frame_result(c.pools_frame(a.federation_id), POOL_TEXT, f"federation {a.federation_id} has no pools")
+
+
+# --------------------------------------------------------------------------- the pools of a Batch account
+def _where(a: SimpleNamespace) -> dict[str, Any]:
+    return {"batch_service_url": a.batch_service_url, "account": a.account}
+
+
+def _account_pool_list(c: "Client", a: SimpleNamespace) -> Result:
+    from .frames import pools_frame
+
+    snaps = c.account_pools(**_where(a))
+    df = pools_frame(None, snaps)
+    return Result(df, lambda: _table(df, ACCOUNT_POOL_TEXT, "no pools"), lambda: [snapshot_dict(s) for s in snaps], rich=True)
+
+
+def _pool_create(c: "Client", a: SimpleNamespace) -> Result:
+    op = c.create_pool(Path(a.pool_config), exists_ok=a.exists_ok, **_where(a))
+    return _done(f"pool {op.pool_id} {'created' if op.changed else 'exists'} in {op.service_url}", op, asdict(op))
+
+
+def _pool_delete(c: "Client", a: SimpleNamespace) -> Result:
+    op = c.delete_pool(Path(a.pool_config), **_where(a))
+    return _done(f"pool {op.pool_id} {'deleting' if op.changed else 'already gone'}", op, asdict(op))
+
+
+def _pool_resize(c: "Client", a: SimpleNamespace) -> Result:
+    op = c.resize_pool(Path(a.pool_config), dedicated=a.dedicated, low_priority=a.low_priority, **_where(a))
+    return _done(f"pool {op.pool_id} resizing to {op.dedicated} dedicated, {op.low_priority} low-priority", op, asdict(op))
+
+
+def snapshot_dict(snap: "PoolSnapshot") -> dict[str, Any]:
+    """A pool snapshot as JSON-ready data (what ``pool list --raw`` prints for an account)."""
+    f, size = snap.facts, snap.facts.size
+    return {
+        "id": f.pool_id, "account": f.account, "service_url": f.service_url, "location": f.location, "vm_size": f.vm_size,
+        "size": None if size is None else {"cores": size.cores, "memory_mib": size.memory_mib, "gpus": size.gpus, "rdma": size.rdma},
+        "state": snap.state, "allocation_state": snap.allocation_state, "task_slots_per_node": f.task_slots_per_node,
+        "autoscale": f.autoscale, "inter_node_communication": f.inter_node_communication, "native": f.native,
+        "windows": f.windows, "custom_image_id": f.custom_image_id, "subnet_id": f.subnet_id,
+        "registry_logins": sorted(f.registry_logins), "target_dedicated": f.target_dedicated,
+        "target_low_priority": f.target_low_priority,
+        "dedicated": {"idle": snap.dedicated.idle, "running": snap.dedicated.running, "other": snap.dedicated.other},
+        "low_priority": {"idle": snap.low_priority.idle, "running": snap.low_priority.running, "other": snap.low_priority.other},
+        "active_tasks": snap.active_tasks,
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------- jobs
@@ -385,8 +434,7 @@ VERBS: tuple[Verb, ...] = (
         FED,
         Param("pool_configs", ("--pool-config",), kind="multi", metavar="FILE", help="pool.yaml (repeatable)"),
         Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
-        SERVICE_URL,
-        Param("account", ("--account",), metavar="NAME", help="localbatch account instead of --batch-service-url (default: local)"),
+        SERVICE_URL, ACCOUNT,
         Param("create", ("--create",), kind="flag", help="first create pools from their pool.yaml where missing"),
     ), _pool_add),  # fmt: skip
     Verb(("pool", "remove"), "remove pools from a federation", (
@@ -395,7 +443,22 @@ VERBS: tuple[Verb, ...] = (
         Param("all", ("--all",), kind="flag", help="every pool of the federation"),
         SERVICE_URL,
     ), _pool_remove, destructive="remove pools from federation {federation_id}?"),  # fmt: skip
-    Verb(("pool", "list"), "the federation's pools with live capacity", (FED,), _pool_list, aliases=(("pools",),)),
+    Verb(("pool", "list"), "the pools of a federation (ID) or of a Batch account, with live capacity", (
+        Param("federation_id", metavar="ID", help="federation id (without it: the pools of a Batch account)"),
+        SERVICE_URL, ACCOUNT,
+    ), _pool_list, aliases=(("pools",),)),  # fmt: skip
+    Verb(("pool", "create"), "create a pool in a Batch account from its pool.yaml", (
+        POOL_YAML, SERVICE_URL, ACCOUNT,
+        Param("exists_ok", ("--exists-ok",), kind="flag", help="an existing pool with this id is not an error"),
+    ), _pool_create),  # fmt: skip
+    Verb(("pool", "delete"), "delete the pool a pool.yaml names from its Batch account (gone already is fine)", (
+        POOL_YAML, SERVICE_URL, ACCOUNT,
+    ), _pool_delete),  # fmt: skip
+    Verb(("pool", "resize"), "resize the pool a pool.yaml names to its vm_count (or the given targets)", (
+        POOL_YAML, SERVICE_URL, ACCOUNT,
+        Param("dedicated", ("--dedicated",), type=int, metavar="N", help="target dedicated nodes (default: vm_count)"),
+        Param("low_priority", ("--low-priority",), type=int, metavar="N", help="target low-priority nodes (default: vm_count)"),
+    ), _pool_resize),  # fmt: skip
     Verb(("jobs", "add"), "validate jobs.yaml and enqueue its jobs", (
         FED, YAML_FILE, JOBS, POOL_CONFIG,
         Param("wait", ("--wait",), kind="flag", help="wait until every job is placed (fails if one is blocked)"),
@@ -431,11 +494,13 @@ VERBS: tuple[Verb, ...] = (
     Verb(("down",), "stop every proxy and localbatch of the workspace (no orphans)", (), _down, root=True),
 )
 
-#: word groups and their default verb (``%fed jobs FED`` = ``%fed jobs list FED``)
+#: word groups and their default verb (``%fed jobs FED`` = ``%fed jobs list FED``); ``root``: the CLI
+#: offers the group at the top too (``batchfed pool …`` = ``batchfed fed pool …``)
 GROUPS: dict[str, dict[str, Any]] = {
-    "proxy": {"help": "control the federation proxy", "default": None},
-    "pool": {"help": "add, remove and list the pools of a federation", "default": None},
-    "jobs": {"help": "add, list, terminate, delete and zap federation jobs", "default": "list"},
+    "proxy": {"help": "control the federation proxy", "default": None, "root": False},
+    "pool": {"help": "the pools of a federation (add, remove, list) and of a Batch account (create, delete, resize, list)",
+             "default": None, "root": True},
+    "jobs": {"help": "add, list, terminate, delete and zap federation jobs", "default": "list", "root": False},
 }
 
 

@@ -19,9 +19,17 @@ SDK and Azure errors are translated at the adapter boundary and chained with
     ├── BatchError               Batch service (Azure Batch or localbatch), with ``code``
     │   ├── BatchNotFoundError
     │   ├── BatchConflictError   JobExists, PoolExists, TaskExists, ...
-    │   └── BatchAuthError       403 / bad credentials
+    │   ├── BatchAuthError       403 / bad credentials
+    │   ├── BatchUnreachableError the service does not answer (code ServiceUnreachable)
+    │   ├── LocalBatchNotRunning the workspace's localbatch is not running
+    │   └── LocalBatchStartFailed localbatch exited or did not answer while starting
     ├── SchedulingError          the pure scheduler was given impossible input
-    └── ProxyError               daemon lifecycle (start/stop/status)
+    ├── ProxyError               daemon lifecycle (start/stop/status)
+    ├── SubmissionError          a waited-on submission failed, was zapped or stayed blocked
+    └── ConfirmationRequired     a destructive command was not confirmed
+
+A subclass that stands for one Batch condition also sets ``code`` (its ``default_code``),
+so code that reads ``exc.code`` and code that tests the class agree.
 """
 
 from __future__ import annotations
@@ -41,9 +49,18 @@ __all__ = [
     "BatchNotFoundError",
     "BatchConflictError",
     "BatchAuthError",
+    "BatchUnreachableError",
+    "LocalBatchNotRunning",
+    "LocalBatchStartFailed",
     "SchedulingError",
     "ProxyError",
+    "SubmissionError",
+    "ConfirmationRequired",
+    "UNREACHABLE",
 ]
+
+#: the ``code`` of a Batch service that did not answer (connection refused or dropped, after retries)
+UNREACHABLE = "ServiceUnreachable"
 
 
 class BatchfedError(Exception):
@@ -104,9 +121,11 @@ class StoreUnavailableError(StoreError):
 class BatchError(BatchfedError):
     """A Batch service call failed. ``code`` is the Batch error code when known."""
 
+    default_code: str | None = None
+
     def __init__(self, message: str, code: str | None = None, status: int | None = None):
         super().__init__(message)
-        self.code = code
+        self.code = code if code is not None else self.default_code
         self.status = status
 
 
@@ -122,9 +141,35 @@ class BatchAuthError(BatchError):
     """The Batch service refused the credentials (403/401)."""
 
 
+class BatchUnreachableError(BatchError):
+    """The Batch service did not answer (connection refused or dropped, after retries)."""
+
+    default_code = UNREACHABLE
+
+
+class LocalBatchNotRunning(BatchError):
+    """The workspace's localbatch is not running (start it first)."""
+
+    default_code = "LocalBatchNotRunning"
+
+
+class LocalBatchStartFailed(BatchError):
+    """localbatch exited, or did not answer, while starting."""
+
+    default_code = "LocalBatchStartFailed"
+
+
 class SchedulingError(BatchfedError):
     """The scheduler was given input it cannot decide on."""
 
 
 class ProxyError(BatchfedError):
     """Proxy daemon lifecycle failure."""
+
+
+class SubmissionError(BatchfedError):
+    """A submission ended badly (failed, zapped) or is still blocked when waited on."""
+
+
+class ConfirmationRequired(BatchfedError):
+    """A destructive command was not confirmed (no ``--yes`` and nobody to ask)."""

@@ -24,7 +24,7 @@ from .scheduler.types import pool_key
 from .store.records import Action, ActionState, Location, PoolMember
 
 if TYPE_CHECKING:
-    from .client import Explanation, FederatedTask, FederationSummary
+    from .results import Explanation, FederatedTask, FederationSummary
     from .scheduler.types import PoolSnapshot
 
 __all__ = [

@@ -1,7 +1,8 @@
 """batchfed_lab.batch: the one adapter over ``azure.batch.BatchClient`` for every pool.
 
-Names are imported on first use (PEP 562) so ``import batchfed_lab.batch.cli`` — done by
-the ``batchfed`` CLI at start-up — does not load the Azure SDK.
+The rest of batchfed_lab (the client above all) reaches Batch only through the names below:
+``get_account`` gives the process-wide :class:`BatchAccount` of a service URL. Names are
+imported on first use (PEP 562), so importing the package does not load the Azure SDK.
 """
 
 from __future__ import annotations

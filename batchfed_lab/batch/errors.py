@@ -7,7 +7,7 @@
 | 401 ``ClientAuthenticationError``, any 403  | BatchAuthError       | ``AuthenticationFailed``     |
 | credential could not get a token            | BatchAuthError       | ``CredentialUnavailable``    |
 | other ``HttpResponseError``                 | BatchError           | Batch code, ``status`` set   |
-| ``ServiceRequestError`` / ``ServiceResponseError`` (after retries) | BatchError | ``ServiceUnreachable`` |
+| ``ServiceRequestError`` / ``ServiceResponseError`` (after retries) | BatchUnreachableError | ``ServiceUnreachable`` |
 
 Messages are one line: ``<what>: <Code>: <first line of the service message> [(details)]``.
 The service appends ``RequestId:…``/``Time:…`` lines; they are dropped. The original SDK
@@ -27,11 +27,16 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..errors import BatchAuthError, BatchConflictError, BatchError, BatchNotFoundError
+from ..errors import (
+    UNREACHABLE,
+    BatchAuthError,
+    BatchConflictError,
+    BatchError,
+    BatchNotFoundError,
+    BatchUnreachableError,
+)
 
-__all__ = ["UNREACHABLE", "batch_call", "error_code", "translate"]
-
-UNREACHABLE = "ServiceUnreachable"
+__all__ = ["UNREACHABLE", "batch_call", "error_code", "translate"]  # UNREACHABLE: read by proxy.processor
 _MAX_DETAIL = 3  # how many error "values" (PropertyName, Reason, ...) make it into the message
 
 
@@ -74,7 +79,7 @@ def translate(exc: BaseException, what: str) -> BatchError:
         return BatchAuthError(f"{what}: cannot get a token: {first[:300]}", code="CredentialUnavailable")
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return BatchError(f"{what}: service unreachable: {first[:300]}", code=UNREACHABLE)
+        return BatchUnreachableError(f"{what}: service unreachable: {first[:300]}")
     if isinstance(exc, AzureError):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return BatchError(f"{what}: {first[:300]}")

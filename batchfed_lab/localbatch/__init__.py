@@ -3,8 +3,9 @@
 A loopback HTTP server speaking the subset of the Batch REST API (api-version 2025-06-01 JSON)
 that ``azure.batch.BatchClient`` 15.1.0 uses, whose pools run tasks as real processes on this
 machine. The same SDK drives localbatch and Azure, so every local run exercises the Azure path.
-It is a separate program: it imports nothing of batchfed_lab but ``errors`` and
-``config.workspace``.
+It is a separate program: it imports nothing of batchfed_lab but ``runtime`` (discovery
+files and pid checks, shared with the proxy), ``errors`` and ``config.workspace`` (the
+workspace folder and its ``localbatch`` settings).
 
 URL form
     ``http://127.0.0.1:<port>/accounts/<account>`` is the account endpoint a ``BatchClient``

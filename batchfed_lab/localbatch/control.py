@@ -28,8 +28,9 @@ Public API (stable)::
     autoscale_now(account, pool_id, workspace=None) -> dict
 
 ``workspace`` is a path, a ``Workspace`` object, or None for ``$BATCHFED_HOME``.
-Failures raise :class:`batchfed_lab.errors.BatchError` (codes ``LocalBatchNotRunning``,
-``LocalBatchStartFailed``, ``InvalidAccountName``, or the Batch error code of an admin call).
+Failures raise :class:`batchfed_lab.errors.BatchError`: :class:`~batchfed_lab.errors.LocalBatchNotRunning`,
+:class:`~batchfed_lab.errors.LocalBatchStartFailed` (each with that ``code`` too), or a plain
+``BatchError`` with code ``InvalidAccountName`` or the Batch error code of an admin call.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
@@ -50,7 +50,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import BatchError
+from .. import runtime
+from ..errors import BatchError, LocalBatchNotRunning, LocalBatchStartFailed
+from ..runtime import write_json_atomic  # noqa: F401  (server.py writes its files with it)
 from . import auth, procs
 from ._util import ACCOUNT_RE, API_VERSION, parse_iso
 
@@ -115,27 +117,8 @@ def key_file(workspace: Any = None) -> Path:
     return auth.key_path(_root(workspace) / "localbatch")
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON owner-only via a temp file in the same folder and a rename (never half a file)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def remove_discovery_if_mine(workspace: Any, pid: int) -> None:
-    path = discovery_path(workspace)
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(path.read_text()).get("pid") == pid:
-            path.unlink()
+    runtime.remove_if_owned(discovery_path(workspace), pid)
 
 
 def _check_account(account: str) -> None:
@@ -145,11 +128,7 @@ def _check_account(account: str) -> None:
 
 # == discovery ======================================================================================
 def _read_record(workspace: Any) -> dict | None:
-    try:
-        data = json.loads(discovery_path(workspace).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+    return runtime.read_record(discovery_path(workspace))
 
 
 def _is_server(pid: int) -> bool:
@@ -288,16 +267,15 @@ def start(workspace: Any = None, *, port: int = 0, latency_ms: float | None = No
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 _children.pop(proc.pid, None)
-                raise BatchError(
-                    f"localbatch exited with code {proc.returncode} while starting; see {log_file}: {_log_tail(log_file)}",
-                    code="LocalBatchStartFailed",
+                raise LocalBatchStartFailed(
+                    f"localbatch exited with code {proc.returncode} while starting; see {log_file}: {_log_tail(log_file)}"
                 )
             rec = info(root)
             if rec is not None and rec.pid == proc.pid and _responding(rec):
                 return rec
             time.sleep(0.05)
         _terminate(proc.pid, 5.0)
-        raise BatchError(f"localbatch did not answer within {timeout:g} s; see {log_file}", code="LocalBatchStartFailed")
+        raise LocalBatchStartFailed(f"localbatch did not answer within {timeout:g} s; see {log_file}")
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
@@ -368,7 +346,7 @@ def stop(workspace: Any = None, *, timeout: float = 10.0) -> bool:
 def account_url(account: str, workspace: Any = None) -> str:
     rec = info(workspace)
     if rec is None:
-        raise BatchError(f"localbatch is not running for {_root(workspace)}; start it first", code="LocalBatchNotRunning")
+        raise LocalBatchNotRunning(f"localbatch is not running for {_root(workspace)}; start it first")
     return rec.account_url(account)
 
 
@@ -392,7 +370,7 @@ def _admin(account: str, path: str, body: dict | None, workspace: Any) -> dict:
     _check_account(account)
     rec = info(workspace)
     if rec is None:
-        raise BatchError(f"localbatch is not running for {_root(workspace)}; start it first", code="LocalBatchNotRunning")
+        raise LocalBatchNotRunning(f"localbatch is not running for {_root(workspace)}; start it first")
     status_code, data = _signed_request(rec, account, "POST", path, body or {})
     if status_code != 200:
         message = ((data.get("message") or {}).get("value") or "").split("\n")[0]

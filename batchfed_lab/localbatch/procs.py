@@ -1,4 +1,8 @@
-"""Process helpers shared by the engine and the control module (POSIX)."""
+"""Process-group helpers of the engine and the control module (POSIX).
+
+The pid checks themselves (alive and not a zombie, start time) are the workspace's shared
+ones in :mod:`batchfed_lab.runtime`, also used by the proxy.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +10,9 @@ import os
 import signal
 from pathlib import Path
 
+from ..runtime import alive, starttime
 
-def starttime(pid: int) -> str:
-    """The kernel's start time of ``pid`` (Linux ``/proc``), or '' where unknown.
-
-    Recorded next to a pid so that a later kill cannot hit an unrelated process that reused it.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # the command name (field 2) may contain spaces and ')' -- split after its last ')'
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else ""
-
-
-def is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :].startswith("Z")
-
-
-def alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not is_zombie(pid)
+__all__ = ["alive", "cmdline", "group_alive", "kill_group", "kill_recorded_group", "same_process", "starttime"]
 
 
 def same_process(pid: int, recorded_starttime: str) -> bool:

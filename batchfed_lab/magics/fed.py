@@ -3,7 +3,7 @@
 The parser is built from the same table as ``batchfed fed …`` with
 ``IPython.core.magic_arguments.MagicArgumentParser`` (argparse whose errors raise
 ``UsageError``). Listings return DataFrames, ``submit`` a
-:class:`~batchfed_lab.client.Submission`; other verbs print one line. ``-o NAME`` stores
+:class:`~batchfed_lab.results.Submission`; other verbs print one line. ``-o NAME`` stores
 the result in the user namespace. Every failure raises — a ``UsageError`` for bad
 arguments, our own exception (shown as one line, no traceback) otherwise — so a papermill
 run fails instead of reporting success.
@@ -29,9 +29,10 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.utils.text import dedent
 
 from .. import commands
-from ..client import Client, TextOutput, connect
+from ..client import Client, connect, default_home
 from ..commands import Param, Verb
 from ..errors import BatchfedError
+from ..results import TextOutput
 
 __all__ = ["FedMagics", "substitute", "build_parser"]
 
@@ -112,8 +113,6 @@ class FedMagics(Magics):
     # -- plumbing --------------------------------------------------------------------
     @property
     def client(self) -> Client:
-        from ..config.workspace import default_home
-
         if self._own_client:
             home = default_home().expanduser().absolute()
             if self._client is None or self._client.workspace.path != home:

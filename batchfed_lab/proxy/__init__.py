@@ -1,1 +1,41 @@
-"""batchfed_lab.proxy."""
+"""batchfed_lab.proxy: the daemon that places queued actions, and what a client needs of it.
+
+The client reaches the proxy only through the names below: the lifecycle of the background
+process (``start``, ``stop``, ``status``, ``log_tail``), a one-off capacity read as the proxy
+would make it (``live_snapshots``) and the action payloads it understands (``add_payload``,
+``remove_payload``). Names are imported on first use (PEP 562), so importing one submodule
+(the daemon process imports ``daemon``) does not load the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> (module, attribute); ``log_tail`` is not ``logs``, which is a submodule's name
+_EXPORTS = {
+    "ProxyProcess": (".lifecycle", "ProxyProcess"),
+    "start": (".lifecycle", "start"),
+    "stop": (".lifecycle", "stop"),
+    "status": (".lifecycle", "status"),
+    "log_tail": (".lifecycle", "logs"),
+    "running": (".lifecycle", "running"),
+    "live_snapshots": (".capacity", "live_snapshots"),
+    "add_payload": (".payload", "add_payload"),
+    "remove_payload": (".payload", "remove_payload"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    where = _EXPORTS.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where[0], __name__), where[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ..batch.errors import UNREACHABLE
-from ..errors import BatchError
+from ..errors import BatchUnreachableError
 from ..scheduler.types import PoolFacts, PoolSnapshot, pool_key, url_key
 from ..store.records import PoolMember
 
@@ -181,9 +180,7 @@ class CapacityCache:
         unreachable: the other accounts of a federation stay usable meanwhile."""
         try:
             return self._account_pools(url, active_tasks)
-        except BatchError as exc:
-            if exc.code != UNREACHABLE:
-                raise
+        except BatchUnreachableError as exc:
             with self._lock:
                 e = self._entries.get(url)
                 last = dict(e.pools) if e is not None and e.pools else {}
@@ -251,3 +248,12 @@ def _as_member(snap: PoolSnapshot, member: PoolMember) -> PoolSnapshot:
 
 def member_key(m: PoolMember) -> str:
     return pool_key(m.batch_service_url, m.pool_id)
+
+
+def live_snapshots(
+    members: Sequence[PoolMember], account_for: AccountFactory, *, active_tasks: bool = True
+) -> list[PoolSnapshot]:
+    """One uncached read of the members' capacity (a few calls per account, whatever the
+    number of pools): what a client shows, as the proxy would see it now."""
+    with CapacityCache(account_for, ttl=0) as cache:
+        return cache.snapshots(members, active_tasks=active_tasks)

@@ -12,7 +12,6 @@ at once instead of waiting for it to lapse.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,9 @@ from typing import Any
 from .._version import __version__
 from ..config.workspace import Workspace, open_workspace
 from ..errors import ProxyError
-from ..localbatch.procs import alive as pid_alive  # one definition of "alive, not a zombie"
+from ..runtime import alive as pid_alive
+from ..runtime import live_records
+from ..runtime import write_json_atomic  # noqa: F401  (the proxy's __main__ writes its discovery file with it)
 
 DISCOVERY_PREFIX = "proxy-"
 START_TIMEOUT = 30.0
@@ -51,14 +52,6 @@ class ProxyProcess:
         return dict(self.__dict__)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
-
-
 def discovery_file(ws: Workspace, proxy_id: str) -> Path:
     return ws.runtime_dir / f"{DISCOVERY_PREFIX}{proxy_id}.json"
 
@@ -71,16 +64,10 @@ def running(workspace: Workspace | str | os.PathLike[str] | None = None) -> list
     """Live proxies of the workspace; discovery files of dead ones are removed."""
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     found = []
-    for f in sorted(ws.runtime_dir.glob(f"{DISCOVERY_PREFIX}*.json")):
+    for f, rec in live_records(ws.runtime_dir, f"{DISCOVERY_PREFIX}*.json"):
         try:
-            rec = json.loads(f.read_text(encoding="utf-8"))
-            proc = ProxyProcess(**{k: rec[k] for k in ProxyProcess.__dataclass_fields__ if k in rec})
-        except (OSError, ValueError, TypeError, KeyError):
-            f.unlink(missing_ok=True)
-            continue
-        if pid_alive(proc.pid):
-            found.append(proc)
-        else:
+            found.append(ProxyProcess(**{k: rec[k] for k in ProxyProcess.__dataclass_fields__ if k in rec}))
+        except TypeError:  # a record missing fields (another version): not a proxy we can use
             f.unlink(missing_ok=True)
     return found
 

@@ -6,7 +6,9 @@ papermill output alike.
 - :class:`SubmissionView` — per action state, pool, region, latency; per job task progress.
 - :class:`ExplainView` — a dry run as pools × constraints.
 - :class:`SubmitForm` — federation, YAML editor, dry-run and submit buttons.
-- :class:`CapacitySampler` — capacity time series for :mod:`batchfed_lab.plots`.
+- :class:`CapacitySampler` — capacity time series for :mod:`batchfed_lab.widgets.plots`.
+- :mod:`batchfed_lab.widgets.plots` — matplotlib figures of capacity, placements and latency
+  (``from batchfed_lab.widgets import plots``; matplotlib is imported when a figure is drawn).
 
 Refresh threads only change widget traits and start only in an interactive frontend;
 under papermill or ``BATCHFED_NONINTERACTIVE=1`` views render statically and start no

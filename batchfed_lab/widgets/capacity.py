@@ -1,6 +1,6 @@
 """``PoolCapacity``: the federation's pools by region — nodes by state (dedicated and
 low-priority, stacked), slots in use / available, backlog — refreshed on a background
-thread; and ``CapacitySampler``, the time series behind :func:`batchfed_lab.plots.capacity_over_time`.
+thread; and ``CapacitySampler``, the time series behind :func:`batchfed_lab.widgets.plots.capacity_over_time`.
 
 "Slots in use" counts the slots of nodes that run tasks (Batch reports node states, not
 per-slot use, so a node running one task of two slots counts both); "available" is
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..client import Client
-    from ..scheduler.types import PoolSnapshot
+    from ..results import PoolSnapshot
 
 __all__ = ["CapacitySampler", "PoolCapacity", "SAMPLE_COLUMNS"]
 
@@ -124,7 +124,7 @@ class PoolCapacity(LiveView):
     resume with the button or :meth:`pause` / :meth:`resume`; pick another federation in
     the dropdown); under papermill or ``BATCHFED_NONINTERACTIVE=1`` it renders a static
     table. Every refresh is also a sample: :meth:`samples` feeds
-    :func:`batchfed_lab.plots.capacity_over_time`.
+    :func:`batchfed_lab.widgets.plots.capacity_over_time`.
     """
 
     kind = "capacity"

@@ -19,7 +19,8 @@ from ._live import LiveView, _plain
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Client, Explanation
+    from ..client import Client
+    from ..results import Explanation
 
 __all__ = ["ExplainView"]
 

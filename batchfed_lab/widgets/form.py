@@ -16,7 +16,8 @@ from .explain import ExplainView
 from .submission import SubmissionView
 
 if TYPE_CHECKING:
-    from ..client import Client, Submission
+    from ..client import Client
+    from ..results import Submission
 
 __all__ = ["SubmitForm"]
 

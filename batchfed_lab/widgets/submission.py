@@ -15,7 +15,7 @@ from ._live import LiveView, _plain
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..client import Submission
+    from ..results import Submission
 
 __all__ = ["SubmissionView"]
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from batchfed_lab import runtime
 from batchfed_lab.localbatch import procs
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ def processes_under(root: Path) -> list[tuple[int, str]]:
             continue
         try:
             argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            if procs.is_zombie(int(entry.name)):
+            if runtime.is_zombie(int(entry.name)):
                 continue  # a zombie runs nothing
             try:
                 cwd = os.readlink(entry / "cwd")

@@ -1,4 +1,5 @@
-"""``batchfed pool create|list|resize|delete`` through click's runner and as a real process."""
+"""``batchfed pool create|list|resize|delete`` (the pools of a Batch account; the same verbs as
+``batchfed fed pool …`` and ``%fed pool …``) through click's runner and as a real process."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_pool_commands_in_process(runner, pool_file, localbatch, lb_workspace):
     assert row["location"] == "northeurope" and row["task_slots_per_node"] == 2
     assert row["dedicated"] == {"idle": 1, "running": 0, "other": 0} and row["size"]["cores"] == 2
     r = runner.invoke(main, ["pool", "list", "--account", "cliacct"])
-    assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("POOL") and "clipool" in r.stdout
+    assert r.exit_code == 0 and r.stdout.split()[0] == "pool_id" and "clipool" in r.stdout
+    assert runner.invoke(main, ["fed", "pool", "list", "--account", "cliacct"]).stdout == r.stdout  # one group, two places
 
     r = runner.invoke(main, ["pool", "resize", *args, "--dedicated", "3"])
     assert r.exit_code == 0 and "resizing to 3 dedicated" in r.stdout

@@ -11,7 +11,7 @@ from factories import NOW, group, make_constraints, make_pool
 
 from batchfed_lab import frames
 from batchfed_lab.batch.tasks import TaskInfo
-from batchfed_lab.client import Explanation, FederatedTask
+from batchfed_lab.results import Explanation, FederatedTask
 from batchfed_lab.scheduler import decide
 from batchfed_lab.store.records import Action, ActionKind, ActionMethod, ActionState
 

@@ -25,6 +25,17 @@ def test_the_api_the_issue_promises_is_exported() -> None:
     assert issubclass(batchfed_lab.SubmissionError, batchfed_lab.BatchfedError)
 
 
+def test_precise_errors_are_exported_and_keep_their_code() -> None:
+    b = batchfed_lab
+    for cls, base, code in ((b.BatchUnreachableError, b.BatchError, "ServiceUnreachable"),
+                            (b.LocalBatchNotRunning, b.BatchError, "LocalBatchNotRunning"),
+                            (b.LocalBatchStartFailed, b.BatchError, "LocalBatchStartFailed")):  # fmt: skip
+        assert cls.__name__ in b.__all__ and issubclass(cls, base)
+        assert cls("x").code == code and cls("x", code="Other").code == "Other"
+    assert "ConfirmationRequired" in b.__all__ and issubclass(b.ConfirmationRequired, b.BatchfedError)
+    assert b.BatchError("x").code is None
+
+
 def test_importing_does_nothing(tmp_path: Path) -> None:
     """No workspace folder, no log handler, no thread, no IPython import at import time."""
     home = tmp_path / "never-created"

@@ -18,7 +18,8 @@ import pytest
 from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError
 
-from batchfed_lab.errors import BatchError
+from batchfed_lab import runtime
+from batchfed_lab.errors import LocalBatchNotRunning
 from batchfed_lab.localbatch import control, procs
 
 from .lb_helpers import leftover_processes, make_job, make_pool, start_server, stdout_of, wait_for, wait_tasks_done
@@ -62,7 +63,7 @@ def test_start_is_idempotent_and_stop_cleans_up(ws):
     assert not procs.alive(first.pid)
     assert not control.discovery_path(ws).exists()
     assert control.info(ws) is None and control.stop(ws) is False
-    with pytest.raises(BatchError) as exc:
+    with pytest.raises(LocalBatchNotRunning) as exc:
         control.account_url("acct", ws)
     assert exc.value.code == "LocalBatchNotRunning"
 
@@ -70,7 +71,7 @@ def test_start_is_idempotent_and_stop_cleans_up(ws):
 def test_stale_discovery_record_is_pruned(ws):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    control.write_json_atomic(control.discovery_path(ws), {
+    runtime.write_json_atomic(control.discovery_path(ws), {
         "pid": dead.pid, "url": "http://127.0.0.1:1", "port": 1, "version": "0", "started": "2020-01-01T00:00:00Z",
         "workspace": str(ws), "key_file": "k", "log_file": "l"})
     assert control.info(ws) is None

@@ -43,3 +43,13 @@ def test_destructive_verbs_take_yes() -> None:
     assert destructive == {"destroy", "pool remove", "jobs term", "jobs del", "jobs zap"}
     for v in commands.VERBS:
         assert any(p.dest == "yes" for p in commands.params_of(v, "cli")) is bool(v.destructive)
+
+
+def test_root_groups_are_the_fed_groups() -> None:
+    """`batchfed pool …` (the pools of a Batch account, and of a federation) is `batchfed fed pool …`."""
+    roots = [name for name, spec in commands.GROUPS.items() if spec["root"]]
+    assert roots == ["pool"]
+    for name in roots:
+        top, under_fed = main.commands[name], main.commands["fed"].commands[name]  # type: ignore[attr-defined]
+        assert sorted(top.commands) == sorted(under_fed.commands)  # type: ignore[attr-defined]
+        assert {"create", "delete", "resize", "list", "add", "remove"} <= set(top.commands)  # type: ignore[attr-defined]

@@ -31,7 +31,7 @@ def small_notebook(*cells: str):
         ("%fed pools no-such-federation", "NotFoundError", "federation 'no-such-federation' does not exist"),
         # IPython prints a UsageError to stderr (no error output); the failed execute reply
         # still fails the run, as papermill's generic CellExecutionError (papermill PR #786)
-        ("%fed pools", "CellExecutionError", ""),
+        ("%fed destroy", "CellExecutionError", ""),
         ("%%fed submit nofed\njob_specifications: [{id: x, tasks: [{command: echo}]}]", "NotFoundError", "'nofed' does not exist"),
         ("%%fed explain fed1\njob_specifications: [{id: x, tasks: [{command: echo}], colour: red}]",
          "ConfigError", "colour = 'red': unknown key"),

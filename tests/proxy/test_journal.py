@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from batchfed_lab.batch.errors import UNREACHABLE
 from batchfed_lab.batch.jobs import JobCreateResult, JobInfo, JobSettings
 from batchfed_lab.batch.tasks import TaskAddReport, TaskAddResult
 from batchfed_lab.config import load_jobs
-from batchfed_lab.errors import BatchError
+from batchfed_lab.errors import BatchUnreachableError
 from batchfed_lab.proxy.capacity import CapacityCache
 from batchfed_lab.proxy.payload import add_payload
 from batchfed_lab.proxy.processor import ActionProcessor, FollowOn, ProcessingOptions
@@ -50,7 +49,7 @@ class Account:
     def task_ids(self, job_id: str) -> set[str]:
         self.events.append("list_tasks")
         if self.listing_down:
-            raise BatchError("service unreachable: connection refused", code=UNREACHABLE)
+            raise BatchUnreachableError("service unreachable: connection refused")
         return set(self.jobs[job_id])
 
     def add_tasks(self, job_id: str, tasks: list[Any], **kw: Any) -> TaskAddReport:

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from batchfed_lab.batch.errors import UNREACHABLE
 from batchfed_lab.batch.jobs import JobCreateResult
 from batchfed_lab.batch.tasks import TaskAddReport, TaskAddResult
-from batchfed_lab.errors import BatchError, StoreUnavailableError
+from batchfed_lab.errors import BatchUnreachableError, StoreUnavailableError
 from batchfed_lab.proxy.capacity import CapacityCache
 from batchfed_lab.proxy.daemon import LEASE_NAME, LoopOptions, ProxyDaemon
 from batchfed_lab.proxy.payload import add_payload
@@ -42,7 +41,7 @@ class Account:
 
     def _check(self, jobs: bool = False) -> None:
         if self.down or (jobs and self.jobs_down):
-            raise BatchError("service unreachable: connection refused", code=UNREACHABLE)
+            raise BatchUnreachableError("service unreachable: connection refused")
 
     def snapshot_pools(self, pool_ids: Any = None, *, active_tasks: bool = True, overrides: Any = None) -> dict[str, Any]:
         self._check()

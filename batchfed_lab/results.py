@@ -1,0 +1,233 @@
+"""What the client returns: records, handles and reports that every surface shows.
+
+Plain data with rich display (``text/plain`` + ``text/html``) where a notebook shows them
+as they are; the DataFrame views come from :mod:`batchfed_lab.frames`, imported when asked
+for. The client builds these; frames and the surfaces read them without importing the client.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import SubmissionError
+from .scheduler.types import (  # PoolSnapshot: the capacity records the client returns
+    Decision,
+    PoolSnapshot,
+)
+from .store import (
+    TERMINAL_STATES,
+    Action,
+    ActionState,
+    Counts,
+    DestroyReport,
+    Federation,
+    PoolMember,
+    Store,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .batch import TaskInfo
+
+__all__ = [
+    "DestroyResult",
+    "Explanation",
+    "FederatedTask",
+    "FederationSummary",
+    "PoolChange",
+    "PoolOperation",
+    "PoolSnapshot",
+    "RemovalResult",
+    "Submission",
+    "TextOutput",
+]
+
+
+class _HasStore(Protocol):
+    """What a :class:`Submission` needs of the client that made it."""
+
+    @property
+    def store(self) -> Store: ...
+
+
+class TextOutput(str):
+    """Text (a task's stdout, the proxy log) that a notebook shows as it is, not as a repr."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+@dataclass(frozen=True)
+class FederationSummary:
+    """A federation with its pools and its action counts (what ``list`` shows)."""
+
+    federation: Federation
+    pools: tuple[PoolMember, ...]
+    counts: Counts
+
+    @property
+    def id(self) -> str:
+        return self.federation.id
+
+
+@dataclass(frozen=True)
+class DestroyResult:
+    """What ``destroy`` removed, and warnings about work that was still queued or located."""
+
+    report: DestroyReport
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolChange:
+    """Pools added or removed, with warnings (jobs still living on a removed pool)."""
+
+    pools: tuple[PoolMember, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolOperation:
+    """A pool created, deleted or resized in a Batch account. ``changed`` is False when there
+    was nothing to do (it existed already, or was gone); a resize carries its targets."""
+
+    pool_id: str
+    service_url: str
+    changed: bool = True
+    dedicated: int | None = None
+    low_priority: int | None = None
+
+
+@dataclass
+class RemovalResult:
+    """Actions enqueued by terminate / delete, and targets skipped (no location)."""
+
+    actions: list[Action] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def unique_ids(self) -> list[str]:
+        return [a.id for a in self.actions]
+
+
+@dataclass(frozen=True)
+class FederatedTask:
+    """One task of a federation job on one of the pools the job lives on."""
+
+    job_id: str
+    pool_id: str
+    account: str | None
+    location: str | None
+    task: "TaskInfo"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A dry run for one job: the per-pool verdicts and the pool that would be chosen now."""
+
+    federation_id: str
+    job_id: str
+    kind: str
+    decision: Decision
+    pools: tuple[PoolSnapshot, ...] = ()
+    matrix: tuple[Any, ...] = ()  # scheduler.matching.Check rows: pool × constraint
+
+    @property
+    def pool_id(self) -> str | None:
+        """The pool that would be chosen now, or None (the action would block)."""
+        return self.decision.pool.rsplit("#", 1)[-1] if self.decision.pool else None
+
+    def frame(self) -> "pd.DataFrame":
+        """The verdicts as a DataFrame (see :func:`batchfed_lab.frames.verdicts_frame`)."""
+        from .frames import verdicts_frame
+
+        return verdicts_frame([self])
+
+    def matrix_frame(self) -> "pd.DataFrame":
+        """Pool × constraint, pass / fail with required and actual (see :func:`batchfed_lab.frames.matrix_frame`)."""
+        from .frames import matrix_frame
+
+        return matrix_frame([self])
+
+    def __repr__(self) -> str:
+        where = self.pool_id or "nowhere"
+        return f"Explanation({self.job_id!r} → {where}: {self.decision.reason})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        frame = self.frame()
+        head = html.escape(repr(self))
+        return {"text/plain": f"{self!r}\n{frame.to_string(index=False)}", "text/html": f"<p>{head}</p>{frame.to_html(index=False)}"}
+
+
+class Submission:
+    """Handle on the actions one submit enqueued: ``unique_ids``, ``status()``, ``wait()``."""
+
+    def __init__(self, client: _HasStore, federation_id: str, actions: Sequence[Action]):
+        self.client = client
+        self.federation_id = federation_id
+        self._actions = list(actions)
+
+    @property
+    def unique_ids(self) -> list[str]:
+        return [a.id for a in self._actions]
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [a.target_id for a in self._actions]
+
+    def actions(self) -> list[Action]:
+        """The actions as the store has them now."""
+        return [self.client.store.get_action(self.federation_id, a.id) for a in self._actions]
+
+    def status(self) -> "pd.DataFrame":
+        """One row per action (see :func:`batchfed_lab.frames.placements_frame`)."""
+        from .frames import placements_frame
+
+        return placements_frame(self.actions())
+
+    def done(self) -> bool:
+        return all(a.state in TERMINAL_STATES for a in self.actions())
+
+    def wait(self, timeout: float = 60.0) -> list[Action]:
+        """Wait until every action is placed (or done). Raises :class:`SubmissionError` when
+        one failed or was zapped, or when some are still queued or blocked at ``timeout``."""
+        store = self.client.store
+        deadline = time.monotonic() + timeout
+        while True:
+            marks = store.change_marks()  # before reading: a change in between wakes us at once
+            current = self.actions()
+            bad = [a for a in current if a.state in (ActionState.FAILED, ActionState.ZAPPED)]
+            if bad:
+                a = bad[0]
+                raise SubmissionError(
+                    f"{a.kind.value} {a.target_id} ({a.id}) {a.state.value}: {a.error or a.reason or 'no reason recorded'}"
+                )
+            if all(a.state in TERMINAL_STATES for a in current):
+                return current
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                waiting = [a for a in current if a.state not in TERMINAL_STATES]
+                a = waiting[0]
+                why = f": {a.reason}" if a.state is ActionState.BLOCKED and a.reason else ""
+                raise SubmissionError(
+                    f"{len(waiting)} of {len(current)} action(s) not placed after {timeout:g}s; "
+                    f"{a.kind.value} {a.target_id} is {a.state.value}{why}"
+                )
+            store.wait_for_change(marks, timeout=min(remaining, 1.0))
+
+    def __repr__(self) -> str:
+        return f"Submission({self.federation_id!r}, {len(self._actions)} action(s): {', '.join(self.job_ids)})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        frame = self.status()
+        head = html.escape(repr(self))
+        return {"text/plain": f"{self!r}\n{frame.to_string(index=False)}", "text/html": f"<p>{head}</p>{frame.to_html(index=False)}"}
