@@ -120,7 +120,7 @@ def _unreachable_lines(ws) -> int:  # type: ignore[no-untyped-def]
 
 
 def _alive(pid: int) -> bool:
-    from batchfed_lab.localbatch.procs import alive
+    from batchfed_lab.runtime import alive
 
     return alive(pid)
 

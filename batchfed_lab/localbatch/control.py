@@ -52,7 +52,6 @@ from urllib.parse import quote
 
 from .. import runtime
 from ..errors import BatchError, LocalBatchNotRunning, LocalBatchStartFailed
-from ..runtime import write_json_atomic  # noqa: F401  (server.py writes its files with it)
 from . import auth, procs
 from ._util import ACCOUNT_RE, API_VERSION, parse_iso
 
@@ -132,7 +131,7 @@ def _read_record(workspace: Any) -> dict | None:
 
 
 def _is_server(pid: int) -> bool:
-    if not procs.alive(pid):
+    if not runtime.alive(pid):
         return False
     argv = procs.cmdline(pid)
     return not argv or any(SERVER_MODULE in a for a in argv)  # no /proc: trust the live pid
@@ -285,7 +284,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         if child is not None and child.poll() is not None:
             _children.pop(pid, None)
             return True
-        if child is None and not procs.alive(pid):
+        if child is None and not runtime.alive(pid):
             return True
         time.sleep(0.02)
     return False

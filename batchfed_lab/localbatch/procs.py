@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..runtime import alive, starttime
 
-__all__ = ["alive", "cmdline", "group_alive", "kill_group", "kill_recorded_group", "same_process", "starttime"]
+__all__ = ["cmdline", "group_alive", "kill_group", "kill_recorded_group", "same_process"]
 
 
 def same_process(pid: int, recorded_starttime: str) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
 
+from .. import runtime
 from . import api, auth
 from ._util import ACCOUNT_RE, SUPPORTED_API_VERSIONS, ApiError, iso_now
 from .api.tasks import add_task_collection
@@ -331,7 +332,7 @@ def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -
     if bound != remembered:
         if remembered:
             log.warning("listening on port %d instead of %d: account URLs recorded before now point elsewhere", bound, remembered)
-        control.write_json_atomic(port_file, {"port": bound})
+        runtime.write_json_atomic(port_file, {"port": bound})
     return server
 
 
@@ -354,7 +355,7 @@ def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, 
         "latency_ms": latency,
         "relaxed_limits": relaxed_limits,
     }
-    control.write_json_atomic(control.discovery_path(ws_path), info)
+    runtime.write_json_atomic(control.discovery_path(ws_path), info)
 
 
 def _stop_on_signals(server: LocalBatchServer) -> None:

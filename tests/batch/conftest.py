@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import pytest
 
 from batchfed_lab import runtime
-from batchfed_lab.localbatch import procs
 
 T = TypeVar("T")
 _ACCOUNT_SEQ = itertools.count()
@@ -67,7 +66,7 @@ def localbatch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         close_accounts()
         control.stop(ws, timeout=10)
         # control.stop signals the pid recorded in the discovery file, then kills recorded task groups
-        wait_for(lambda: not procs.alive(info.pid), f"localbatch pid {info.pid} to exit", 10)
+        wait_for(lambda: not runtime.alive(info.pid), f"localbatch pid {info.pid} to exit", 10)
         left: list[tuple[int, str]] = []
 
         def nothing_left() -> bool:

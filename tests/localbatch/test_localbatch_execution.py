@@ -9,7 +9,8 @@ import pytest
 from azure.batch import models as bm
 from azure.core.exceptions import ResourceNotFoundError
 
-from batchfed_lab.localbatch import control, procs
+from batchfed_lab import runtime
+from batchfed_lab.localbatch import control
 
 from .lb_helpers import make_job, make_pool, stdout_of, wait_for, wait_tasks_done
 
@@ -72,7 +73,7 @@ def test_wall_clock_limit_kills_the_process_group(client):
     assert 0.9 <= (info.end_time - info.start_time).total_seconds() < 10
     for name in ("pid", "child"):
         pid = int(stdout_of(client, "job", "slow", f"wd/{name}"))
-        assert not procs.alive(pid), f"{name} {pid} survived the kill"
+        assert not runtime.alive(pid), f"{name} {pid} survived the kill"
 
 
 def test_retries_then_success_and_exhausted_retries(client):
@@ -198,9 +199,9 @@ def test_terminate_and_delete_kill_running_processes(client):
     client.terminate_task("job", "a")
     task = client.get_task("job", "a")
     assert task.state == bm.BatchTaskState.COMPLETED and task.execution_info.failure_info.code == "TaskEnded"
-    wait_for(lambda: not procs.alive(pids["a"]), what="the terminated task's process to die")
+    wait_for(lambda: not runtime.alive(pids["a"]), what="the terminated task's process to die")
     client.begin_delete_job("job", polling_interval=0.05).result()
-    wait_for(lambda: not procs.alive(pids["b"]), what="the deleted job's process to die")
+    wait_for(lambda: not runtime.alive(pids["b"]), what="the deleted job's process to die")
 
 
 def _has_file(client, tid: str, name: str) -> bool:

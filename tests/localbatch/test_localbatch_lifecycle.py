@@ -20,7 +20,7 @@ from azure.core.exceptions import HttpResponseError
 
 from batchfed_lab import runtime
 from batchfed_lab.errors import LocalBatchNotRunning
-from batchfed_lab.localbatch import control, procs
+from batchfed_lab.localbatch import control
 
 from .lb_helpers import leftover_processes, make_job, make_pool, start_server, stdout_of, wait_for, wait_tasks_done
 
@@ -60,7 +60,7 @@ def test_start_is_idempotent_and_stop_cleans_up(ws):
     assert json.loads(out.stdout)["pid"] == first.pid
 
     assert control.stop(ws) is True
-    assert not procs.alive(first.pid)
+    assert not runtime.alive(first.pid)
     assert not control.discovery_path(ws).exists()
     assert control.info(ws) is None and control.stop(ws) is False
     with pytest.raises(LocalBatchNotRunning) as exc:
@@ -93,7 +93,7 @@ def test_restart_requeues_running_tasks_and_forgets_nothing(ws):
     client.create_task("job", bm.BatchTaskCreateOptions(id="queued", command_line="true", required_slots=3))
 
     assert control.stop(ws) is True
-    assert not any(procs.alive(p) for p in pids), "stopping localbatch must kill its task processes"
+    assert not any(runtime.alive(p) for p in pids), "stopping localbatch must kill its task processes"
 
     start_server(ws)
     client = control.batch_client("acct", ws, retry_total=0)
@@ -128,10 +128,10 @@ def test_hard_killed_server_leaves_no_orphans(ws):
     pid = int(wait_for(lambda: _pid(client, "slow"), what="the pid file"))
 
     os.kill(info.pid, signal.SIGKILL)  # no chance to clean up
-    wait_for(lambda: not procs.alive(info.pid), what="the server to die")
-    assert procs.alive(pid)  # its task lives on in its own session...
+    wait_for(lambda: not runtime.alive(info.pid), what="the server to die")
+    assert runtime.alive(pid)  # its task lives on in its own session...
     control.stop(ws)  # ...until stop() kills the task groups the server recorded
-    wait_for(lambda: not procs.alive(pid), what="the orphan to be killed")
+    wait_for(lambda: not runtime.alive(pid), what="the orphan to be killed")
 
     start_server(ws)
     client = control.batch_client("acct", ws, retry_total=0)

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 
-from .. import procs
+from ... import runtime
 from .._util import iso, iso_now, parse_duration
 from ..model import Job, Node, Pool, PrepState, Task
 from ..runner import Failure, Instance, Outcome, Prep, Run, RunSpec
@@ -173,7 +173,7 @@ class Dispatcher(Jobs):
                 return False
             run.pgids.append(pgid)
             if self.store is not None:
-                self.store.add_proc(pgid, procs.starttime(pgid), run.spec.label)
+                self.store.add_proc(pgid, runtime.starttime(pgid), run.spec.label)
             return True
 
     def prep_for(self, run: Run, node_id: str) -> tuple[bool, threading.Event | None, Failure | None]:
