@@ -1,6 +1,6 @@
 """The store interface. :class:`Store` owns the rules (validation, limits, the action
-state machine, waiting); a backend only implements the ``_``-prefixed primitives,
-each of which must be atomic on its own.
+state machine, waiting); a backend only implements the ``_``-prefixed primitives of
+:class:`~.primitives.StorePrimitives`, each of which must be atomic on its own.
 
 Typical proxy loop::
 
@@ -17,18 +17,18 @@ Capture ``marks`` *before* claiming so nothing enqueued in between can be missed
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import threading
 import time
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Callable, ClassVar
 
 from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError
 from . import rules
+from .locations import JobLocations
+from .primitives import Located, Transition
 from .records import (
     ACTIVE_STATES,
     Action,
@@ -40,39 +40,45 @@ from .records import (
     DestroyReport,
     Federation,
     Lease,
-    Location,
     LocationUpdate,
     Marks,
     NewAction,
     PoolMember,
     ProxyRecord,
-    epoch,
     utc,
 )
-
-log = logging.getLogger(__name__)
-
-Transition = Callable[[Action, float], Action]
-LocationChange = Callable[[Location | None, float], Location | None]
-LocationKey = tuple[str, str, ActionKind, str, str]  # federation, job id, kind, service URL, pool id
-Located = tuple[LocationKey, LocationChange]  # a claimed job's location and its change
 
 CRASHPOINT_ENV = "BATCHFED_STORE_CRASHPOINT"
 DEFAULT_CLAIM_TTL = 60.0
 DEFAULT_LEASE_TTL = 15.0
 
 
-class Store(ABC):
-    """Federation metadata + action queue. Thread-safe; one instance per process is enough."""
+class Store(JobLocations):
+    """Federation metadata + action queue. Thread-safe; one instance per process is enough.
+
+    A backend subclasses this and provides, each atomically (see :mod:`.primitives`):
+
+    * federations and pools: ``_create_federation``, ``_get_federation``, ``_list_federations``,
+      ``_destroy_federation``, ``_add_pools``, ``_remove_pools``, ``_list_pools``, ``_find_pool``;
+    * actions: ``_enqueue``, ``_get_action``, ``_head``, ``_list_actions``, ``_counts``,
+      ``_in_use``, ``_zap``, ``_claim_token``, ``_next_ready``;
+    * claims: ``_claim`` (which also honours the suspend flag), ``_mutate_claimed``,
+      ``_mutate_claimed_and_locate`` and ``_placed_then_claim`` (one transaction where the
+      backend has them, else two ordered steps);
+    * locations: ``_change_location``, ``_get_locations`` (the public side: :class:`JobLocations`);
+    * leader lease: ``_lease_acquire``, ``_lease_renew``, ``_lease_release``, ``_lease_get``;
+    * proxies, flags, signals: ``_put_proxy``, ``_get_proxy``, ``_list_proxies``, ``_remove_proxy``,
+      ``_set_flag``, ``_get_flag``, ``_marks``, ``_poll_changed``;
+
+    and may set the class attributes below.
+    """
 
     backend: ClassVar[str] = "?"
     #: seconds a lease may last on this backend (Azure blob leases: 15-60)
     lease_ttl_range: ClassVar[tuple[float, float]] = (0.05, 3600.0)
     #: how often ``wait_for_change`` looks at the backend while nothing happens locally
     poll_interval: float = 0.002
-    #: the backend's ``_claim`` reads the suspend flag inside its own transaction
-    claim_checks_suspension: ClassVar[bool] = False
-    #: ``mark_placed_and_claim`` is one write, not the two-step fallback (worth a read to use)
+    #: ``_placed_then_claim`` is one write, not two steps (worth a read to use)
     claims_with_placement: ClassVar[bool] = False
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_payload_bytes: int = rules.MAX_PAYLOAD_BYTES):
@@ -273,10 +279,6 @@ class Store(ABC):
         the proxy is suspended.
         Counts an attempt. At-least-once: an unrenewed claim lapses after ``ttl``."""
         fid, who, secs = rules.federation_id(federation_id), rules.name(worker, "worker id"), rules.ttl(ttl)
-        # a suspended store hands out nothing; a backend whose claim checks the flag in its own
-        # transaction (SQLite) skips this extra read
-        if not self.claim_checks_suspension and self.is_suspended():
-            return None
         now = self.now()
         return self._claim(fid, who, str(uuid.uuid4()), now + secs, now)
 
@@ -397,78 +399,6 @@ class Store(ABC):
             return self._mutate_claimed(claim, fn, now)
         return self._mutate_claimed_and_locate(claim, fn, now, *located)
 
-    # ------------------------------------------------------------------ locations
-    def record_location(
-        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
-        account: str | None = None, location: str | None = None, unique_id: str | None = None,
-        at: datetime | None = None,
-    ) -> Location:  # fmt: skip
-        """Create the location of a job id on a pool if needed, and record that
-        ``unique_id`` was served there at ``at`` (idempotent for retries)."""
-        update = LocationUpdate(batch_service_url, pool_id, account, location, unique_id, at)
-        where, change = self._location_change(federation_id, job_id, kind, update)
-        return self._change_location(*where, change)  # type: ignore[return-value]
-
-    def _location_change(
-        self, federation_id: str, job_id: str, kind: ActionKind | str, update: LocationUpdate
-    ) -> Located:
-        """The key and the read-modify-write of :meth:`record_location` (validated)."""
-        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, update.batch_service_url, update.pool_id)
-        uid = None if update.unique_id is None else rules.action_id(update.unique_id)
-        when = epoch(update.at)
-
-        def change(old: Location | None, now: float) -> Location:
-            base = old or Location(fid, job, k, url, pid, update.account, update.location, created_at=utc(now))
-            return rules.add_unique_id(base, uid, when if when is not None else now)
-
-        return (fid, job, k, url, pid), change
-
-    def get_locations(self, federation_id: str, job_id: str | None = None, *, kind: ActionKind | str | None = None) -> list[Location]:
-        """Locations of one job id (every pool), or of the whole federation."""
-        fid = rules.federation_id(federation_id)
-        key = None if job_id is None else rules.target_key(rules.target_id(job_id))
-        found = self._get_locations(fid, key)
-        if kind is not None:
-            found = [loc for loc in found if loc.kind is rules.kind(kind)]
-        return sorted(found, key=lambda loc: (loc.job_id.lower(), loc.kind.value, loc.batch_service_url.lower(), loc.pool_id.lower()))
-
-    def mark_terminated(
-        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
-        at: datetime | None = None,
-    ) -> Location:  # fmt: skip
-        """Set the terminate time (kept if already set: terminating twice is not an error)."""
-        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
-        when = epoch(at)
-
-        def change(old: Location | None, now: float) -> Location:
-            if old is None:
-                raise NotFoundError(f"job {job!r} has no location on pool {pid!r} at {url}")
-            if old.terminated_at is not None:
-                return old
-            return dataclasses.replace(old, terminated_at=utc(when if when is not None else now))
-
-        return self._change_location(fid, job, k, url, pid, change)  # type: ignore[return-value]
-
-    def delete_location(
-        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str
-    ) -> bool:
-        """Remove a location; False when there was none (already gone is not an error)."""
-        fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
-        existed: list[bool] = []
-
-        def change(old: Location | None, now: float) -> None:
-            existed.append(old is not None)
-            return None
-
-        self._change_location(fid, job, k, url, pid, change)
-        return bool(existed and existed[-1])
-
-    @staticmethod
-    def _location_key(fid: str, job_id: str, kind: Any, url: str, pid: str) -> LocationKey:
-        k = rules.kind(kind)
-        job = rules.target_id(job_id, "job schedule id" if k is ActionKind.JOB_SCHEDULE else "job id")
-        return rules.federation_id(fid), job, k, rules.service_url(url), rules.pool_id(pid)
-
     # ------------------------------------------------------------------ leader lease
     def _lease_args(self, name: str, holder: str, ttl: float | None = None) -> tuple[str, str, float]:
         secs = DEFAULT_LEASE_TTL if ttl is None else rules.ttl(ttl, "lease ttl")
@@ -550,157 +480,6 @@ class Store(ABC):
                 current = self._marks()
                 if current != since:
                     return current
-
-    # ------------------------------------------------------------------ backend primitives
-    @abstractmethod
-    def _create_federation(self, fed: Federation, force: bool) -> Federation: ...
-    @abstractmethod
-    def _get_federation(self, fid: str) -> Federation | None: ...
-    @abstractmethod
-    def _list_federations(self) -> list[Federation]: ...
-    @abstractmethod
-    def _destroy_federation(self, fid: str) -> DestroyReport | None: ...
-    @abstractmethod
-    def _add_pools(self, fid: str, members: list[PoolMember]) -> list[PoolMember]: ...
-    @abstractmethod
-    def _remove_pools(self, fid: str, keys: list[str] | None) -> list[PoolMember]: ...
-    @abstractmethod
-    def _list_pools(self, fid: str | None) -> list[PoolMember]: ...
-    @abstractmethod
-    def _find_pool(self, key: str) -> PoolMember | None: ...
-
-    @abstractmethod
-    def _enqueue(self, fid: str, actions: list[Action], payloads: list[str], now: float) -> list[Action]:
-        """Assign FIFO positions and store all actions atomically; refuse an add whose
-        target is in use when ``needs_unique_check`` says so; NotFoundError without the federation."""
-
-    @abstractmethod
-    def _get_action(self, fid: str, aid: str) -> Action | None: ...
-    @abstractmethod
-    def _head(self, fid: str, tkey: str) -> Action | None: ...
-    @abstractmethod
-    def _list_actions(self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None) -> list[Action]: ...
-    @abstractmethod
-    def _counts(self, fid: str) -> Counts: ...
-    @abstractmethod
-    def _in_use(self, fid: str, tkey: str) -> bool: ...
-
-    @abstractmethod
-    def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
-        """Atomically pick a head with ready time <= now, apply ``rules.t_claim`` and store the token."""
-
-    @abstractmethod
-    def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
-        """Atomically: load the action, ``rules.check_claim``, apply ``fn``, store it, and move
-        the target's head on if the action ended. Returns (action, new hint)."""
-
-    def _mutate_claimed_and_locate(
-        self, claim: Claim, fn: Transition, now: float, where: LocationKey, change: LocationChange
-    ) -> tuple[Action, Any]:
-        """:meth:`_mutate_claimed` and :meth:`_change_location` as one step. Backends with
-        transactions across both (SQLite) override this with one; here the location is
-        written first, so a crash between the two leaves a location that the retry records
-        again (idempotent) — never a journal step whose location is missing."""
-        self._change_location(*where, change)
-        return self._mutate_claimed(claim, fn, now)
-
-    def _placed_then_claim(
-        self, claim: Claim, fn: Transition, now: float, located: Located | None,
-        worker: str, token: str, deadline: float,
-    ) -> tuple[Action, Claim | None]:  # fmt: skip
-        """The change of a claimed action (and its location), then a claim: two steps here;
-        backends with transactions (SQLite) override this with one."""
-        placed = self._mutate_located(claim, fn, now, located)[0]
-        try:  # the placement is written: the claim is a bonus, its failure not the placement's
-            if not self.claim_checks_suspension and self.is_suspended():
-                return placed, None
-            return placed, self._claim(claim.federation_id, worker, token, deadline, now)
-        except StoreError as exc:
-            log.warning("placed action %s; claiming the next one with it failed: %s", placed.id, exc)
-            return placed, None
-
-    @abstractmethod
-    def _zap(self, fid: str, aid: str, now: float) -> Action: ...
-
-    @abstractmethod
-    def _claim_token(self, fid: str, aid: str) -> str | None: ...
-    @abstractmethod
-    def _next_ready(self, fid: str) -> float | None: ...
-
-    @abstractmethod
-    def _change_location(
-        self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange
-    ) -> Location | None:
-        """Atomic read-modify-write of one location: ``fn(old, now)`` → new (stored) or None
-        (deleted). NotFoundError if the federation does not exist."""
-
-    @abstractmethod
-    def _get_locations(self, fid: str, job_key: str | None) -> list[Location]: ...
-
-    @abstractmethod
-    def _lease_acquire(self, name: str, holder: str, ttl: float, now: float) -> Lease | None: ...
-    @abstractmethod
-    def _lease_renew(self, name: str, holder: str, ttl: float, now: float) -> Lease | None: ...
-    @abstractmethod
-    def _lease_release(self, name: str, holder: str, now: float) -> bool: ...
-    @abstractmethod
-    def _lease_get(self, name: str, now: float) -> Lease | None: ...
-
-    @abstractmethod
-    def _put_proxy(self, rec: ProxyRecord) -> None: ...
-    @abstractmethod
-    def _get_proxy(self, proxy_id: str) -> ProxyRecord | None: ...
-    @abstractmethod
-    def _list_proxies(self) -> list[ProxyRecord]: ...
-    @abstractmethod
-    def _remove_proxy(self, proxy_id: str) -> bool: ...
-    @abstractmethod
-    def _set_flag(self, name: str, value: bool) -> None: ...
-    @abstractmethod
-    def _get_flag(self, name: str) -> bool: ...
-
-    @abstractmethod
-    def _marks(self) -> Marks: ...
-    @abstractmethod
-    def _poll_changed(self) -> bool:
-        """Cheap look at the backend: might the marks have changed since the last look?"""
-
-
-def needs_unique_check(action: Action, fed: Federation) -> bool:
-    """Adds of job schedules are always unique; adds of jobs only in unique federations."""
-    return action.method is ActionMethod.ADD and (action.kind is ActionKind.JOB_SCHEDULE or fed.unique_job_ids)
-
-
-def in_use_error(action: Action) -> ConflictError:
-    return ConflictError(
-        f"{action.kind.value} id {action.target_id!r} already exists or is queued in federation "
-        f"{action.federation_id!r} (unique job ids)"
-    )
-
-
-def proxy_doc(rec: ProxyRecord) -> dict[str, Any]:
-    return {
-        "proxy_id": rec.proxy_id, "pid": rec.pid, "host": rec.host, "version": rec.version, "role": rec.role,
-        "counters": rules.dump_json(rec.counters, "counters"), "info": rules.dump_json(rec.info, "info"),
-        "started_at": epoch(rec.started_at), "heartbeat_at": epoch(rec.heartbeat_at),
-    }  # fmt: skip
-
-
-def proxy_from_doc(d: Mapping[str, Any]) -> ProxyRecord:
-    return ProxyRecord(
-        proxy_id=d["proxy_id"], pid=d.get("pid"), host=d.get("host"), version=d.get("version"), role=d.get("role"),
-        counters=rules.load_json(d.get("counters"), {}), info=rules.load_json(d.get("info"), {}),
-        started_at=utc(d.get("started_at")), heartbeat_at=utc(d.get("heartbeat_at")),
-    )  # fmt: skip
-
-
-def lease_free_for(current: Lease | None, holder: str, now: float) -> bool:
-    """May ``holder`` take the lease? Free, expired, or its own."""
-    return current is None or current.holder == holder or (epoch(current.expires_at) or 0.0) <= now
-
-
-def counts_from(states: Mapping[str, int], claimed: int, located_jobs: int) -> Counts:
-    return Counts(**{s.value: int(states.get(s.value, 0)) for s in ActionState}, claimed=claimed, located_jobs=located_jobs)
 
 
 def _parse_crashpoint(value: str | None) -> list[Any] | None:

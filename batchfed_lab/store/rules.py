@@ -11,6 +11,7 @@ import json
 import re
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from ..config.loading import short_value
@@ -21,7 +22,11 @@ from .records import (
     ActionKind,
     ActionMethod,
     ActionState,
+    Counts,
+    Federation,
     Location,
+    PoolMember,
+    ProxyRecord,
     epoch,
     utc,
 )
@@ -313,6 +318,23 @@ def t_zap(a: Action, now: float) -> Action:
     return _unclaimed(a, state=ActionState.ZAPPED, finished_at=utc(now))
 
 
+def needs_unique_check(action: Action, fed: Federation) -> bool:
+    """Adds of job schedules are always unique; adds of jobs only in unique federations."""
+    return action.method is ActionMethod.ADD and (action.kind is ActionKind.JOB_SCHEDULE or fed.unique_job_ids)
+
+
+def in_use_error(action: Action) -> ConflictError:
+    return ConflictError(
+        f"{action.kind.value} id {action.target_id!r} already exists or is queued in federation "
+        f"{action.federation_id!r} (unique job ids)"
+    )
+
+
+def pool_taken(m: PoolMember, owner: str) -> ConflictError:
+    where = "this federation" if owner == m.federation_id else f"federation {owner!r}"
+    return ConflictError(f"pool {m.pool_id!r} at {m.batch_service_url} is already in {where}")
+
+
 # ---------------------------------------------------------------------------- documents
 def action_doc(a: Action, token: str | None, *, payload_text: str | None = None) -> dict[str, Any]:
     """Flat form of an action: JSON text for structured fields, epoch floats for times."""
@@ -420,3 +442,24 @@ def add_unique_id(loc: Location, unique_id: str | None, at: float) -> Location:
     return dataclasses.replace(
         loc, unique_ids=loc.unique_ids + (unique_id,), addition_timestamps=loc.addition_timestamps + (utc(at),)
     )
+
+
+def proxy_doc(rec: ProxyRecord) -> dict[str, Any]:
+    return {
+        "proxy_id": rec.proxy_id, "pid": rec.pid, "host": rec.host, "version": rec.version, "role": rec.role,
+        "counters": dump_json(rec.counters, "counters"), "info": dump_json(rec.info, "info"),
+        "started_at": epoch(rec.started_at), "heartbeat_at": epoch(rec.heartbeat_at),
+    }  # fmt: skip
+
+
+def proxy_from_doc(d: Mapping[str, Any]) -> ProxyRecord:
+    return ProxyRecord(
+        proxy_id=d["proxy_id"], pid=d.get("pid"), host=d.get("host"), version=d.get("version"), role=d.get("role"),
+        counters=load_json(d.get("counters"), {}), info=load_json(d.get("info"), {}),
+        started_at=utc(d.get("started_at")), heartbeat_at=utc(d.get("heartbeat_at")),
+    )  # fmt: skip
+
+
+def counts_from(states: Mapping[str, int], claimed: int, located_jobs: int) -> Counts:
+    """Counts from the number of actions per state value, live claims and located job ids."""
+    return Counts(**{s.value: int(states.get(s.value, 0)) for s in ActionState}, claimed=claimed, located_jobs=located_jobs)

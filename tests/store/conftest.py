@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from batchfed_lab.store.azure import AzureStore, h
+from batchfed_lab.store.azure import AzureStore
+from batchfed_lab.store.azure.entities import h
 from batchfed_lab.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]

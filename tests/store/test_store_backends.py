@@ -4,6 +4,7 @@ names, transaction sizes, blob payloads, credentials and secrecy; the factory.""
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import socket
 import sqlite3
@@ -17,16 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import batchfed_lab.store
 from batchfed_lab.config.workspace import open_workspace
 from batchfed_lab.errors import StoreError, StoreUnavailableError
 from batchfed_lab.store import NewAction, open_store
-from batchfed_lab.store import azure as azure_backend
-from batchfed_lab.store import sqlite as sqlite_backend
-from batchfed_lab.store.azure import AzureStore, _pack, _unpack
+from batchfed_lab.store.azure import AzureStore
+from batchfed_lab.store.azure.entities import INLINE_CHARS, pack, unpack
 from batchfed_lab.store.emulator import DEV_KEY
-from batchfed_lab.store.sqlite import _READY_SQL, CLAIM_SQL, HEAD_SQL, SqliteStore
+from batchfed_lab.store.sqlite import SqliteStore
+from batchfed_lab.store.sqlite import connection as sqlite_connection
+from batchfed_lab.store.sqlite.schema import CLAIM_SQL, HEAD_SQL, READY_SQL
 
-STORE_DIR = os.path.dirname(azure_backend.__file__)
+STORE_DIR = os.path.dirname(batchfed_lab.store.__file__)
 UNSAFE = re.compile(r"\b(import|from) (c?pickle|marshal|shelve|dill)\b|\b(pickle|marshal)\.loads?\b")
 
 
@@ -45,7 +48,7 @@ def test_sqlite_file_is_owner_only_in_wal_mode(tmp_path):
 def test_sqlite_claims_and_heads_use_indexes_not_scans(tmp_path):
     s = SqliteStore(tmp_path / "s.sqlite")
     plan = lambda sql, *args: " ".join(r[-1] for r in s._conn.execute("EXPLAIN QUERY PLAN " + sql, args))  # noqa: E731
-    claim, head, ready = plan(CLAIM_SQL, "f", 1.0), plan(HEAD_SQL, "f", "t"), plan(_READY_SQL, "f", 1.0)
+    claim, head, ready = plan(CLAIM_SQL, "f", 1.0), plan(HEAD_SQL, "f", "t"), plan(READY_SQL, "f", 1.0)
     assert "actions_ready" in claim and "SCAN" not in claim
     assert "actions_ready" in ready and "SCAN" not in ready
     assert "actions_active" in head and "SCAN" not in head
@@ -110,7 +113,7 @@ def test_sqlite_recording_a_known_location_again_writes_nothing(tmp_path):
 
 
 def test_sqlite_checkpoints_after_the_commit_and_keeps_the_log_short(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 10)
+    monkeypatch.setattr(sqlite_connection, "CHECKPOINT_EVERY", 10)
     s, claim = claimed(tmp_path)
     with statements(s) as on_writer:
         for i in range(300):
@@ -141,7 +144,7 @@ def test_sqlite_log_stays_bounded_when_no_process_writes_much(tmp_path):
 
 def test_sqlite_a_write_stands_when_its_checkpoint_cannot_run(tmp_path, monkeypatch):
     # e.g. another thread closed the store between the commit and the checkpoint after it
-    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 1)
+    monkeypatch.setattr(sqlite_connection, "CHECKPOINT_EVERY", 1)
     s, claim = claimed(tmp_path)
 
     def closed() -> None:
@@ -189,10 +192,10 @@ def test_payloads_are_stored_as_json_text_never_pickled(tmp_path):
     raw = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT payload FROM actions").fetchone()[0]
     assert raw == '{"tasks":[{"id":"t1"}]}'
     s.close()
-    for name in sorted(os.listdir(STORE_DIR)):
-        if name.endswith(".py"):
-            with open(os.path.join(STORE_DIR, name), encoding="utf-8") as fh:
-                assert not UNSAFE.search(fh.read()), name
+    sources = sorted(pathlib.Path(STORE_DIR).rglob("*.py"))  # the backends are packages
+    assert len(sources) > 10
+    for path in sources:
+        assert not UNSAFE.search(path.read_text(encoding="utf-8")), path.name
 
 
 def test_open_store_uses_the_workspace_sqlite_file(workspace):
@@ -339,6 +342,6 @@ LONG_TEXT = st.builds(lambda piece, n: (piece * n)[: n * 3], st.text(min_size=1,
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from(["payload", "verdicts", "reason", "a_b"]), LONG_TEXT | st.none() | st.integers()))
 def test_long_text_properties_are_split_and_joined_losslessly(doc):
-    packed = _pack(doc)
-    assert all(len(v) <= azure_backend.INLINE_CHARS for v in packed.values() if isinstance(v, str))
-    assert _unpack(packed) == {k: v for k, v in doc.items() if v is not None}
+    packed = pack(doc)
+    assert all(len(v) <= INLINE_CHARS for v in packed.values() if isinstance(v, str))
+    assert unpack(packed) == {k: v for k, v in doc.items() if v is not None}

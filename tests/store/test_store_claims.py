@@ -270,13 +270,13 @@ def test_a_lost_claim_places_nothing_and_claims_nothing(timed, fed, clock):
 
 
 def test_on_a_two_step_backend_a_failed_next_claim_leaves_the_placement_placed(tmp_path):
-    from batchfed_lab.store.base import Store
+    from batchfed_lab.store.azure import AzureStore
     from batchfed_lab.store.sqlite import SqliteStore
 
     class TwoSteps(SqliteStore):
-        """As a backend without one transaction for both (Azure): the base class's two steps."""
+        """As a backend without one transaction for both: Azure's two steps."""
 
-        _placed_then_claim = Store._placed_then_claim
+        _placed_then_claim = AzureStore._placed_then_claim
 
         def _claim(self, *args, **kwargs):
             raise ConflictError("too much contention")

@@ -91,7 +91,7 @@ def test_a_step_with_a_location_under_a_lost_claim_is_refused(timed, fed, clock)
     assert timed.get_action(fed, stale.action.id).state is not ActionState.PLACED
     if timed.backend == "sqlite":  # one transaction: neither is written
         assert timed.get_locations(fed, "job-1") == []
-    # elsewhere the location goes first (see Store._mutate_claimed_and_locate): recording it
+    # elsewhere the location goes first (see AzureStore._mutate_claimed_and_locate): recording it
     # again is what the claim's new holder does anyway, so nothing is duplicated
 
 

@@ -1,0 +1,46 @@
+"""The Azure store: the concerns of the package joined behind the one ``Store`` interface."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import StoreError
+from .claims import ActionClaims
+from .connection import (
+    CONNECTION_STRING_ENV,
+    clients_from_connection_string,
+    clients_from_credential,
+)
+from .lease import BlobLease
+from .meta import MetaRecords
+from .tables import RecordTables
+
+
+class AzureStore(RecordTables, ActionClaims, BlobLease, MetaRecords):
+    backend = "azure"
+    lease_ttl_range = (15.0, 60.0)  # Blob lease durations
+    poll_interval = 0.5
+
+    def __repr__(self) -> str:  # endpoints are not secrets; keys and connection strings never appear
+        return f"AzureStore(prefix={self.prefix!r}, tables={self._tables.url.split('?')[0]!r})"
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, *, retries: int = 4, client_options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> "AzureStore":
+        """``client_options`` go to all three SDK clients (e.g. ``transport=``, ``logging_enable=``)."""
+        return cls(*clients_from_connection_string(connection_string, retries=retries, client_options=client_options), **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> "AzureStore":
+        """Build from ``workspace.settings.store.azure``: a connection string from the
+        environment, or DefaultAzureCredential against the account's endpoints."""
+        retries = kwargs.pop("retries", 4)
+        if settings.credential == "connection_string":
+            conn = os.environ.get(CONNECTION_STRING_ENV)
+            if not conn:
+                raise StoreError(f"store.azure.credential is connection_string but {CONNECTION_STRING_ENV} is not set")
+            return cls.from_connection_string(conn, retries=retries, prefix=settings.prefix, **kwargs)
+        return cls(*clients_from_credential(settings, retries=retries), prefix=settings.prefix, **kwargs)
