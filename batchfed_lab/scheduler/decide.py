@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 
 from ..config.constraints import FederationConstraints
-from .matching import _MISS, Check, _new_verdict, build_hard_checks, constraint_table, decision_plan, load_verdict
+from .hard_checks import _MISS, _new_verdict, build_hard_checks
+from .matching import Check, constraint_table, decision_plan, load_verdict
 from .policies import Policy, get_policy
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
