@@ -9,9 +9,16 @@ import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..errors import BatchfedError
+
+if TYPE_CHECKING:
+    from ..config.federation import ProxyOptions
+    from ..config.workspace import Workspace
+    from ..store.base import Store
+    from .daemon import ProxyDaemon
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,77 +38,108 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..batch.adapter import close_accounts, get_account
-    from ..config import load_federation
-    from ..config.federation import FederationConfig
+    from ..batch.adapter import close_accounts
     from ..config.workspace import open_workspace
     from ..store import open_store
     from . import logs
-    from .daemon import LoopOptions, ProxyDaemon
-    from .lifecycle import discovery_file, write_json_atomic
-    from .processor import ProcessingOptions
 
     os.umask(0o077)  # logs and whatever else this process writes in the workspace: owner-only
     ws = open_workspace(args.workspace)
-    fed_cfg = load_federation(Path(args.config)) if args.config else FederationConfig()
-    opts = fed_cfg.federation.proxy_options
+    opts = _proxy_options(args.config)
     log_path = logs.configure(ws.logs_dir, opts.logging.filename, opts.logging.level, args.proxy_id)
-    proxy_settings = ws.settings.proxy
     store = open_store(ws)
     blob_log = logs.persist_to(store, args.proxy_id, opts.logging.level) if opts.logging.persistence else None
-    daemon = ProxyDaemon(
-        store,
-        lambda url: get_account(url, workspace=ws.path),
-        ProcessingOptions(
-            blackout_interval=opts.scheduling.after_success.blackout_interval,
-            evaluate_autoscale=opts.scheduling.after_success.evaluate_autoscale,
-            policy=opts.scheduling.policy,
-            actions_interval=opts.polling_interval.actions,
-            max_attempts=proxy_settings.max_attempts,
-        ),
-        LoopOptions(
-            workers=proxy_settings.workers,
-            lease_ttl=proxy_settings.lease_seconds,
-            lease_renew=proxy_settings.renew_seconds,
-            federations_interval=opts.polling_interval.federations,
-            mode=args.mode,
-            original_poll=max(opts.polling_interval.actions, 0.1),
-        ),
-        proxy_id=args.proxy_id,
-        info={"log": str(log_path), "store": store.backend, "config": args.config},
-    )
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
-    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
-    record = {
-        "proxy_id": args.proxy_id,
-        "pid": os.getpid(),
-        "version": __version__,
-        "started": datetime.now(timezone.utc).isoformat(),
-        "store": store.backend,
-        "log": str(log_path),
-        "config": args.config,
-        "mode": args.mode,
-    }
-    target = discovery_file(ws, args.proxy_id)
-    write_json_atomic(target, record)
-    logging.getLogger("batchfed.proxy").info(
-        "proxy %s %s started (pid %d, store %s, mode %s)", args.proxy_id, __version__, os.getpid(), store.backend, args.mode
-    )
+    daemon = _daemon(args, ws, opts, store, log_path)
+    _stop_on_signals(daemon)
+    discovery = _announce(args, ws, store.backend, log_path)
     try:
         daemon.run()
     finally:
-        try:
-            current = target.read_text(encoding="utf-8")
-            if f'"pid": {os.getpid()}' in current:
-                target.unlink()
-        except OSError:
-            pass
+        _withdraw(discovery)
         if blob_log is not None:
             logging.getLogger().removeHandler(blob_log)
             blob_log.close()
         store.close()
         close_accounts()
     return 0
+
+
+def _proxy_options(config: str | None) -> ProxyOptions:
+    """``federation.proxy_options`` of the given federation.yaml, else the defaults."""
+    from ..config import load_federation
+    from ..config.federation import FederationConfig
+
+    fed_cfg = load_federation(Path(config)) if config else FederationConfig()
+    return fed_cfg.federation.proxy_options
+
+
+def _daemon(args: argparse.Namespace, ws: Workspace, opts: ProxyOptions, store: Store, log_path: Path) -> ProxyDaemon:
+    """The daemon as federation.yaml (scheduling, polling) and the workspace (workers, lease) set it up."""
+    from ..batch.adapter import get_account
+    from .daemon import LoopOptions, ProxyDaemon
+    from .processor import ProcessingOptions
+
+    settings = ws.settings.proxy
+    processing = ProcessingOptions(
+        blackout_interval=opts.scheduling.after_success.blackout_interval,
+        evaluate_autoscale=opts.scheduling.after_success.evaluate_autoscale,
+        policy=opts.scheduling.policy,
+        actions_interval=opts.polling_interval.actions,
+        max_attempts=settings.max_attempts,
+    )
+    loop = LoopOptions(
+        workers=settings.workers,
+        lease_ttl=settings.lease_seconds,
+        lease_renew=settings.renew_seconds,
+        federations_interval=opts.polling_interval.federations,
+        mode=args.mode,
+        original_poll=max(opts.polling_interval.actions, 0.1),
+    )
+    return ProxyDaemon(
+        store,
+        lambda url: get_account(url, workspace=ws.path),
+        processing,
+        loop,
+        proxy_id=args.proxy_id,
+        info={"log": str(log_path), "store": store.backend, "config": args.config},
+    )
+
+
+def _stop_on_signals(daemon: ProxyDaemon) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+
+
+def _announce(args: argparse.Namespace, ws: Workspace, backend: str, log_path: Path) -> Path:
+    """Write this process's discovery file (atomically) and log the start; returns the file."""
+    from .lifecycle import discovery_file, write_json_atomic
+
+    record = {
+        "proxy_id": args.proxy_id,
+        "pid": os.getpid(),
+        "version": __version__,
+        "started": datetime.now(timezone.utc).isoformat(),
+        "store": backend,
+        "log": str(log_path),
+        "config": args.config,
+        "mode": args.mode,
+    }
+    discovery = discovery_file(ws, args.proxy_id)
+    write_json_atomic(discovery, record)
+    logging.getLogger("batchfed.proxy").info(
+        "proxy %s %s started (pid %d, store %s, mode %s)", args.proxy_id, __version__, os.getpid(), backend, args.mode
+    )
+    return discovery
+
+
+def _withdraw(discovery: Path) -> None:
+    """Remove the discovery file, unless a newer process of the same proxy id wrote it since."""
+    try:
+        current = discovery.read_text(encoding="utf-8")
+        if f'"pid": {os.getpid()}' in current:
+            discovery.unlink()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ before the next one depends on it, and each Batch call is idempotent:
 5. add the tasks (``TaskExists`` counts as success: a retry re-adds safely);
 6. record the unique id on the location, then mark the action placed.
 
+Steps 2–6 live in :mod:`.placement`; this module decides, handles each outcome
+(placed, blocked, failed, retried) and carries out terminate and delete.
+
 Killing the proxy between any two steps therefore neither loses the action
 (the claim lapses and the next leader re-claims it) nor duplicates a job or
 a task (deterministic ids, create-if-absent).
@@ -24,18 +27,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
 
 from ..batch.errors import UNREACHABLE
-from ..batch.jobs import JobInfo, JobSettings
-from ..config.jobs import TaskDefinition
 from ..errors import (
-    BatchConflictError,
     BatchError,
     BatchfedError,
-    BatchNotFoundError,
     ClaimLostError,
     ConfigError,
     NotFoundError,
@@ -43,19 +41,16 @@ from ..errors import (
     StoreError,
     StoreUnavailableError,
 )
-from ..scheduler import decide_requirements, resolve, rewrite_for_placement, summarize
-from ..scheduler.rewrite import highest_generated
+from ..scheduler import decide_requirements, resolve, summarize
 from ..scheduler.types import Decision, PoolSnapshot, url_key
 from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim, LocationUpdate
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
 from .payload import AddPayload, parse_add, parse_remove
+from .placement import Excluded, JobPlacement, Target, place_schedule
 
 log = logging.getLogger("batchfed.proxy")
-
-MAX_RECORDED_FAILURES = 100  # per-task add failures kept on the action (the count is exact)
-
 
 @dataclass(frozen=True)
 class ProcessingOptions:
@@ -96,13 +91,6 @@ class FollowOn:
     ttl: float
     asked: bool = False
     claim: Claim | None = None
-
-
-@dataclass(frozen=True)
-class Excluded:
-    """The chosen pool cannot take this job after all; decide again without it."""
-
-    reason: str
 
 
 def verdict_dicts(decision: Decision) -> list[dict[str, Any]]:
@@ -294,148 +282,74 @@ class ActionProcessor:
         excluded = set(progress.get("excluded") or ())
         homes = self._job_homes(a)
         intent: dict[str, Any] | None
+        target: Target | None
         while True:
-            target = progress.get("pool")
-            if not target:
-                # decide and hold as one step: decisions running concurrently on other workers
-                # must see this choice's blackout and load (the original ran one action at a
-                # time, so holding "after success" was the same moment)
-                with self._decide_lock:
-                    decision, chosen = self._decide(claim, payload, excluded, homes)
-                    if chosen is not None:
-                        target = self._target(chosen, decision)
-                        self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
-                if target is None:
-                    if excluded:
-                        # exclusions hold for one attempt (as the original's blacklist): the
-                        # conflicting job may be gone by the next retry
-                        claim = self.store.record_progress(claim, {"excluded": []})
-                    retry = self._block_retry(a)
-                    log.info("action %s (%s %s) blocked: %s", a.id, a.kind, a.target_id, decision.reason)
-                    self.store.mark_blocked(claim, decision.reason, verdicts=verdict_dicts(decision), retry_in=retry)
-                    return "blocked"
-                progress["pool"] = target
-                intent = {"pool": target}
-            else:
+            recorded = progress.get("pool")
+            if recorded:
+                target = Target.from_record(recorded)
                 intent = None  # a retry: the journal has the pool already
+            else:
+                decision, target = self._decide_and_hold(claim, payload, excluded, homes)
+                if target is None:
+                    return self._blocked(claim, decision, excluded)
+                progress["pool"] = record = target.record()
+                intent = {"pool": record}
             if a.kind is ActionKind.JOB_SCHEDULE:
                 if intent is not None:
-                    claim = self._journal(claim, intent)
-                outcome = self._create_schedule(claim, payload, target, follow)
+                    claim = self.journal(claim, intent)
+                outcome = place_schedule(self, claim, payload, target, follow)
             else:
-                outcome = self._create_job(claim, payload, target, fed.unique_job_ids, progress, homes, intent, follow)
+                outcome = JobPlacement(self, claim, payload, target, intent).run(progress, homes, fed.unique_job_ids, follow)
             if not isinstance(outcome, Excluded):
                 return outcome
-            excluded.add(target["key"])
-            self.capacity.lift_blackout(target["key"])
-            self.capacity.invalidate(target["service_url"])  # our load estimate for it was wrong
-            log.info("action %s: pool %s excluded: %s", a.id, target["pool_id"], outcome.reason)
-            progress.pop("pool", None)
-            progress.pop("job_ready", None)
-            claim = self.store.record_progress(
-                claim, {"pool": None, "job_ready": None, "excluded": sorted(excluded), "last_exclusion": outcome.reason}
-            )
+            claim = self._exclude(claim, target, outcome, excluded, progress)
 
-    def _create_job(
-        self, claim: Claim, payload: AddPayload, target: dict[str, Any], unique_job_ids: bool, progress: dict[str, Any],
-        homes: dict[str, str], intent: dict[str, Any] | None, follow: FollowOn | None = None,
-    ) -> str | Excluded:
-        """Create or merge into the job on ``target`` and add the task group. ``intent`` is
-        the chosen pool when not recorded yet: it is written before the job is created, or —
-        when this proxy merges into a job it knows, where nothing is created — together with
-        the journal, one write fewer (the listing before it changes nothing on Batch)."""
+    def _decide_and_hold(
+        self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
+    ) -> tuple[Decision, Target | None]:
+        """Decide and hold as one step: decisions running concurrently on other workers must
+        see this choice's blackout and load (the original ran one action at a time, so holding
+        "after success" was the same moment). The target is None when the decision is blocked."""
+        with self._decide_lock:
+            decision, chosen = self._decide(claim, payload, excluded, homes)
+            if chosen is None:
+                return decision, None
+            target = Target.chosen(chosen, decision, self.clock())
+            self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
+            return decision, target
+
+    def _blocked(self, claim: Claim, decision: Decision, excluded: set[str]) -> str:
         a = claim.action
-        spec = payload.job
-        account = self.account_for(target["service_url"])
-        pool_id, windows = target["pool_id"], bool(target.get("windows"))
-        settings = JobSettings.from_spec(spec)
-        tasks: list[TaskDefinition] = list(spec.task_definitions)
-        where = LocationUpdate(target["service_url"], pool_id, account=target.get("account"), location=target.get("location"))
-        if not progress.get("job_ready"):
-            # the store places the job id on this pool already: a later task group, a retry
-            likely = (home := homes.get(url_key(target["service_url"]))) is not None and home.lower() == pool_id.lower()
-            known = None
-            if likely:
-                try:
-                    known = self._known_task_ids(account, spec.id, target, settings, windows)
-                except BatchNotFoundError:  # deleted outside the federation: create it again
-                    likely = False
-                except BaseException:
-                    if intent is not None:  # the retry comes back to this pool, its hold taken once
-                        self._journal(claim, intent)
-                    raise
-            if known is not None:
-                created, existing = False, known
-            else:
-                if intent is not None:
-                    claim, intent = self._journal(claim, intent), None
-                opened = self._create_or_merge(account, spec.id, target, settings, windows, likely)
-                if isinstance(opened, Excluded):
-                    return opened
-                created, existing = opened
-            highest, collisions = -1, []
-            if not created:
-                highest = highest_generated(existing)
-                if unique_job_ids or not any(t.depends_on for t in tasks):
-                    # ids the user wrote that another task group already used in this job
-                    collisions = sorted({t.id for t in tasks if not t.generated_id} & existing)
-            journal = {"job_ready": True, "job_created": created, "generated_after": highest, "collisions": collisions}
-            # the location is recorded with the journal, before any task is added: nothing orphaned
-            claim = self._journal(claim, {**(intent or {}), **journal}, location=where)
-            progress.update(journal)
-        else:  # a retry: the location is there already, unless an older proxy died before writing it
-            self.store.record_location(a.federation_id, spec.id, kind=ActionKind.JOB, **asdict(where))
-        rewritten = rewrite_for_placement(
-            tasks, unique_id=a.id, unique_job_ids=unique_job_ids, highest=int(progress.get("generated_after", -1))
-        )
-        collisions = set(progress.get("collisions") or ())
-        to_add = [t for t in rewritten if t.id not in collisions]
-        if len(to_add) > 1000:  # a long bulk add: keep the claim alive through it
-            claim = self.store.renew_claim(claim, ttl=self.options.claim_ttl)
-        try:
-            report = account.add_tasks(spec.id, to_add, windows=windows, concurrency=self.options.task_add_concurrency)
-        except BatchConflictError as exc:  # the job closed (completed, terminating, deleted) since
-            self.known_jobs.forget(target["service_url"], spec.id)
-            return Excluded(f"tasks cannot be added to job '{spec.id}' on {pool_id}: {exc}")
-        failures = [{"task_id": r.task_id, "code": r.code, "message": r.message} for r in report.failed]
-        failures += [
-            {"task_id": t, "code": "TaskIdInUse", "message": "an earlier task group of this job already has this task id"}
-            for t in sorted(collisions)
-        ]
-        if spec.auto_complete:
-            account.set_auto_complete(spec.id)
-            self.known_jobs.forget(target["service_url"], spec.id)  # it will close by itself
-        now = self.clock()
-        served = replace(where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
-        self._after_success(account, target, now, sum(t.num_instances for t in to_add))
-        result_progress = {
-            "placed_pool": target["key"],
-            "tasks_added": report.succeeded,
-            "task_failures": failures[:MAX_RECORDED_FAILURES],
-            "task_failure_count": len(failures),
-            "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6),
-        }
-        if failures and report.succeeded == 0:
-            claim = self.store.record_progress(claim, result_progress, location=served)
-            first = failures[0]
-            self.store.mark_failed(claim, f"no task of the group could be added ({len(failures)} failed; first: {first['task_id']}: {first['code']})")
-            self.counters.add("task_add_failures", len(failures))
-            return "failed"
-        if failures:
-            self.counters.add("task_add_failures", len(failures))
-            log.warning("action %s: %d task(s) not added to job %s: first %s", a.id, len(failures), spec.id, failures[0])
-        self._mark_placed(claim, follow, progress=result_progress, location=served)
-        log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, pool_id, target.get("rule"), report.succeeded)
-        return "placed"
+        if excluded:
+            # exclusions hold for one attempt (as the original's blacklist): the
+            # conflicting job may be gone by the next retry
+            claim = self.store.record_progress(claim, {"excluded": []})
+        log.info("action %s (%s %s) blocked: %s", a.id, a.kind, a.target_id, decision.reason)
+        self.store.mark_blocked(claim, decision.reason, verdicts=verdict_dicts(decision), retry_in=self._block_retry(a))
+        return "blocked"
 
-    def _mark_placed(self, claim: Claim, follow: FollowOn | None, *, progress: dict[str, Any], location: LocationUpdate) -> None:
+    def _exclude(
+        self, claim: Claim, target: Target, outcome: Excluded, excluded: set[str], progress: dict[str, Any]
+    ) -> Claim:
+        """Give up the target for this attempt: its hold lifted, the journal back to deciding."""
+        excluded.add(target.key)
+        self.capacity.lift_blackout(target.key)
+        self.capacity.invalidate(target.service_url)  # our load estimate for it was wrong
+        log.info("action %s: pool %s excluded: %s", claim.action_id, target.pool_id, outcome.reason)
+        progress.pop("pool", None)
+        progress.pop("job_ready", None)
+        return self.store.record_progress(
+            claim, {"pool": None, "job_ready": None, "excluded": sorted(excluded), "last_exclusion": outcome.reason}
+        )
+
+    def mark_placed(self, claim: Claim, follow: FollowOn | None, *, progress: dict[str, Any], location: LocationUpdate) -> None:
         if follow is None:
             self.store.mark_placed(claim, progress=progress, location=location)
             return
         _, nxt = self.store.mark_placed_and_claim(claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl)
         follow.asked, follow.claim = True, nxt
 
-    def _journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
+    def journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
         """Journal a step of the add; if the claim is lost meanwhile, a chosen pool in the
         record gives its hold back."""
         try:
@@ -445,102 +359,11 @@ class ActionProcessor:
                 self.capacity.lift_blackout(record["pool"]["key"])
             raise
 
-    def _known_task_ids(
-        self, account: Any, job_id: str, target: dict[str, Any], settings: JobSettings, windows: bool
-    ) -> set[str] | None:
-        """The ids of the tasks of a job this proxy remembers on the pool as compatible
-        (:mod:`.known_jobs`): the listing alone confirms the job still exists (it raises
-        BatchNotFoundError if not). None when the job is not remembered so: it must be read."""
-        url, pool_id = target["service_url"], target["pool_id"]
-        known = self.known_jobs.get(url, job_id)
-        if known is None or known.merge_conflict(pool_id, settings, windows=windows) is not None:
-            return None
-        try:
-            return account.task_ids(job_id)
-        except BatchNotFoundError:
-            self.known_jobs.forget(url, job_id)
-            raise
-
-    def _create_or_merge(
-        self, account: Any, job_id: str, target: dict[str, Any], settings: JobSettings, windows: bool, likely: bool
-    ) -> tuple[bool, set[str]] | Excluded:
-        """The job on the chosen pool, created if absent: ``(created, ids of its tasks)``, or
-        why this task group cannot merge into the job there. A job ``likely`` to exist is not
-        created blindly (see ``BatchAccount.create_job``)."""
-        url, pool_id = target["service_url"], target["pool_id"]
-        self.known_jobs.forget(url, job_id)
-        try:
-            result = account.create_job(job_id, pool_id, settings, windows=windows, likely_exists=likely)
-        except BatchConflictError as exc:  # e.g. JobBeingDeleted / JobCompleted on create
-            return Excluded(f"job cannot be created on {pool_id}: {exc}")
-        if result.created:
-            self.known_jobs.remember(url, JobInfo.created(job_id, pool_id, settings, windows=windows))
-            return True, set()
-        existing = result.existing
-        assert existing is not None
-        conflict = existing.merge_conflict(pool_id, settings, windows=windows)
-        if conflict:
-            return Excluded(conflict)
-        self.known_jobs.remember(url, existing)
-        return False, account.task_ids(job_id)
-
-    def _create_schedule(self, claim: Claim, payload: AddPayload, target: dict[str, Any], follow: FollowOn | None = None) -> str | Excluded:
-        a = claim.action
-        spec = payload.job
-        rec = spec.recurrence
-        assert rec is not None
-        account = self.account_for(target["service_url"])
-        pool_id, windows = target["pool_id"], bool(target.get("windows"))
-        sched = rec.schedule
-        result = account.create_job_schedule(
-            spec.id, pool_id,
-            recurrence_interval=sched.recurrence_interval,
-            tasks=list(spec.task_definitions),
-            settings=JobSettings.from_spec(spec),
-            windows=windows,
-            do_not_run_until=_iso(sched.do_not_run_until),
-            do_not_run_after=_iso(sched.do_not_run_after),
-            start_window=sched.start_window,
-        )  # fmt: skip
-        if not result.created:
-            existing = result.existing
-            if existing is None or (existing.pool_id or "").lower() != pool_id.lower():
-                return Excluded(f"a job schedule '{spec.id}' already exists on pool {existing.pool_id if existing else '?'}")
-        now = self.clock()
-        served = LocationUpdate(
-            target["service_url"], pool_id, account=target.get("account"), location=target.get("location"),
-            unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc),
-        )  # fmt: skip
-        # schedules get no blackout or autoscale evaluation (as in the original): no tasks run yet
-        self._mark_placed(
-            claim, follow, progress={"placed_pool": target["key"], "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)},
-            location=served,
-        )  # fmt: skip
-        log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)
-        return "placed"
-
-    def _target(self, snap: PoolSnapshot, decision: Decision) -> dict[str, Any]:
-        f = snap.facts
-        return {
-            "key": f.key, "service_url": f.service_url, "pool_id": f.pool_id, "account": f.account,
-            "location": f.location, "windows": f.windows, "autoscale": f.autoscale,
-            "rule": decision.rule, "node_kind": decision.node_kind, "decided_at": self.clock(),
-        }  # fmt: skip
-
-    def _hold(self, target: dict[str, Any], slots: int) -> None:
+    def _hold(self, target: Target, slots: int) -> None:
         """Account for a chosen pool in the shared capacity view: its load, and its blackout."""
-        self.capacity.record_placement(target["service_url"], target["pool_id"], slots, target.get("node_kind"))
+        self.capacity.record_placement(target.service_url, target.pool_id, slots, target.node_kind)
         if self.options.blackout_interval > 0:
-            self.capacity.black_out(target["key"], self.clock() + self.options.blackout_interval)
-
-    def _after_success(self, account: Any, target: dict[str, Any], now: float, slots: int) -> None:
-        if self.options.blackout_interval > 0:  # the blackout runs from the placement itself
-            self.capacity.black_out(target["key"], now + self.options.blackout_interval)
-        if self.options.evaluate_autoscale and target.get("autoscale"):
-            try:
-                account.reevaluate_autoscale(target["pool_id"])
-            except BatchError as exc:  # advisory: the placement itself succeeded
-                log.warning("autoscale evaluation of %s failed: %s", target["pool_id"], exc)
+            self.capacity.black_out(target.key, self.clock() + self.options.blackout_interval)
 
     # ------------------------------------------------------------------ terminate / delete
     def _remove(self, claim: Claim) -> str:
@@ -604,9 +427,3 @@ def _check_target(a: Action, payload: AddPayload) -> None:
         carries = "a job schedule (it has a recurrence)" if spec.recurrence is not None else "a job (no recurrence)"
         raise ConfigError(f"action {a.id}: a {a.kind.value} action whose payload is {carries}")
 
-
-def _iso(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
+from typing import NamedTuple
 
 from ..config.constraints import FederationConstraints
-from .matching import _MISS, Check, _new_verdict, build_hard_checks, constraint_table, decision_plan, load_verdict
-from .policies import Policy, get_policy
+from .hard_checks import _MISS, _new_verdict, build_hard_checks
+from .matching import Check, constraint_table, decision_plan, load_verdict
+from .policies import Choice, Policy, get_policy
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
 
@@ -31,6 +33,22 @@ def decide_requirements(
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
     reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, _JOB_CREATE_FAILED)
+    judged = _judge_pools(req, pools, now, reasons)
+    choice = _choose(judged.candidates, req, choose)
+    ordered = sorted(judged.verdicts.values(), key=_pool_of)  # by pool key alone: keys are unique
+    if choice is None:
+        return _blocked(req, judged, ordered)
+    return _chosen(req, choice, ordered)
+
+
+class _Judged(NamedTuple):
+    verdicts: dict[str, Verdict]  # pool key → its verdict, each pool once
+    candidates: list[PoolSnapshot]  # passed the hard constraints and the load filter
+    hard_failures: int
+
+
+def _judge_pools(req: Requirements, pools: Iterable[PoolSnapshot], now: float, reasons: dict[str, str]) -> _Judged:
+    """Every pool's verdict: excluded by the caller, by a hard constraint, skipped by load, or eligible."""
     plan = decision_plan(build_hard_checks(req))
     verdicts: dict[str, Verdict] = {}
     candidates: list[PoolSnapshot] = []
@@ -65,27 +83,29 @@ def decide_requirements(
             candidates.append(p)
             v = Verdict(key, "eligible")
         verdicts[key] = v
+    return _Judged(verdicts, candidates, hard_failures)
 
-    choice = None
-    if candidates and req.need > 0:
-        for kind in req.node_kinds:
-            choice = choose(candidates, kind, req.need, req.unit, req.allow_autoscale)
-            if choice is not None:
-                break
 
-    ordered = sorted(verdicts.values(), key=_pool_of)  # by pool key alone: keys are unique
-    if choice is None:
-        return Decision(
-            pool=None,
-            unit=req.unit,
-            required=req.need,
-            reason=_blocked_reason(len(verdicts), hard_failures, len(candidates), req),
-            verdicts=tuple(ordered),
-        )
+def _choose(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -> Choice | None:
+    """The policy's pick among the eligible pools, trying the allowed node kinds in order."""
+    if not candidates or req.need <= 0:
+        return None
+    for kind in req.node_kinds:
+        choice = choose(candidates, kind, req.need, req.unit, req.allow_autoscale)
+        if choice is not None:
+            return choice
+    return None
+
+
+def _blocked(req: Requirements, judged: _Judged, ordered: list[Verdict]) -> Decision:
+    reason = _blocked_reason(len(judged.verdicts), judged.hard_failures, len(judged.candidates), req)
+    return Decision(pool=None, unit=req.unit, required=req.need, reason=reason, verdicts=tuple(ordered))
+
+
+def _chosen(req: Requirements, choice: Choice, ordered: list[Verdict]) -> Decision:
     chosen_key = choice.pool.key
     at = bisect_left(ordered, (chosen_key,))  # the (unique) key leads each verdict
     ordered[at] = ordered[at]._replace(status="chosen", reason=f"chosen: {choice.rule}, {choice.capacity} {req.unit} available")
-    final = tuple(ordered)
     return Decision(
         pool=chosen_key,
         node_kind=choice.kind,
@@ -94,7 +114,7 @@ def decide_requirements(
         capacity=choice.capacity,
         rule=choice.rule,
         reason=f"{choice.pool.pool_id}: {choice.rule} ({choice.capacity} {req.unit} for {req.need} needed, {choice.kind.replace('_', '-')})",
-        verdicts=final,
+        verdicts=tuple(ordered),
     )
 
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from factories import NOW, SIZES, group, make_constraints, make_pool
 from batchfed_lab.scheduler import decide
-from batchfed_lab.scheduler.matching import build_hard_checks, hard_verdict, load_verdict
+from batchfed_lab.scheduler.hard_checks import build_hard_checks
+from batchfed_lab.scheduler.matching import hard_verdict, load_verdict
 from batchfed_lab.scheduler.requirements import resolve
 
 LOCATIONS = ["westeurope", "eastus", "japaneast"]
