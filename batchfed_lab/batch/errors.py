@@ -28,7 +28,6 @@ from azure.core.exceptions import (
 )
 
 from ..errors import (
-    UNREACHABLE,
     BatchAuthError,
     BatchConflictError,
     BatchError,
@@ -36,7 +35,7 @@ from ..errors import (
     BatchUnreachableError,
 )
 
-__all__ = ["UNREACHABLE", "batch_call", "error_code", "translate"]  # UNREACHABLE: read by proxy.processor
+__all__ = ["batch_call", "error_code", "translate"]
 _MAX_DETAIL = 3  # how many error "values" (PropertyName, Reason, ...) make it into the message
 
 

@@ -112,7 +112,8 @@ def _stop_on_signals(daemon: ProxyDaemon) -> None:
 
 def _announce(args: argparse.Namespace, ws: Workspace, backend: str, log_path: Path) -> Path:
     """Write this process's discovery file (atomically) and log the start; returns the file."""
-    from .lifecycle import discovery_file, write_json_atomic
+    from ..runtime import write_json_atomic
+    from .lifecycle import discovery_file
 
     record = {
         "proxy_id": args.proxy_id,

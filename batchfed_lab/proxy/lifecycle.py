@@ -29,7 +29,6 @@ from ..config.workspace import Workspace, open_workspace
 from ..errors import ProxyError
 from ..runtime import alive as pid_alive
 from ..runtime import live_records
-from ..runtime import write_json_atomic  # noqa: F401  (the proxy's __main__ writes its discovery file with it)
 
 DISCOVERY_PREFIX = "proxy-"
 START_TIMEOUT = 30.0

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..batch.errors import UNREACHABLE
 from ..errors import (
     BatchError,
     BatchfedError,
+    BatchUnreachableError,
     ClaimLostError,
     ConfigError,
     NotFoundError,
@@ -168,7 +168,7 @@ class ActionProcessor:
             if exc.status == 400:
                 # the service refused the request itself (invalid property): retrying cannot help
                 outcome = self._fail(claim, str(exc))
-            elif exc.code == UNREACHABLE:
+            elif isinstance(exc, BatchUnreachableError):
                 # nobody answers at that URL (restarting, network): not this action's fault
                 outcome = self._unreachable(claim, exc)
             else:
