@@ -408,7 +408,7 @@ class Client:
             for loc in self.store.get_locations(federation_id):
                 if (loc.kind is ActionKind.JOB and all_jobs) or (loc.kind is ActionKind.JOB_SCHEDULE and all_schedules):
                     if (loc.kind, loc.job_id) not in targets:
-                        targets.append((loc.kind, loc.job_id))  # the real ids (the original used hashes)
+                        targets.append((loc.kind, loc.job_id))  # the ids the user knows, never hashes of them
         elif not targets:
             raise ConfigError("name at least one --job-id or --jobschedule-id, or use --all-jobs / --all-jobschedules")
         result = RemovalResult()

@@ -29,8 +29,8 @@ class SnapshotOperations(BatchConnection):
 
     def _active_task_counts(self, pool_ids: Iterable[str]) -> dict[str, int]:
         """Active tasks per pool: one ``list_jobs`` (active jobs of the account, grouped here by
-        pool) + one ``get_job_task_counts`` per active job on those pools, up to 8 at once.
-        The original listed jobs once *per pool*; this lists once per account."""
+        pool) + one ``get_job_task_counts`` per active job on those pools, up to 8 at once:
+        the listing costs the same whatever the number of pools."""
         wanted = {p.lower(): 0 for p in pool_ids}
         if not wanted:
             return {}

@@ -11,7 +11,7 @@ error. Here:
 * ``success`` → ``added``; ``clienterror`` with code ``TaskExists`` → ``exists`` (success:
   re-adding the same ids after a crash is idempotent);
 * any other ``clienterror`` → ``failed`` with its code and message: returned, never raised,
-  never counted as success (the original counted them as success);
+  never counted as success;
 * ``servererror`` or a task missing from the response → re-posted, at most
   ``max_server_retries`` times, then ``failed``;
 * a whole-request ``RequestBodyTooLarge`` halves the chunk (and every later chunk); a single

@@ -14,7 +14,7 @@ _TO_MIB = {"b": 1 / 1024**2, "k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0**
 def parse_memory_mib(value: object) -> float:
     """``'64g'`` → 65536.0 MiB. Suffixes b k m g t, any case, binary multiples.
 
-    Every suffix works, ``m`` included (the original proxy crashed on it).
+    Every suffix works, ``m`` included (docs/compat.md).
     """
     if isinstance(value, bool):
         raise ValueError("expected a memory amount such as 512m or 64g, not a boolean")

@@ -308,8 +308,8 @@ class ActionProcessor:
         self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
     ) -> tuple[Decision, Target | None]:
         """Decide and hold as one step: decisions running concurrently on other workers must
-        see this choice's blackout and load (the original ran one action at a time, so holding
-        "after success" was the same moment). The target is None when the decision is blocked."""
+        see this choice's blackout and load before they choose. The target is None when the
+        decision is blocked."""
         with self._decide_lock:
             decision, chosen = self._decide(claim, payload, excluded, homes)
             if chosen is None:

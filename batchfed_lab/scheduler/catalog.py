@@ -5,9 +5,8 @@ The facts live in ``vm_sizes.csv`` next to this module (package data; columns
 see docs/vm-sizes.md for where they come from and their known simplifications
 (NVv4 fractional GPUs are recorded as 1 GPU).
 
-GPU and RDMA are *data*, never guessed from the size name (the original's
-name heuristics disagreed between its proxy and its CLI; see the reference
-notes, §7). A size that is not in the catalog is unknown: :func:`lookup`
+GPU and RDMA are *data*, never guessed from the size name: name heuristics
+cannot keep up with new series and disagree between tools. A size that is not in the catalog is unknown: :func:`lookup`
 returns ``None`` and the scheduler gives the verdict "size unknown" — unless
 the pool's ``vm_size_override`` supplies at least cores and memory.
 

@@ -116,7 +116,7 @@ def _custom_image(req: Requirements) -> HardCheck | None:
         return None
 
     def judge(f: PoolFacts) -> Judgement | None:
-        # a platform-image pool simply does not match (the original crashed here)
+        # a platform-image pool simply does not match: a verdict, never an error
         if (f.custom_image_id or "").lower() != image:
             actual = f.custom_image_id or "platform image"
             return "custom_image", image, actual, f"needs custom image {image}, pool uses {actual}"

@@ -5,8 +5,7 @@
   two task groups of the same job id can share one Batch job.
 * Generated ids (``task-00000``) are renumbered after the highest generated
   id already in the target job, so a merged task group never collides. Ids
-  the user wrote are kept. (The original crashed when the first existing id
-  did not carry the prefix; here any id is fine.)
+  the user wrote are kept, whatever their form.
 """
 
 from __future__ import annotations
