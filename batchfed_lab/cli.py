@@ -63,4 +63,6 @@ def config_validate(files: Sequence[str]) -> None:
 
 # --- the verbs of the one table (commands.py): fed …, up, down, pool … --------------------
 # (imports are cheap: the commands import the client and its heavy modules when they run)
-from .cli_fed import register as _register_fed; _register_fed(main)  # noqa: E402, E702
+from .cli_fed import register as _register_fed  # noqa: E402  (it adds its verbs to main, defined above)
+
+_register_fed(main)

@@ -86,9 +86,12 @@ def _command(verb: Verb, name: str, help_suffix: str = "") -> click.Command:
 
     text = verb.summary[:1].upper() + verb.summary[1:] + "." + (f"\n\n{verb.details}" if verb.details else "") + help_suffix
     return _FedCommand(
-        name, callback=callback, params=[_click_param(p) for p in commands.params_of(verb, "cli")],
-        help=text, short_help=verb.summary,
-    )  # fmt: skip
+        name,
+        callback=callback,
+        params=[_click_param(p) for p in commands.params_of(verb, "cli")],
+        help=text,
+        short_help=verb.summary,
+    )
 
 
 class _FedGroup(click.Group):
@@ -119,8 +122,11 @@ def _groups() -> dict[str, click.Group]:
 
 def fed_group(groups: dict[str, click.Group] | None = None) -> click.Group:
     """The ``fed`` group: every non-root verb of the table, aliases included."""
-    fed = _FedGroup("fed", help="Federations: proxy, pools, jobs (the verbs of `%fed` in a notebook).",
-                    context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
+    fed = _FedGroup(
+        "fed",
+        help="Federations: proxy, pools, jobs (the verbs of `%fed` in a notebook).",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
     for group in (groups or _groups()).values():
         fed.add_command(group)
     for path, verb in commands.all_paths():

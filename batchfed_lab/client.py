@@ -26,8 +26,17 @@ from .config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
 from .config.workspace import Workspace, default_home, open_workspace
 from .errors import BatchfedError, ConfigError, ConflictError, NotFoundError
 from .proxy import add_payload, remove_payload
-from .results import (DestroyResult, Explanation, FederatedTask, FederationSummary, PoolChange, PoolOperation, RemovalResult,
-                      Submission, TextOutput)
+from .results import (
+    DestroyResult,
+    Explanation,
+    FederatedTask,
+    FederationSummary,
+    PoolChange,
+    PoolOperation,
+    RemovalResult,
+    Submission,
+    TextOutput,
+)
 from .scheduler import constraint_matrix, decide, summarize
 from .scheduler.types import PoolSnapshot
 from .store import Action, ActionKind, ActionMethod, ActionState, Federation, Location, NewAction, PoolMember, Store, open_store
@@ -60,8 +69,10 @@ def _as_pool(pool_config: Any) -> PoolConfig | None:
 def _os_defaults(pool_config: Any) -> dict[str, Any]:
     """The ``native`` / ``windows`` defaults a pool.yaml gives jobs whose constraints do not set them."""
     pool = _as_pool(pool_config)
-    return {"native_default": pool.pool_specification.native if pool else None,
-            "windows_default": pool.pool_specification.windows if pool else False}  # fmt: skip
+    return {
+        "native_default": pool.pool_specification.native if pool else None,
+        "windows_default": pool.pool_specification.windows if pool else False,
+    }
 
 
 def _pool_configs(pool_config: Any) -> list[PoolConfig]:
@@ -91,7 +102,7 @@ class Client:
             self._store.close()
             self._store = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,7 +111,7 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(workspace={str(self.workspace.path)!r}, store={self.workspace.settings.store.backend!r})"
 
-    def account(self, service_url: str) -> "BatchAccount":
+    def account(self, service_url: str) -> BatchAccount:
         from .batch import get_account
 
         return get_account(service_url, workspace=self.workspace.path)
@@ -138,7 +149,7 @@ class Client:
         feds = [self.store.get_federation(f) for f in wanted] if wanted else self.store.list_federations()
         return [FederationSummary(f, tuple(self.store.list_pools(f.id)), self.store.counts(f.id)) for f in feds]
 
-    def federations_frame(self, federation_ids: Iterable[str] = ()) -> "pd.DataFrame":
+    def federations_frame(self, federation_ids: Iterable[str] = ()) -> pd.DataFrame:
         from .frames import federations_frame
 
         return federations_frame(self.describe_federations(federation_ids))
@@ -212,8 +223,11 @@ class Client:
             chosen = members
         for pid in pool_ids:
             want_url = None if batch_service_url is None else batch_service_url.rstrip("/").lower()
-            match = [m for m in members if m.pool_id.lower() == pid.lower()
-                     and (want_url is None or m.batch_service_url.lower() == want_url)]  # fmt: skip
+            match = [
+                m
+                for m in members
+                if m.pool_id.lower() == pid.lower() and (want_url is None or m.batch_service_url.lower() == want_url)
+            ]
             if not match:
                 raise NotFoundError(f"pool '{pid}' is not in federation '{federation_id}'")
             chosen += match
@@ -258,7 +272,7 @@ class Client:
             snaps = [replace(s, blackout_until=blackouts[s.key]) if s.key in blackouts else s for s in snaps]
         return snaps
 
-    def pools_frame(self, federation_id: str) -> "pd.DataFrame":
+    def pools_frame(self, federation_id: str) -> pd.DataFrame:
         """Pools with live capacity (see :func:`batchfed_lab.frames.pools_frame`)."""
         from .frames import pools_frame
 
@@ -266,7 +280,7 @@ class Client:
         return pools_frame(fed.id, self.pool_snapshots(fed.id))
 
     # -- the pools of one Batch account, in a federation or not ------------------------
-    def _pool_account(self, batch_service_url: str | None, account: str | None) -> "BatchAccount":
+    def _pool_account(self, batch_service_url: str | None, account: str | None) -> BatchAccount:
         """An Azure Batch account by URL, or a localbatch account by name (default ``local``)."""
         if batch_service_url and account:
             raise ConfigError("give either a batch service URL or a localbatch account, not both")
@@ -276,8 +290,9 @@ class Client:
         """Every pool of a Batch account with its nodes and backlog, sorted by id."""
         return self._pool_account(batch_service_url, account).list_pools(active_tasks=True)
 
-    def create_pool(self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None,
-                    exists_ok: bool = False) -> PoolOperation:  # fmt: skip
+    def create_pool(
+        self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None, exists_ok: bool = False
+    ) -> PoolOperation:
         """Create the pool a pool.yaml describes; ``changed`` is False when it existed (``exists_ok``)."""
         spec = _as_pool(pool_config).pool_specification  # type: ignore[union-attr]
         acct = self._pool_account(batch_service_url, account)
@@ -289,8 +304,15 @@ class Client:
         acct = self._pool_account(batch_service_url, account)
         return PoolOperation(spec.id, acct.service_url, acct.delete_pool(spec.id))
 
-    def resize_pool(self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None,
-                    dedicated: int | None = None, low_priority: int | None = None) -> PoolOperation:  # fmt: skip
+    def resize_pool(
+        self,
+        pool_config: Any,
+        *,
+        batch_service_url: str | None = None,
+        account: str | None = None,
+        dedicated: int | None = None,
+        low_priority: int | None = None,
+    ) -> PoolOperation:
         """Start resizing the pool a pool.yaml names to its ``vm_count`` (or the given targets)."""
         if min(dedicated or 0, low_priority or 0) < 0:
             raise ConfigError("node counts cannot be negative")
@@ -323,8 +345,10 @@ class Client:
         cfg = _as_jobs(jobs, name)
         defaults = _os_defaults(pool_config)
         self._check_submittable(fed, cfg)
-        new = [NewAction(kind=job.kind, method=ActionMethod.ADD, target_id=job.id, payload=add_payload(job, **defaults))
-               for job in cfg.job_specifications]  # fmt: skip
+        new = [
+            NewAction(kind=job.kind, method=ActionMethod.ADD, target_id=job.id, payload=add_payload(job, **defaults))
+            for job in cfg.job_specifications
+        ]
         actions = self.store.enqueue(fed.id, new)
         log.info("submitted %d action(s) to %s", len(actions), fed.id)
         return Submission(self, fed.id, actions)
@@ -346,7 +370,7 @@ class Client:
             out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
         return out
 
-    def explain_frame(self, federation_id: str, jobs: Any, **kwargs: Any) -> "pd.DataFrame":
+    def explain_frame(self, federation_id: str, jobs: Any, **kwargs: Any) -> pd.DataFrame:
         from .frames import verdicts_frame
 
         return verdicts_frame(self.explain(federation_id, jobs, **kwargs))
@@ -372,9 +396,14 @@ class Client:
         return self.store.list_actions(federation_id, target_id=job_id)
 
     def jobs_frame(
-        self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None,
-        queued: bool = False, blocked: bool = False,
-    ) -> "pd.DataFrame":  # fmt: skip
+        self,
+        federation_id: str,
+        job_id: str | None = None,
+        *,
+        schedule_id: str | None = None,
+        queued: bool = False,
+        blocked: bool = False,
+    ) -> pd.DataFrame:
         """``jobs list`` as a DataFrame: locations (default), queued actions, or blocked
         actions with their per-pool verdicts (see :mod:`batchfed_lab.frames`)."""
         from . import frames
@@ -396,9 +425,15 @@ class Client:
         return frames.locations_frame(self.locations(federation_id, target, kind=kind.value if kind else None))
 
     def _remove(
-        self, method: ActionMethod, federation_id: str, job_ids: Iterable[str], schedule_ids: Iterable[str],
-        all_jobs: bool, all_schedules: bool, force: bool,
-    ) -> RemovalResult:  # fmt: skip
+        self,
+        method: ActionMethod,
+        federation_id: str,
+        job_ids: Iterable[str],
+        schedule_ids: Iterable[str],
+        all_jobs: bool,
+        all_schedules: bool,
+        force: bool,
+    ) -> RemovalResult:
         self.store.get_federation(federation_id)
         targets: list[tuple[ActionKind, str]] = [(ActionKind.JOB, j) for j in job_ids]
         targets += [(ActionKind.JOB_SCHEDULE, s) for s in schedule_ids]
@@ -406,9 +441,9 @@ class Client:
             if targets:
                 raise ConfigError("--all-jobs / --all-jobschedules cannot be combined with ids")
             for loc in self.store.get_locations(federation_id):
-                if (loc.kind is ActionKind.JOB and all_jobs) or (loc.kind is ActionKind.JOB_SCHEDULE and all_schedules):
-                    if (loc.kind, loc.job_id) not in targets:
-                        targets.append((loc.kind, loc.job_id))  # the ids the user knows, never hashes of them
+                wanted = (loc.kind is ActionKind.JOB and all_jobs) or (loc.kind is ActionKind.JOB_SCHEDULE and all_schedules)
+                if wanted and (loc.kind, loc.job_id) not in targets:
+                    targets.append((loc.kind, loc.job_id))  # the ids the user knows, never hashes of them
         elif not targets:
             raise ConfigError("name at least one --job-id or --jobschedule-id, or use --all-jobs / --all-jobschedules")
         result = RemovalResult()
@@ -416,7 +451,9 @@ class Client:
         for kind, target in targets:
             if not force and not self.store.get_locations(federation_id, target, kind=kind):
                 result.skipped.append(target)
-                result.warnings.append(f"{kind.value} {target} has no location in {federation_id}: skipped (use --force to enqueue anyway)")
+                result.warnings.append(
+                    f"{kind.value} {target} has no location in {federation_id}: skipped (use --force to enqueue anyway)"
+                )
                 log.info(result.warnings[-1])
                 continue
             new.append(NewAction(kind=kind, method=method, target_id=target, payload=remove_payload(force=force)))
@@ -424,13 +461,29 @@ class Client:
             result.actions = self.store.enqueue(federation_id, new)
         return result
 
-    def terminate(self, federation_id: str, job_ids: Iterable[str] = (), *, schedule_ids: Iterable[str] = (),
-                  all_jobs: bool = False, all_schedules: bool = False, force: bool = False) -> RemovalResult:  # fmt: skip
+    def terminate(
+        self,
+        federation_id: str,
+        job_ids: Iterable[str] = (),
+        *,
+        schedule_ids: Iterable[str] = (),
+        all_jobs: bool = False,
+        all_schedules: bool = False,
+        force: bool = False,
+    ) -> RemovalResult:
         """Enqueue terminate actions (every location of each job id)."""
         return self._remove(ActionMethod.TERMINATE, federation_id, job_ids, schedule_ids, all_jobs, all_schedules, force)
 
-    def delete(self, federation_id: str, job_ids: Iterable[str] = (), *, schedule_ids: Iterable[str] = (),
-               all_jobs: bool = False, all_schedules: bool = False, force: bool = False) -> RemovalResult:  # fmt: skip
+    def delete(
+        self,
+        federation_id: str,
+        job_ids: Iterable[str] = (),
+        *,
+        schedule_ids: Iterable[str] = (),
+        all_jobs: bool = False,
+        all_schedules: bool = False,
+        force: bool = False,
+    ) -> RemovalResult:
         """Enqueue delete actions (every location of each job id; locations are then forgotten)."""
         return self._remove(ActionMethod.DELETE, federation_id, job_ids, schedule_ids, all_jobs, all_schedules, force)
 
@@ -459,14 +512,15 @@ class Client:
                 rows.append(FederatedTask(job_id, loc.pool_id, loc.account, loc.location, t))
         return rows
 
-    def tasks_frame(self, federation_id: str, job_id: str) -> "pd.DataFrame":
+    def tasks_frame(self, federation_id: str, job_id: str) -> pd.DataFrame:
         """Tasks of a job (see :func:`batchfed_lab.frames.tasks_frame`)."""
         from .frames import tasks_frame
 
         return tasks_frame(self.tasks(federation_id, job_id))
 
-    def task_output(self, federation_id: str, job_id: str, task_id: str, stream: str = "stdout",
-                    *, max_bytes: int | None = 1 << 20) -> TextOutput:  # fmt: skip
+    def task_output(
+        self, federation_id: str, job_id: str, task_id: str, stream: str = "stdout", *, max_bytes: int | None = 1 << 20
+    ) -> TextOutput:
         """A task's ``stdout`` or ``stderr`` (at most ``max_bytes``), from whichever of the
         job's pools has the task."""
         if stream not in ("stdout", "stderr"):
@@ -480,7 +534,7 @@ class Client:
         raise last  # type: ignore[misc]  # _job_locations never returns an empty list
 
     # -- proxy and the embedded stack --------------------------------------------------
-    def proxy_start(self, *, config: Any = None, standby: bool = False) -> "tuple[ProxyProcess, bool]":
+    def proxy_start(self, *, config: Any = None, standby: bool = False) -> tuple[ProxyProcess, bool]:
         """Start a detached proxy (idempotent; ``standby`` starts one more for HA).
         Returns ``(proxy, started)``."""
         from . import proxy
@@ -499,7 +553,7 @@ class Client:
 
         return proxy.status(self.workspace, store=self.store)
 
-    def proxy_status_frame(self) -> "pd.DataFrame":
+    def proxy_status_frame(self) -> pd.DataFrame:
         from .frames import proxies_frame
 
         return proxies_frame(self.proxy_status())
@@ -539,4 +593,3 @@ def connect(workspace: str | os.PathLike[str] | Workspace | None = None) -> Clie
     """The client of a workspace (``BATCHFED_HOME`` by default, else ``~/.batchfed``)."""
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     return Client(ws)
-

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GROUPS",
+    "VERBS",
     "Param",
     "Result",
-    "VERBS",
     "Verb",
     "all_paths",
     "dumps",
@@ -95,7 +95,7 @@ class Verb:
     words: tuple[str, ...]
     summary: str
     params: tuple[Param, ...]
-    run: Callable[["Client", SimpleNamespace], Result]
+    run: Callable[[Client, SimpleNamespace], Result]
     aliases: tuple[tuple[str, ...], ...] = ()
     cell: str | None = None
     destructive: str | None = None
@@ -119,10 +119,14 @@ JOB_ID = Param("job_id", ("--job-id",), metavar="J", help="job id")
 SCHEDULE_ID = Param("schedule_id", ("--jobschedule-id",), metavar="S", help="job schedule id")
 PROXY_CONFIG = Param("config", ("--config",), metavar="FILE", help="federation.yaml (proxy options)")
 SERVICE_URL = Param(
-    "batch_service_url", ("--batch-service-url",), metavar="URL",
+    "batch_service_url",
+    ("--batch-service-url",),
+    metavar="URL",
     help="https://<account>.<region>.batch.azure.com, or a localbatch account URL",
-)  # fmt: skip
-ACCOUNT = Param("account", ("--account",), metavar="NAME", help="localbatch account instead of --batch-service-url (default: local)")
+)
+ACCOUNT = Param(
+    "account", ("--account",), metavar="NAME", help="localbatch account instead of --batch-service-url (default: local)"
+)
 POOL_YAML = Param("pool_config", ("--pool-config",), required=True, metavar="FILE", help="pool.yaml")
 JOB_SELECTORS = (
     Param("job_ids", ("--job-id",), kind="multi", metavar="J", help="job id (repeatable)"),
@@ -133,30 +137,85 @@ JOB_SELECTORS = (
 )
 
 # Columns the CLI prints; --raw and the DataFrames have them all.
-POOL_TEXT = ["pool_id", "account", "location", "vm_size", "cores", "memory_gib", "gpus", "dedicated_idle",
-             "dedicated_running", "low_priority_idle", "low_priority_running", "slots_available", "slots_total",
-             "active_tasks", "autoscale", "allocation_state", "blackout_until"]  # fmt: skip
+POOL_TEXT = [
+    "pool_id",
+    "account",
+    "location",
+    "vm_size",
+    "cores",
+    "memory_gib",
+    "gpus",
+    "dedicated_idle",
+    "dedicated_running",
+    "low_priority_idle",
+    "low_priority_running",
+    "slots_available",
+    "slots_total",
+    "active_tasks",
+    "autoscale",
+    "allocation_state",
+    "blackout_until",
+]
 PLACEMENT_TEXT = ["job_id", "kind", "method", "unique_id", "state", "pool_id", "location", "enqueued", "latency_s", "reason"]
 LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id", "added", "terminated"]
 BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
-FEDERATION_TEXT = ["federation_id", "unique_job_ids", "pools", "pool_ids", "accounts", "locations", "located_jobs", "queued",
-                   "blocked", "failed"]  # fmt: skip
-ACCOUNT_POOL_TEXT = ["pool_id", "vm_size", "location", "state", "allocation_state", "dedicated_idle", "dedicated_running",
-                     "dedicated_other", "dedicated_target", "low_priority_idle", "low_priority_running", "low_priority_other",
-                     "low_priority_target", "task_slots_per_node", "autoscale", "active_tasks"]  # fmt: skip
-PROXY_TEXT = ["proxy_id", "pid", "running", "role", "leader", "suspended", "heartbeat_age_s", "version", "uptime_s", "federations",
-              "placed", "blocked", "failed", "log"]  # fmt: skip
+FEDERATION_TEXT = [
+    "federation_id",
+    "unique_job_ids",
+    "pools",
+    "pool_ids",
+    "accounts",
+    "locations",
+    "located_jobs",
+    "queued",
+    "blocked",
+    "failed",
+]
+ACCOUNT_POOL_TEXT = [
+    "pool_id",
+    "vm_size",
+    "location",
+    "state",
+    "allocation_state",
+    "dedicated_idle",
+    "dedicated_running",
+    "dedicated_other",
+    "dedicated_target",
+    "low_priority_idle",
+    "low_priority_running",
+    "low_priority_other",
+    "low_priority_target",
+    "task_slots_per_node",
+    "autoscale",
+    "active_tasks",
+]
+PROXY_TEXT = [
+    "proxy_id",
+    "pid",
+    "running",
+    "role",
+    "leader",
+    "suspended",
+    "heartbeat_age_s",
+    "version",
+    "uptime_s",
+    "federations",
+    "placed",
+    "blocked",
+    "failed",
+    "log",
+]
 
 
-def _table(df: "pd.DataFrame", columns: list[str], empty: str) -> str:
+def _table(df: pd.DataFrame, columns: list[str], empty: str) -> str:
     if df.empty:
         return empty
     return df[columns].to_string(index=False)
 
 
-def _frame_result(df: "pd.DataFrame", columns: list[str], empty: str, warnings: Iterable[str] = ()) -> Result:
+def _frame_result(df: pd.DataFrame, columns: list[str], empty: str, warnings: Iterable[str] = ()) -> Result:
     from .frames import frame_records
 
     return Result(df, lambda: _table(df, columns, empty), lambda: frame_records(df), rich=True, warnings=tuple(warnings))
@@ -180,14 +239,14 @@ def _jobs_source(a: SimpleNamespace) -> tuple[Any, str | None]:
 
 
 # --------------------------------------------------------------------------- proxy
-def _proxy_start(c: "Client", a: SimpleNamespace) -> Result:
+def _proxy_start(c: Client, a: SimpleNamespace) -> Result:
     proxy, started = c.proxy_start(config=a.config, standby=a.standby)
     word = "started" if started else "already running"
     data = {**proxy.as_dict(), "started_now": started}
     return _done(f"proxy {proxy.proxy_id} {word} (pid {proxy.pid}, log {proxy.log})", data, data)
 
 
-def _proxy_status(c: "Client", a: SimpleNamespace) -> Result:
+def _proxy_status(c: Client, a: SimpleNamespace) -> Result:
     from .frames import proxies_frame
 
     status = c.proxy_status()
@@ -195,46 +254,51 @@ def _proxy_status(c: "Client", a: SimpleNamespace) -> Result:
     return Result(df, lambda: _table(df, PROXY_TEXT, "no proxy is running"), status, rich=True)
 
 
-def _proxy_suspend(c: "Client", a: SimpleNamespace) -> Result:
+def _proxy_suspend(c: Client, a: SimpleNamespace) -> Result:
     c.proxy_suspend()
     return _done("proxies suspended: queued actions wait until `fed proxy resume`")
 
 
-def _proxy_resume(c: "Client", a: SimpleNamespace) -> Result:
+def _proxy_resume(c: Client, a: SimpleNamespace) -> Result:
     c.proxy_resume()
     running = [p for p in c.proxy_status() if p["running"]]
     warn = () if running else ("no proxy is running: start one with `fed proxy start`",)
     return _done("proxies resumed", warnings=warn)
 
 
-def _proxy_stop(c: "Client", a: SimpleNamespace) -> Result:
+def _proxy_stop(c: Client, a: SimpleNamespace) -> Result:
     stopped = c.proxy_stop(all=a.all)
     return _done(f"stopped {', '.join(stopped)}" if stopped else "no proxy was running", stopped, {"stopped": stopped})
 
 
-def _proxy_logs(c: "Client", a: SimpleNamespace) -> Result:
+def _proxy_logs(c: Client, a: SimpleNamespace) -> Result:
     text = c.proxy_logs(a.lines)
     return Result(text, str(text) or "(no proxy log yet)", {"log": str(text)}, rich=True)
 
 
 # --------------------------------------------------------------------------- federations
-def _create(c: "Client", a: SimpleNamespace) -> Result:
+def _create(c: Client, a: SimpleNamespace) -> Result:
     fed = c.create_federation(a.federation_id, unique_job_ids=not a.no_unique_job_ids, force=a.force)
     mode = "unique job ids" if fed.unique_job_ids else "non-unique job ids"
     data = {"federation_id": fed.id, "unique_job_ids": fed.unique_job_ids, "created_at": fed.created_at.isoformat()}
     return _done(f"federation {fed.id} created ({mode})", fed, data)
 
 
-def _destroy(c: "Client", a: SimpleNamespace) -> Result:
+def _destroy(c: Client, a: SimpleNamespace) -> Result:
     res = c.destroy_federation(a.federation_id)
     r = res.report
-    data = {"federation_id": r.federation_id, "pools": r.pools, "actions": r.actions,
-            "active_actions": r.active_actions, "locations": r.locations}  # fmt: skip
+    data = {
+        "federation_id": r.federation_id,
+        "pools": r.pools,
+        "actions": r.actions,
+        "active_actions": r.active_actions,
+        "locations": r.locations,
+    }
     text = f"federation {r.federation_id} destroyed ({r.pools} pool(s), {r.actions} action(s), {r.locations} location(s) removed)"
     return _done(text, res, data, res.warnings)
 
 
-def _list(c: "Client", a: SimpleNamespace) -> Result:
+def _list(c: Client, a: SimpleNamespace) -> Result:
     from .frames import federations_frame, frame_records
 
     summaries = c.describe_federations(a.federation_ids or ())
@@ -242,9 +306,14 @@ def _list(c: "Client", a: SimpleNamespace) -> Result:
 
     def data() -> list[dict[str, Any]]:
         return [
-            {**rec, "pools": [{"pool_id": p.pool_id, "account": p.account, "location": p.location,
-                               "batch_service_url": p.batch_service_url} for p in s.pools],  # fmt: skip
-             "counts": s.counts.as_dict()}
+            {
+                **rec,
+                "pools": [
+                    {"pool_id": p.pool_id, "account": p.account, "location": p.location, "batch_service_url": p.batch_service_url}
+                    for p in s.pools
+                ],
+                "counts": s.counts.as_dict(),
+            }
             for rec, s in zip(frame_records(df), summaries)
         ]
 
@@ -253,26 +322,35 @@ def _list(c: "Client", a: SimpleNamespace) -> Result:
 
 # --------------------------------------------------------------------------- pools
 def _member(m: Any) -> dict[str, Any]:
-    return {"federation_id": m.federation_id, "pool_id": m.pool_id, "account": m.account,
-            "location": m.location, "batch_service_url": m.batch_service_url}  # fmt: skip
+    return {
+        "federation_id": m.federation_id,
+        "pool_id": m.pool_id,
+        "account": m.account,
+        "location": m.location,
+        "batch_service_url": m.batch_service_url,
+    }
 
 
-def _pool_add(c: "Client", a: SimpleNamespace) -> Result:
+def _pool_add(c: Client, a: SimpleNamespace) -> Result:
     res = c.add_pools(
-        a.federation_id, pool_config=list(a.pool_configs) or None, pool_ids=a.pool_ids,
-        batch_service_url=a.batch_service_url, account=a.account, create=a.create,
-    )  # fmt: skip
+        a.federation_id,
+        pool_config=list(a.pool_configs) or None,
+        pool_ids=a.pool_ids,
+        batch_service_url=a.batch_service_url,
+        account=a.account,
+        create=a.create,
+    )
     names = ", ".join(f"{m.pool_id} ({m.account}, {m.location})" for m in res.pools)
     return _done(f"added to {a.federation_id}: {names}", res, [_member(m) for m in res.pools], res.warnings)
 
 
-def _pool_remove(c: "Client", a: SimpleNamespace) -> Result:
+def _pool_remove(c: Client, a: SimpleNamespace) -> Result:
     res = c.remove_pools(a.federation_id, a.pool_ids, all=a.all, batch_service_url=a.batch_service_url)
     names = ", ".join(m.pool_id for m in res.pools) or "no pools"
     return _done(f"removed from {a.federation_id}: {names}", res, [_member(m) for m in res.pools], res.warnings)
 
 
-def _pool_list(c: "Client", a: SimpleNamespace) -> Result:
+def _pool_list(c: Client, a: SimpleNamespace) -> Result:
     if a.federation_id is None:
         return _account_pool_list(c, a)
     if a.batch_service_url or a.account:
@@ -285,7 +363,7 @@ def _where(a: SimpleNamespace) -> dict[str, Any]:
     return {"batch_service_url": a.batch_service_url, "account": a.account}
 
 
-def _account_pool_list(c: "Client", a: SimpleNamespace) -> Result:
+def _account_pool_list(c: Client, a: SimpleNamespace) -> Result:
     from .frames import pools_frame
 
     snaps = c.account_pools(**_where(a))
@@ -293,40 +371,53 @@ def _account_pool_list(c: "Client", a: SimpleNamespace) -> Result:
     return Result(df, lambda: _table(df, ACCOUNT_POOL_TEXT, "no pools"), lambda: [snapshot_dict(s) for s in snaps], rich=True)
 
 
-def _pool_create(c: "Client", a: SimpleNamespace) -> Result:
+def _pool_create(c: Client, a: SimpleNamespace) -> Result:
     op = c.create_pool(Path(a.pool_config), exists_ok=a.exists_ok, **_where(a))
     return _done(f"pool {op.pool_id} {'created' if op.changed else 'exists'} in {op.service_url}", op, asdict(op))
 
 
-def _pool_delete(c: "Client", a: SimpleNamespace) -> Result:
+def _pool_delete(c: Client, a: SimpleNamespace) -> Result:
     op = c.delete_pool(Path(a.pool_config), **_where(a))
     return _done(f"pool {op.pool_id} {'deleting' if op.changed else 'already gone'}", op, asdict(op))
 
 
-def _pool_resize(c: "Client", a: SimpleNamespace) -> Result:
+def _pool_resize(c: Client, a: SimpleNamespace) -> Result:
     op = c.resize_pool(Path(a.pool_config), dedicated=a.dedicated, low_priority=a.low_priority, **_where(a))
     return _done(f"pool {op.pool_id} resizing to {op.dedicated} dedicated, {op.low_priority} low-priority", op, asdict(op))
 
 
-def snapshot_dict(snap: "PoolSnapshot") -> dict[str, Any]:
+def snapshot_dict(snap: PoolSnapshot) -> dict[str, Any]:
     """A pool snapshot as JSON-ready data (what ``pool list --raw`` prints for an account)."""
     f, size = snap.facts, snap.facts.size
     return {
-        "id": f.pool_id, "account": f.account, "service_url": f.service_url, "location": f.location, "vm_size": f.vm_size,
-        "size": None if size is None else {"cores": size.cores, "memory_mib": size.memory_mib, "gpus": size.gpus, "rdma": size.rdma},
-        "state": snap.state, "allocation_state": snap.allocation_state, "task_slots_per_node": f.task_slots_per_node,
-        "autoscale": f.autoscale, "inter_node_communication": f.inter_node_communication, "native": f.native,
-        "windows": f.windows, "custom_image_id": f.custom_image_id, "subnet_id": f.subnet_id,
-        "registry_logins": sorted(f.registry_logins), "target_dedicated": f.target_dedicated,
+        "id": f.pool_id,
+        "account": f.account,
+        "service_url": f.service_url,
+        "location": f.location,
+        "vm_size": f.vm_size,
+        "size": None
+        if size is None
+        else {"cores": size.cores, "memory_mib": size.memory_mib, "gpus": size.gpus, "rdma": size.rdma},
+        "state": snap.state,
+        "allocation_state": snap.allocation_state,
+        "task_slots_per_node": f.task_slots_per_node,
+        "autoscale": f.autoscale,
+        "inter_node_communication": f.inter_node_communication,
+        "native": f.native,
+        "windows": f.windows,
+        "custom_image_id": f.custom_image_id,
+        "subnet_id": f.subnet_id,
+        "registry_logins": sorted(f.registry_logins),
+        "target_dedicated": f.target_dedicated,
         "target_low_priority": f.target_low_priority,
         "dedicated": {"idle": snap.dedicated.idle, "running": snap.dedicated.running, "other": snap.dedicated.other},
         "low_priority": {"idle": snap.low_priority.idle, "running": snap.low_priority.running, "other": snap.low_priority.other},
         "active_tasks": snap.active_tasks,
-    }  # fmt: skip
+    }
 
 
 # --------------------------------------------------------------------------- jobs
-def _jobs_add(c: "Client", a: SimpleNamespace) -> Result:
+def _jobs_add(c: Client, a: SimpleNamespace) -> Result:
     src, name = _jobs_source(a)
     sub = c.submit(a.federation_id, src, pool_config=a.pool_config, name=name)
     if a.wait:
@@ -337,7 +428,7 @@ def _jobs_add(c: "Client", a: SimpleNamespace) -> Result:
     return Result(sub, lambda: df[PLACEMENT_TEXT].to_string(index=False), lambda: frame_records(df), rich=True)
 
 
-def _jobs_list(c: "Client", a: SimpleNamespace) -> Result:
+def _jobs_list(c: Client, a: SimpleNamespace) -> Result:
     df = c.jobs_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id, queued=a.queued, blocked=a.blocked)
     if a.queued:
         return _frame_result(df, PLACEMENT_TEXT, "no queued actions")
@@ -346,52 +437,71 @@ def _jobs_list(c: "Client", a: SimpleNamespace) -> Result:
     return _frame_result(df, LOCATION_TEXT, "no placed jobs")
 
 
-def _removal(method: str) -> Callable[["Client", SimpleNamespace], Result]:
-    def run(c: "Client", a: SimpleNamespace) -> Result:
+def _removal(method: str) -> Callable[[Client, SimpleNamespace], Result]:
+    def run(c: Client, a: SimpleNamespace) -> Result:
         call = c.terminate if method == "terminate" else c.delete
-        res = call(a.federation_id, a.job_ids, schedule_ids=a.schedule_ids, all_jobs=a.all_jobs,
-                   all_schedules=a.all_schedules, force=a.force)  # fmt: skip
+        res = call(
+            a.federation_id,
+            a.job_ids,
+            schedule_ids=a.schedule_ids,
+            all_jobs=a.all_jobs,
+            all_schedules=a.all_schedules,
+            force=a.force,
+        )
         lines = [f"enqueued {x.method.value} {x.kind.value} {x.target_id}: {x.id}" for x in res.actions] or ["nothing enqueued"]
-        data = {"unique_ids": res.unique_ids, "skipped": res.skipped,
-                "actions": [{"job_id": x.target_id, "kind": x.kind.value, "unique_id": x.id} for x in res.actions]}  # fmt: skip
+        data = {
+            "unique_ids": res.unique_ids,
+            "skipped": res.skipped,
+            "actions": [{"job_id": x.target_id, "kind": x.kind.value, "unique_id": x.id} for x in res.actions],
+        }
         return _done("\n".join(lines), res, data, res.warnings)
 
     return run
 
 
-def _jobs_zap(c: "Client", a: SimpleNamespace) -> Result:
+def _jobs_zap(c: Client, a: SimpleNamespace) -> Result:
     action = c.zap(a.federation_id, a.unique_id)
     data = {"unique_id": action.id, "job_id": action.target_id, "state": action.state.value}
     return _done(f"zapped {action.method.value} {action.kind.value} {action.target_id} ({action.id})", action, data)
 
 
-def _explain(c: "Client", a: SimpleNamespace) -> Result:
+def _explain(c: Client, a: SimpleNamespace) -> Result:
     from .frames import frame_records, verdicts_frame
 
     src, name = _jobs_source(a)
     explanations = c.explain(a.federation_id, src, pool_config=a.pool_config, policy=a.policy, name=name)
     df = verdicts_frame(explanations)
-    head = "\n".join(f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})" for e in explanations)
+    head = "\n".join(
+        f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})" for e in explanations
+    )
 
     def data() -> list[dict[str, Any]]:
         records = frame_records(df)
-        return [{"job_id": e.job_id, "kind": e.kind, "pool_id": e.pool_id, "reason": e.decision.reason,
-                 "verdicts": [r for r in records if r["job_id"] == e.job_id]} for e in explanations]  # fmt: skip
+        return [
+            {
+                "job_id": e.job_id,
+                "kind": e.kind,
+                "pool_id": e.pool_id,
+                "reason": e.decision.reason,
+                "verdicts": [r for r in records if r["job_id"] == e.job_id],
+            }
+            for e in explanations
+        ]
 
     return Result(df, lambda: head + "\n" + _table(df, VERDICT_TEXT, "the federation has no pools"), data, rich=True)
 
 
-def _tasks(c: "Client", a: SimpleNamespace) -> Result:
+def _tasks(c: Client, a: SimpleNamespace) -> Result:
     return _frame_result(c.tasks_frame(a.federation_id, a.job_id), TASK_TEXT, f"job {a.job_id} has no tasks")
 
 
-def _output(c: "Client", a: SimpleNamespace) -> Result:
+def _output(c: Client, a: SimpleNamespace) -> Result:
     text = c.task_output(a.federation_id, a.job_id, a.task_id, "stderr" if a.stderr else "stdout", max_bytes=a.max_bytes)
     return Result(text, str(text).rstrip("\n"), {"output": str(text)}, rich=True)
 
 
 # --------------------------------------------------------------------------- embedded stack
-def _up(c: "Client", a: SimpleNamespace) -> Result:
+def _up(c: Client, a: SimpleNamespace) -> Result:
     res = c.up(config=a.config)
     lb, proxy = res["localbatch"], res["proxy"]
     text = f"localbatch at {lb.url} (pid {lb.pid})\nproxy {proxy.proxy_id} {'started' if res['started'] else 'already running'} (pid {proxy.pid})"
@@ -399,7 +509,7 @@ def _up(c: "Client", a: SimpleNamespace) -> Result:
     return _done(text, data, data)
 
 
-def _down(c: "Client", a: SimpleNamespace) -> Result:
+def _down(c: Client, a: SimpleNamespace) -> Result:
     res = c.down()
     text = f"stopped proxies: {', '.join(res['proxies']) or 'none'}; localbatch: {'stopped' if res['localbatch'] else 'was not running'}"
     return _done(text, res, res)
@@ -407,89 +517,212 @@ def _down(c: "Client", a: SimpleNamespace) -> Result:
 
 # --------------------------------------------------------------------------- the table
 VERBS: tuple[Verb, ...] = (
-    Verb(("proxy", "start"), "start the proxy in the background (idempotent)", (
-        PROXY_CONFIG,
-        Param("standby", ("--standby",), kind="flag", help="start one more proxy as a standby (HA)"),
-    ), _proxy_start, details="It outlives the terminal or kernel that started it."),  # fmt: skip
+    Verb(
+        ("proxy", "start"),
+        "start the proxy in the background (idempotent)",
+        (
+            PROXY_CONFIG,
+            Param("standby", ("--standby",), kind="flag", help="start one more proxy as a standby (HA)"),
+        ),
+        _proxy_start,
+        details="It outlives the terminal or kernel that started it.",
+    ),
     Verb(("proxy", "status"), "is a proxy running, is it the leader, heartbeat, counters", (), _proxy_status),
     Verb(("proxy", "suspend"), "stop processing actions; metadata and queues are kept", (), _proxy_suspend),
     Verb(("proxy", "resume"), "resume processing actions", (), _proxy_resume),
-    Verb(("proxy", "stop"), "stop the proxy gracefully", (
-        Param("all", ("--all",), kind="flag", help="stop every proxy of the workspace"),
-    ), _proxy_stop),  # fmt: skip
-    Verb(("proxy", "logs"), "show the tail of the proxy log", (
-        Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),
-    ), _proxy_logs),  # fmt: skip
-    Verb(("create",), "create a federation", (
-        FED,
-        Param("no_unique_job_ids", ("--no-unique-job-ids",), kind="flag", help="allow a job id to be submitted again"),
-        Param("force", ("--force",), kind="flag", help="replace an existing federation's settings"),
-    ), _create),  # fmt: skip
-    Verb(("destroy",), "remove a federation and all its metadata (Batch jobs are kept)", (FED,), _destroy,
-         destructive="destroy federation {federation_id} and all its metadata?"),  # fmt: skip
-    Verb(("list",), "federations with their pools and action counts", (
-        Param("federation_ids", ("--federation-id",), kind="multi", metavar="ID", help="only this federation (repeatable)"),
-    ), _list),  # fmt: skip
-    Verb(("pool", "add"), "add pools to a federation", (
-        FED,
-        Param("pool_configs", ("--pool-config",), kind="multi", metavar="FILE", help="pool.yaml (repeatable)"),
-        Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
-        SERVICE_URL, ACCOUNT,
-        Param("create", ("--create",), kind="flag", help="first create pools from their pool.yaml where missing"),
-    ), _pool_add),  # fmt: skip
-    Verb(("pool", "remove"), "remove pools from a federation", (
-        FED,
-        Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
-        Param("all", ("--all",), kind="flag", help="every pool of the federation"),
-        SERVICE_URL,
-    ), _pool_remove, destructive="remove pools from federation {federation_id}?"),  # fmt: skip
-    Verb(("pool", "list"), "the pools of a federation (ID) or of a Batch account, with live capacity", (
-        Param("federation_id", metavar="ID", help="federation id (without it: the pools of a Batch account)"),
-        SERVICE_URL, ACCOUNT,
-    ), _pool_list, aliases=(("pools",),)),  # fmt: skip
-    Verb(("pool", "create"), "create a pool in a Batch account from its pool.yaml", (
-        POOL_YAML, SERVICE_URL, ACCOUNT,
-        Param("exists_ok", ("--exists-ok",), kind="flag", help="an existing pool with this id is not an error"),
-    ), _pool_create),  # fmt: skip
-    Verb(("pool", "delete"), "delete the pool a pool.yaml names from its Batch account (gone already is fine)", (
-        POOL_YAML, SERVICE_URL, ACCOUNT,
-    ), _pool_delete),  # fmt: skip
-    Verb(("pool", "resize"), "resize the pool a pool.yaml names to its vm_count (or the given targets)", (
-        POOL_YAML, SERVICE_URL, ACCOUNT,
-        Param("dedicated", ("--dedicated",), type=int, metavar="N", help="target dedicated nodes (default: vm_count)"),
-        Param("low_priority", ("--low-priority",), type=int, metavar="N", help="target low-priority nodes (default: vm_count)"),
-    ), _pool_resize),  # fmt: skip
-    Verb(("jobs", "add"), "validate jobs.yaml and enqueue its jobs", (
-        FED, YAML_FILE, JOBS, POOL_CONFIG,
-        Param("wait", ("--wait",), kind="flag", help="wait until every job is placed (fails if one is blocked)"),
-        Param("timeout", ("--timeout",), type=float, default=60.0, metavar="S", help="seconds --wait waits (default 60)"),
-    ), _jobs_add, aliases=(("submit",),), cell="cell"),  # fmt: skip
-    Verb(("jobs", "list"), "placed jobs (default), queued or blocked actions", (
-        FED, JOB_ID, SCHEDULE_ID,
-        Param("queued", ("--queued",), kind="flag", help="actions not processed yet, FIFO per job"),
-        Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
-    ), _jobs_list),  # fmt: skip
-    Verb(("jobs", "term"), "enqueue terminate actions", (FED, *JOB_SELECTORS), _removal("terminate"),
-         destructive="terminate the selected jobs of federation {federation_id}?"),  # fmt: skip
-    Verb(("jobs", "del"), "enqueue delete actions", (FED, *JOB_SELECTORS), _removal("delete"),
-         destructive="delete the selected jobs of federation {federation_id}?"),  # fmt: skip
-    Verb(("jobs", "zap"), "drop one queued or blocked action for good", (
-        FED, Param("unique_id", ("--unique-id",), required=True, metavar="U", help="unique id of the action"),
-    ), _jobs_zap, destructive="zap action {unique_id} of federation {federation_id}? It cannot be recovered"),  # fmt: skip
-    Verb(("explain",), "dry run: per-pool verdicts and the pool that would be chosen now", (
-        FED, YAML_FILE, JOBS, POOL_CONFIG,
-        Param("policy", ("--policy",), default="largest-fit", choices=("largest-fit", "best-fit"), help="pool choice policy"),
-    ), _explain, cell="cell"),  # fmt: skip
-    Verb(("tasks",), "tasks of a job: state, exit code, node, times", (
-        FED, Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
-    ), _tasks),  # fmt: skip
-    Verb(("output",), "a task's stdout (or stderr)", (
-        FED,
-        Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
-        Param("task_id", ("--task-id",), required=True, metavar="T", help="task id"),
-        Param("stderr", ("--stderr",), kind="flag", help="stderr instead of stdout"),
-        Param("max_bytes", ("--max-bytes",), type=int, default=1 << 20, metavar="N", help="read at most N bytes (default 1 MiB)"),
-    ), _output),  # fmt: skip
+    Verb(
+        ("proxy", "stop"),
+        "stop the proxy gracefully",
+        (Param("all", ("--all",), kind="flag", help="stop every proxy of the workspace"),),
+        _proxy_stop,
+    ),
+    Verb(
+        ("proxy", "logs"),
+        "show the tail of the proxy log",
+        (Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),),
+        _proxy_logs,
+    ),
+    Verb(
+        ("create",),
+        "create a federation",
+        (
+            FED,
+            Param("no_unique_job_ids", ("--no-unique-job-ids",), kind="flag", help="allow a job id to be submitted again"),
+            Param("force", ("--force",), kind="flag", help="replace an existing federation's settings"),
+        ),
+        _create,
+    ),
+    Verb(
+        ("destroy",),
+        "remove a federation and all its metadata (Batch jobs are kept)",
+        (FED,),
+        _destroy,
+        destructive="destroy federation {federation_id} and all its metadata?",
+    ),
+    Verb(
+        ("list",),
+        "federations with their pools and action counts",
+        (Param("federation_ids", ("--federation-id",), kind="multi", metavar="ID", help="only this federation (repeatable)"),),
+        _list,
+    ),
+    Verb(
+        ("pool", "add"),
+        "add pools to a federation",
+        (
+            FED,
+            Param("pool_configs", ("--pool-config",), kind="multi", metavar="FILE", help="pool.yaml (repeatable)"),
+            Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
+            SERVICE_URL,
+            ACCOUNT,
+            Param("create", ("--create",), kind="flag", help="first create pools from their pool.yaml where missing"),
+        ),
+        _pool_add,
+    ),
+    Verb(
+        ("pool", "remove"),
+        "remove pools from a federation",
+        (
+            FED,
+            Param("pool_ids", ("--pool-id",), kind="multi", metavar="P", help="pool id (repeatable)"),
+            Param("all", ("--all",), kind="flag", help="every pool of the federation"),
+            SERVICE_URL,
+        ),
+        _pool_remove,
+        destructive="remove pools from federation {federation_id}?",
+    ),
+    Verb(
+        ("pool", "list"),
+        "the pools of a federation (ID) or of a Batch account, with live capacity",
+        (
+            Param("federation_id", metavar="ID", help="federation id (without it: the pools of a Batch account)"),
+            SERVICE_URL,
+            ACCOUNT,
+        ),
+        _pool_list,
+        aliases=(("pools",),),
+    ),
+    Verb(
+        ("pool", "create"),
+        "create a pool in a Batch account from its pool.yaml",
+        (
+            POOL_YAML,
+            SERVICE_URL,
+            ACCOUNT,
+            Param("exists_ok", ("--exists-ok",), kind="flag", help="an existing pool with this id is not an error"),
+        ),
+        _pool_create,
+    ),
+    Verb(
+        ("pool", "delete"),
+        "delete the pool a pool.yaml names from its Batch account (gone already is fine)",
+        (
+            POOL_YAML,
+            SERVICE_URL,
+            ACCOUNT,
+        ),
+        _pool_delete,
+    ),
+    Verb(
+        ("pool", "resize"),
+        "resize the pool a pool.yaml names to its vm_count (or the given targets)",
+        (
+            POOL_YAML,
+            SERVICE_URL,
+            ACCOUNT,
+            Param("dedicated", ("--dedicated",), type=int, metavar="N", help="target dedicated nodes (default: vm_count)"),
+            Param(
+                "low_priority", ("--low-priority",), type=int, metavar="N", help="target low-priority nodes (default: vm_count)"
+            ),
+        ),
+        _pool_resize,
+    ),
+    Verb(
+        ("jobs", "add"),
+        "validate jobs.yaml and enqueue its jobs",
+        (
+            FED,
+            YAML_FILE,
+            JOBS,
+            POOL_CONFIG,
+            Param("wait", ("--wait",), kind="flag", help="wait until every job is placed (fails if one is blocked)"),
+            Param("timeout", ("--timeout",), type=float, default=60.0, metavar="S", help="seconds --wait waits (default 60)"),
+        ),
+        _jobs_add,
+        aliases=(("submit",),),
+        cell="cell",
+    ),
+    Verb(
+        ("jobs", "list"),
+        "placed jobs (default), queued or blocked actions",
+        (
+            FED,
+            JOB_ID,
+            SCHEDULE_ID,
+            Param("queued", ("--queued",), kind="flag", help="actions not processed yet, FIFO per job"),
+            Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
+        ),
+        _jobs_list,
+    ),
+    Verb(
+        ("jobs", "term"),
+        "enqueue terminate actions",
+        (FED, *JOB_SELECTORS),
+        _removal("terminate"),
+        destructive="terminate the selected jobs of federation {federation_id}?",
+    ),
+    Verb(
+        ("jobs", "del"),
+        "enqueue delete actions",
+        (FED, *JOB_SELECTORS),
+        _removal("delete"),
+        destructive="delete the selected jobs of federation {federation_id}?",
+    ),
+    Verb(
+        ("jobs", "zap"),
+        "drop one queued or blocked action for good",
+        (
+            FED,
+            Param("unique_id", ("--unique-id",), required=True, metavar="U", help="unique id of the action"),
+        ),
+        _jobs_zap,
+        destructive="zap action {unique_id} of federation {federation_id}? It cannot be recovered",
+    ),
+    Verb(
+        ("explain",),
+        "dry run: per-pool verdicts and the pool that would be chosen now",
+        (
+            FED,
+            YAML_FILE,
+            JOBS,
+            POOL_CONFIG,
+            Param("policy", ("--policy",), default="largest-fit", choices=("largest-fit", "best-fit"), help="pool choice policy"),
+        ),
+        _explain,
+        cell="cell",
+    ),
+    Verb(
+        ("tasks",),
+        "tasks of a job: state, exit code, node, times",
+        (
+            FED,
+            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+        ),
+        _tasks,
+    ),
+    Verb(
+        ("output",),
+        "a task's stdout (or stderr)",
+        (
+            FED,
+            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+            Param("task_id", ("--task-id",), required=True, metavar="T", help="task id"),
+            Param("stderr", ("--stderr",), kind="flag", help="stderr instead of stdout"),
+            Param(
+                "max_bytes", ("--max-bytes",), type=int, default=1 << 20, metavar="N", help="read at most N bytes (default 1 MiB)"
+            ),
+        ),
+        _output,
+    ),
     Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), _up, root=True),
     Verb(("down",), "stop every proxy and localbatch of the workspace (no orphans)", (), _down, root=True),
 )
@@ -498,8 +731,11 @@ VERBS: tuple[Verb, ...] = (
 #: offers the group at the top too (``batchfed pool …`` = ``batchfed fed pool …``)
 GROUPS: dict[str, dict[str, Any]] = {
     "proxy": {"help": "control the federation proxy", "default": None, "root": False},
-    "pool": {"help": "the pools of a federation (add, remove, list) and of a Batch account (create, delete, resize, list)",
-             "default": None, "root": True},
+    "pool": {
+        "help": "the pools of a federation (add, remove, list) and of a Batch account (create, delete, resize, list)",
+        "default": None,
+        "root": True,
+    },
     "jobs": {"help": "add, list, terminate, delete and zap federation jobs", "default": "list", "root": False},
 }
 
@@ -534,7 +770,7 @@ def params_of(verb: Verb, surface: str) -> tuple[Param, ...]:
     return (*verb.params, *extra)
 
 
-def run(verb: Verb, client: "Client", args: dict[str, Any]) -> Result:
+def run(verb: Verb, client: Client, args: dict[str, Any]) -> Result:
     """Run a verb with parsed arguments (surface-only keys are ignored)."""
     known = {p.dest for p in verb.params}
     ns = SimpleNamespace(**{k: v for k, v in args.items() if k in known or k == "cell"})
@@ -547,11 +783,18 @@ def usage_text() -> str:
     for v in VERBS:
         names = " | ".join(" ".join(p) for p in (v.words, *v.aliases))
         lines.append(f"  {names}  {_synopsis(v)}")
-        lines.append(f"      {v.summary}" + (" (confirm with -y/--yes)" if v.destructive else "") + (" (cell body: jobs YAML)" if v.cell else ""))
-    lines += ["", "`jobs ID …` is short for `jobs list ID …`. Every verb also takes -o NAME (store the result",
-              "in the user namespace). Failures raise one-line errors (papermill fails the run).",
-              "`%fed VERB -h` shows a verb's options. `%%fed submit FED [--wait] [-o NAME]`: the cell is jobs YAML;",
-              "{name} in it is replaced by the user variable `name` ({{name}} for a literal {name})."]  # fmt: skip
+        lines.append(
+            f"      {v.summary}"
+            + (" (confirm with -y/--yes)" if v.destructive else "")
+            + (" (cell body: jobs YAML)" if v.cell else "")
+        )
+    lines += [
+        "",
+        "`jobs ID …` is short for `jobs list ID …`. Every verb also takes -o NAME (store the result",
+        "in the user namespace). Failures raise one-line errors (papermill fails the run).",
+        "`%fed VERB -h` shows a verb's options. `%%fed submit FED [--wait] [-o NAME]`: the cell is jobs YAML;",
+        "{name} in it is replaced by the user variable `name` ({{name}} for a literal {name}).",
+    ]
     return "\n".join(lines)
 
 
@@ -573,4 +816,3 @@ def _synopsis(v: Verb) -> str:
 def dumps(data: Any) -> str:
     """``--raw`` output: indented JSON; anything not JSON-native becomes text."""
     return json.dumps(data, indent=2, default=str)
-

@@ -93,7 +93,7 @@ FEDERATION_COLUMNS: dict[str, Any] = {
 }
 
 
-def federations_frame(summaries: Sequence["FederationSummary"]) -> pd.DataFrame:
+def federations_frame(summaries: Sequence[FederationSummary]) -> pd.DataFrame:
     """One row per federation.
 
     ``federation_id``; ``unique_job_ids`` (bool); ``created_at`` (UTC); ``pools`` (count);
@@ -155,7 +155,7 @@ POOL_COLUMNS: dict[str, Any] = {
 }
 
 
-def pools_frame(federation_id: str, snapshots: Iterable["PoolSnapshot"]) -> pd.DataFrame:
+def pools_frame(federation_id: str, snapshots: Iterable[PoolSnapshot]) -> pd.DataFrame:
     """One row per pool of a federation, with its live capacity.
 
     Identity: ``federation_id``, ``pool_id``, ``account``, ``location``, ``batch_service_url``.
@@ -337,7 +337,7 @@ def blocked_frame(actions: Sequence[Action], pools: Iterable[PoolMember] = ()) -
 EXPLAIN_COLUMNS: dict[str, Any] = {"job_id": "object", "kind": KINDS, **VERDICT_COLUMNS, "chosen": "bool"}
 
 
-def verdicts_frame(explanations: Sequence["Explanation"]) -> pd.DataFrame:
+def verdicts_frame(explanations: Sequence[Explanation]) -> pd.DataFrame:
     """A dry run's verdicts: one row per (job, pool), pools in key order.
 
     ``job_id``, ``kind``; the pool: ``pool_id``, ``account``, ``location``; ``status``
@@ -383,7 +383,7 @@ MATRIX_COLUMNS: dict[str, Any] = {
 }
 
 
-def matrix_frame(explanations: Sequence["Explanation"]) -> pd.DataFrame:
+def matrix_frame(explanations: Sequence[Explanation]) -> pd.DataFrame:
     """A dry run's full table: one row per (job, pool, constraint the job sets), every
     constraint judged — not only the first failure — plus one ``load`` row per pool (the
     load filter: schedulable nodes, backlog, blackout). Columns: ``job_id``, ``pool_id``,
@@ -468,7 +468,7 @@ TASK_COLUMNS: dict[str, Any] = {
 }
 
 
-def tasks_frame(tasks: Sequence["FederatedTask"]) -> pd.DataFrame:
+def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
     """One row per task of a job on each pool the job lives on.
 
     ``job_id``, ``task_id``; where: ``pool_id``, ``account``, ``location``, ``node_id``;

@@ -127,7 +127,7 @@ class FederatedTask:
     pool_id: str
     account: str | None
     location: str | None
-    task: "TaskInfo"
+    task: TaskInfo
 
 
 @dataclass(frozen=True)
@@ -146,13 +146,13 @@ class Explanation:
         """The pool that would be chosen now, or None (the action would block)."""
         return self.decision.pool.rsplit("#", 1)[-1] if self.decision.pool else None
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The verdicts as a DataFrame (see :func:`batchfed_lab.frames.verdicts_frame`)."""
         from .frames import verdicts_frame
 
         return verdicts_frame([self])
 
-    def matrix_frame(self) -> "pd.DataFrame":
+    def matrix_frame(self) -> pd.DataFrame:
         """Pool × constraint, pass / fail with required and actual (see :func:`batchfed_lab.frames.matrix_frame`)."""
         from .frames import matrix_frame
 
@@ -165,7 +165,10 @@ class Explanation:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         frame = self.frame()
         head = html.escape(repr(self))
-        return {"text/plain": f"{self!r}\n{frame.to_string(index=False)}", "text/html": f"<p>{head}</p>{frame.to_html(index=False)}"}
+        return {
+            "text/plain": f"{self!r}\n{frame.to_string(index=False)}",
+            "text/html": f"<p>{head}</p>{frame.to_html(index=False)}",
+        }
 
 
 class Submission:
@@ -188,7 +191,7 @@ class Submission:
         """The actions as the store has them now."""
         return [self.client.store.get_action(self.federation_id, a.id) for a in self._actions]
 
-    def status(self) -> "pd.DataFrame":
+    def status(self) -> pd.DataFrame:
         """One row per action (see :func:`batchfed_lab.frames.placements_frame`)."""
         from .frames import placements_frame
 
@@ -230,4 +233,7 @@ class Submission:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         frame = self.status()
         head = html.escape(repr(self))
-        return {"text/plain": f"{self!r}\n{frame.to_string(index=False)}", "text/html": f"<p>{head}</p>{frame.to_html(index=False)}"}
+        return {
+            "text/plain": f"{self!r}\n{frame.to_string(index=False)}",
+            "text/html": f"<p>{head}</p>{frame.to_html(index=False)}",
+        }

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batchfed_lab.batch.adapter import BatchAccount  # noqa: E402
-from batchfed_lab.config import load_pool  # noqa: E402
-from batchfed_lab.config.jobs import TaskDefinition  # noqa: E402
-from batchfed_lab.localbatch import control  # noqa: E402
+from batchfed_lab.batch.adapter import BatchAccount
+from batchfed_lab.config import load_pool
+from batchfed_lab.config.jobs import TaskDefinition
+from batchfed_lab.localbatch import control
 
 TARGET_P50_MS = 5.0
 
@@ -104,7 +104,9 @@ def run(info: control.LocalBatchInfo, ws: str, n_pools: int, n_calls: int) -> bo
         if "requests" not in name and "payload" not in name:
             worst = max(worst, p50)
         print(f"  {name:30} {p50:8.2f} {pct(values, 90):8.2f}")
-    print(f"  worst single-request p50: {worst:.2f} ms (target ≤ {TARGET_P50_MS:g} ms: {'met' if worst <= TARGET_P50_MS else 'NOT met'})")
+    print(
+        f"  worst single-request p50: {worst:.2f} ms (target ≤ {TARGET_P50_MS:g} ms: {'met' if worst <= TARGET_P50_MS else 'NOT met'})"
+    )
     met = worst <= TARGET_P50_MS
 
     # --- snapshot of many pools ------------------------------------------------------------------
@@ -113,14 +115,16 @@ def run(info: control.LocalBatchInfo, ws: str, n_pools: int, n_calls: int) -> bo
     for i in range(n_pools):
         acct.create_pool(spec(f"pool-{i:03d}", vm_count={"dedicated": 1 + i % 3}, task_slots_per_node=1 + i % 4))
     nodes = sum(1 + i % 3 for i in range(n_pools))
-    wait_for(lambda: sum(s.dedicated.total for s in acct.snapshot_pools(active_tasks=False).values()) >= nodes,
-             "the pools' nodes")
+    wait_for(
+        lambda: sum(s.dedicated.total for s in acct.snapshot_pools(active_tasks=False).values()) >= nodes, "the pools' nodes"
+    )
     # 10 active jobs with backlog, on 10 different pools (autoscale pools with no nodes keep tasks active)
     formula = "$TargetDedicatedNodes = 0;"
     for j in range(10):
         pid = f"idle-{j}"
-        acct.create_pool(spec(pid, vm_count={"dedicated": 0},
-                              autoscale={"enabled": True, "formula": formula, "evaluation_interval": 60}))
+        acct.create_pool(
+            spec(pid, vm_count={"dedicated": 0}, autoscale={"enabled": True, "formula": formula, "evaluation_interval": 60})
+        )
         acct.create_job(f"job-{j}", pid)
         acct.add_tasks(f"job-{j}", [TaskDefinition(id=f"t{k}", command="true") for k in range(5)])
     total = n_pools + 10
@@ -133,8 +137,9 @@ def run(info: control.LocalBatchInfo, ws: str, n_pools: int, n_calls: int) -> bo
         snaps = acct.snapshot_pools(active_tasks=active)
         assert len(snaps) == total
         label = "with active task counts" if active else "facts + node counts only"
-        print(f"  {label:26} p50 {statistics.median(values):7.1f} ms   requests per snapshot: "
-              f"{sum(per_call.values())} {per_call}")
+        print(
+            f"  {label:26} p50 {statistics.median(values):7.1f} ms   requests per snapshot: {sum(per_call.values())} {per_call}"
+        )
 
     # --- bulk add ------------------------------------------------------------------------------
     acct.create_job("bulk", "idle-0")
@@ -146,8 +151,10 @@ def run(info: control.LocalBatchInfo, ws: str, n_pools: int, n_calls: int) -> bo
     t0 = time.perf_counter()
     again = acct.add_tasks("bulk", tasks)
     ms_again = (time.perf_counter() - t0) * 1000
-    print(f"\nbulk add of 1000 tasks: {report.requests} requests, {ms:.0f} ms ({report.summary()}); "
-          f"resubmitted: {again.requests} requests, {ms_again:.0f} ms ({again.summary()})")
+    print(
+        f"\nbulk add of 1000 tasks: {report.requests} requests, {ms:.0f} ms ({report.summary()}); "
+        f"resubmitted: {again.requests} requests, {ms_again:.0f} ms ({again.summary()})"
+    )
     acct.close()
     return met
 

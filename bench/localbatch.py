@@ -22,23 +22,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from azure.batch import models as bm  # noqa: E402
+from azure.batch import models as bm
 
-from batchfed_lab.localbatch import control  # noqa: E402
+from batchfed_lab.localbatch import control
 
 TARGET_STARTS_PER_SECOND = 50.0
 TARGET_P50_MS = 5.0
 
 
 def _pool(client, pool_id: str, slots: int) -> None:
-    client.create_pool(bm.BatchPoolCreateOptions(
-        id=pool_id,
-        vm_size="standard_d4s_v3",
-        virtual_machine_configuration=bm.VirtualMachineConfiguration(
-            image_reference=bm.BatchVmImageReference(publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"),
-            node_agent_sku_id="batch.node.ubuntu 22.04"),
-        target_dedicated_nodes=1,
-        task_slots_per_node=slots))
+    client.create_pool(
+        bm.BatchPoolCreateOptions(
+            id=pool_id,
+            vm_size="standard_d4s_v3",
+            virtual_machine_configuration=bm.VirtualMachineConfiguration(
+                image_reference=bm.BatchVmImageReference(
+                    publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
+                ),
+                node_agent_sku_id="batch.node.ubuntu 22.04",
+            ),
+            target_dedicated_nodes=1,
+            task_slots_per_node=slots,
+        )
+    )
     deadline = time.monotonic() + 30
     while client.get_pool(pool_id).current_dedicated_nodes != 1:
         if time.monotonic() > deadline:
@@ -79,12 +85,22 @@ def call_latency(client, calls: int) -> dict[str, dict[str, float]]:
         "list_jobs": lambda: list(client.list_jobs()),
         "list_pool_node_counts": lambda: list(client.list_pool_node_counts()),
         # as the adapter lists tasks: a state filter and $select of what it reads
-        "list_tasks(page of 1, $select)": lambda: list(next(client.list_tasks(
-            "noop", filter="state eq 'completed'", select=["id", "state", "executionInfo", "nodeInfo", "creationTime"], max_results=1).by_page())),
+        "list_tasks(page of 1, $select)": lambda: list(
+            next(
+                client.list_tasks(
+                    "noop",
+                    filter="state eq 'completed'",
+                    select=["id", "state", "executionInfo", "nodeInfo", "creationTime"],
+                    max_results=1,
+                ).by_page()
+            )
+        ),
     }
     # informational, payload-bound: the SDK's own model decoding grows with every task document
     heavy = {
-        "list_tasks(page of 10, full)": lambda: list(next(client.list_tasks("noop", filter="state eq 'completed'", max_results=10).by_page())),
+        "list_tasks(page of 10, full)": lambda: list(
+            next(client.list_tasks("noop", filter="state eq 'completed'", max_results=10).by_page())
+        ),
         "list_tasks(all, $select)": lambda: list(client.list_tasks("noop", select=["id", "state", "executionInfo"])),
     }
     out = {}
@@ -96,8 +112,12 @@ def call_latency(client, calls: int) -> dict[str, dict[str, float]]:
             op()
             samples.append((time.perf_counter() - t) * 1000)
         samples.sort()
-        out[name] = {"p50": statistics.median(samples), "p95": samples[int(len(samples) * 0.95) - 1], "max": samples[-1],
-                     "no-op": name in ops}
+        out[name] = {
+            "p50": statistics.median(samples),
+            "p95": samples[int(len(samples) * 0.95) - 1],
+            "max": samples[-1],
+            "no-op": name in ops,
+        }
     return out
 
 
@@ -116,8 +136,10 @@ def main() -> int:
         tp = task_throughput(client, args.tasks)
         print(f"\nno-op tasks on a 1 node x 4 slot pool: {tp['tasks']} tasks ({tp['failed']} failed)")
         print(f"  submit (create_tasks):   {tp['submit_seconds']:.2f} s")
-        print(f"  task starts per second:  {tp['starts_per_second']:.0f}/s   target >= {TARGET_STARTS_PER_SECOND:g}/s  "
-              f"{'OK' if tp['starts_per_second'] >= TARGET_STARTS_PER_SECOND else 'BELOW TARGET'}")
+        print(
+            f"  task starts per second:  {tp['starts_per_second']:.0f}/s   target >= {TARGET_STARTS_PER_SECOND:g}/s  "
+            f"{'OK' if tp['starts_per_second'] >= TARGET_STARTS_PER_SECOND else 'BELOW TARGET'}"
+        )
         print(f"  end to end (submit -> all completed): {tp['end_to_end_per_second']:.0f} tasks/s")
         lat = call_latency(client, args.calls)
         print(f"\nSDK call latency over loopback ({args.calls} calls each, ms):")

@@ -47,7 +47,7 @@ federation:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def setup(root: Path, latency_ms: float) -> tuple:
@@ -64,10 +64,17 @@ def create_pools(client) -> None:
     for i in range(POOLS):
         account = ACCOUNTS[i % 2]
         url = control.account_url(account, client.workspace)
-        spec = load_pool({"pool_specification": {
-            "id": f"pool-{i:03d}", "vm_size": "standard_d4_v3", "location": LOCATIONS[i % 3],
-            "vm_count": {"dedicated": 2}, "task_slots_per_node": 4,
-        }}).pool_specification  # fmt: skip
+        spec = load_pool(
+            {
+                "pool_specification": {
+                    "id": f"pool-{i:03d}",
+                    "vm_size": "standard_d4_v3",
+                    "location": LOCATIONS[i % 3],
+                    "vm_count": {"dedicated": 2},
+                    "task_slots_per_node": 4,
+                }
+            }
+        ).pool_specification
         client.account(url).create_pool(spec, exists_ok=True)
 
 
@@ -170,14 +177,24 @@ def main() -> int:
         "b": results["tput"] >= 200,
         "c": results["tput_100ms"] >= 50,
     }
-    print(f"pools {POOLS} in {len(LOCATIONS)} locations over {len(ACCOUNTS)} accounts; {JOB_IDS} job ids; "
-          f"{WORKERS} workers ({WORKERS_REMOTE} for (c))")
-    print(f"(a) submit → placed latency: p50 {results['p50_ms']:.1f} ms (≤ 50: {'met' if ok['a_p50'] else 'MISSED'}), "
-          f"p99 {results['p99_ms']:.1f} ms (≤ 250: {'met' if ok['a_p99'] else 'MISSED'})")
-    print(f"(b) placements/s, {JOB_IDS * ACTIONS_PER_ID} actions: {results['tput']:.0f}/s (≥ 200: {'met' if ok['b'] else 'MISSED'})")
-    print(f"(c) placements/s with 100 ms per Batch call, {JOB_IDS * 2} actions: {results['tput_100ms']:.0f}/s (≥ 50: {'met' if ok['c'] else 'MISSED'})")
-    print(f"(d) {JOB_IDS} actions: ours {results['ours_small']:.1f}/s, original cadence {results['orig_small']:.2f}/s, "
-          f"ratio {results['ours_small'] / results['orig_small']:.0f}×")
+    print(
+        f"pools {POOLS} in {len(LOCATIONS)} locations over {len(ACCOUNTS)} accounts; {JOB_IDS} job ids; "
+        f"{WORKERS} workers ({WORKERS_REMOTE} for (c))"
+    )
+    print(
+        f"(a) submit → placed latency: p50 {results['p50_ms']:.1f} ms (≤ 50: {'met' if ok['a_p50'] else 'MISSED'}), "
+        f"p99 {results['p99_ms']:.1f} ms (≤ 250: {'met' if ok['a_p99'] else 'MISSED'})"
+    )
+    print(
+        f"(b) placements/s, {JOB_IDS * ACTIONS_PER_ID} actions: {results['tput']:.0f}/s (≥ 200: {'met' if ok['b'] else 'MISSED'})"
+    )
+    print(
+        f"(c) placements/s with 100 ms per Batch call, {JOB_IDS * 2} actions: {results['tput_100ms']:.0f}/s (≥ 50: {'met' if ok['c'] else 'MISSED'})"
+    )
+    print(
+        f"(d) {JOB_IDS} actions: ours {results['ours_small']:.1f}/s, original cadence {results['orig_small']:.2f}/s, "
+        f"ratio {results['ours_small'] / results['orig_small']:.0f}×"
+    )
     print(f"benchmark took {time.monotonic() - t0:.0f}s")
     return 0 if all(ok.values()) else 1
 

@@ -119,7 +119,7 @@ def main() -> int:
         med = results[n]
         d = decide(CONSTRAINTS, GROUP, pool_sets[n], time.time())
         eligible = sum(v.status in ("eligible", "chosen") for v in d.verdicts)
-        print(f"{n:>7} {med * 1e3:>10.3f} {1 / med:>12.0f} {eligible:>9} {str(d.pool and d.pool.rsplit('#')[-1]):>14}")
+        print(f"{n:>7} {med * 1e3:>10.3f} {1 / med:>12.0f} {eligible:>9} {d.pool and d.pool.rsplit('#')[-1]!s:>14}")
     ratio = results[10_000] / results[1_000]
     ok_time = results[1_000] <= 0.002
     ok_linear = ratio <= 12

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batchfed_lab.store import NewAction, Store  # noqa: E402
-from batchfed_lab.store.sqlite import SqliteStore  # noqa: E402
+from batchfed_lab.store import NewAction, Store
+from batchfed_lab.store.sqlite import SqliteStore
 
 
 def round_trips(store: Store, n: int) -> float:
@@ -116,7 +116,9 @@ def main() -> int:
         rate = round_trips(store, n_rt)
         store.close()
         met = rate >= 2000
-        print(f"SQLite   enqueue→claim→complete: {rate:,.0f} round trips/s over {n_rt:,} (target ≥ 2,000/s: {'met' if rate >= 2000 else 'MISSED'})")
+        print(
+            f"SQLite   enqueue→claim→complete: {rate:,.0f} round trips/s over {n_rt:,} (target ≥ 2,000/s: {'met' if rate >= 2000 else 'MISSED'})"
+        )
         print(f"Azurite  enqueue→claim→complete: {azurite_round_trips(n_az)} over {n_az:,} (emulator on this machine, not Azure)")
 
         for targets in (1, 1_000):

@@ -55,8 +55,10 @@ def explicit_tasks(job_id: str, n: int) -> str:
 
 
 def sweep(job_id: str, n: int) -> str:
-    return (f"job_specifications:\n- id: {job_id}\n  tasks:\n  - command: echo {{0}}\n"
-            f"    task_factory: {{parametric_sweep: {{product: [{{start: 0, stop: {n}}}]}}}}\n")  # fmt: skip
+    return (
+        f"job_specifications:\n- id: {job_id}\n  tasks:\n  - command: echo {{0}}\n"
+        f"    task_factory: {{parametric_sweep: {{product: [{{start: 0, stop: {n}}}]}}}}\n"
+    )
 
 
 def verdict(ms: float, target: float) -> str:
@@ -92,7 +94,9 @@ def main() -> int:
         runs = run_ms(lambda: ip.run_line_magic("fed", "pools bench"), args.repeat)
         df = ip.run_line_magic("fed", "pools bench")
         print(f"\n%fed pools bench ({len(df)} rows, {int(df['active_tasks'].sum())} active tasks)")
-        print(f"  first {first:7.1f} ms   p50 {p(runs, 50):7.1f} ms   p90 {p(runs, 90):7.1f} ms   {verdict(p(runs, 50), POOLS_TARGET_MS)}")
+        print(
+            f"  first {first:7.1f} ms   p50 {p(runs, 50):7.1f} ms   p90 {p(runs, 90):7.1f} ms   {verdict(p(runs, 50), POOLS_TARGET_MS)}"
+        )
 
         runner = CliRunner()
         env = {"BATCHFED_HOME": str(s.root)}
@@ -104,7 +108,9 @@ def main() -> int:
             for i in range(3):
                 body = make(f"{label.split()[0]}-{i}", args.tasks)
                 times += run_ms(lambda body=body: ip.run_cell_magic("fed", "submit bench", body), 1)
-            print(f"  {label:17s} best {min(times):7.1f} ms   worst {max(times):7.1f} ms   {verdict(max(times), SUBMIT_TARGET_MS)}")
+            print(
+                f"  {label:17s} best {min(times):7.1f} ms   worst {max(times):7.1f} ms   {verdict(max(times), SUBMIT_TARGET_MS)}"
+            )
 
         jobs = Path(tmp) / "jobs.yaml"
         jobs.write_text(explicit_tasks("cli-job", args.tasks))

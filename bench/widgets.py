@@ -27,9 +27,9 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batchfed_lab.client import connect  # noqa: E402
-from batchfed_lab.scheduler.types import NodeCounts, PoolFacts, PoolSnapshot, VmSize  # noqa: E402
-from batchfed_lab.widgets import PoolCapacity, SubmissionView  # noqa: E402
+from batchfed_lab.client import connect
+from batchfed_lab.scheduler.types import NodeCounts, PoolFacts, PoolSnapshot, VmSize
+from batchfed_lab.widgets import PoolCapacity, SubmissionView
 
 TARGET_MS = 100.0
 REGIONS = ["westeurope", "eastus", "japaneast", "australiaeast", "brazilsouth"]
@@ -46,8 +46,17 @@ class FakeClient:
     def __init__(self, pools: int):
         size = VmSize("standard_d4_v3", 4, 16384)
         self.facts = [
-            PoolFacts(f"pool-{i:03d}", f"http://127.0.0.1:1/accounts/acct{i % 3}", f"acct{i % 3}", REGIONS[i % len(REGIONS)],
-                      "standard_d4_v3", size, task_slots_per_node=4, autoscale=i % 7 == 0, target_dedicated=4)  # fmt: skip
+            PoolFacts(
+                f"pool-{i:03d}",
+                f"http://127.0.0.1:1/accounts/acct{i % 3}",
+                f"acct{i % 3}",
+                REGIONS[i % len(REGIONS)],
+                "standard_d4_v3",
+                size,
+                task_slots_per_node=4,
+                autoscale=i % 7 == 0,
+                target_dedicated=4,
+            )
             for i in range(pools)
         ]
         self.calls = 0
@@ -59,8 +68,12 @@ class FakeClient:
         self.calls += 1
         k = self.calls
         return [
-            PoolSnapshot(f, NodeCounts(idle=(i + k) % 3, running=2 - (i + k) % 3, other=1),
-                         NodeCounts(idle=(i * k) % 2, running=1, other=0), active_tasks=(i * 7 + k) % 11)  # fmt: skip
+            PoolSnapshot(
+                f,
+                NodeCounts(idle=(i + k) % 3, running=2 - (i + k) % 3, other=1),
+                NodeCounts(idle=(i * k) % 2, running=1, other=0),
+                active_tasks=(i * 7 + k) % 11,
+            )
             for i, f in enumerate(self.facts)
         ]
 
@@ -86,10 +99,14 @@ def widget_side(pools: int, ticks: int) -> float:
     t0 = time.perf_counter()
     bundle = view._repr_mimebundle_()
     fallback_ms = (time.perf_counter() - t0) * 1000
-    print(f"widget side, {pools} pools (fake client): refresh p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms "
-          f"over {ticks} ticks; table update {len(payload) / 1024:.0f} KiB, JSON-encoded in {enc_ms:.1f} ms")  # fmt: skip
-    print(f"static fallback: text/plain {len(bundle['text/plain']) / 1024:.0f} KiB + text/html {len(bundle['text/html']) / 1024:.0f} KiB "
-          f"in {fallback_ms:.1f} ms (includes one refresh)")  # fmt: skip
+    print(
+        f"widget side, {pools} pools (fake client): refresh p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms "
+        f"over {ticks} ticks; table update {len(payload) / 1024:.0f} KiB, JSON-encoded in {enc_ms:.1f} ms"
+    )
+    print(
+        f"static fallback: text/plain {len(bundle['text/plain']) / 1024:.0f} KiB + text/html {len(bundle['text/html']) / 1024:.0f} KiB "
+        f"in {fallback_ms:.1f} ms (includes one refresh)"
+    )
     view.close()
     return pct(ms, 95)
 
@@ -102,18 +119,27 @@ def end_to_end(pools: int, ticks: int) -> tuple[float, float]:
             client.up()
             client.create_federation("bench")
             specs = [
-                {"pool_specification": {"id": f"pool-{i:03d}", "vm_size": "standard_d2_v3", "location": REGIONS[i % len(REGIONS)],
-                                        "vm_count": {"dedicated": 1, "low_priority": i % 2}, "task_slots_per_node": 2}}
+                {
+                    "pool_specification": {
+                        "id": f"pool-{i:03d}",
+                        "vm_size": "standard_d2_v3",
+                        "location": REGIONS[i % len(REGIONS)],
+                        "vm_count": {"dedicated": 1, "low_priority": i % 2},
+                        "task_slots_per_node": 2,
+                    }
+                }
                 for i in range(pools)
-            ]  # fmt: skip
+            ]
             client.add_pools("bench", pool_config=specs, account="bench", create=True)
             view = PoolCapacity(client, "bench", autostart=False)
             view.wait_steady(timeout=120)
             print(f"real stack: localbatch + proxy + {pools} pools ready in {time.perf_counter() - t0:.1f} s")
             _ = view.widget
             ms = timed_ticks(view, ticks)
-            print(f"end to end, {pools} pools (client.pool_snapshots over REST + render + traits): "
-                  f"refresh p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms over {ticks} ticks")  # fmt: skip
+            print(
+                f"end to end, {pools} pools (client.pool_snapshots over REST + render + traits): "
+                f"refresh p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms over {ticks} ticks"
+            )
             view.close()
 
             jobs = "job_specifications:\n" + "".join(
@@ -138,9 +164,11 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=50)
     args = ap.parse_args()
     widget_p95 = widget_side(args.pools, args.ticks)
-    e2e_p50, e2e_p95 = end_to_end(args.pools, max(10, args.ticks // 2))
-    print(f"target ≤ {TARGET_MS:.0f} ms per tick: widget side p95 {widget_p95:.1f} ms ({widget_p95 / TARGET_MS:.2f} of budget), "
-          f"end to end p95 {e2e_p95:.1f} ms ({e2e_p95 / TARGET_MS:.2f} of budget)")  # fmt: skip
+    _e2e_p50, e2e_p95 = end_to_end(args.pools, max(10, args.ticks // 2))
+    print(
+        f"target ≤ {TARGET_MS:.0f} ms per tick: widget side p95 {widget_p95:.1f} ms ({widget_p95 / TARGET_MS:.2f} of budget), "
+        f"end to end p95 {e2e_p95:.1f} ms ({e2e_p95 / TARGET_MS:.2f} of budget)"
+    )
 
 
 if __name__ == "__main__":

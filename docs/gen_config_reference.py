@@ -32,7 +32,11 @@ OUT = ROOT / "docs" / "configuration.md"
 
 #: (file, top model, what it is)
 FILES: list[tuple[str, type[BaseModel], str]] = [
-    ("settings.yaml", WorkspaceSettings, "the workspace settings: `$BATCHFED_HOME/settings.yaml` (optional; every key has a default)"),
+    (
+        "settings.yaml",
+        WorkspaceSettings,
+        "the workspace settings: `$BATCHFED_HOME/settings.yaml` (optional; every key has a default)",
+    ),
     ("federation.yaml", FederationConfig, "the proxy's options (`batchfed up --config`, `fed proxy start --config`)"),
     ("pool.yaml", PoolConfig, "one pool (`fed pool add --pool-config`, `batchfed pool create`)"),
     ("jobs.yaml", JobsConfig, "jobs and job schedules (`fed jobs add`, `%%fed submit`, `fed explain`)"),
@@ -142,8 +146,14 @@ NOTES: dict[str, str] = {
 
 ENVIRONMENT = [
     ("BATCHFED_HOME", "the workspace folder (default `~/.batchfed`)"),
-    ("BATCHFED_STORAGE_CONNECTION_STRING", "the Azure Storage connection string, read only with `store.azure.credential: connection_string`; never read from a file"),
-    ("BATCHFED_BATCH_KEY_<ACCOUNT>", "a Batch shared key for account `<ACCOUNT>` (upper-cased, non-alphanumerics as `_`); without it Azure accounts use `DefaultAzureCredential`, localbatch accounts the workspace key"),
+    (
+        "BATCHFED_STORAGE_CONNECTION_STRING",
+        "the Azure Storage connection string, read only with `store.azure.credential: connection_string`; never read from a file",
+    ),
+    (
+        "BATCHFED_BATCH_KEY_<ACCOUNT>",
+        "a Batch shared key for account `<ACCOUNT>` (upper-cased, non-alphanumerics as `_`); without it Azure accounts use `DefaultAzureCredential`, localbatch accounts the workspace key",
+    ),
     ("BATCHFED_NONINTERACTIVE", "`1`: no live refresh or progress bars (set automatically under papermill)"),
 ]
 
@@ -171,7 +181,9 @@ def _type(annotation: Any) -> str:
         return "duration"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping"
-    return {str: "text", int: "integer", float: "number", bool: "true/false"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {str: "text", int: "integer", float: "number", bool: "true/false"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
 
 
 def _default(info: Any) -> str:
@@ -224,8 +236,9 @@ def _is_list(annotation: Any) -> bool:
     return origin in (tuple, list)
 
 
-def rows(file: str, model: type[BaseModel], prefix: str = "", seen: tuple[type, ...] = (),
-         shown_at: dict[type, str] | None = None) -> list[tuple[str, ...]]:  # fmt: skip
+def rows(
+    file: str, model: type[BaseModel], prefix: str = "", seen: tuple[type, ...] = (), shown_at: dict[type, str] | None = None
+) -> list[tuple[str, ...]]:
     """(key path, type, default, limits, description, note key) for every field, depth first.
     A section already listed (in this or an earlier file) is referred to, not repeated."""
     shown_at = {} if shown_at is None else shown_at
@@ -267,12 +280,19 @@ def render() -> str:
         "a suffix `b k m g t` (binary multiples). Secrets are never read from these files.",
         "",
     ]
-    for file, model, what in FILES:
+    for file, _model, what in FILES:
         lines += [f"- [{file}](#{file.replace('.', '')}): {what}"]
     lines += ["- [Environment variables](#environment-variables)", ""]
     tables = all_rows()
-    for file, model, what in FILES:
-        lines += [f"## {file}", "", what[:1].upper() + what[1:] + ".", "", "| key | type | default | limits | meaning |", "|---|---|---|---|---|"]
+    for file, _model, what in FILES:
+        lines += [
+            f"## {file}",
+            "",
+            what[:1].upper() + what[1:] + ".",
+            "",
+            "| key | type | default | limits | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for key, typ, default, limits, text, _ in tables[file]:
             lines.append(f"| {key} | {typ} | {default} | {limits} | {text.replace('|', '/')} |")
         lines.append("")

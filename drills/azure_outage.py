@@ -73,7 +73,8 @@ def _one(out: Outcome, root: Path, script: Path, mode: str, down: float, short: 
                 n = 0
                 while not stop.is_set():
                     body = "job_specifications:\n" + "".join(
-                        f"- id: {fed}-{i:05d}\n  tasks: [{{command: 'true'}}]\n" for i in range(n, n + 3))
+                        f"- id: {fed}-{i:05d}\n  tasks: [{{command: 'true'}}]\n" for i in range(n, n + 3)
+                    )
                     n += 3
                     try:
                         accepted.extend(stack.client.submit(fed, body).unique_ids)
@@ -97,8 +98,11 @@ def _one(out: Outcome, root: Path, script: Path, mode: str, down: float, short: 
                     az.stop()
                     # stay down until the proxy has met the refused connections, and for at
                     # least `down` seconds (longer than the federations poll and the SDK retries)
-                    wait_for(lambda: _log_mentions(stack, "unreachable") and time.monotonic() - t_down >= down,
-                             120, "the proxy to meet the outage")  # fmt: skip
+                    wait_for(
+                        lambda: _log_mentions(stack, "unreachable") and time.monotonic() - t_down >= down,
+                        120,
+                        "the proxy to meet the outage",
+                    )
                     az = Azurite.start(script, location=data, ports=ports)
                 outage = time.monotonic() - t_down
                 t_up = time.monotonic()

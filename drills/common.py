@@ -33,8 +33,8 @@ from federation_stack import (  # noqa: E402 - tests/ is put on the path just ab
 )
 
 __all__ = [
-    "Outcome",
     "REPO",
+    "Outcome",
     "Stack",
     "Submitters",
     "located_counts",
@@ -135,10 +135,15 @@ class Submitters:
             first, count = k * share, max(0, min(share, total - k * share))
             out = root.parent / f"submitter-{prefix}-{k}.json"
             self.outs.append(out)
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-c", _SUBMITTER, str(root), fed, prefix, str(first), str(count), str(batch), str(out)],
-                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            ))  # fmt: skip
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _SUBMITTER, str(root), fed, prefix, str(first), str(count), str(batch), str(out)],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
 
     def running(self) -> bool:
         return any(p.poll() is None for p in self.procs)

@@ -9,6 +9,7 @@ enqueuer's actions of one job id in the order it enqueued them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -67,10 +68,24 @@ def _one(out: Outcome, root: Path, per: int, backend: str, conn: str | None) -> 
         logs.mkdir(exist_ok=True)
         worker = [sys.executable, "-m", "drills._contend_worker"]
         t0 = time.monotonic()
-        procs = [subprocess.Popen([*worker, "enqueue", str(root), fed, str(p), str(per), str(TARGETS), str(p), str(logs / f"enq-{p}")],
-                                  env=env, cwd=REPO, stderr=subprocess.PIPE) for p in range(ENQUEUERS)]  # fmt: skip
-        procs += [subprocess.Popen([*worker, "claim", str(root), fed, str(total), str(logs / f"claim-{k}")],
-                                   env=env, cwd=REPO, stderr=subprocess.PIPE) for k in range(CLAIMERS)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [*worker, "enqueue", str(root), fed, str(p), str(per), str(TARGETS), str(p), str(logs / f"enq-{p}")],
+                env=env,
+                cwd=REPO,
+                stderr=subprocess.PIPE,
+            )
+            for p in range(ENQUEUERS)
+        ]
+        procs += [
+            subprocess.Popen(
+                [*worker, "claim", str(root), fed, str(total), str(logs / f"claim-{k}")],
+                env=env,
+                cwd=REPO,
+                stderr=subprocess.PIPE,
+            )
+            for k in range(CLAIMERS)
+        ]
         errors = []
         enqueued_at = None
         for k, p in enumerate(procs):
@@ -109,7 +124,7 @@ def _one(out: Outcome, root: Path, per: int, backend: str, conn: str | None) -> 
         by_target: dict[str, list[list[Any]]] = {}
         for c in claims:
             by_target.setdefault(c[1], []).append(c)
-        position_breaks = sum(1 for seq in by_target.values() for a, b in zip(seq, seq[1:]) if b[4] <= a[4])
+        position_breaks = sum(1 for seq in by_target.values() for a, b in itertools.pairwise(seq) if b[4] <= a[4])
         order_breaks = 0
         for seq in by_target.values():
             last: dict[int, int] = {}
@@ -127,9 +142,13 @@ def _one(out: Outcome, root: Path, per: int, backend: str, conn: str | None) -> 
         out.figure(f"{tag} total time (s)", elapsed)
         out.figure(f"{tag} FIFO breaks (position / per-enqueuer order)", f"{position_breaks} / {order_breaks}")
         out.bound(f"{tag} every process exited cleanly", not errors)
-        out.bound(f"{tag} all accounted: {total} sent = {len(in_store)} stored = {len(set(claimed))} claimed once",
-                  len(all_sent) == len(set(all_sent)) == total and set(all_sent) == in_store and len(claimed) == len(set(claimed)) == total
-                  and counts.placed == total)  # fmt: skip
+        out.bound(
+            f"{tag} all accounted: {total} sent = {len(in_store)} stored = {len(set(claimed))} claimed once",
+            len(all_sent) == len(set(all_sent)) == total
+            and set(all_sent) == in_store
+            and len(claimed) == len(set(claimed)) == total
+            and counts.placed == total,
+        )
         out.bound(f"{tag} FIFO kept per job id", position_breaks == 0 and order_breaks == 0 and len(by_target) == TARGETS)
         if errors:
             out.notes.append(f"{tag} {errors[0]}")

@@ -42,11 +42,12 @@ def run(root: Path, short: bool = False) -> Outcome:
                 try:
                     while not stop.is_set():
                         body = "job_specifications:\n" + "".join(
-                            f"- id: {fed}-{i:05d}\n  tasks: [{{command: 'true'}}]\n" for i in range(n, n + 5))
+                            f"- id: {fed}-{i:05d}\n  tasks: [{{command: 'true'}}]\n" for i in range(n, n + 5)
+                        )
                         submitted.extend(stack.client.submit(fed, body).unique_ids)
                         n += 5
                         stop.wait(0.1)
-                except BaseException as exc:  # noqa: BLE001 - surfaced below
+                except BaseException as exc:
                     errors.append(exc)
 
             def leader_id() -> str | None:

@@ -35,8 +35,14 @@ def run(root: Path, short: bool = False) -> Outcome:
                 for _ in range(kills):
                     # kill once more work was placed since the last restart: mid-stream, mid-action
                     base = store.counts(fed).placed
-                    wait_for(lambda: store.counts(fed).placed >= min(base + step, total) or
-                             (not subs.running() and store.counts(fed).placed >= total), 300, "placements")  # fmt: skip
+                    wait_for(
+                        lambda: (
+                            store.counts(fed).placed >= min(base + step, total)
+                            or (not subs.running() and store.counts(fed).placed >= total)
+                        ),
+                        300,
+                        "placements",
+                    )
                     pending.append(total - store.counts(fed).placed)
                     stack.kill9(proxy)
                     t0 = time.monotonic()
@@ -67,6 +73,8 @@ def run(root: Path, short: bool = False) -> Outcome:
             out.bound("lost = 0", lost == 0 and counts.failed == 0)
             out.bound("duplicated = 0 (jobs and tasks)", dup_jobs == 0 and dup_tasks == 0)
             out.figure("actions pending at each kill", " ".join(map(str, pending)))
-            out.bound(f"{kills} kills, each mid-stream (actions still pending)", len(restarts) == kills and min(pending, default=0) > 0)
+            out.bound(
+                f"{kills} kills, each mid-stream (actions still pending)", len(restarts) == kills and min(pending, default=0) > 0
+            )
 
     return timed(NAME, TITLE, body)

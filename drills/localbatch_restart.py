@@ -39,7 +39,8 @@ def run(root: Path, short: bool = False) -> Outcome:
             def submit(n: int) -> None:
                 nonlocal submitted
                 body = "job_specifications:\n" + "".join(
-                    f"- id: {fed}-{i:04d}\n  tasks: [{', '.join([task] * tasks_per_job)}]\n" for i in range(submitted, submitted + n)
+                    f"- id: {fed}-{i:04d}\n  tasks: [{', '.join([task] * tasks_per_job)}]\n"
+                    for i in range(submitted, submitted + n)
                 )
                 stack.client.submit(fed, body)
                 submitted += n
@@ -69,8 +70,11 @@ def run(root: Path, short: bool = False) -> Outcome:
                 # listening and it said so), so recovery is really exercised
                 # and at least `min_down` s: longer than a few retries, so an outage that outlasts
                 # them must not fail actions
-                wait_for(lambda: _unreachable_lines(ws) > met and time.monotonic() - down >= min_down, 60,
-                         "the proxy to meet the outage")  # fmt: skip
+                wait_for(
+                    lambda: _unreachable_lines(ws) > met and time.monotonic() - down >= min_down,
+                    60,
+                    "the proxy to meet the outage",
+                )
                 t0 = time.monotonic()
                 after = control.start(ws, allocation_delay_ms=50, relaxed_limits=True)
                 outages.append(time.monotonic() - down)

@@ -42,7 +42,9 @@ def run(root: Path, short: bool = False) -> Outcome:
             def submit(first: int, last: int) -> None:
                 body = "job_specifications:\n" + "".join(
                     f"- id: {fed}-{i:04d}\n  federation_constraints: {constraints}\n"
-                    f"  tasks: [{', '.join([task] * tasks_per_job)}]\n" for i in range(first, last))
+                    f"  tasks: [{', '.join([task] * tasks_per_job)}]\n"
+                    for i in range(first, last)
+                )
                 stack.client.submit(fed, body)
 
             submitted = 0
@@ -50,7 +52,7 @@ def run(root: Path, short: bool = False) -> Outcome:
             preempted_nodes = 0
             rounds = 0
             t0 = time.monotonic()
-            for r in range(storms):
+            for _r in range(storms):
                 # jobs keep arriving during the storm
                 if submitted < jobs:
                     n = min(jobs - submitted, max(1, jobs // storms + 1))
@@ -72,13 +74,17 @@ def run(root: Path, short: bool = False) -> Outcome:
             counts = store.counts(fed)
             client = control.batch_client("lab2", stack.client.workspace)
             try:
+
                 def snapshot() -> list:
                     return [t for j in client.list_jobs() if j.id.startswith(f"{fed}-") for t in client.list_tasks(j.id)]
 
                 ok = True
                 try:
-                    wait_for(lambda: (ts := snapshot()) and len(ts) == total and all(t.state == "completed" for t in ts),
-                             300, "every task to complete")  # fmt: skip
+                    wait_for(
+                        lambda: (ts := snapshot()) and len(ts) == total and all(t.state == "completed" for t in ts),
+                        300,
+                        "every task to complete",
+                    )
                 except AssertionError:
                     ok = False
                 tasks = snapshot()

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix=f"batchfed-drill-{name}-"))
         try:
             outcome = drill.run(tmp / "ws", short=args.short)
-        except Exception:  # noqa: BLE001 - a drill that raises is a failed drill; report and go on
+        except Exception:
             print(f"== {drill.TITLE}: RAISED\n{traceback.format_exc()}", flush=True)
             failed.append(name)
             continue
@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         if not outcome.ok:
             failed.append(name)
     total = time.monotonic() - t0
-    print(f"\n{len(names) - len(failed)} of {len(names)} drills met every bound in {total:.0f} s"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))  # fmt: skip
+    print(
+        f"\n{len(names) - len(failed)} of {len(names)} drills met every bound in {total:.0f} s"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

@@ -25,8 +25,9 @@ def workspace(workspace_dir: Path):
 
     return open_workspace(workspace_dir)
 
+
 # tests/ is importable so test modules can share plain helpers (tests/factories.py)
-import sys as _sys
+import sys as _sys  # noqa: E402  (kept next to the reason it is here)
 
 _sys.path.insert(0, str(Path(__file__).parent))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+
 from batchfed_lab.config.constraints import FederationConstraints
 from batchfed_lab.scheduler.types import NodeCounts, PoolFacts, PoolSnapshot, TaskGroup, VmSize
 
@@ -69,5 +70,3 @@ def make_constraints(**sections: Any) -> FederationConstraints:
 def group(total: int = 1, **kw: Any) -> TaskGroup:
     kw.setdefault("max_instances", 1)
     return TaskGroup(total_instances=total, task_count=kw.pop("task_count", total), **kw)
-
-

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from batchfed_lab.batch.adapter import BatchAccount, close_accounts
 from batchfed_lab.client import Client, connect
 from batchfed_lab.config import load_pool
@@ -46,28 +44,68 @@ def _pool(pid: str, size: str, location: str, **extra: Any) -> dict[str, Any]:
 
 
 POOLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "we-native": ("lab1", _pool(
-        "we-native", "standard_d2_v3", "westeurope", vm_count={"dedicated": 2}, task_slots_per_node=2,
-        vm_configuration={"platform_image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "native": True}},
-        container_registries=[{"server": "myacr.azurecr.io", "username": "robot"}],
-    )),
+    "we-native": (
+        "lab1",
+        _pool(
+            "we-native",
+            "standard_d2_v3",
+            "westeurope",
+            vm_count={"dedicated": 2},
+            task_slots_per_node=2,
+            vm_configuration={
+                "platform_image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "native": True}
+            },
+            container_registries=[{"server": "myacr.azurecr.io", "username": "robot"}],
+        ),
+    ),
     "we-gpu": ("lab1", _pool("we-gpu", "standard_nc6s_v3", "westeurope")),
-    "eus-hpc": ("lab1", _pool("eus-hpc", "standard_hb120rs_v3", "eastus", vm_count={"dedicated": 2}, inter_node_communication_enabled=True, task_slots_per_node=4)),
-    "eus-lowpri": ("lab2", _pool("eus-lowpri", "standard_e4_v3", "eastus", vm_count={"dedicated": 0, "low_priority": 2}, task_slots_per_node=2)),
-    "jp-auto": ("lab2", _pool(
-        "jp-auto", "standard_d4_v3", "japaneast", vm_count={"dedicated": 0},
-        autoscale={"enabled": True, "formula": "$TargetDedicatedNodes = 1;", "evaluation_interval": "00:05:00"},
-        task_slots_per_node=2,
-    )),
-    "jp-custom": ("lab2", _pool(
-        "jp-custom", "standard_f2s_v2", "japaneast",
-        vm_configuration={"custom_image": {"arm_image_id": IMAGE, "node_agent": "batch.node.ubuntu 22.04"}},
-        virtual_network={"arm_subnet_id": SUBNET},
-    )),
-    "jp-windows": ("lab2", _pool(
-        "jp-windows", "standard_d2_v3", "japaneast",
-        vm_configuration={"platform_image": {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter"}},
-    )),
+    "eus-hpc": (
+        "lab1",
+        _pool(
+            "eus-hpc",
+            "standard_hb120rs_v3",
+            "eastus",
+            vm_count={"dedicated": 2},
+            inter_node_communication_enabled=True,
+            task_slots_per_node=4,
+        ),
+    ),
+    "eus-lowpri": (
+        "lab2",
+        _pool("eus-lowpri", "standard_e4_v3", "eastus", vm_count={"dedicated": 0, "low_priority": 2}, task_slots_per_node=2),
+    ),
+    "jp-auto": (
+        "lab2",
+        _pool(
+            "jp-auto",
+            "standard_d4_v3",
+            "japaneast",
+            vm_count={"dedicated": 0},
+            autoscale={"enabled": True, "formula": "$TargetDedicatedNodes = 1;", "evaluation_interval": "00:05:00"},
+            task_slots_per_node=2,
+        ),
+    ),
+    "jp-custom": (
+        "lab2",
+        _pool(
+            "jp-custom",
+            "standard_f2s_v2",
+            "japaneast",
+            vm_configuration={"custom_image": {"arm_image_id": IMAGE, "node_agent": "batch.node.ubuntu 22.04"}},
+            virtual_network={"arm_subnet_id": SUBNET},
+        ),
+    ),
+    "jp-windows": (
+        "lab2",
+        _pool(
+            "jp-windows",
+            "standard_d2_v3",
+            "japaneast",
+            vm_configuration={
+                "platform_image": {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter"}
+            },
+        ),
+    ),
 }
 
 FAST_FEDERATION = """\
@@ -124,7 +162,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
         time.sleep(interval)
 
 
-def located_counts(stack: "Stack", fed: str) -> tuple[dict[str, int], dict[str, int]]:
+def located_counts(stack: Stack, fed: str) -> tuple[dict[str, int], dict[str, int]]:
     """Per job id of ``fed`` (ids start with ``<fed>-``): on how many pools it exists in Batch,
     and how many tasks it has there — counted in localbatch, not in the proxy's bookkeeping."""
     pools: dict[str, int] = {}
@@ -156,11 +194,14 @@ def workspace_processes(root: Path) -> list[int]:
     return found
 
 
-
-
 @contextmanager
-def running_stack(root: Path, *, settings: str = "proxy: {lease_seconds: 3, renew_seconds: 1, workers: 8}\n",
-                  federation_yaml: str = FAST_FEDERATION, latency_ms: float | None = None) -> Iterator[Stack]:
+def running_stack(
+    root: Path,
+    *,
+    settings: str = "proxy: {lease_seconds: 3, renew_seconds: 1, workers: 8}\n",
+    federation_yaml: str = FAST_FEDERATION,
+    latency_ms: float | None = None,
+) -> Iterator[Stack]:
     """localbatch + the pools of ``POOLS`` in a fresh workspace at ``root``; on exit every
     proxy and localbatch are stopped by pid and no process of the workspace may survive."""
     root.mkdir(parents=True, exist_ok=True)
@@ -175,11 +216,15 @@ def running_stack(root: Path, *, settings: str = "proxy: {lease_seconds: 3, rene
     control.start(client.workspace, allocation_delay_ms=50, latency_ms=latency_ms, relaxed_limits=True)
     try:
         urls = {a: control.account_url(a, client.workspace) for a in ("lab1", "lab2")}
-        for name, (account, spec) in POOLS.items():
+        for _name, (account, spec) in POOLS.items():
             client.account(urls[account]).create_pool(load_pool(spec).pool_specification)
         s = Stack(root, client, urls, config)
         # nodes come up after the allocation delay; tests start from steady pools
-        wait_for(lambda: all(p.allocation_state == "steady" for a in urls.values() for p in client.account(a).list_pools()), 20, "pools to be steady")
+        wait_for(
+            lambda: all(p.allocation_state == "steady" for a in urls.values() for p in client.account(a).list_pools()),
+            20,
+            "pools to be steady",
+        )
         yield s
     finally:
         lifecycle.stop(client.workspace, all=True)

@@ -51,8 +51,14 @@ class PoolDef:
     extra: tuple[tuple[str, Any], ...] = ()  # more pool_specification keys
 
     def spec(self) -> dict[str, Any]:
-        body = {"id": self.id, "vm_size": self.vm_size, "location": self.location,
-                "vm_count": {"dedicated": self.dedicated}, "task_slots_per_node": self.slots, **dict(self.extra)}  # fmt: skip
+        body = {
+            "id": self.id,
+            "vm_size": self.vm_size,
+            "location": self.location,
+            "vm_count": {"dedicated": self.dedicated},
+            "task_slots_per_node": self.slots,
+            **dict(self.extra),
+        }
         return {"pool_specification": body}
 
 
@@ -153,7 +159,7 @@ def embedded_stack(
     root: Path,
     *,
     pools: Sequence[PoolDef] = DEFAULT_POOLS,
-    federations: Mapping[str, Sequence[str] | None] = {"demo": None},  # noqa: B006 - read only
+    federations: Mapping[str, Sequence[str] | None] = {"demo": None},
     non_unique: Collection[str] = (),
     proxy: bool = True,
     federation_yaml: str = FAST_FEDERATION_YAML,

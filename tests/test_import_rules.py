@@ -30,24 +30,45 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(("scheduler",), "the scheduler is pure: no I/O, no store, no Batch",
-         never=("store", "batch", "proxy", "localbatch", "client", "frames", "data", "deploy")),
-    Rule(("localbatch",), "localbatch is a separate program; it shares only the runtime files helper, the "
-                          "error classes it raises and the workspace folder with its settings",
-         only=("runtime", "errors", "config.workspace")),
+    Rule(
+        ("scheduler",),
+        "the scheduler is pure: no I/O, no store, no Batch",
+        never=("store", "batch", "proxy", "localbatch", "client", "frames", "data", "deploy"),
+    ),
+    Rule(
+        ("localbatch",),
+        "localbatch is a separate program; it shares only the runtime files helper, the "
+        "error classes it raises and the workspace folder with its settings",
+        only=("runtime", "errors", "config.workspace"),
+    ),
     Rule(("runtime",), "the shared runtime-files leaf of localbatch and the proxy", only=()),
     Rule(("config",), "config is the bottom layer: nothing of ours but small shared types", only=("errors",)),
-    Rule(("batch",), "the adapter knows Batch and config, not who drives it",
-         never=("localbatch", "proxy", "store", "client", "commands", "cli", "cli_fed", "magics", "widgets")),
-    Rule(("proxy",), "the proxy drives Batch through the adapter, never localbatch directly",
-         never=("localbatch", "client", "commands", "cli", "cli_fed", "magics", "widgets")),
-    Rule(("client",), "the client reaches Batch, localbatch and the proxy through their packages' entry points",
-         never=("batch.", "localbatch.", "proxy.", "commands", "cli", "magics", "widgets")),
-    Rule(("results",), "results are what the client returns; they do not call back into it",
-         never=("client", "commands", "cli", "magics", "widgets")),
+    Rule(
+        ("batch",),
+        "the adapter knows Batch and config, not who drives it",
+        never=("localbatch", "proxy", "store", "client", "commands", "cli", "cli_fed", "magics", "widgets"),
+    ),
+    Rule(
+        ("proxy",),
+        "the proxy drives Batch through the adapter, never localbatch directly",
+        never=("localbatch", "client", "commands", "cli", "cli_fed", "magics", "widgets"),
+    ),
+    Rule(
+        ("client",),
+        "the client reaches Batch, localbatch and the proxy through their packages' entry points",
+        never=("batch.", "localbatch.", "proxy.", "commands", "cli", "magics", "widgets"),
+    ),
+    Rule(
+        ("results",),
+        "results are what the client returns; they do not call back into it",
+        never=("client", "commands", "cli", "magics", "widgets"),
+    ),
     Rule(("frames",), "frames build DataFrames from client results, without the client", never=("client",)),
-    Rule(("cli", "cli_fed", "commands", "magics", "widgets"), "user surfaces are thin shells over the client API",
-         only=SURFACE_MAY_USE),
+    Rule(
+        ("cli", "cli_fed", "commands", "magics", "widgets"),
+        "user surfaces are thin shells over the client API",
+        only=SURFACE_MAY_USE,
+    ),
 )
 
 #: the one command line: the only modules that build click commands
@@ -108,9 +129,9 @@ def violations(rule: Rule) -> list[str]:
         for name in sorted(imports_of(path)):
             if not name.startswith(ROOT + ".") or any(_under(name, c) for c in rule.covers):
                 continue  # outside libraries, and imports among the covered modules, are free
-            if any(_under(name, part) for part in rule.never):
-                bad.append(f"{me} imports {name}")
-            elif rule.only is not None and not any(_under(name, part) for part in rule.only):
+            if any(_under(name, part) for part in rule.never) or (
+                rule.only is not None and not any(_under(name, part) for part in rule.only)
+            ):
                 bad.append(f"{me} imports {name}")
     return bad
 

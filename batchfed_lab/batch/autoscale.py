@@ -44,16 +44,12 @@ class AutoscaleOperations(BatchConnection):
             if not formula:
                 raise BatchError(self._what(f"pool '{pool_id}' has no autoscale formula"), code="AutoScalingNotEnabled")
         with batch_call(self._what(f"evaluate autoscale of pool '{pool_id}'")):
-            run = self._client.evaluate_pool_auto_scale(
-                pool_id, bm.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula)
-            )
+            run = self._client.evaluate_pool_auto_scale(pool_id, bm.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula))
         err = run.error
         error = f"{err.code}: {err.message}" if err else None
         return AutoscaleEvaluation(_parse_autoscale_results(run.results), error, run.timestamp)
 
-    def enable_autoscale(
-        self, pool_id: str, formula: str, evaluation_interval: timedelta | float | None = None
-    ) -> None:
+    def enable_autoscale(self, pool_id: str, formula: str, evaluation_interval: timedelta | float | None = None) -> None:
         """Enable (or re-apply) autoscale; the service evaluates the formula at once."""
         with batch_call(self._what(f"enable autoscale of pool '{pool_id}'")):
             self._client.enable_pool_auto_scale(

@@ -49,10 +49,7 @@ LOCAL_KEY_FILE = "key"  # <workspace>/localbatch/key, written by localbatch (own
 
 _AZURE_HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.(?P<region>[a-z0-9]+)\.batch\.[a-z0-9.-]+$")
 _LOCAL_PATH = re.compile(r"^/accounts/(?P<account>[A-Za-z0-9_-]{1,64})$")
-_EXPECTED = (
-    "expected https://<account>.<region>.batch.azure.com "
-    "or http://127.0.0.1:<port>/accounts/<account>"
-)
+_EXPECTED = "expected https://<account>.<region>.batch.azure.com or http://127.0.0.1:<port>/accounts/<account>"
 
 
 class ServiceUrl(NamedTuple):
@@ -146,8 +143,7 @@ def read_workspace_key(workspace: str | os.PathLike[str] | None = None) -> str:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         raise BatchAuthError(
-            f"{path}: no localbatch key in this workspace (start localbatch first, or set "
-            f"{KEY_ENV_PREFIX}<ACCOUNT>)"
+            f"{path}: no localbatch key in this workspace (start localbatch first, or set {KEY_ENV_PREFIX}<ACCOUNT>)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchAuthError(f"{path}: cannot read the localbatch key: {type(exc).__name__}") from None

@@ -80,7 +80,7 @@ class JobSettings:
     auto_complete: bool = False  # applied after the tasks are added (see module docstring)
 
     @classmethod
-    def from_spec(cls, spec: "JobSpecification") -> "JobSettings":
+    def from_spec(cls, spec: JobSpecification) -> JobSettings:
         return cls(
             uses_task_dependencies=spec.uses_dependencies,
             job_preparation_command=spec.job_preparation.command if spec.job_preparation else None,
@@ -107,7 +107,7 @@ class JobInfo:
     creation_time: datetime | None = None
 
     @classmethod
-    def created(cls, job_id: str, pool_id: str, settings: JobSettings, *, windows: bool = False, shell: bool = True) -> "JobInfo":
+    def created(cls, job_id: str, pool_id: str, settings: JobSettings, *, windows: bool = False, shell: bool = True) -> JobInfo:
         """The job :func:`job_create_options` describes, as the service reports it once created."""
         return cls(
             id=job_id,
@@ -118,9 +118,7 @@ class JobInfo:
             uses_task_dependencies=settings.uses_task_dependencies,
         )
 
-    def merge_conflict(
-        self, pool_id: str, settings: JobSettings, *, windows: bool = False, shell: bool = True
-    ) -> str | None:
+    def merge_conflict(self, pool_id: str, settings: JobSettings, *, windows: bool = False, shell: bool = True) -> str | None:
         """Why a new task group must not be merged into this existing job (None → compatible)."""
         if self.state in _CLOSED:
             return f"job '{self.id}' is {self.state}"
@@ -151,9 +149,7 @@ class JobCreateResult:
 
 def job_info(job: bm.BatchJob) -> JobInfo:
     prep = job.job_preparation_task
-    pool_id = (job.pool_info.pool_id if job.pool_info else None) or (
-        job.execution_info.pool_id if job.execution_info else None
-    )
+    pool_id = (job.pool_info.pool_id if job.pool_info else None) or (job.execution_info.pool_id if job.execution_info else None)
     return JobInfo(
         id=job.id or "",
         state=enum_text(job.state, "active"),
@@ -263,15 +259,11 @@ def job_schedule_create_options(
         manager = bm.BatchJobManagerTask(
             id=job_manager_id,
             command_line=command_line(job_manager_command, windows=windows, shell=shell),
-            environment_settings=[
-                bm.EnvironmentSetting(name=k, value=v) for k, v in (job_manager_environment or {}).items()
-            ]
+            environment_settings=[bm.EnvironmentSetting(name=k, value=v) for k, v in (job_manager_environment or {}).items()]
             or None,
             kill_job_on_completion=kill_job_on_completion,
         )
-    job_metadata = (
-        {SCHEDULE_TASKS_METADATA: json.dumps([t.as_dict() for t in tasks], separators=(",", ":"))} if tasks else None
-    )
+    job_metadata = {SCHEDULE_TASKS_METADATA: json.dumps([t.as_dict() for t in tasks], separators=(",", ":"))} if tasks else None
     return bm.BatchJobScheduleCreateOptions(
         id=schedule_id,
         schedule=bm.BatchJobScheduleConfiguration(
@@ -335,7 +327,11 @@ class JobOperations(BatchConnection):
         return JobCreateResult(job_id, False, self.get_job(job_id))
 
     def update_job(
-        self, job_id: str, *, auto_complete: bool | None = None, priority: int | None = None,
+        self,
+        job_id: str,
+        *,
+        auto_complete: bool | None = None,
+        priority: int | None = None,
         max_parallel_tasks: int | None = None,
     ) -> None:
         """Patch a job; only the given fields change."""
@@ -419,15 +415,16 @@ class JobOperations(BatchConnection):
     def terminate_job_schedule(self, schedule_id: str, *, force: bool = False) -> bool:
         """Start terminating a job schedule; False if already terminated or gone."""
         return self._idempotent(
-            f"terminate job schedule '{schedule_id}'", _TERMINATED_SCHEDULE, "terminate_job_schedule",
-            schedule_id, force=force or None,
+            f"terminate job schedule '{schedule_id}'",
+            _TERMINATED_SCHEDULE,
+            "terminate_job_schedule",
+            schedule_id,
+            force=force or None,
         )
 
     def delete_job_schedule(self, schedule_id: str) -> bool:
         """Start deleting a job schedule (and its jobs); False if already gone."""
-        return self._idempotent(
-            f"delete job schedule '{schedule_id}'", _DELETED_SCHEDULE, "delete_job_schedule", schedule_id
-        )
+        return self._idempotent(f"delete job schedule '{schedule_id}'", _DELETED_SCHEDULE, "delete_job_schedule", schedule_id)
 
     def list_jobs_from_schedule(self, schedule_id: str) -> list[JobInfo]:
         with batch_call(self._what(f"list jobs of schedule '{schedule_id}'")):

@@ -37,13 +37,13 @@ from .connection import BatchConnection
 from .errors import batch_call, error_code, translate
 
 __all__ = [
+    "LOCAL_DEFAULT_LOCATION",
     "META_LOCATION",
     "META_NATIVE",
     "META_OS",
     "META_VM_OVERRIDE",
     "POOL_SELECT",
     "REGISTRY_PASSWORD_ENV_PREFIX",
-    "LOCAL_DEFAULT_LOCATION",
     "PoolOperations",
     "node_counts",
     "pool_create_options",
@@ -205,9 +205,7 @@ def pool_create_options(spec: PoolSpecification) -> bm.BatchPoolCreateOptions:
         container = bm.BatchContainerConfiguration(
             type=bm.ContainerType.DOCKER_COMPATIBLE,
             container_registries=[
-                bm.ContainerRegistryReference(
-                    registry_server=r.server, username=r.username, password=_registry_password(r.login)
-                )
+                bm.ContainerRegistryReference(registry_server=r.server, username=r.username, password=_registry_password(r.login))
                 for r in spec.container_registries
             ]
             or None,
@@ -278,12 +276,17 @@ class PoolOperations(BatchConnection):
         return self._idempotent(f"delete pool '{pool_id}'", _DELETED_POOL, "delete_pool", pool_id)
 
     def resize_pool(
-        self, pool_id: str, *, dedicated: int | None = None, low_priority: int | None = None,
+        self,
+        pool_id: str,
+        *,
+        dedicated: int | None = None,
+        low_priority: int | None = None,
         resize_timeout: timedelta | float | None = None,
     ) -> None:
         """Start resizing a fixed-size pool (the service refuses it for autoscale pools)."""
         options = bm.BatchPoolResizeOptions(
-            target_dedicated_nodes=dedicated, target_low_priority_nodes=low_priority,
+            target_dedicated_nodes=dedicated,
+            target_low_priority_nodes=low_priority,
             resize_timeout=as_timedelta(resize_timeout),
         )
         with batch_call(self._what(f"resize pool '{pool_id}'")):

@@ -107,8 +107,7 @@ TaskOptions = TaskDefinition | bm.BatchTaskCreateOptions  # a task as a caller m
 def as_task_options(tasks: Sequence[TaskOptions], *, windows: bool, shell: bool) -> list[bm.BatchTaskCreateOptions]:
     """Create options for each task; SDK options pass through as they are."""
     return [
-        t if isinstance(t, bm.BatchTaskCreateOptions) else task_create_options(t, windows=windows, shell=shell)
-        for t in tasks
+        t if isinstance(t, bm.BatchTaskCreateOptions) else task_create_options(t, windows=windows, shell=shell) for t in tasks
     ]
 
 
@@ -356,8 +355,12 @@ class TaskOperations(BatchConnection):
 
         with batch_call(what):  # connection errors; HTTP errors are translated inside
             return add_task_collection(
-                post, options, concurrency=concurrency, max_server_retries=max_server_retries,
-                chunk_size=chunk_size, what=what,
+                post,
+                options,
+                concurrency=concurrency,
+                max_server_retries=max_server_retries,
+                chunk_size=chunk_size,
+                what=what,
             )
 
     def task_ids(self, job_id: str) -> set[str]:

@@ -60,7 +60,7 @@ class ProtocolError(http.client.HTTPException):
 class _Answer:
     """A whole answer: status, reason, headers (in order) and body."""
 
-    __slots__ = ("status", "reason", "headers", "body", "will_close")
+    __slots__ = ("body", "headers", "reason", "status", "will_close")
 
     def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes, will_close: bool):
         self.status, self.reason, self.headers, self.body, self.will_close = status, reason, headers, body, will_close
@@ -89,9 +89,8 @@ class _Connection:
         names = {k.lower() for k in headers}
         if "host" not in names:
             lines.append(f"Host: {self._host_header}")
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            if "content-length" not in names:
-                lines.append(f"Content-Length: {len(body or b'')}")
+        if (body is not None or method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
+            lines.append(f"Content-Length: {len(body or b'')}")
         lines += [f"{k}: {v}" for k, v in headers.items()]
         probe = method + path + "".join(headers) + "".join(headers.values())
         if "\n" in probe or "\r" in probe:  # refused as http.client does: no header injection
@@ -219,7 +218,7 @@ class LoopbackTransport(HttpTransport):
         self._streaming: RequestsTransport | None = None
         self.connections_made = 0  # for tests and curiosity: how often keep-alive failed us
 
-    def __enter__(self) -> "LoopbackTransport":
+    def __enter__(self) -> LoopbackTransport:
         return self
 
     def __exit__(self, *args: Any) -> None:
@@ -300,9 +299,14 @@ class LoopbackTransport(HttpTransport):
             self._checkin(host, port, conn)
         headers = CaseInsensitiveDict(answer.headers)
         response = HttpResponseImpl(
-            request=request, internal_response=_Closed(), status_code=answer.status, reason=answer.reason,
-            headers=headers, content_type=headers.get("content-type"), stream_download_generator=None,
-        )  # fmt: skip
+            request=request,
+            internal_response=_Closed(),
+            status_code=answer.status,
+            reason=answer.reason,
+            headers=headers,
+            content_type=headers.get("content-type"),
+            stream_download_generator=None,
+        )
         response._content = answer.body  # read whole: nothing left to stream
         return response
 

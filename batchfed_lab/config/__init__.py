@@ -53,7 +53,7 @@ def _source_data(src: str | os.PathLike[str] | dict[str, Any], default_name: str
         return load_yaml_file(src)
     if isinstance(src, str):
         # YAML text always has a newline or a colon; a bare path has neither
-        if "\n" in src or ":" in src and not _is_file(src):
+        if "\n" in src or (":" in src and not _is_file(src)):
             return parse_yaml(src, default_name), default_name
         return load_yaml_file(src)
     raise ConfigError(f"{default_name}: expected a file path, YAML text or a mapping, got {type(src).__name__}")
@@ -96,9 +96,7 @@ def validate_file(path: str | os.PathLike[str]) -> BaseModel:
     if data is None or data == {}:
         raise ConfigError(f"{source}: the document is empty; expected one of: {', '.join(_KINDS)}")
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{source}: (top level) = {short_value(data)}: expected a mapping with one of: {', '.join(_KINDS)}"
-        )
+        raise ConfigError(f"{source}: (top level) = {short_value(data)}: expected a mapping with one of: {', '.join(_KINDS)}")
     kinds = [k for k in _KINDS if k in data]
     if len(kinds) != 1:
         import difflib

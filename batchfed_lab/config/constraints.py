@@ -21,7 +21,7 @@ class AutoscaleConstraint(_Section):
     exclusive: bool = Field(False, description="true → only autoscale pools")
 
     @model_validator(mode="after")
-    def _coherent(self) -> "AutoscaleConstraint":
+    def _coherent(self) -> AutoscaleConstraint:
         if self.exclusive and not self.allow:
             raise PathError(("exclusive",), True, "exclusive: true together with allow: false can never match a pool")
         return self
@@ -32,7 +32,7 @@ class LowPriorityConstraint(_Section):
     exclusive: bool = Field(False, description="true → low-priority capacity only")
 
     @model_validator(mode="after")
-    def _coherent(self) -> "LowPriorityConstraint":
+    def _coherent(self) -> LowPriorityConstraint:
         if self.exclusive and not self.allow:
             raise PathError(("exclusive",), True, "exclusive: true together with allow: false can never match a pool")
         return self
@@ -122,7 +122,7 @@ class ComputeNodeConstraints(_Section):
         return v.strip() if v else v
 
     @model_validator(mode="after")
-    def _size_xor_shape(self) -> "ComputeNodeConstraints":
+    def _size_xor_shape(self) -> ComputeNodeConstraints:
         if self.vm_size and (self.cores is not None or self.memory is not None):
             raise PathError(
                 ("vm_size",), self.vm_size, "vm_size cannot be combined with cores or memory: pick an exact size or a shape"

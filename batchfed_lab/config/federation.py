@@ -54,7 +54,8 @@ class ProxyOptions(_Section):
 class FederationSection(_Section):
     storage_account_settings: str | None = Field(None, description="the original's storage link name (informational)")
     store: StoreSettings | None = Field(
-        None, description="validated, not used: the store is chosen in the workspace's settings.yaml, which the proxy and every client share"
+        None,
+        description="validated, not used: the store is chosen in the workspace's settings.yaml, which the proxy and every client share",
     )
     proxy_options: ProxyOptions = ProxyOptions()
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from collections.abc import Iterator
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -47,9 +47,7 @@ def _env_vars(v: object) -> object:
     out: dict[str, str] = {}
     for k, val in v.items():
         if not _ENV_NAME.match(str(k)):
-            raise PathError(
-                (), k, "not a valid environment variable name (letters, digits and _, not starting with a digit)"
-            )
+            raise PathError((), k, "not a valid environment variable name (letters, digits and _, not starting with a digit)")
         if isinstance(val, (dict, list)):
             raise PathError((k,), val, f"the value of {k} must be a string, number or boolean")
         out[str(k)] = "" if val is None else (str(val).lower() if isinstance(val, bool) else str(val))
@@ -65,7 +63,7 @@ class SweepRange(_Section):
     step: int = 1
 
     @model_validator(mode="after")
-    def _sane(self) -> "SweepRange":
+    def _sane(self) -> SweepRange:
         if self.step == 0:
             raise ValueError("step must not be 0")
         if (self.stop - self.start) * self.step < 0:
@@ -76,7 +74,7 @@ class SweepRange(_Section):
         return range(self.start, self.stop, self.step)
 
 
-Scalar = Union[int, float, str]
+Scalar = int | float | str
 
 
 class ParametricSweep(_Section):
@@ -88,12 +86,12 @@ class ParametricSweep(_Section):
     ``zip``: lists of equal length, taken element-wise.
     """
 
-    product: tuple[Union[SweepRange, tuple[Scalar, ...]], ...] | None = None
+    product: tuple[SweepRange | tuple[Scalar, ...], ...] | None = None
     product_iterables: tuple[tuple[Scalar, ...], ...] | None = None
     zip: tuple[tuple[Scalar, ...], ...] | None = None
 
     @model_validator(mode="after")
-    def _one_mode(self) -> "ParametricSweep":
+    def _one_mode(self) -> ParametricSweep:
         given = [k for k in ("product", "product_iterables", "zip") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of product, product_iterables or zip")
@@ -197,7 +195,7 @@ class TaskSpec(_Section):
     _env = field_validator("environment_variables", mode="before")(classmethod(lambda cls, v: _env_vars(v)))
 
     @model_validator(mode="after")
-    def _shape(self) -> "TaskSpec":
+    def _shape(self) -> TaskSpec:
         if self.task_factory is not None and self.id is not None:
             raise PathError(("id",), self.id, "a task with a task_factory gets generated ids; remove id")
         if self.task_factory is not None and self.multi_instance is not None:
@@ -256,7 +254,7 @@ class TaskDefinition:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TaskDefinition":
+    def from_dict(cls, d: dict[str, Any]) -> TaskDefinition:
         return cls(
             id=d["id"],
             command=d["command"],
@@ -339,7 +337,7 @@ class JobSpecification(_Section):
         return check_batch_id(v, "job id")
 
     @model_validator(mode="after")
-    def _expand_and_check(self) -> "JobSpecification":
+    def _expand_and_check(self) -> JobSpecification:
         tasks = _expand(self)
         _check_dependencies(tasks)
         _check_gpu_ib(self, tasks)
@@ -383,16 +381,16 @@ def _expand(job: JobSpecification) -> list[TaskDefinition]:
         env = {**job.environment_variables, **spec.environment_variables}
         retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
         wall = spec.max_wall_time or job.max_wall_time
-        common: dict[str, Any] = dict(
-            depends_on=spec.depends_on,
-            gpu=bool(gpu),
-            infiniband=ib,
-            environment=env,
-            docker_image=spec.docker_image,
-            max_task_retries=retries,
-            max_wall_time_s=wall.total_seconds() if wall else None,
-            source_index=index,
-        )
+        common: dict[str, Any] = {
+            "depends_on": spec.depends_on,
+            "gpu": bool(gpu),
+            "infiniband": ib,
+            "environment": env,
+            "docker_image": spec.docker_image,
+            "max_task_retries": retries,
+            "max_wall_time_s": wall.total_seconds() if wall else None,
+            "source_index": index,
+        }
         if spec.task_factory is not None:
             for params in spec.task_factory.parametric_sweep.combinations():
                 try:
@@ -458,7 +456,7 @@ def _check_dependencies(tasks: list[TaskDefinition]) -> None:
                 continue
             if state.get(nxt) == 1:
                 path = [n for n, _ in stack]
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = [*path[path.index(nxt) :], nxt]
                 raise PathError(
                     ("tasks", index_of[node], "depends_on", graph[node].index(nxt)),
                     nxt,
@@ -499,7 +497,7 @@ class JobsConfig(BaseModel):
     job_specifications: tuple[JobSpecification, ...] = Field(..., min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "JobsConfig":
+    def _unique_ids(self) -> JobsConfig:
         seen: dict[str, int] = {}
         for i, job in enumerate(self.job_specifications):
             if job.id in seen:

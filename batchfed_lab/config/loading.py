@@ -141,7 +141,7 @@ def parse_yaml(text: str, source: str) -> Any:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: text is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
@@ -299,9 +299,9 @@ def _why(err: dict[str, Any]) -> str:
     # pydantic prefixes custom errors; our own messages are already sentences
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+            msg = msg[len(prefix) :]
     if msg.startswith("Input should be "):
-        msg = "expected " + msg[len("Input should be "):]
+        msg = "expected " + msg[len("Input should be ") :]
     return " ".join(msg.split())
 
 
@@ -320,10 +320,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any, etype: str) -> tuple[tuple[Any, 
     union_at: int | None = None
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node and not _is_tag(part):
-            clean.append(part)
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node and not _is_tag(part)) or (
+            isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             clean.append(part)
             node = node[part]
         elif i == len(loc) - 1 and etype == "missing":
@@ -396,7 +395,7 @@ def _union_noise(entries: list[_Entry]) -> tuple[set[int], dict[int, str]]:
         elif shape:
             whys = list(dict.fromkeys(_why(entries[n][2]) for n in shape))
             if all(w.startswith("expected ") for w in whys):
-                why = "expected " + ", or ".join(w[len("expected "):] for w in whys)
+                why = "expected " + ", or ".join(w[len("expected ") :] for w in whys)
             else:
                 why = "; or ".join(whys)
             merged[shape[0]] = why
@@ -452,11 +451,7 @@ def drop_blank_keys(data: Any) -> Any:
     "use the default", as it did in the original — not an error."""
     if isinstance(data, dict):
         # an environment variable left blank is an empty string, not "unset"
-        return {
-            k: (v if k == "environment_variables" else drop_blank_keys(v))
-            for k, v in data.items()
-            if v is not None
-        }
+        return {k: (v if k == "environment_variables" else drop_blank_keys(v)) for k, v in data.items() if v is not None}
     if isinstance(data, list):
         return [drop_blank_keys(v) for v in data]
     return data

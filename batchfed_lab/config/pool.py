@@ -42,7 +42,7 @@ class Autoscale(_Section):
         return parse_duration(v)
 
     @model_validator(mode="after")
-    def _formula_when_enabled(self) -> "Autoscale":
+    def _formula_when_enabled(self) -> Autoscale:
         if self.enabled and not (self.formula and self.formula.strip()):
             raise PathError(("formula",), self.formula, "autoscale enabled: true needs a formula")
         return self
@@ -75,7 +75,7 @@ class VmConfiguration(_Section):
     custom_image: CustomImage | None = None
 
     @model_validator(mode="after")
-    def _one_image(self) -> "VmConfiguration":
+    def _one_image(self) -> VmConfiguration:
         if (self.platform_image is None) == (self.custom_image is None):
             raise ValueError("give exactly one of platform_image or custom_image")
         return self
@@ -144,9 +144,7 @@ class PoolSpecification(_Section):
     id: str
     vm_size: str
     vm_count: VmCount = VmCount()
-    task_slots_per_node: int = Field(
-        1, ge=1, le=256, validation_alias=AliasChoices("task_slots_per_node", "max_tasks_per_node")
-    )
+    task_slots_per_node: int = Field(1, ge=1, le=256, validation_alias=AliasChoices("task_slots_per_node", "max_tasks_per_node"))
     autoscale: Autoscale = Autoscale()
     inter_node_communication_enabled: bool = False
     vm_configuration: VmConfiguration = VmConfiguration(
@@ -181,7 +179,7 @@ class PoolSpecification(_Section):
         return v
 
     @model_validator(mode="after")
-    def _capacity(self) -> "PoolSpecification":
+    def _capacity(self) -> PoolSpecification:
         if not self.autoscale.enabled and self.vm_count.dedicated + self.vm_count.low_priority == 0:
             raise PathError(
                 ("vm_count",),
@@ -191,7 +189,9 @@ class PoolSpecification(_Section):
         image_windows = self.vm_configuration.node_agent.startswith("batch.node.windows")
         if self.os is not None and (self.os == "windows") != image_windows:
             image = "a Windows" if image_windows else "a Linux"
-            raise PathError(("os",), self.os, f"os: {self.os} contradicts {image} image (node agent '{self.vm_configuration.node_agent}')")
+            raise PathError(
+                ("os",), self.os, f"os: {self.os} contradicts {image} image (node agent '{self.vm_configuration.node_agent}')"
+            )
         return self
 
     @property

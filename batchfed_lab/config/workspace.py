@@ -125,7 +125,7 @@ class Workspace:
         p = Path(self.settings.store.sqlite.path).expanduser()
         return p if p.is_absolute() else self.path / p
 
-    def ensure(self) -> "Workspace":
+    def ensure(self) -> Workspace:
         """Create the folder tree owner-only (0700); tighten an existing one, and a settings
         file someone wrote with a looser mode."""
         for d in (self.path, self.runtime_dir, self.logs_dir, self.localbatch_dir):

@@ -18,13 +18,23 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text)
         workspace_arg(p)
         p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
-        p.add_argument("--latency-ms", type=float, default=None, help="delay added to every request (default: settings localbatch.latency_ms)")
+        p.add_argument(
+            "--latency-ms",
+            type=float,
+            default=None,
+            help="delay added to every request (default: settings localbatch.latency_ms)",
+        )
         p.add_argument("--allocation-delay-ms", type=float, default=None, help="how long a pool stays 'resizing' (default 100)")
-        p.add_argument("--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)")
+        p.add_argument(
+            "--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)"
+        )
         if name == "serve":
             p.add_argument("--verbose", action="store_true", help="log every request")
-    for name, help_text in (("stop", "stop it (SIGTERM, then SIGKILL) and its tasks"), ("status", "print its status as JSON"),
-                            ("info", "print its discovery record as JSON")):
+    for name, help_text in (
+        ("stop", "stop it (SIGTERM, then SIGKILL) and its tasks"),
+        ("status", "print its status as JSON"),
+        ("info", "print its discovery record as JSON"),
+    ):
         workspace_arg(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
 
@@ -32,16 +42,26 @@ def main(argv: list[str] | None = None) -> int:
         from .server import configure_logging, serve
 
         configure_logging(args.verbose)
-        return serve(args.workspace, port=args.port, latency_ms=args.latency_ms,
-                     allocation_delay_ms=args.allocation_delay_ms, relaxed_limits=args.relaxed_limits)
+        return serve(
+            args.workspace,
+            port=args.port,
+            latency_ms=args.latency_ms,
+            allocation_delay_ms=args.allocation_delay_ms,
+            relaxed_limits=args.relaxed_limits,
+        )
 
     from ..errors import BatchfedError
     from . import control
 
     try:
         if args.command == "start":
-            rec = control.start(args.workspace, port=args.port, latency_ms=args.latency_ms,
-                                allocation_delay_ms=args.allocation_delay_ms, relaxed_limits=args.relaxed_limits)
+            rec = control.start(
+                args.workspace,
+                port=args.port,
+                latency_ms=args.latency_ms,
+                allocation_delay_ms=args.allocation_delay_ms,
+                relaxed_limits=args.relaxed_limits,
+            )
             print(json.dumps(rec.as_dict(), indent=2))
         elif args.command == "stop":
             print("stopped" if control.stop(args.workspace) else "not running")

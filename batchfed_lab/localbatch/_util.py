@@ -50,11 +50,15 @@ def invalid(prop: str, reason: str, value: object = None) -> ApiError:
     values = {"PropertyName": prop, "Reason": reason}
     if value is not None:
         values["PropertyValue"] = str(value)[:200]
-    return ApiError(400, "InvalidPropertyValue", "The value provided for one of the properties in the request body is invalid.", values)
+    return ApiError(
+        400, "InvalidPropertyValue", "The value provided for one of the properties in the request body is invalid.", values
+    )
 
 
 def missing(prop: str) -> ApiError:
-    return ApiError(400, "MissingRequiredProperty", "A required property was not specified in the request body.", {"PropertyName": prop})
+    return ApiError(
+        400, "MissingRequiredProperty", "A required property was not specified in the request body.", {"PropertyName": prop}
+    )
 
 
 # -- time ------------------------------------------------------------------------------------
@@ -75,7 +79,7 @@ def iso_now() -> str:
 def parse_iso(text: str) -> _dt.datetime:
     """Parse an ISO 8601 timestamp as sent by the SDK (``...Z`` or with an offset)."""
     t = text.strip()
-    if t.endswith("Z") or t.endswith("z"):
+    if t.endswith(("Z", "z")):
         t = t[:-1] + "+00:00"
     # Python 3.10's fromisoformat accepts 3 or 6 fraction digits only; Azure/SDK may send 7.
     m = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", t)

@@ -122,7 +122,9 @@ def remove_discovery_if_mine(workspace: Any, pid: int) -> None:
 
 def _check_account(account: str) -> None:
     if not isinstance(account, str) or not ACCOUNT_RE.match(account):
-        raise BatchError(f"invalid localbatch account name {account!r}: use 3-24 lower-case letters or digits", code="InvalidAccountName")
+        raise BatchError(
+            f"invalid localbatch account name {account!r}: use 3-24 lower-case letters or digits", code="InvalidAccountName"
+        )
 
 
 # == discovery ======================================================================================
@@ -152,8 +154,9 @@ def info(workspace: Any = None) -> LocalBatchInfo | None:
         return None
 
 
-def _signed_request(rec: LocalBatchInfo, account: str, method: str, path: str, body: dict | None = None,
-                    timeout: float = 10.0) -> tuple[int, dict]:
+def _signed_request(
+    rec: LocalBatchInfo, account: str, method: str, path: str, body: dict | None = None, timeout: float = 10.0
+) -> tuple[int, dict]:
     """One signed call with the stdlib (no SDK import): ``path`` is below /accounts/<account>."""
     key = auth.read_key(Path(rec.key_file).parent)
     target = f"/accounts/{account}{path}?api-version={API_VERSION}"
@@ -222,8 +225,15 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
-def start(workspace: Any = None, *, port: int = 0, latency_ms: float | None = None, allocation_delay_ms: float | None = None,
-          relaxed_limits: bool = False, timeout: float = 30.0) -> LocalBatchInfo:
+def start(
+    workspace: Any = None,
+    *,
+    port: int = 0,
+    latency_ms: float | None = None,
+    allocation_delay_ms: float | None = None,
+    relaxed_limits: bool = False,
+    timeout: float = 30.0,
+) -> LocalBatchInfo:
     """Start localbatch for the workspace in the background (own session, output to the log
     file) and wait until it answers. A server already running is returned as it is."""
     from ..config.workspace import open_workspace
@@ -349,7 +359,7 @@ def account_url(account: str, workspace: Any = None) -> str:
     return rec.account_url(account)
 
 
-def credentials(account: str, workspace: Any = None) -> "tuple[str, AzureNamedKeyCredential]":
+def credentials(account: str, workspace: Any = None) -> tuple[str, AzureNamedKeyCredential]:
     """``(account_url, AzureNamedKeyCredential(account, key))`` for a ``BatchClient``."""
     from azure.core.credentials import AzureNamedKeyCredential
 
@@ -357,7 +367,7 @@ def credentials(account: str, workspace: Any = None) -> "tuple[str, AzureNamedKe
     return url, AzureNamedKeyCredential(account, auth.read_key(_root(workspace) / "localbatch"))
 
 
-def batch_client(account: str, workspace: Any = None, **client_kwargs: Any) -> "BatchClient":
+def batch_client(account: str, workspace: Any = None, **client_kwargs: Any) -> BatchClient:
     """An azure-batch ``BatchClient`` for ``account`` on the workspace's localbatch."""
     from azure.batch import BatchClient
 
@@ -377,8 +387,9 @@ def _admin(account: str, path: str, body: dict | None, workspace: Any) -> dict:
     return data
 
 
-def preempt(account: str, pool_id: str, *, node_ids: list[str] | None = None, duration_seconds: float = 2.0,
-            workspace: Any = None) -> dict:
+def preempt(
+    account: str, pool_id: str, *, node_ids: list[str] | None = None, duration_seconds: float = 2.0, workspace: Any = None
+) -> dict:
     """Preempt the pool's low-priority nodes now (all, or ``node_ids``): running tasks there are
     requeued, not counted as retries; the nodes come back after ``duration_seconds``."""
     body: dict = {"durationSeconds": duration_seconds}
@@ -394,16 +405,16 @@ def autoscale_now(account: str, pool_id: str, workspace: Any = None) -> dict:
 
 __all__ = [
     "LocalBatchInfo",
-    "start",
-    "stop",
-    "status",
-    "info",
     "account_url",
-    "credentials",
-    "batch_client",
-    "preempt",
     "autoscale_now",
+    "batch_client",
+    "credentials",
     "discovery_path",
-    "log_path",
+    "info",
     "key_file",
+    "log_path",
+    "preempt",
+    "start",
+    "status",
+    "stop",
 ]

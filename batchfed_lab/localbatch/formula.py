@@ -76,7 +76,7 @@ class Formula:
     text: str
     statements: tuple
 
-    def evaluate(self, context: dict[str, float], current: dict[str, float]) -> "Result":
+    def evaluate(self, context: dict[str, float], current: dict[str, float]) -> Result:
         """Run the formula. ``context`` holds samples and scalars; ``current`` the pool's targets."""
         env: dict[str, object] = {}
         for var, node in self.statements:
@@ -84,7 +84,7 @@ class Formula:
         targets = {}
         for t in TARGETS:
             value = env.get(t, current.get(t, 0.0))
-            targets[t] = max(0, int(math.floor(float(value))))  # type: ignore[arg-type]
+            targets[t] = max(0, math.floor(float(value)))  # type: ignore[arg-type]
         option = str(env.get(DEALLOCATION, "requeue"))
         parts = [f"{t}={targets[t]}" for t in TARGETS] + [f"{DEALLOCATION}={option}"]
         for var, value in env.items():
@@ -132,7 +132,7 @@ class _Parser:
         return tok
 
     def expect(self, value: str) -> None:
-        kind, got, pos = self.take()
+        _kind, got, pos = self.take()
         if got != value:
             raise FormulaError(f"expected {value!r} at offset {pos}, found {got or 'end of formula'!r}")
 

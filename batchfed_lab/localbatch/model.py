@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._util import ApiError, ID_RE, format_duration, invalid, missing, parse_duration
+from ._util import ID_RE, ApiError, format_duration, invalid, missing, parse_duration
 from .formula import Formula
 
 if TYPE_CHECKING:
@@ -85,12 +85,12 @@ class Pool:
 
 @dataclass(eq=False)  # identity semantics: used in sets
 class Task:
-    job: "Job"
+    job: Job
     key: str
     seq: int
     doc: dict
     gen: int = 0  # bumped on every state change made outside the running attempt
-    run: "Run | None" = None
+    run: Run | None = None
     subtasks: list[dict] = field(default_factory=list)
     deps_left: set[str] = field(default_factory=set)  # keys of tasks not yet succeeded
     job_manager: bool = False
@@ -106,12 +106,12 @@ class Job:
     key: str
     seq: int
     doc: dict
-    tasks: "OrderedDict[str, Task]" = field(default_factory=OrderedDict)
-    queue: "OrderedDict[str, Task]" = field(default_factory=OrderedDict)  # active and ready
+    tasks: OrderedDict[str, Task] = field(default_factory=OrderedDict)
+    queue: OrderedDict[str, Task] = field(default_factory=OrderedDict)  # active and ready
     dependents: dict[str, set[str]] = field(default_factory=dict)  # task key -> waiting task keys
     running: int = 0
     schedule_key: str | None = None
-    prep: dict[str, "PrepState"] = field(default_factory=dict)  # node id -> job prep state
+    prep: dict[str, PrepState] = field(default_factory=dict)  # node id -> job prep state
 
     @property
     def state(self) -> str:
@@ -247,10 +247,14 @@ def validate_vm_configuration(body: dict) -> dict:
         cc = require_dict(cc, "virtualMachineConfiguration.containerConfiguration")
         kind = cc.get("type")
         if kind not in ("dockerCompatible", "criCompatible"):
-            raise invalid("virtualMachineConfiguration.containerConfiguration.type", "must be dockerCompatible or criCompatible", kind)
+            raise invalid(
+                "virtualMachineConfiguration.containerConfiguration.type", "must be dockerCompatible or criCompatible", kind
+            )
         for i, reg in enumerate(cc.get("containerRegistries") or []):
             if not isinstance(reg, dict):
-                raise invalid(f"virtualMachineConfiguration.containerConfiguration.containerRegistries[{i}]", "must be an object", reg)
+                raise invalid(
+                    f"virtualMachineConfiguration.containerConfiguration.containerRegistries[{i}]", "must be an object", reg
+                )
     return vmc
 
 
@@ -299,12 +303,26 @@ def validate_task(body: object, prefix: str = "") -> dict:
         if not isinstance(ids, list) or not all(isinstance(x, str) and ID_RE.match(x) for x in ids):
             raise invalid(prefix + "dependsOn.taskIds", "must be a list of task ids", ids)
         for i, rng in enumerate(deps.get("taskIdRanges") or []):
-            if not (isinstance(rng, dict) and isinstance(rng.get("start"), int) and isinstance(rng.get("end"), int)
-                    and 0 <= rng["start"] <= rng["end"]):
+            if not (
+                isinstance(rng, dict)
+                and isinstance(rng.get("start"), int)
+                and isinstance(rng.get("end"), int)
+                and 0 <= rng["start"] <= rng["end"]
+            ):
                 raise invalid(f"{prefix}dependsOn.taskIdRanges[{i}]", "start and end are integers, start <= end", rng)
     keep = (
-        "id", "displayName", "exitConditions", "commandLine", "containerSettings", "environmentSettings",
-        "affinityInfo", "constraints", "requiredSlots", "userIdentity", "multiInstanceSettings", "dependsOn",
+        "id",
+        "displayName",
+        "exitConditions",
+        "commandLine",
+        "containerSettings",
+        "environmentSettings",
+        "affinityInfo",
+        "constraints",
+        "requiredSlots",
+        "userIdentity",
+        "multiInstanceSettings",
+        "dependsOn",
     )
     out = {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
     out["id"] = tid
@@ -332,8 +350,12 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
         raise missing("poolInfo")
     pool_info = require_dict(pool_info, "poolInfo")
     if pool_info.get("autoPoolSpecification") is not None:
-        raise ApiError(400, "UnsupportedProperty", "localbatch does not support autoPoolSpecification: create the pool, then name it in poolInfo.poolId.",
-                       {"PropertyName": "poolInfo.autoPoolSpecification"})
+        raise ApiError(
+            400,
+            "UnsupportedProperty",
+            "localbatch does not support autoPoolSpecification: create the pool, then name it in poolInfo.poolId.",
+            {"PropertyName": "poolInfo.autoPoolSpecification"},
+        )
     pool_id = pool_info.get("poolId")
     if not isinstance(pool_id, str) or not ID_RE.match(pool_id):
         raise invalid("poolInfo.poolId", "must be a pool id", pool_id) if pool_id is not None else missing("poolInfo.poolId")
@@ -367,9 +389,22 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
         if item.get("name") == BATCHFED_TASKS_METADATA:
             tasks_from_metadata(item.get("value"))
     keep = (
-        "id", "displayName", "usesTaskDependencies", "priority", "allowTaskPreemption", "maxParallelTasks",
-        "constraints", "jobManagerTask", "jobPreparationTask", "jobReleaseTask", "commonEnvironmentSettings",
-        "poolInfo", "onAllTasksComplete", "onTaskFailure", "networkConfiguration", "metadata",
+        "id",
+        "displayName",
+        "usesTaskDependencies",
+        "priority",
+        "allowTaskPreemption",
+        "maxParallelTasks",
+        "constraints",
+        "jobManagerTask",
+        "jobPreparationTask",
+        "jobReleaseTask",
+        "commonEnvironmentSettings",
+        "poolInfo",
+        "onAllTasksComplete",
+        "onTaskFailure",
+        "networkConfiguration",
+        "metadata",
     )
     return {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
 

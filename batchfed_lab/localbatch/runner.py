@@ -101,13 +101,13 @@ class Outcome:
 class Host(Protocol):
     """What a run needs from the engine."""
 
-    def register_pgid(self, run: "Run", pgid: int) -> bool: ...
+    def register_pgid(self, run: Run, pgid: int) -> bool: ...
 
-    def run_finished(self, run: "Run", outcome: Outcome) -> None: ...
+    def run_finished(self, run: Run, outcome: Outcome) -> None: ...
 
-    def prep_for(self, run: "Run", node_id: str) -> tuple[bool, threading.Event | None, Failure | None]: ...
+    def prep_for(self, run: Run, node_id: str) -> tuple[bool, threading.Event | None, Failure | None]: ...
 
-    def prep_done(self, run: "Run", node_id: str, failure: Failure | None, stopped: bool) -> None: ...
+    def prep_done(self, run: Run, node_id: str, failure: Failure | None, stopped: bool) -> None: ...
 
 
 def exit_code_of(returncode: int) -> int:
@@ -186,7 +186,9 @@ class Run:
         except Exception as exc:  # a bug or an OS failure must still release the slots
             if not self.cancelled:  # a cancelled run racing its folder's deletion is no news
                 log.exception("run %s (%s) failed unexpectedly", self.spec.run_id, self.spec.label)
-            outcome = Outcome(None, Failure("servererror", "LocalBatchInternalError", f"localbatch could not run the task: {exc}"))
+            outcome = Outcome(
+                None, Failure("servererror", "LocalBatchInternalError", f"localbatch could not run the task: {exc}")
+            )
         finally:
             for pgid in self.pgids:  # no orphans: whatever the task left behind goes too
                 procs.kill_group(pgid, signal.SIGKILL)
@@ -239,7 +241,9 @@ class Run:
                 inst, code = failed
                 return Outcome(
                     code,
-                    Failure("usererror", "FailureExitCode", f"the coordination command exited with code {code} on node {inst.node_id}"),
+                    Failure(
+                        "usererror", "FailureExitCode", f"the coordination command exited with code {code} on node {inst.node_id}"
+                    ),
                     instances=results,
                 )
         proc = self._spawn(spec.command_line, primary, append=spec.coordination_command_line is not None)
@@ -256,7 +260,11 @@ class Run:
         limit = self.spec.wall_clock_seconds
         return Outcome(
             exit_code_of(-signal.SIGKILL),
-            Failure("usererror", "MaxWallClockTimeExceeded", f"the task ran longer than its maxWallClockTime ({limit:g} s) and was killed"),
+            Failure(
+                "usererror",
+                "MaxWallClockTimeExceeded",
+                f"the task ran longer than its maxWallClockTime ({limit:g} s) and was killed",
+            ),
             timed_out=True,
             instances=results,
         )
@@ -330,7 +338,7 @@ class Run:
             if name_.startswith("AZ_BATCH_") or name_ in self.spec.user_env_names:
                 argv += ["-e", name_]  # the value comes from docker's own environment: not on the command line
         argv += shlex.split(c.get("containerRunOptions") or "")
-        return argv + [str(c["imageName"]), "/bin/sh", "-c", command]
+        return [*argv, str(c["imageName"]), "/bin/sh", "-c", command]
 
     def _run_prep(self) -> Failure | None:
         """Run the job preparation task on each node of this attempt that has not run it yet."""

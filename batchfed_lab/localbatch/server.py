@@ -39,12 +39,13 @@ MAX_LINE_BYTES = 65536  # per request or header line, as the standard library's 
 MAX_HEADERS = 100
 MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
 
+
 class RequestHeaders:
     """The headers of one request, in the order received, looked up without regard to case:
     what the handlers use of ``email.message.Message``, whose parser cost localbatch more CPU
     than answering a task listing."""
 
-    __slots__ = ("_items", "_first")
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: list[tuple[str, str]]):
         self._items = items
@@ -85,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
         # one write per response plus no Nagle: loopback round trips stay well under a millisecond
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     def parse_request(self) -> bool:
@@ -179,24 +180,37 @@ class Handler(BaseHTTPRequestHandler):
         parts = path.split("/")
         # parts: ['', 'accounts', '<account>', ...]
         if len(parts) < 3 or parts[1] != "accounts" or not ACCOUNT_RE.match(parts[2]):
-            raise ApiError(400, "InvalidUri", "The URI must look like /accounts/<account>/<Batch REST path>; "
-                           "account names are 3-24 lower-case letters or digits.")
+            raise ApiError(
+                400,
+                "InvalidUri",
+                "The URI must look like /accounts/<account>/<Batch REST path>; "
+                "account names are 3-24 lower-case letters or digits.",
+            )
         account = parts[2]
         headers = list(self.headers.items())
         auth.verify(self.command, target, headers, account, self.server.key)
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         version = params.get("api-version")
         if not version:
-            raise ApiError(400, "MissingRequiredQueryParameter", "A query parameter that's mandatory for this request is not specified.",
-                           {"QueryParameterName": "api-version"})
+            raise ApiError(
+                400,
+                "MissingRequiredQueryParameter",
+                "A query parameter that's mandatory for this request is not specified.",
+                {"QueryParameterName": "api-version"},
+            )
         if version not in SUPPORTED_API_VERSIONS:
-            raise ApiError(400, "InvalidQueryParameterValue", f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
-                           {"QueryParameterName": "api-version", "QueryParameterValue": version})
+            raise ApiError(
+                400,
+                "InvalidQueryParameterValue",
+                f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
+                {"QueryParameterName": "api-version", "QueryParameterValue": version},
+            )
         segments = [unquote(s) for s in parts[3:] if s != ""]
         found = api.match_route(self.command, segments)
         if found is None:
-            raise ApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.",
-                           {"Method": self.command})
+            raise ApiError(
+                400, "InvalidUri", "The requested URI does not represent any resource on the server.", {"Method": self.command}
+            )
         handler, args = found
         if handler is add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
             raise ApiError(413, "RequestBodyTooLarge", "The request body is larger than 1 MB; send fewer tasks per call.")
@@ -252,8 +266,14 @@ class Handler(BaseHTTPRequestHandler):
 
 
 # == the foreground server ==========================================================================
-def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms: float | None = None,
-          allocation_delay_ms: float | None = None, relaxed_limits: bool = False) -> int:
+def serve(
+    workspace: str | os.PathLike[str] | None,
+    *,
+    port: int = 0,
+    latency_ms: float | None = None,
+    allocation_delay_ms: float | None = None,
+    relaxed_limits: bool = False,
+) -> int:
     """Run localbatch in the foreground until SIGTERM/SIGINT. Returns the process exit code."""
     from ..config.workspace import open_workspace
 
@@ -278,8 +298,14 @@ def serve(workspace: str | os.PathLike[str] | None, *, port: int = 0, latency_ms
     engine.open()
     _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits)
     _stop_on_signals(server)
-    log.info("localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)", api.VERSION, ws.path, engine.public_root,
-             latency, relaxed_limits)
+    log.info(
+        "localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)",
+        api.VERSION,
+        ws.path,
+        engine.public_root,
+        latency,
+        relaxed_limits,
+    )
     try:
         server.serve_forever(poll_interval=0.25)
     finally:
@@ -314,7 +340,6 @@ def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -
 
     Without an explicit port, come back on the port of the previous run: federations and
     job locations record account URLs, port included, and must still work after a restart."""
-    from . import control
 
     port_file = lb_dir / PORT_FILE
     remembered = _remembered_port(port_file) if port == 0 else None

@@ -34,7 +34,7 @@ from ..commands import Param, Verb
 from ..errors import BatchfedError
 from ..results import TextOutput
 
-__all__ = ["FedMagics", "substitute", "build_parser"]
+__all__ = ["FedMagics", "build_parser", "substitute"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 # group 1: an escaped {{name}}; group 2: {name} not preceded by $ (${HOME}) or { (half an escape)
@@ -55,15 +55,25 @@ def substitute(text: str, namespace: Mapping[str, Any]) -> str:
 
 def _add(parser: MagicArgumentParser, p: Param) -> None:
     if p.positional:
-        parser.add_argument(p.dest, nargs=None if p.required else "?", type=p.type, choices=p.choices, metavar=p.metavar, help=p.help)
+        parser.add_argument(
+            p.dest, nargs=None if p.required else "?", type=p.type, choices=p.choices, metavar=p.metavar, help=p.help
+        )
     elif p.kind == "flag":
         parser.add_argument(*p.flags, dest=p.dest, action="store_true", help=p.help)
     elif p.kind == "multi":
         # default None, not []: argparse would share one list between parses
         parser.add_argument(*p.flags, dest=p.dest, action="append", type=p.type, metavar=p.metavar, help=p.help)
     else:
-        parser.add_argument(*p.flags, dest=p.dest, type=p.type, default=p.default, required=p.required,
-                            choices=p.choices, metavar=p.metavar, help=p.help)  # fmt: skip
+        parser.add_argument(
+            *p.flags,
+            dest=p.dest,
+            type=p.type,
+            default=p.default,
+            required=p.required,
+            choices=p.choices,
+            metavar=p.metavar,
+            help=p.help,
+        )
 
 
 def build_parser() -> tuple[MagicArgumentParser, dict[tuple[str, ...], MagicArgumentParser]]:

@@ -63,7 +63,7 @@ class CapacityCache:
         otherwise outlive the cache until the garbage collector wakes it."""
         self._executor.shutdown(wait=True)
 
-    def __enter__(self) -> "CapacityCache":
+    def __enter__(self) -> CapacityCache:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -175,7 +175,7 @@ class CapacityCache:
             e = self._entries.get(url)
             return e.pools if e is not None and self._is_fresh(e, active_tasks) else None
 
-    def _reachable_pools(self, url: str, active_tasks: bool) -> "dict[str, PoolSnapshot] | _Unreachable":
+    def _reachable_pools(self, url: str, active_tasks: bool) -> dict[str, PoolSnapshot] | _Unreachable:
         """The account's pools; when its service does not answer, its pools as last seen, marked
         unreachable: the other accounts of a federation stay usable meanwhile."""
         try:

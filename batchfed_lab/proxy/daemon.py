@@ -199,12 +199,17 @@ class ProxyDaemon:
                     version=__version__,
                     role=self.role,
                     counters=self.counters.as_dict(),
-                    info={**self.info, "federations": list(self._federations), "suspended": self._suspended(),
-                          "inflight": len(self._inflight), "mode": self.loop.mode,
-                          "blackouts": self.capacity.active_blackouts(time.time())},
+                    info={
+                        **self.info,
+                        "federations": list(self._federations),
+                        "suspended": self._suspended(),
+                        "inflight": len(self._inflight),
+                        "mode": self.loop.mode,
+                        "blackouts": self.capacity.active_blackouts(time.time()),
+                    },
                     started_at=self.started_at,
                 )
-            )  # fmt: skip
+            )
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)
 
@@ -430,7 +435,7 @@ class ProxyDaemon:
         for f in futures:
             try:
                 f.result(timeout=timeout)
-            except Exception:  # noqa: BLE001 - outcomes are logged by the processor
+            except Exception:
                 pass
 
     def _shutdown(self) -> None:

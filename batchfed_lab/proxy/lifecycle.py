@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
 from ..config.workspace import Workspace, open_workspace
 from ..errors import ProxyError
 from ..runtime import alive as pid_alive
@@ -116,15 +115,32 @@ def start(
         proxy_id = _free_slot({p.proxy_id for p in live})
         ws.logs_dir.mkdir(parents=True, exist_ok=True)
         out = ws.logs_dir / f"{proxy_id}.out"
-        cmd = [sys.executable, "-m", "batchfed_lab.proxy", "run", "--workspace", str(ws.path), "--proxy-id", proxy_id, "--mode", mode]
+        cmd = [
+            sys.executable,
+            "-m",
+            "batchfed_lab.proxy",
+            "run",
+            "--workspace",
+            str(ws.path),
+            "--proxy-id",
+            proxy_id,
+            "--mode",
+            mode,
+        ]
         if config is not None:
             cmd += ["--config", str(Path(config).absolute())]
         env = {**os.environ, **(extra_env or {})}
         with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as fh:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True, env=env, cwd=str(ws.path),
-            )  # fmt: skip
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                env=env,
+                cwd=str(ws.path),
+            )
         deadline = time.monotonic() + timeout
         target = discovery_file(ws, proxy_id)
         while time.monotonic() < deadline:

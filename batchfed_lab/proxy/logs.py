@@ -36,7 +36,7 @@ class RotatingLog(RotatingFileHandler):
     busy proxy logs a line per placement. A record may take the file past the limit by its
     own length; the next one rotates."""
 
-    def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 - stdlib name
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
         if self.maxBytes <= 0:
             return False
         if self.stream is None:  # delayed open, or after a rollover
@@ -84,7 +84,7 @@ class BlobLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + "\n"
-        except Exception:  # noqa: BLE001 - logging must never raise
+        except Exception:
             self.handleError(record)
             return
         with self._lock_buf:
@@ -108,7 +108,7 @@ class BlobLogHandler(logging.Handler):
                 self._created.add(name)
             for start in range(0, len(data), self.MAX_BLOCK):
                 blob.append_block(data[start : start + self.MAX_BLOCK])
-        except Exception as exc:  # noqa: BLE001 - the local file still has every line
+        except Exception as exc:
             logging.getLogger("batchfed.proxy").debug("log persistence failed: %s", type(exc).__name__)
 
     def _run(self) -> None:

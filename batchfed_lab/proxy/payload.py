@@ -73,7 +73,7 @@ def parse_add(payload: Any, what: str = "action") -> AddPayload:
         raise ConfigError(validation_problems(exc, JobSpecification, f"{what} payload")) from None
     native = data.get("native_default")
     windows = data.get("windows_default", False)
-    if native is not None and not isinstance(native, bool) or windows is not None and not isinstance(windows, bool):
+    if (native is not None and not isinstance(native, bool)) or (windows is not None and not isinstance(windows, bool)):
         raise ConfigError(f"{what}: native_default / windows_default must be true, false or null")
     return AddPayload(spec, native, windows)
 

@@ -52,19 +52,38 @@ class Target(NamedTuple):
     @classmethod
     def chosen(cls, snap: PoolSnapshot, decision: Decision, decided_at: float) -> Target:
         f = snap.facts
-        return _new_tuple(cls, (
-            f.key, f.service_url, f.pool_id, f.account, f.location, f.windows, f.autoscale,
-            decision.rule, decision.node_kind, decided_at,
-        ))  # fmt: skip
+        return _new_tuple(
+            cls,
+            (
+                f.key,
+                f.service_url,
+                f.pool_id,
+                f.account,
+                f.location,
+                f.windows,
+                f.autoscale,
+                decision.rule,
+                decision.node_kind,
+                decided_at,
+            ),
+        )
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Target:
         """The target a journal recorded (of a record, only the key, service URL and pool id are required)."""
         get = record.get
         return cls(
-            record["key"], record["service_url"], record["pool_id"], get("account"), get("location"),
-            bool(get("windows")), bool(get("autoscale")), get("rule"), get("node_kind"), get("decided_at"),
-        )  # fmt: skip
+            record["key"],
+            record["service_url"],
+            record["pool_id"],
+            get("account"),
+            get("location"),
+            bool(get("windows")),
+            bool(get("autoscale")),
+            get("rule"),
+            get("node_kind"),
+            get("decided_at"),
+        )
 
     def record(self) -> dict[str, Any]:
         return dict(zip(_TARGET_FIELDS, self))  # what _asdict does, without its method call
@@ -93,9 +112,7 @@ class JobPlacement:
     created — together with the journal, one write fewer (the listing before it changes
     nothing on Batch)."""
 
-    def __init__(
-        self, proc: ActionProcessor, claim: Claim, payload: AddPayload, target: Target, intent: dict[str, Any] | None
-    ):
+    def __init__(self, proc: ActionProcessor, claim: Claim, payload: AddPayload, target: Target, intent: dict[str, Any] | None):
         self.proc, self.claim, self.target, self.intent = proc, claim, target, intent
         self.spec = payload.job
         self.account = proc.account_for(target.service_url)
@@ -247,14 +264,23 @@ class JobPlacement:
         if failures and report.succeeded == 0:
             claim = proc.store.record_progress(self.claim, result_progress, location=served)
             first = failures[0]
-            proc.store.mark_failed(claim, f"no task of the group could be added ({len(failures)} failed; first: {first['task_id']}: {first['code']})")
+            proc.store.mark_failed(
+                claim, f"no task of the group could be added ({len(failures)} failed; first: {first['task_id']}: {first['code']})"
+            )
             proc.counters.add("task_add_failures", len(failures))
             return "failed"
         if failures:
             proc.counters.add("task_add_failures", len(failures))
             log.warning("action %s: %d task(s) not added to job %s: first %s", a.id, len(failures), spec.id, failures[0])
         proc.mark_placed(self.claim, follow, progress=result_progress, location=served)
-        log.info("action %s: job %s placed on %s (%s, %d tasks)", a.id, spec.id, self.target.pool_id, self.target.rule, report.succeeded)
+        log.info(
+            "action %s: job %s placed on %s (%s, %d tasks)",
+            a.id,
+            spec.id,
+            self.target.pool_id,
+            self.target.rule,
+            report.succeeded,
+        )
         return "placed"
 
     def _after_success(self, now: float, slots: int) -> None:
@@ -281,7 +307,8 @@ def place_schedule(
     pool_id = target.pool_id
     sched = rec.schedule
     result = account.create_job_schedule(
-        spec.id, pool_id,
+        spec.id,
+        pool_id,
         recurrence_interval=sched.recurrence_interval,
         tasks=list(spec.task_definitions),
         settings=JobSettings.from_spec(spec),
@@ -289,7 +316,7 @@ def place_schedule(
         do_not_run_until=_iso(sched.do_not_run_until),
         do_not_run_after=_iso(sched.do_not_run_after),
         start_window=sched.start_window,
-    )  # fmt: skip
+    )
     if not result.created:
         existing = result.existing
         if existing is None or (existing.pool_id or "").lower() != pool_id.lower():
@@ -298,9 +325,11 @@ def place_schedule(
     served = replace(target.location_update(), unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
     # schedules get no blackout or autoscale evaluation (as in the original): no tasks run yet
     proc.mark_placed(
-        claim, follow, progress={"placed_pool": target.key, "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)},
+        claim,
+        follow,
+        progress={"placed_pool": target.key, "placement_latency_s": round(now - a.enqueued_at.timestamp(), 6)},
         location=served,
-    )  # fmt: skip
+    )
     log.info("action %s: job schedule %s placed on %s", a.id, spec.id, pool_id)
     return "placed"
 

@@ -52,6 +52,7 @@ from .placement import Excluded, JobPlacement, Target, place_schedule
 
 log = logging.getLogger("batchfed.proxy")
 
+
 @dataclass(frozen=True)
 class ProcessingOptions:
     blackout_interval: float = 15.0
@@ -180,13 +181,20 @@ class ActionProcessor:
         except StoreUnavailableError as exc:
             # the store is away, not the action at fault: no error counted against it
             outcome = self._store_away(claim, exc)
-        except Exception as exc:  # noqa: BLE001 - bounded retries, then failed with the error
+        except Exception as exc:
             outcome = self._error(claim, exc)
         self.counters.add(outcome)
         return outcome
 
     def _fail(self, claim: Claim, error: str) -> str:
-        log.error("action %s (%s %s %s) failed: %s", claim.action_id, claim.action.method, claim.action.kind, claim.action.target_id, error)
+        log.error(
+            "action %s (%s %s %s) failed: %s",
+            claim.action_id,
+            claim.action.method,
+            claim.action.kind,
+            claim.action.target_id,
+            error,
+        )
         try:
             self.store.mark_failed(claim, error)
         except ClaimLostError:
@@ -250,9 +258,11 @@ class ActionProcessor:
         spec = payload.job
         group = summarize(spec)
         req = resolve(
-            spec.federation_constraints, group,
-            native_default=payload.native_default, windows_default=payload.windows_default,
-        )  # fmt: skip
+            spec.federation_constraints,
+            group,
+            native_default=payload.native_default,
+            windows_default=payload.windows_default,
+        )
         fed, members = self._federation(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
         reasons = dict.fromkeys(excluded, "job creation failed on this pool in this attempt")
@@ -328,9 +338,7 @@ class ActionProcessor:
         self.store.mark_blocked(claim, decision.reason, verdicts=verdict_dicts(decision), retry_in=self._block_retry(a))
         return "blocked"
 
-    def _exclude(
-        self, claim: Claim, target: Target, outcome: Excluded, excluded: set[str], progress: dict[str, Any]
-    ) -> Claim:
+    def _exclude(self, claim: Claim, target: Target, outcome: Excluded, excluded: set[str], progress: dict[str, Any]) -> Claim:
         """Give up the target for this attempt: its hold lifted, the journal back to deciding."""
         excluded.add(target.key)
         self.capacity.lift_blackout(target.key)
@@ -346,7 +354,9 @@ class ActionProcessor:
         if follow is None:
             self.store.mark_placed(claim, progress=progress, location=location)
             return
-        _, nxt = self.store.mark_placed_and_claim(claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl)
+        _, nxt = self.store.mark_placed_and_claim(
+            claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl
+        )
         follow.asked, follow.claim = True, nxt
 
     def journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
@@ -380,7 +390,7 @@ class ActionProcessor:
             account = self.account_for(loc.batch_service_url)
             if not schedule:
                 self.known_jobs.forget(loc.batch_service_url, a.target_id)
-            where = dict(kind=a.kind, batch_service_url=loc.batch_service_url, pool_id=loc.pool_id)
+            where = {"kind": a.kind, "batch_service_url": loc.batch_service_url, "pool_id": loc.pool_id}
             if a.method is ActionMethod.TERMINATE:
                 if loc.terminated_at is not None:
                     continue
@@ -407,7 +417,9 @@ def _same_account_conflicts(a: Action, snaps: list[PoolSnapshot], homes: dict[st
     if not homes:
         return {}
     # one reason per account, written once: this runs per pool per decision
-    homes_by_url = {url: (home.lower(), f"job '{a.target_id}' already lives on pool {home} of this account") for url, home in homes.items()}
+    homes_by_url = {
+        url: (home.lower(), f"job '{a.target_id}' already lives on pool {home} of this account") for url, home in homes.items()
+    }
     out = {}
     for s in snaps:
         hit = homes_by_url.get(url_key(s.facts.service_url))
@@ -426,4 +438,3 @@ def _check_target(a: Action, payload: AddPayload) -> None:
     if (a.kind is ActionKind.JOB_SCHEDULE) != (spec.recurrence is not None):
         carries = "a job schedule (it has a recurrence)" if spec.recurrence is not None else "a job (no recurrence)"
         raise ConfigError(f"action {a.id}: a {a.kind.value} action whose payload is {carries}")
-

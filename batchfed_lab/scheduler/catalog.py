@@ -82,7 +82,7 @@ def _parse(text: str) -> _Catalog:
         if size.cores <= 0 or size.memory_mib <= 0 or size.gpus < 0:
             raise ValueError(f"{where}: cores and memory must be positive, gpus not negative ({name})")
         full = name.lower()
-        short = full[len(_PREFIX):] if full.startswith(_PREFIX) else full
+        short = full[len(_PREFIX) :] if full.startswith(_PREFIX) else full
         for key in {full, short, _PREFIX + short}:
             if key in by_key:
                 raise ValueError(f"{where}: duplicate size {name!r}")
@@ -114,9 +114,7 @@ def normalize_override(overrides: Mapping[str, Any] | Any | None) -> dict[str, A
         overrides = dump()
     unknown = sorted(str(k) for k in overrides if k not in OVERRIDE_KEYS)
     if unknown:
-        raise ValueError(
-            f"vm_size_override: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(OVERRIDE_KEYS))})"
-        )
+        raise ValueError(f"vm_size_override: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(OVERRIDE_KEYS))})")
     out: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:

@@ -30,7 +30,7 @@ class HardCheck:
     pool's :class:`Verdict` (or None), as explain's full table wants.
     """
 
-    __slots__ = ("constraint", "required", "actual", "fields", "depends_on", "judge", "memo")
+    __slots__ = ("actual", "constraint", "depends_on", "fields", "judge", "memo", "required")
 
     def __init__(
         self,
@@ -104,7 +104,12 @@ def _virtual_network(req: Requirements) -> HardCheck | None:
 
     def judge(f: PoolFacts) -> Judgement | None:
         if (f.subnet_id or "").lower() != subnet:
-            return "virtual_network", subnet, f.subnet_id or "none", "needs the named subnet, pool has " + (f.subnet_id or "no subnet")
+            return (
+                "virtual_network",
+                subnet,
+                f.subnet_id or "none",
+                "needs the named subnet, pool has " + (f.subnet_id or "no subnet"),
+            )
         return None
 
     return HardCheck("virtual_network", subnet, lambda f: f.subnet_id or "none", ("subnet_id",), judge)
@@ -185,13 +190,21 @@ def _low_priority_allowed(req: Requirements) -> HardCheck | None:
 
     def judge(f: PoolFacts) -> Judgement | None:
         if f.target_low_priority > 0:
-            return "low_priority", "0 low-priority nodes", f"{f.target_low_priority} low-priority nodes", "low-priority pools not allowed"
+            return (
+                "low_priority",
+                "0 low-priority nodes",
+                f"{f.target_low_priority} low-priority nodes",
+                "low-priority pools not allowed",
+            )
         return None
 
     return HardCheck(
-        "low_priority", "0 low-priority nodes", lambda f: f"{f.target_low_priority} low-priority nodes",
-        ("target_low_priority",), judge,
-    )  # fmt: skip
+        "low_priority",
+        "0 low-priority nodes",
+        lambda f: f"{f.target_low_priority} low-priority nodes",
+        ("target_low_priority",),
+        judge,
+    )
 
 
 def _low_priority_exclusive(req: Requirements) -> HardCheck | None:
@@ -204,10 +217,12 @@ def _low_priority_exclusive(req: Requirements) -> HardCheck | None:
         return None
 
     return HardCheck(
-        "low_priority", "low-priority nodes",
+        "low_priority",
+        "low-priority nodes",
         lambda f: f"{f.target_low_priority} low-priority nodes" + (", autoscale" if f.autoscale else ""),
-        ("target_low_priority", "autoscale"), judge,
-    )  # fmt: skip
+        ("target_low_priority", "autoscale"),
+        judge,
+    )
 
 
 def _exclusive(req: Requirements) -> HardCheck | None:
@@ -278,7 +293,12 @@ def _infiniband(req: Requirements) -> HardCheck | None:
 
     def judge(f: PoolFacts) -> Judgement | None:
         if f.size.rdma != want_ib:  # type: ignore[union-attr]
-            return "infiniband", _yn(want_ib), _yn(f.size.rdma), "needs an RDMA/InfiniBand size" if want_ib else "needs a size without RDMA"  # type: ignore[union-attr]
+            return (
+                "infiniband",
+                _yn(want_ib),
+                _yn(f.size.rdma),
+                "needs an RDMA/InfiniBand size" if want_ib else "needs a size without RDMA",
+            )  # type: ignore[union-attr]
         return None
 
     return HardCheck("infiniband", _yn(want_ib), lambda f: _yn(f.size.rdma) if f.size else "unknown", _SIZE_FIELDS, judge)
@@ -324,9 +344,12 @@ def _multi_instance(req: Requirements) -> HardCheck | None:
         return None
 
     return HardCheck(
-        "multi_instance", "inter-node communication", lambda f: "enabled" if f.inter_node_communication else "disabled",
-        ("inter_node_communication",), judge,
-    )  # fmt: skip
+        "multi_instance",
+        "inter-node communication",
+        lambda f: "enabled" if f.inter_node_communication else "disabled",
+        ("inter_node_communication",),
+        judge,
+    )
 
 
 def _registries(req: Requirements) -> HardCheck | None:
@@ -338,13 +361,21 @@ def _registries(req: Requirements) -> HardCheck | None:
         missing = needed - f.registry_logins
         if missing:
             lacking = ", ".join(sorted(missing))
-            return "container_registries", lacking, ", ".join(sorted(f.registry_logins)) or "none", f"pool has no login for {lacking}"
+            return (
+                "container_registries",
+                lacking,
+                ", ".join(sorted(f.registry_logins)) or "none",
+                f"pool has no login for {lacking}",
+            )
         return None
 
     return HardCheck(
-        "container_registries", ", ".join(sorted(needed)), lambda f: ", ".join(sorted(f.registry_logins)) or "none",
-        ("registry_logins",), judge,
-    )  # fmt: skip
+        "container_registries",
+        ", ".join(sorted(needed)),
+        lambda f: ", ".join(sorted(f.registry_logins)) or "none",
+        ("registry_logins",),
+        judge,
+    )
 
 
 # The original's evaluation order: a pool's first failing constraint is the one reported.

@@ -125,7 +125,10 @@ def load_verdict(p: PoolSnapshot, req: Requirements, now: float) -> Verdict | No
             return _skip(p, "backlog", f"≤ {req.backlog_ratio:g}", "no slots", "backlog ratio undefined: no schedulable slots")
         if ratio > req.backlog_ratio + 1e-12:
             return _skip(
-                p, "backlog", f"≤ {req.backlog_ratio:g}", f"{ratio:.2f}",
+                p,
+                "backlog",
+                f"≤ {req.backlog_ratio:g}",
+                f"{ratio:.2f}",
                 f"backlog {active} active / {slots} slots = {ratio:.2f} > {req.backlog_ratio:g}",
             )
     return None

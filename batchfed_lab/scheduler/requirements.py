@@ -51,7 +51,7 @@ class Requirements:
 
 def normalize_size(name: str) -> str:
     n = name.strip().lower()
-    return n[len("standard_"):] if n.startswith("standard_") else n
+    return n[len("standard_") :] if n.startswith("standard_") else n
 
 
 def _upper(amount: float, variance: float | None) -> float | None:

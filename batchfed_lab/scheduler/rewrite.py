@@ -89,10 +89,7 @@ def renumber_generated_ids(
         mapping[t.id] = candidate
     if not mapping:
         return list(tasks)
-    return [
-        replace(t, id=mapping.get(t.id, t.id), depends_on=tuple(mapping.get(d, d) for d in t.depends_on))
-        for t in tasks
-    ]
+    return [replace(t, id=mapping.get(t.id, t.id), depends_on=tuple(mapping.get(d, d) for d in t.depends_on)) for t in tasks]
 
 
 def rewrite_for_placement(

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from ..config.workspace import Workspace
 
 __all__ = [
-    "open_store",
-    "Store",
     "ACTIVE_STATES",
     "TERMINAL_STATES",
     "Action",
@@ -46,17 +44,19 @@ __all__ = [
     "Counts",
     "DestroyReport",
     "Federation",
-    "LocationUpdate",
     "Lease",
     "Location",
+    "LocationUpdate",
     "Marks",
     "NewAction",
     "PoolMember",
     "ProxyRecord",
+    "Store",
+    "open_store",
 ]
 
 
-def open_store(workspace: "Workspace", **options: Any) -> Store:
+def open_store(workspace: Workspace, **options: Any) -> Store:
     """Open the store the workspace settings choose (``store.backend``).
 
     ``options`` go to the backend constructor (e.g. ``clock=`` in tests).

@@ -21,9 +21,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError
 from . import rules
@@ -97,7 +97,7 @@ class Store(JobLocations):
         """Release connections; the store must not be used afterwards."""
         self._closed = True
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -150,7 +150,8 @@ class Store(JobLocations):
         self, federation_id: str, batch_service_url: str, pool_id: str, *, account: str | None = None, location: str | None = None
     ) -> PoolMember:
         return self.add_pools(
-            federation_id, [{"batch_service_url": batch_service_url, "pool_id": pool_id, "account": account, "location": location}]
+            federation_id,
+            [{"batch_service_url": batch_service_url, "pool_id": pool_id, "account": account, "location": location}],
         )[0]
 
     def add_pools(self, federation_id: str, pools: Iterable[PoolMember | Mapping[str, Any]]) -> list[PoolMember]:
@@ -159,10 +160,16 @@ class Store(JobLocations):
         now = utc(self.now())
         members: dict[str, PoolMember] = {}
         for item in pools:
-            spec = item if isinstance(item, Mapping) else {
-                "batch_service_url": item.batch_service_url, "pool_id": item.pool_id,
-                "account": item.account, "location": item.location,
-            }  # fmt: skip
+            spec = (
+                item
+                if isinstance(item, Mapping)
+                else {
+                    "batch_service_url": item.batch_service_url,
+                    "pool_id": item.pool_id,
+                    "account": item.account,
+                    "location": item.location,
+                }
+            )
             url, pid = rules.service_url(spec["batch_service_url"]), rules.pool_id(spec["pool_id"])
             key = rules.pool_key(url, pid)
             if key in members:
@@ -217,11 +224,17 @@ class Store(JobLocations):
             texts.append(rules.dump_json(payload, f"payload of {new.method} {new.kind} {target!r}", self.max_payload_bytes))
             built.append(
                 Action(
-                    id=aid, federation_id=fid, kind=rules.kind(new.kind), method=rules.method(new.method),
-                    target_id=target, position=-1, state=ActionState.QUEUED, payload=payload,
+                    id=aid,
+                    federation_id=fid,
+                    kind=rules.kind(new.kind),
+                    method=rules.method(new.method),
+                    target_id=target,
+                    position=-1,
+                    state=ActionState.QUEUED,
+                    payload=payload,
                     enqueued_at=utc(now),  # type: ignore[arg-type]
                 )
-            )  # fmt: skip
+            )
         if not built:
             return []
         for new, a in zip(actions, built):
@@ -253,9 +266,13 @@ class Store(JobLocations):
         return self._head(fid, tkey)
 
     def list_actions(
-        self, federation_id: str, *, target_id: str | None = None, states: Iterable[ActionState | str] | None = None,
+        self,
+        federation_id: str,
+        *,
+        target_id: str | None = None,
+        states: Iterable[ActionState | str] | None = None,
         limit: int | None = None,
-    ) -> list[Action]:  # fmt: skip
+    ) -> list[Action]:
         """Actions ordered by target id, then FIFO position (so each job's are in order)."""
         fid = rules.federation_id(federation_id)
         tkey = None if target_id is None else rules.target_key(rules.target_id(target_id))
@@ -303,9 +320,14 @@ class Store(JobLocations):
         return self._change_claimed(claim, rules.t_placed(dict(progress or {})), location=location)  # type: ignore[return-value]
 
     def mark_placed_and_claim(
-        self, claim: Claim, *, worker: str, progress: Mapping[str, Any] | None = None,
-        location: LocationUpdate | None = None, ttl: float = DEFAULT_CLAIM_TTL,
-    ) -> tuple[Action, Claim | None]:  # fmt: skip
+        self,
+        claim: Claim,
+        *,
+        worker: str,
+        progress: Mapping[str, Any] | None = None,
+        location: LocationUpdate | None = None,
+        ttl: float = DEFAULT_CLAIM_TTL,
+    ) -> tuple[Action, Claim | None]:
         """:meth:`mark_placed`, then :meth:`claim` in the same federation for ``worker`` —
         in one transaction where the backend has them (SQLite): a busy worker's placement and
         its next claim cost one store write instead of two. Returns the placed action and the
@@ -322,9 +344,7 @@ class Store(JobLocations):
         """A terminate/delete action was carried out: terminal."""
         return self._change_claimed(claim, rules.t_done(dict(progress or {})))  # type: ignore[return-value]
 
-    def mark_blocked(
-        self, claim: Claim, reason: str, *, verdicts: list[Any] | None = None, retry_in: float = 5.0
-    ) -> Action:
+    def mark_blocked(self, claim: Claim, reason: str, *, verdicts: list[Any] | None = None, retry_in: float = 5.0) -> Action:
         """No pool fits now: the action keeps its place (and holds back its target's later
         actions) with its reason and per-pool verdicts, claimable again after ``retry_in``."""
         return self._change_claimed(claim, rules.t_blocked(reason, verdicts, max(0.0, retry_in)))  # type: ignore[return-value]
@@ -381,9 +401,7 @@ class Store(JobLocations):
         self._notify_local()
         return result[0]
 
-    def _claimed_location(
-        self, claim: Claim, location: LocationUpdate | None
-    ) -> Located | None:
+    def _claimed_location(self, claim: Claim, location: LocationUpdate | None) -> Located | None:
         """Check ``claim`` is one, and turn ``location`` into the change of the claimed job's location."""
         if not isinstance(claim, Claim):
             raise StoreError(f"expected a Claim, got {type(claim).__name__}")
@@ -392,9 +410,7 @@ class Store(JobLocations):
         a = claim.action
         return self._location_change(a.federation_id, a.target_id, a.kind, location)
 
-    def _mutate_located(
-        self, claim: Claim, fn: Transition, now: float, located: Located | None
-    ) -> tuple[Action, Any]:
+    def _mutate_located(self, claim: Claim, fn: Transition, now: float, located: Located | None) -> tuple[Action, Any]:
         if located is None:
             return self._mutate_claimed(claim, fn, now)
         return self._mutate_claimed_and_locate(claim, fn, now, *located)
@@ -474,7 +490,7 @@ class Store(JobLocations):
                 return current
             with self._local:
                 seen = self._local_version
-                self._local.wait_for(lambda: self._local_version != seen, timeout=min(self.poll_interval, remaining))
+                self._local.wait_for(lambda seen=seen: self._local_version != seen, timeout=min(self.poll_interval, remaining))
                 local_change = self._local_version != seen
             if self._poll_changed() or local_change:
                 current = self._marks()

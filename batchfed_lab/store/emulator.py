@@ -60,9 +60,14 @@ class Azurite:
 
     @classmethod
     def start(
-        cls, script: Path | None = None, *, timeout: float = 60.0, memory_mb: int = 1024,
-        location: Path | None = None, ports: dict[str, int] | None = None,
-    ) -> "Azurite":  # fmt: skip
+        cls,
+        script: Path | None = None,
+        *,
+        timeout: float = 60.0,
+        memory_mb: int = 1024,
+        location: Path | None = None,
+        ports: dict[str, int] | None = None,
+    ) -> Azurite:
         """Start Azurite in memory, or with its data in the folder ``location`` (so a restart
         keeps it); on ephemeral ports, or on ``ports`` (``{"blob": …, "queue": …, "table": …}``,
         e.g. the ports of a previous run, so clients reconnect to the same endpoints)."""
@@ -76,15 +81,35 @@ class Azurite:
             persistence = ["--location", str(location)]
         port = {s: str((ports or {}).get(s, 0)) for s in ("blob", "queue", "table")}
         cmd = [
-            node, str(script), *persistence, "--disableTelemetry", "--silent", "--skipApiVersionCheck",
-            "--blobHost", "127.0.0.1", "--blobPort", port["blob"], "--queueHost", "127.0.0.1", "--queuePort", port["queue"],
-            "--tableHost", "127.0.0.1", "--tablePort", port["table"],
-        ]  # fmt: skip
+            node,
+            str(script),
+            *persistence,
+            "--disableTelemetry",
+            "--silent",
+            "--skipApiVersionCheck",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            port["blob"],
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            port["queue"],
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            port["table"],
+        ]
         # own session: a Ctrl-C in the terminal does not reach it; we stop it by pid
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True, cwd=script.parents[3],
-        )  # fmt: skip
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            cwd=script.parents[3],
+        )
         ports: dict[str, int] = {}
         tail: collections.deque[str] = collections.deque(maxlen=40)
         ready = threading.Event()
@@ -116,7 +141,7 @@ class Azurite:
                 self.process.wait()
         return self.process.returncode
 
-    def __enter__(self) -> "Azurite":
+    def __enter__(self) -> Azurite:
         return self
 
     def __exit__(self, *exc: object) -> None:

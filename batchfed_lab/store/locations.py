@@ -17,19 +17,25 @@ class JobLocations(StorePrimitives):
     """Validates and sorts; each change is one ``_change_location`` read-modify-write."""
 
     def record_location(
-        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
-        account: str | None = None, location: str | None = None, unique_id: str | None = None,
+        self,
+        federation_id: str,
+        job_id: str,
+        *,
+        kind: ActionKind | str,
+        batch_service_url: str,
+        pool_id: str,
+        account: str | None = None,
+        location: str | None = None,
+        unique_id: str | None = None,
         at: datetime | None = None,
-    ) -> Location:  # fmt: skip
+    ) -> Location:
         """Create the location of a job id on a pool if needed, and record that
         ``unique_id`` was served there at ``at`` (idempotent for retries)."""
         update = LocationUpdate(batch_service_url, pool_id, account, location, unique_id, at)
         where, change = self._location_change(federation_id, job_id, kind, update)
         return self._change_location(*where, change)  # type: ignore[return-value]
 
-    def _location_change(
-        self, federation_id: str, job_id: str, kind: ActionKind | str, update: LocationUpdate
-    ) -> Located:
+    def _location_change(self, federation_id: str, job_id: str, kind: ActionKind | str, update: LocationUpdate) -> Located:
         """The key and the read-modify-write of :meth:`record_location` (validated)."""
         fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, update.batch_service_url, update.pool_id)
         uid = None if update.unique_id is None else rules.action_id(update.unique_id)
@@ -41,19 +47,29 @@ class JobLocations(StorePrimitives):
 
         return (fid, job, k, url, pid), change
 
-    def get_locations(self, federation_id: str, job_id: str | None = None, *, kind: ActionKind | str | None = None) -> list[Location]:
+    def get_locations(
+        self, federation_id: str, job_id: str | None = None, *, kind: ActionKind | str | None = None
+    ) -> list[Location]:
         """Locations of one job id (every pool), or of the whole federation."""
         fid = rules.federation_id(federation_id)
         key = None if job_id is None else rules.target_key(rules.target_id(job_id))
         found = self._get_locations(fid, key)
         if kind is not None:
             found = [loc for loc in found if loc.kind is rules.kind(kind)]
-        return sorted(found, key=lambda loc: (loc.job_id.lower(), loc.kind.value, loc.batch_service_url.lower(), loc.pool_id.lower()))
+        return sorted(
+            found, key=lambda loc: (loc.job_id.lower(), loc.kind.value, loc.batch_service_url.lower(), loc.pool_id.lower())
+        )
 
     def mark_terminated(
-        self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str,
+        self,
+        federation_id: str,
+        job_id: str,
+        *,
+        kind: ActionKind | str,
+        batch_service_url: str,
+        pool_id: str,
         at: datetime | None = None,
-    ) -> Location:  # fmt: skip
+    ) -> Location:
         """Set the terminate time (kept if already set: terminating twice is not an error)."""
         fid, job, k, url, pid = self._location_key(federation_id, job_id, kind, batch_service_url, pool_id)
         when = epoch(at)

@@ -8,7 +8,8 @@ never an SDK's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .records import (
     Action,
@@ -69,7 +70,9 @@ class StorePrimitives(ABC):
     @abstractmethod
     def _head(self, fid: str, tkey: str) -> Action | None: ...
     @abstractmethod
-    def _list_actions(self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None) -> list[Action]: ...
+    def _list_actions(
+        self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None
+    ) -> list[Action]: ...
     @abstractmethod
     def _counts(self, fid: str) -> Counts: ...
     @abstractmethod
@@ -102,17 +105,21 @@ class StorePrimitives(ABC):
 
     @abstractmethod
     def _placed_then_claim(
-        self, claim: Claim, fn: Transition, now: float, located: Located | None,
-        worker: str, token: str, deadline: float,
-    ) -> tuple[Action, Claim | None]:  # fmt: skip
+        self,
+        claim: Claim,
+        fn: Transition,
+        now: float,
+        located: Located | None,
+        worker: str,
+        token: str,
+        deadline: float,
+    ) -> tuple[Action, Claim | None]:
         """The change of a claimed action (and its location), then a :meth:`_claim` for ``worker``.
         Once the change is written, a failed claim must not undo it: (placed, None) then."""
 
     # ------------------------------------------------------------------ locations
     @abstractmethod
-    def _change_location(
-        self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange
-    ) -> Location | None:
+    def _change_location(self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange) -> Location | None:
         """Atomic read-modify-write of one location: ``fn(old, now)`` → new (stored) or None
         (deleted). NotFoundError if the federation does not exist."""
 

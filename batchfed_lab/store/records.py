@@ -13,22 +13,22 @@ from enum import Enum
 from typing import Any
 
 __all__ = [
+    "ACTIVE_STATES",
+    "TERMINAL_STATES",
+    "Action",
     "ActionKind",
     "ActionMethod",
     "ActionState",
-    "ACTIVE_STATES",
-    "TERMINAL_STATES",
-    "Federation",
-    "PoolMember",
-    "NewAction",
-    "Action",
     "Claim",
-    "Location",
-    "Lease",
-    "ProxyRecord",
     "Counts",
     "DestroyReport",
+    "Federation",
+    "Lease",
+    "Location",
     "Marks",
+    "NewAction",
+    "PoolMember",
+    "ProxyRecord",
 ]
 
 
@@ -147,7 +147,7 @@ class Action:
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
-    def replace(self, **changes: Any) -> "Action":
+    def replace(self, **changes: Any) -> Action:
         return dataclasses.replace(self, **changes)
 
 

@@ -11,8 +11,8 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..config.loading import short_value
 from ..errors import ClaimLostError, ConflictError, InvalidIdError, PayloadTooLargeError, StoreError
@@ -56,9 +56,7 @@ def federation_id(value: Any) -> str:
         raise InvalidIdError(f"federation id {_say(value)}: must be a string")
     folded = value.lower() if value.isascii() else value
     if not _FEDERATION_ID.fullmatch(folded):
-        raise InvalidIdError(
-            f"federation id {_say(value)}: use 1-{MAX_FEDERATION_ID} characters of a-z, 0-9 and '-'"
-        )
+        raise InvalidIdError(f"federation id {_say(value)}: use 1-{MAX_FEDERATION_ID} characters of a-z, 0-9 and '-'")
     return folded
 
 
@@ -364,10 +362,30 @@ def action_doc(a: Action, token: str | None, *, payload_text: str | None = None)
     }
 
 
-ACTION_FIELDS = (
-    "id federation_id target_key target_id kind method seq state enqueued_at payload reason verdicts error "
-    "attempts errors next_attempt_at placed_at finished_at progress claimed_by claim_deadline claim_token"
-).split()
+ACTION_FIELDS = [
+    "id",
+    "federation_id",
+    "target_key",
+    "target_id",
+    "kind",
+    "method",
+    "seq",
+    "state",
+    "enqueued_at",
+    "payload",
+    "reason",
+    "verdicts",
+    "error",
+    "attempts",
+    "errors",
+    "next_attempt_at",
+    "placed_at",
+    "finished_at",
+    "progress",
+    "claimed_by",
+    "claim_deadline",
+    "claim_token",
+]
 
 
 def action_from_doc(d: dict[str, Any]) -> Action:
@@ -413,10 +431,21 @@ def location_doc(loc: Location) -> dict[str, Any]:
     }
 
 
-LOCATION_FIELDS = (
-    "federation_id job_key job_id kind pool_key batch_service_url pool_id account location unique_ids "
-    "addition_timestamps created_at terminated_at"
-).split()
+LOCATION_FIELDS = [
+    "federation_id",
+    "job_key",
+    "job_id",
+    "kind",
+    "pool_key",
+    "batch_service_url",
+    "pool_id",
+    "account",
+    "location",
+    "unique_ids",
+    "addition_timestamps",
+    "created_at",
+    "terminated_at",
+]
 
 
 def location_from_doc(d: dict[str, Any]) -> Location:
@@ -440,24 +469,36 @@ def add_unique_id(loc: Location, unique_id: str | None, at: float) -> Location:
     if unique_id is None or unique_id in loc.unique_ids:
         return loc
     return dataclasses.replace(
-        loc, unique_ids=loc.unique_ids + (unique_id,), addition_timestamps=loc.addition_timestamps + (utc(at),)
+        loc, unique_ids=(*loc.unique_ids, unique_id), addition_timestamps=(*loc.addition_timestamps, utc(at))
     )
 
 
 def proxy_doc(rec: ProxyRecord) -> dict[str, Any]:
     return {
-        "proxy_id": rec.proxy_id, "pid": rec.pid, "host": rec.host, "version": rec.version, "role": rec.role,
-        "counters": dump_json(rec.counters, "counters"), "info": dump_json(rec.info, "info"),
-        "started_at": epoch(rec.started_at), "heartbeat_at": epoch(rec.heartbeat_at),
-    }  # fmt: skip
+        "proxy_id": rec.proxy_id,
+        "pid": rec.pid,
+        "host": rec.host,
+        "version": rec.version,
+        "role": rec.role,
+        "counters": dump_json(rec.counters, "counters"),
+        "info": dump_json(rec.info, "info"),
+        "started_at": epoch(rec.started_at),
+        "heartbeat_at": epoch(rec.heartbeat_at),
+    }
 
 
 def proxy_from_doc(d: Mapping[str, Any]) -> ProxyRecord:
     return ProxyRecord(
-        proxy_id=d["proxy_id"], pid=d.get("pid"), host=d.get("host"), version=d.get("version"), role=d.get("role"),
-        counters=load_json(d.get("counters"), {}), info=load_json(d.get("info"), {}),
-        started_at=utc(d.get("started_at")), heartbeat_at=utc(d.get("heartbeat_at")),
-    )  # fmt: skip
+        proxy_id=d["proxy_id"],
+        pid=d.get("pid"),
+        host=d.get("host"),
+        version=d.get("version"),
+        role=d.get("role"),
+        counters=load_json(d.get("counters"), {}),
+        info=load_json(d.get("info"), {}),
+        started_at=utc(d.get("started_at")),
+        heartbeat_at=utc(d.get("heartbeat_at")),
+    )
 
 
 def counts_from(states: Mapping[str, int], claimed: int, located_jobs: int) -> Counts:

@@ -85,8 +85,9 @@ def legend(keys: Iterable[str]) -> str:
     return f'<div style="font-size:11px;color:#495057;margin:2px 0">{"".join(items)}</div>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, attrs: Iterable[str] = (),
-          widths: Sequence[int] | None = None) -> str:  # fmt: skip
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, attrs: Iterable[str] = (), widths: Sequence[int] | None = None
+) -> str:
     """``rows`` hold ready HTML cells; ``attrs`` optional extra attributes per row; ``widths``
     (px per column) line up several tables one under the other."""
     if widths:

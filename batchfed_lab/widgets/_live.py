@@ -23,13 +23,13 @@ from ._mode import interactive, noninteractive_reason
 
 __all__ = ["LiveView", "live_views", "stop_all"]
 
-_views: "weakref.WeakSet[LiveView]" = weakref.WeakSet()
+_views: weakref.WeakSet[LiveView] = weakref.WeakSet()
 _views_lock = threading.Lock()
 
 MAX_ERRORS = 5  # consecutive failed ticks before a view stops polling (e.g. after `fed down`)
 
 
-def live_views() -> list["LiveView"]:
+def live_views() -> list[LiveView]:
     """Views whose refresh thread is running."""
     with _views_lock:
         return [v for v in list(_views) if v.running]
@@ -128,7 +128,7 @@ class LiveView:
         return " · ".join(parts)
 
     # -- refresh -------------------------------------------------------------------------
-    def refresh(self) -> "LiveView":
+    def refresh(self) -> LiveView:
         """Fetch now and update the widget (if built). Raises what the client raises."""
         with self._lock:
             t0 = time.perf_counter()
@@ -156,7 +156,7 @@ class LiveView:
             pass
 
     # -- thread ----------------------------------------------------------------------------
-    def start(self) -> "LiveView":
+    def start(self) -> LiveView:
         """Start refreshing every ``interval`` seconds (interactive frontends only; in
         non-interactive mode this refreshes once and starts nothing)."""
         self._user_paused = False
@@ -177,13 +177,13 @@ class LiveView:
 
     resume = start
 
-    def pause(self) -> "LiveView":
+    def pause(self) -> LiveView:
         """Stop refreshing until :meth:`resume`; the last state stays on screen."""
         self._user_paused = True
         self.stop()
         return self
 
-    def stop(self, timeout: float = 5.0, *, final_refresh: bool = True) -> "LiveView":
+    def stop(self, timeout: float = 5.0, *, final_refresh: bool = True) -> LiveView:
         """Stop the refresh thread and wait for it to exit. A view that was live refreshes
         once more, so what stays on screen is the state now, not one interval ago."""
         self._stop.set()

@@ -26,18 +26,34 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..results import PoolSnapshot
 
-__all__ = ["CapacitySampler", "PoolCapacity", "SAMPLE_COLUMNS"]
+__all__ = ["SAMPLE_COLUMNS", "CapacitySampler", "PoolCapacity"]
 
-NODE_PARTS = ("dedicated_idle", "dedicated_running", "dedicated_other", "low_priority_idle", "low_priority_running", "low_priority_other")
+NODE_PARTS = (
+    "dedicated_idle",
+    "dedicated_running",
+    "dedicated_other",
+    "low_priority_idle",
+    "low_priority_running",
+    "low_priority_other",
+)
 COLUMNS = ("pool", "account", "vm size", "nodes (ded | low-pri)", "slots used / avail", "backlog", "state")
 WIDTHS = (100, 60, 175, 170, 140, 65, 135)  # px: the tables of all regions line up
 SAMPLE_COLUMNS = (
-    "time", "federation_id", "pool_id", "account", "location", *NODE_PARTS,
-    "slots_in_use", "slots_available", "slots_total", "active_tasks", "allocation_state",
-)  # fmt: skip
+    "time",
+    "federation_id",
+    "pool_id",
+    "account",
+    "location",
+    *NODE_PARTS,
+    "slots_in_use",
+    "slots_available",
+    "slots_total",
+    "active_tasks",
+    "allocation_state",
+)
 
 
-def _sample_row(at: datetime, federation_id: str, s: "PoolSnapshot") -> dict[str, Any]:
+def _sample_row(at: datetime, federation_id: str, s: PoolSnapshot) -> dict[str, Any]:
     f = s.facts
     slots = f.task_slots_per_node
     return {
@@ -65,27 +81,27 @@ class CapacitySampler:
     client, keeping the last ``max_samples`` samples. No thread of its own: call
     :meth:`sample` (the PoolCapacity widget does, on every refresh)."""
 
-    def __init__(self, client: "Client", federation_id: str | None = None, *, max_samples: int = 3600):
+    def __init__(self, client: Client, federation_id: str | None = None, *, max_samples: int = 3600):
         self.client = client
         self.federation_id = federation_id
         self._ticks: deque[list[dict[str, Any]]] = deque(maxlen=max_samples)
 
-    def snapshots(self) -> list["PoolSnapshot"]:
+    def snapshots(self) -> list[PoolSnapshot]:
         if not self.federation_id:
             return []
         return self.client.pool_snapshots(self.federation_id)
 
-    def record(self, snapshots: Sequence["PoolSnapshot"], at: datetime | None = None) -> None:
+    def record(self, snapshots: Sequence[PoolSnapshot], at: datetime | None = None) -> None:
         at = at or datetime.now(timezone.utc)
         self._ticks.append([_sample_row(at, self.federation_id or "", s) for s in snapshots])
 
-    def sample(self) -> list["PoolSnapshot"]:
+    def sample(self) -> list[PoolSnapshot]:
         """One sample now; returns the snapshots it recorded."""
         snaps = self.snapshots()
         self.record(snaps)
         return snaps
 
-    def collect(self, count: int, every: float) -> "pd.DataFrame":
+    def collect(self, count: int, every: float) -> pd.DataFrame:
         """``count`` samples ``every`` seconds apart in the caller's thread (for scripts and
         papermill runs, where no refresh thread runs); returns :meth:`frame`."""
         pause = threading.Event()  # Event.wait: interruptible, unlike time.sleep in a kernel
@@ -101,7 +117,7 @@ class CapacitySampler:
     def __len__(self) -> int:
         return len(self._ticks)
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The samples: ``time`` (UTC), ``federation_id``, ``pool_id``, ``account``,
         ``location``, node counts by kind and state, ``slots_in_use``,
         ``slots_available``, ``slots_total``, ``active_tasks`` (Int64), ``allocation_state``."""
@@ -129,8 +145,15 @@ class PoolCapacity(LiveView):
 
     kind = "capacity"
 
-    def __init__(self, client: "Client", federation_id: str | None = None, *, interval: float = 2.0,
-                 autostart: bool = True, max_samples: int = 3600):  # fmt: skip
+    def __init__(
+        self,
+        client: Client,
+        federation_id: str | None = None,
+        *,
+        interval: float = 2.0,
+        autostart: bool = True,
+        max_samples: int = 3600,
+    ):
         super().__init__(interval=interval, autostart=autostart)
         self.client = client
         if federation_id is None:
@@ -138,7 +161,7 @@ class PoolCapacity(LiveView):
             federation_id = feds[0] if feds else None
         self.sampler = CapacitySampler(client, federation_id, max_samples=max_samples)
         self._federations: list[str] = []
-        self._snapshots: list["PoolSnapshot"] = []
+        self._snapshots: list[PoolSnapshot] = []
         self._last_html = ""
         self._sync = threading.local()  # per thread: a user click racing a refresh is still seen
 
@@ -156,7 +179,7 @@ class PoolCapacity(LiveView):
         self._safe_refresh()
 
     @property
-    def snapshots(self) -> list["PoolSnapshot"]:
+    def snapshots(self) -> list[PoolSnapshot]:
         """The pools as of the last refresh."""
         return list(self._snapshots)
 
@@ -165,17 +188,18 @@ class PoolCapacity(LiveView):
         self._snapshots = sorted(self.sampler.sample(), key=lambda s: (s.facts.location, s.facts.pool_id))
         return self._snapshots
 
-    def samples(self) -> "pd.DataFrame":
+    def samples(self) -> pd.DataFrame:
         """Every refresh so far, one row per pool (see :meth:`CapacitySampler.frame`)."""
         return self.sampler.frame()
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The last refresh, one row per pool (the columns of :meth:`samples`)."""
         df = self.samples()
         return df[df["time"] == df["time"].max()].reset_index(drop=True) if len(df) else df
 
-    def wait_until(self, predicate: Callable[[list["PoolSnapshot"]], bool], timeout: float = 60.0,
-                   every: float = 0.2) -> "PoolCapacity":  # fmt: skip
+    def wait_until(
+        self, predicate: Callable[[list[PoolSnapshot]], bool], timeout: float = 60.0, every: float = 0.2
+    ) -> PoolCapacity:
         """Refresh in the caller's thread until ``predicate(snapshots)`` holds; raises
         ``TimeoutError`` naming the last state after ``timeout`` seconds."""
         pause = threading.Event()
@@ -188,16 +212,19 @@ class PoolCapacity(LiveView):
                 raise TimeoutError(f"pools not ready after {timeout:g}s: {self._render_text().splitlines()[0]}")
             pause.wait(every)
 
-    def wait_steady(self, timeout: float = 60.0) -> "PoolCapacity":
+    def wait_steady(self, timeout: float = 60.0) -> PoolCapacity:
         """Wait until every pool is steady with all its nodes up (none starting)."""
         return self.wait_until(
-            lambda snaps: bool(snaps) and all(s.allocation_state == "steady" and s.dedicated.other + s.low_priority.other == 0 for s in snaps),
+            lambda snaps: (
+                bool(snaps)
+                and all(s.allocation_state == "steady" and s.dedicated.other + s.low_priority.other == 0 for s in snaps)
+            ),
             timeout,
         )
 
     # -- rendering -----------------------------------------------------------------------------
-    def _groups(self) -> dict[str, list["PoolSnapshot"]]:
-        groups: dict[str, list["PoolSnapshot"]] = {}
+    def _groups(self) -> dict[str, list[PoolSnapshot]]:
+        groups: dict[str, list[PoolSnapshot]] = {}
         for s in self._snapshots:
             groups.setdefault(s.facts.location or "(no region)", []).append(s)
         return groups
@@ -209,7 +236,9 @@ class PoolCapacity(LiveView):
         regions = len({s.facts.location for s in self._snapshots})
         avail = sum(s.total_slots for s in self._snapshots)
         backlog = sum(s.active_tasks or 0 for s in self._snapshots)
-        return f"federation {self.federation_id}: {n} pools in {regions} regions · {avail} slots available · backlog {backlog} tasks"
+        return (
+            f"federation {self.federation_id}: {n} pools in {regions} regions · {avail} slots available · backlog {backlog} tasks"
+        )
 
     def _render_html(self) -> str:
         return f'<div class="batchfed-pool-capacity">{self._render_body()}{self._status_html()}</div>'
@@ -224,8 +253,10 @@ class PoolCapacity(LiveView):
             for region, snaps in self._groups().items():
                 avail = sum(s.total_slots for s in snaps)
                 used = sum((s.dedicated.running + s.low_priority.running) * s.facts.task_slots_per_node for s in snaps)
-                parts.append(f'<div style="margin-top:6px;font-weight:600">{h.esc(region)} '
-                             f'<span style="font-weight:400;color:#495057">— {len(snaps)} pools · {used} / {avail} slots in use</span></div>')  # fmt: skip
+                parts.append(
+                    f'<div style="margin-top:6px;font-weight:600">{h.esc(region)} '
+                    f'<span style="font-weight:400;color:#495057">— {len(snaps)} pools · {used} / {avail} slots in use</span></div>'
+                )
                 rows, attrs = [], []
                 for s in snaps:
                     rows.append(self._row_html(s, scale, now))
@@ -234,14 +265,20 @@ class PoolCapacity(LiveView):
         return "".join(parts)
 
     @staticmethod
-    def _row_html(s: "PoolSnapshot", scale: float, now: float) -> list[str]:
+    def _row_html(s: PoolSnapshot, scale: float, now: float) -> list[str]:
         f = s.facts
         d, lp = s.dedicated, s.low_priority
         bar = h.stacked_bar(
-            [("dedicated_idle", d.idle), ("dedicated_running", d.running), ("dedicated_other", d.other),
-             ("low_priority_idle", lp.idle), ("low_priority_running", lp.running), ("low_priority_other", lp.other)],
+            [
+                ("dedicated_idle", d.idle),
+                ("dedicated_running", d.running),
+                ("dedicated_other", d.other),
+                ("low_priority_idle", lp.idle),
+                ("low_priority_running", lp.running),
+                ("low_priority_other", lp.other),
+            ],
             scale,
-        )  # fmt: skip
+        )
         counts = f'<span style="font-size:11px;color:#495057"> {d.total} | {lp.total}</span>'
         slots = f.task_slots_per_node
         used = (d.running + lp.running) * slots
@@ -276,13 +313,21 @@ class PoolCapacity(LiveView):
             for s in snaps:
                 d, lp = s.dedicated, s.low_priority
                 slots = s.facts.task_slots_per_node
-                rows.append([
-                    s.facts.pool_id, s.facts.account, s.facts.vm_size,
-                    f"{d.idle}/{d.running}/{d.other}", f"{lp.idle}/{lp.running}/{lp.other}",
-                    f"{(d.running + lp.running) * slots}/{s.total_slots}",
-                    "?" if s.active_tasks is None else s.active_tasks, s.allocation_state,
-                ])  # fmt: skip
-            table = h.text_table(["pool", "account", "vm size", "ded i/r/o", "lowpri i/r/o", "slots used/avail", "backlog", "state"], rows)
+                rows.append(
+                    [
+                        s.facts.pool_id,
+                        s.facts.account,
+                        s.facts.vm_size,
+                        f"{d.idle}/{d.running}/{d.other}",
+                        f"{lp.idle}/{lp.running}/{lp.other}",
+                        f"{(d.running + lp.running) * slots}/{s.total_slots}",
+                        "?" if s.active_tasks is None else s.active_tasks,
+                        s.allocation_state,
+                    ]
+                )
+            table = h.text_table(
+                ["pool", "account", "vm size", "ded i/r/o", "lowpri i/r/o", "slots used/avail", "backlog", "state"], rows
+            )
             lines.extend("  " + line for line in table.splitlines())
         lines.append(self.status_text())
         return "\n".join(lines)
@@ -291,14 +336,21 @@ class PoolCapacity(LiveView):
     def _build(self) -> Any:
         import ipywidgets as w
 
-        self._picker = w.Dropdown(description="federation", options=self._federations or [], value=None,
-                                  layout=w.Layout(width="260px"))  # fmt: skip
+        self._picker = w.Dropdown(
+            description="federation", options=self._federations or [], value=None, layout=w.Layout(width="260px")
+        )
         if self.federation_id in (self._picker.options or ()):
             self._picker.value = self.federation_id
-        self._toggle = w.ToggleButton(value=False, description="Pause", icon="pause", tooltip="pause / resume the live refresh",
-                                      layout=w.Layout(width="100px"))  # fmt: skip
-        self._every = w.BoundedFloatText(value=self.interval, min=0.2, max=3600, step=0.5, description="every (s)",
-                                         layout=w.Layout(width="160px"))  # fmt: skip
+        self._toggle = w.ToggleButton(
+            value=False,
+            description="Pause",
+            icon="pause",
+            tooltip="pause / resume the live refresh",
+            layout=w.Layout(width="100px"),
+        )
+        self._every = w.BoundedFloatText(
+            value=self.interval, min=0.2, max=3600, step=0.5, description="every (s)", layout=w.Layout(width="160px")
+        )
         self._body = w.HTML()
         self._status = w.HTML()
         self._picker.observe(self._on_pick, names="value")

@@ -27,7 +27,7 @@ __all__ = ["ExplainView"]
 SYMBOL = {"chosen": "✔ chosen", "eligible": "✓ eligible", "excluded": "✗ excluded", "skipped": "⏸ skipped"}
 
 
-def _frame(source: Any) -> "pd.DataFrame":
+def _frame(source: Any) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
@@ -48,14 +48,14 @@ class ExplainView(LiveView):
     kind = "explain"
     live = False
 
-    def __init__(self, verdicts: "pd.DataFrame | Sequence[Explanation]", *, headline: dict[str, str] | None = None):
+    def __init__(self, verdicts: pd.DataFrame | Sequence[Explanation], *, headline: dict[str, str] | None = None):
         super().__init__(autostart=False)
-        self._source: tuple["Client", str, Any, dict[str, Any]] | None = None
+        self._source: tuple[Client, str, Any, dict[str, Any]] | None = None
         self._set(verdicts, headline)
         self._ticks = 1  # built from data: nothing to fetch before the first display
 
     @classmethod
-    def run(cls, client: "Client", federation_id: str, jobs: Any, **kwargs: Any) -> "ExplainView":
+    def run(cls, client: Client, federation_id: str, jobs: Any, **kwargs: Any) -> ExplainView:
         """Dry-run ``jobs`` (path, YAML text, dict) on the federation and show the verdicts."""
         view = cls(client.explain(federation_id, jobs, **kwargs))
         view._source = (client, federation_id, jobs, kwargs)
@@ -76,7 +76,7 @@ class ExplainView(LiveView):
         return self._df
 
     # -- model ---------------------------------------------------------------------------
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The verdicts (the columns of :func:`batchfed_lab.frames.verdicts_frame`)."""
         return self._df.copy()
 
@@ -86,7 +86,7 @@ class ExplainView(LiveView):
 
     def chosen(self) -> dict[str, str | None]:
         """Job id → the pool that would be chosen now (None: the action would block)."""
-        out: dict[str, str | None] = {j: None for j in self.jobs}
+        out: dict[str, str | None] = dict.fromkeys(self.jobs)
         for j in self.jobs:
             for r in self._job_rows(j):
                 if r.status == "chosen":
@@ -116,12 +116,18 @@ class ExplainView(LiveView):
         cells = []
         for r in rows:
             status = str(r.status)
-            row = [f"<b>{h.esc(r.pool_id)}</b>", h.esc(r.location or ""), h.badge(SYMBOL.get(status, status), h.STATE_COLORS.get(status))]
+            row = [
+                f"<b>{h.esc(r.pool_id)}</b>",
+                h.esc(r.location or ""),
+                h.badge(SYMBOL.get(status, status), h.STATE_COLORS.get(status)),
+            ]
             for c in cons:
                 if r.constraint == c:
                     color = "#c92a2a" if status == "excluded" else "#e67700"
-                    row.append(f'<span style="color:{color}" title="{h.esc(r.verdict or "")}">✗ needs {h.esc(r.required or "?")} / '
-                               f'has {h.esc(r.actual or "?")}</span>')  # fmt: skip
+                    row.append(
+                        f'<span style="color:{color}" title="{h.esc(r.verdict or "")}">✗ needs {h.esc(r.required or "?")} / '
+                        f"has {h.esc(r.actual or '?')}</span>"
+                    )
                 elif status in ("chosen", "eligible"):
                     row.append('<span style="color:#2b8a3e">✓</span>')
                 else:
@@ -138,8 +144,14 @@ class ExplainView(LiveView):
         out = []
         for j in self.jobs:
             out.append(f"{j} {self._headline_for(j)}")
-            rows = [[r.pool_id, r.location or "", r.status, r.constraint or "", r.required or "", r.actual or ""] for r in self._job_rows(j)]
-            out.extend("  " + line for line in h.text_table(["pool", "region", "status", "constraint", "required", "actual"], rows).splitlines())
+            rows = [
+                [r.pool_id, r.location or "", r.status, r.constraint or "", r.required or "", r.actual or ""]
+                for r in self._job_rows(j)
+            ]
+            out.extend(
+                "  " + line
+                for line in h.text_table(["pool", "region", "status", "constraint", "required", "actual"], rows).splitlines()
+            )
         return "\n".join(out)
 
     def status_text(self) -> str:

@@ -37,12 +37,12 @@ class SubmitForm(LiveView):
     kind = "form"
     live = False
 
-    def __init__(self, client: "Client", federation_id: str | None = None, yaml: str = EXAMPLE):
+    def __init__(self, client: Client, federation_id: str | None = None, yaml: str = EXAMPLE):
         super().__init__(autostart=False)
         self.client = client
         self._federation_id = federation_id
         self._yaml = yaml
-        self.submissions: list["Submission"] = []
+        self.submissions: list[Submission] = []
         self.last_view: LiveView | None = None
         self._message = ""
         self._feds: list[str] = []
@@ -87,7 +87,7 @@ class SubmitForm(LiveView):
         self._show(view, view.status_text())
         return view
 
-    def submit(self) -> "Submission":
+    def submit(self) -> Submission:
         """Submit the YAML; shows a live :class:`SubmissionView` and returns the submission."""
         sub = self.client.submit(self._need_federation(), self._yaml, name="<form>")
         self.submissions.append(sub)
@@ -109,20 +109,29 @@ class SubmitForm(LiveView):
     def _render_html(self) -> str:
         fed = h.esc(self._federation_id or "(none)")
         note = "an interactive form: run it in JupyterLab, or use %%fed explain / %%fed submit"
-        return (f'<div class="batchfed-submit-form"><div><b>submit form</b> · federation {fed} · '
-                f'<span style="color:#868e96">{h.esc(note)}</span></div><pre style="font-size:11px">{h.esc(self._yaml)}</pre></div>')  # fmt: skip
+        return (
+            f'<div class="batchfed-submit-form"><div><b>submit form</b> · federation {fed} · '
+            f'<span style="color:#868e96">{h.esc(note)}</span></div><pre style="font-size:11px">{h.esc(self._yaml)}</pre></div>'
+        )
 
     def _render_text(self) -> str:
-        return f"SubmitForm(federation={self._federation_id!r}) — interactive only; use %%fed explain / %%fed submit\n{self._yaml}"
+        return (
+            f"SubmitForm(federation={self._federation_id!r}) — interactive only; use %%fed explain / %%fed submit\n{self._yaml}"
+        )
 
     # -- widget --------------------------------------------------------------------------------
     def _build(self) -> Any:
         import ipywidgets as w
 
-        self._fed = w.Dropdown(description="federation", options=self._feds, value=self._federation_id if self._federation_id in self._feds else None)
-        self._editor = w.Textarea(value=self._yaml, placeholder="jobs YAML (job_specifications: …)",
-                                  layout=w.Layout(width="100%", height="220px"))  # fmt: skip
-        self._explain_btn = w.Button(description="Dry run (explain)", icon="search", tooltip="explain: per-pool verdicts, enqueues nothing")
+        self._fed = w.Dropdown(
+            description="federation", options=self._feds, value=self._federation_id if self._federation_id in self._feds else None
+        )
+        self._editor = w.Textarea(
+            value=self._yaml, placeholder="jobs YAML (job_specifications: …)", layout=w.Layout(width="100%", height="220px")
+        )
+        self._explain_btn = w.Button(
+            description="Dry run (explain)", icon="search", tooltip="explain: per-pool verdicts, enqueues nothing"
+        )
         self._submit_btn = w.Button(description="Submit", icon="paper-plane", button_style="primary")
         self._msg = w.HTML()
         self._result = w.VBox()

@@ -32,14 +32,18 @@ def _figure(nrows: int = 1, ncols: int = 1, **kwargs):  # -> tuple[Figure, Any]
     return fig, axes
 
 
-def _need(df: "pd.DataFrame", columns: list[str], what: str) -> None:
+def _need(df: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{what} needs the columns {', '.join(missing)} (got {', '.join(map(str, df.columns))})")
 
 
-def capacity_over_time(samples: "pd.DataFrame", metrics: tuple[str, ...] = ("slots_available", "slots_in_use", "active_tasks"),
-                       *, title: str | None = None) -> "Figure":  # fmt: skip
+def capacity_over_time(
+    samples: pd.DataFrame,
+    metrics: tuple[str, ...] = ("slots_available", "slots_in_use", "active_tasks"),
+    *,
+    title: str | None = None,
+) -> Figure:
     """Per region, the sum over its pools of each metric at every sample time: one panel per
     metric, one line per region."""
     _need(samples, ["time", "location", *metrics], "capacity_over_time")
@@ -69,7 +73,7 @@ def capacity_over_time(samples: "pd.DataFrame", metrics: tuple[str, ...] = ("slo
     return fig
 
 
-def placements(frame: "pd.DataFrame", *, title: str | None = None) -> "Figure":
+def placements(frame: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Placed task groups per pool (bars coloured by region) and per region. Takes a
     placement frame (rows without a pool — queued, blocked — are left out) or a locations
     frame (``%fed jobs``)."""
@@ -110,7 +114,7 @@ def placements(frame: "pd.DataFrame", *, title: str | None = None) -> "Figure":
     return fig
 
 
-def latency_histogram(frame: "pd.DataFrame", *, bins: int = 20, title: str | None = None) -> "Figure":
+def latency_histogram(frame: pd.DataFrame, *, bins: int = 20, title: str | None = None) -> Figure:
     """Histogram of submit → placed latency (``latency_s`` of a placement frame), with the
     median and 95th percentile marked."""
     _need(frame, ["latency_s"], "latency_histogram")

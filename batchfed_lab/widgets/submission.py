@@ -34,7 +34,7 @@ class SubmissionView(LiveView):
 
     kind = "submission"
 
-    def __init__(self, submission: "Submission", *, interval: float = 1.0, tasks: bool = True, autostart: bool = True):
+    def __init__(self, submission: Submission, *, interval: float = 1.0, tasks: bool = True, autostart: bool = True):
         super().__init__(interval=interval, autostart=autostart)
         self.submission = submission
         self.client = submission.client
@@ -72,7 +72,7 @@ class SubmissionView(LiveView):
             df[col] = df[col].astype("Int64")
         return df
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The actions as of the last refresh (refreshes first if there was none)."""
         if self._model is None:
             self.refresh()
@@ -96,7 +96,7 @@ class SubmissionView(LiveView):
         df = self._model
         return df is not None and len(df) > 0 and not (df["state"].astype(str) == "queued").any()
 
-    def wait(self, timeout: float = 120.0, *, until: str = "finished") -> "pd.DataFrame":
+    def wait(self, timeout: float = 120.0, *, until: str = "finished") -> pd.DataFrame:
         """Refresh in the caller's thread until ``until`` holds, then return :meth:`frame`.
 
         ``finished``: every action placed (or done, failed, zapped) and the tasks of every
@@ -163,26 +163,55 @@ class SubmissionView(LiveView):
     def _render_table_html(self, with_progress: bool) -> str:
         rows = []
         for r in self._rows():
-            cells = [f"<b>{h.esc(r.job_id)}</b>", h.esc(f"{r.method} {r.kind}"), h.badge(str(r.state)),
-                     h.esc(r.pool_id or ""), h.esc(r.location or ""), h.esc(self._latency(r.latency_s))]  # fmt: skip
+            cells = [
+                f"<b>{h.esc(r.job_id)}</b>",
+                h.esc(f"{r.method} {r.kind}"),
+                h.badge(str(r.state)),
+                h.esc(r.pool_id or ""),
+                h.esc(r.location or ""),
+                h.esc(self._latency(r.latency_s)),
+            ]
             if with_progress:
                 if r.tasks:
-                    cells.append(h.meter(int(r.tasks_completed or 0), int(r.tasks)) + (f' <span style="color:#c92a2a">{r.tasks_failed} failed</span>' if r.tasks_failed else ""))
+                    cells.append(
+                        h.meter(int(r.tasks_completed or 0), int(r.tasks))
+                        + (f' <span style="color:#c92a2a">{r.tasks_failed} failed</span>' if r.tasks_failed else "")
+                    )
                 else:
                     cells.append("")
             cells.append(h.esc(r.reason or ""))
             rows.append(cells)
-        heads = ["job", "action", "state", "pool", "region", "latency"] + (["tasks completed"] if with_progress else []) + ["reason"]
+        heads = (
+            ["job", "action", "state", "pool", "region", "latency"] + (["tasks completed"] if with_progress else []) + ["reason"]
+        )
         return h.table(heads, rows)
 
     def _render_html(self) -> str:
-        return (f'<div class="batchfed-submission"><div style="font-weight:600">{h.esc(self._summary())}</div>'
-                f"{self._render_table_html(True)}{self._status_html()}</div>")  # fmt: skip
+        return (
+            f'<div class="batchfed-submission"><div style="font-weight:600">{h.esc(self._summary())}</div>'
+            f"{self._render_table_html(True)}{self._status_html()}</div>"
+        )
 
     def _render_text(self) -> str:
-        rows = [[r.job_id, r.state, r.pool_id or "", r.location or "", self._latency(r.latency_s), self._tasks_text(r), r.reason or ""]
-                for r in self._rows()]  # fmt: skip
-        return "\n".join([self._summary(), h.text_table(["job", "state", "pool", "region", "latency", "tasks", "reason"], rows), self.status_text()])
+        rows = [
+            [
+                r.job_id,
+                r.state,
+                r.pool_id or "",
+                r.location or "",
+                self._latency(r.latency_s),
+                self._tasks_text(r),
+                r.reason or "",
+            ]
+            for r in self._rows()
+        ]
+        return "\n".join(
+            [
+                self._summary(),
+                h.text_table(["job", "state", "pool", "region", "latency", "tasks", "reason"], rows),
+                self.status_text(),
+            ]
+        )
 
     # -- widget --------------------------------------------------------------------------------
     def _build(self) -> Any:
@@ -218,7 +247,9 @@ class SubmissionView(LiveView):
             lat = f" in {self._latency(r.latency_s)}" if r.latency_s is not None else ""
             why = f' <span style="color:#868e96">{h.esc(r.reason)}</span>' if r.reason else ""
             tasks = self._tasks_text(r)
-            label.value = f"<b>{h.esc(r.job_id)}</b> {h.badge(str(r.state))}{where}{lat}" + (f" · tasks {tasks}" if tasks else "") + why
+            label.value = (
+                f"<b>{h.esc(r.job_id)}</b> {h.badge(str(r.state))}{where}{lat}" + (f" · tasks {tasks}" if tasks else "") + why
+            )
             if r.tasks:
                 bar.max = int(r.tasks)
                 bar.value = int(r.tasks_completed or 0)

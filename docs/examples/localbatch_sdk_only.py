@@ -48,25 +48,37 @@ def main() -> None:
     client = BatchClient(url, AzureNamedKeyCredential(account, key))
 
     try:
-        client.create_pool(bm.BatchPoolCreateOptions(
-            id="example-pool",
-            vm_size="standard_d2s_v3",
-            virtual_machine_configuration=bm.VirtualMachineConfiguration(
-                image_reference=bm.BatchVmImageReference(publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"),
-                node_agent_sku_id="batch.node.ubuntu 22.04"),
-            target_dedicated_nodes=1,
-            task_slots_per_node=2,
-            metadata=[bm.BatchMetadataItem(name="batchfed_location", value="westeurope")]))
+        client.create_pool(
+            bm.BatchPoolCreateOptions(
+                id="example-pool",
+                vm_size="standard_d2s_v3",
+                virtual_machine_configuration=bm.VirtualMachineConfiguration(
+                    image_reference=bm.BatchVmImageReference(
+                        publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts"
+                    ),
+                    node_agent_sku_id="batch.node.ubuntu 22.04",
+                ),
+                target_dedicated_nodes=1,
+                task_slots_per_node=2,
+                metadata=[bm.BatchMetadataItem(name="batchfed_location", value="westeurope")],
+            )
+        )
     except ResourceExistsError:
         pass  # re-running the example reuses the pool
 
     job_id = f"example-{int(time.time() * 1000)}"
     client.create_job(bm.BatchJobCreateOptions(id=job_id, pool_info=bm.BatchPoolInfo(pool_id="example-pool")))
-    client.create_tasks(job_id, [
-        bm.BatchTaskCreateOptions(id=f"task-{i}", command_line=f'echo "task {i} ran on $AZ_BATCH_NODE_ID"',
-                                  environment_settings=[bm.EnvironmentSetting(name="N", value=str(i))])
-        for i in range(3)
-    ])
+    client.create_tasks(
+        job_id,
+        [
+            bm.BatchTaskCreateOptions(
+                id=f"task-{i}",
+                command_line=f'echo "task {i} ran on $AZ_BATCH_NODE_ID"',
+                environment_settings=[bm.EnvironmentSetting(name="N", value=str(i))],
+            )
+            for i in range(3)
+        ],
+    )
 
     deadline = time.monotonic() + 60
     while client.get_job_task_counts(job_id).task_counts.completed < 3:

@@ -30,9 +30,17 @@ class Raw:
         assert self.info is not None
         self.key = (stack.root / "localbatch" / "key").read_text().strip()
 
-    def request(self, method: str, target: str, body: bytes | str | None = None, *, sign: bool | str = True,
-                account: str | None = None, headers: dict[str, str] | None = None,
-                date: str | None = None) -> tuple[int, Any]:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | str | None = None,
+        *,
+        sign: bool | str = True,
+        account: str | None = None,
+        headers: dict[str, str] | None = None,
+        date: str | None = None,
+    ) -> tuple[int, Any]:
         """``target`` is the path and query as sent. ``sign``: True (the workspace key), False
         (unsigned), or another base64 key (forged)."""
         from batchfed_lab.localbatch import auth

@@ -16,16 +16,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from badinput_helpers import Raw  # noqa: E402
-from stack import Stack, embedded_stack, wait_until  # noqa: E402
+from badinput_helpers import Raw
+from stack import Stack, embedded_stack, wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with embedded_stack(tmp_path_factory.mktemp("badinput") / "ws",
-                        federations={"bad": ("we-small", "we-big"), "spare": ("us-gpu",)}) as s:  # fmt: skip
+    with embedded_stack(
+        tmp_path_factory.mktemp("badinput") / "ws", federations={"bad": ("we-small", "we-big"), "spare": ("us-gpu",)}
+    ) as s:
         yield s
 
 

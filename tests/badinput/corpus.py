@@ -57,20 +57,44 @@ CLI: list[tuple[str, list[str], str]] = [
     ("create-no-id", ["fed", "create"], "Missing argument"),
     ("pool-add-nothing", ["fed", "pool", "add", "bad"], "no pool given"),
     ("pool-add-bad-url", ["fed", "pool", "add", "bad", "--pool-id", "p", "--batch-service-url", "notaurl"], "batch service url"),
-    ("pool-add-foreign-url", ["fed", "pool", "add", "bad", "--pool-id", "p", "--batch-service-url", "https://evil.example.com"],
-     "batch service url"),  # fmt: skip
-    ("pool-add-url-with-query", ["fed", "pool", "add", "bad", "--pool-id", "p", "--batch-service-url",
-                                 "https://acct.westeurope.batch.azure.com/?sig=x"], "no query"),  # fmt: skip
+    (
+        "pool-add-foreign-url",
+        ["fed", "pool", "add", "bad", "--pool-id", "p", "--batch-service-url", "https://evil.example.com"],
+        "batch service url",
+    ),
+    (
+        "pool-add-url-with-query",
+        ["fed", "pool", "add", "bad", "--pool-id", "p", "--batch-service-url", "https://acct.westeurope.batch.azure.com/?sig=x"],
+        "no query",
+    ),
     ("pool-add-both", ["fed", "pool", "add", "bad", "--pool-config", "{good_pool}", "--pool-id", "p"], "not both"),
     ("pool-add-missing-pool", ["fed", "pool", "add", "bad", "--pool-id", "nosuchpool", "--account", "lab1"], "does not exist"),
     ("pool-add-bad-config", ["fed", "pool", "add", "bad", "--pool-config", "{missing}"], "file not found"),
-    ("pool-add-url-and-account", ["fed", "pool", "add", "bad", "--pool-id", "p", "--account", "lab1", "--batch-service-url",
-                                  "https://acct.westeurope.batch.azure.com"], "not both"),  # fmt: skip
+    (
+        "pool-add-url-and-account",
+        [
+            "fed",
+            "pool",
+            "add",
+            "bad",
+            "--pool-id",
+            "p",
+            "--account",
+            "lab1",
+            "--batch-service-url",
+            "https://acct.westeurope.batch.azure.com",
+        ],
+        "not both",
+    ),
     ("pool-remove-all-and-ids", ["fed", "pool", "remove", "bad", "--all", "--pool-id", "x", "--yes"], "cannot be combined"),
     ("pool-remove-unknown", ["fed", "pool", "remove", "bad", "--pool-id", "nosuch", "--yes"], "nosuch"),
     ("pool-remove-unconfirmed", ["fed", "pool", "remove", "bad", "--all"], "add -y/--yes"),
     ("jobs-list-queued-and-blocked", ["fed", "jobs", "list", "bad", "--queued", "--blocked"], "cannot be combined"),
-    ("jobs-list-job-and-schedule", ["fed", "jobs", "list", "bad", "--job-id", "a", "--jobschedule-id", "b"], "cannot be combined"),
+    (
+        "jobs-list-job-and-schedule",
+        ["fed", "jobs", "list", "bad", "--job-id", "a", "--jobschedule-id", "b"],
+        "cannot be combined",
+    ),
     ("jobs-term-no-selector", ["fed", "jobs", "term", "bad", "--yes"], "name at least one"),
     ("jobs-term-all-and-ids", ["fed", "jobs", "term", "bad", "--all-jobs", "--job-id", "x", "--yes"], "cannot be combined"),
     ("jobs-del-bad-job-id", ["fed", "jobs", "del", "bad", "--job-id", " padded ", "--force", "--yes"], "job id"),
@@ -83,7 +107,11 @@ CLI: list[tuple[str, list[str], str]] = [
     ("explain-missing-file", ["fed", "explain", "bad", "{missing}"], "file not found"),
     ("output-unplaced-job", ["fed", "output", "bad", "--job-id", "never-submitted", "--task-id", "t"], "no location"),
     ("output-traversal-task", ["fed", "output", "bad", "--job-id", "{placed}", "--task-id", "../../localbatch/key"], "task"),
-    ("output-max-bytes-text", ["fed", "output", "bad", "--job-id", "j", "--task-id", "t", "--max-bytes", "lots"], "not a valid integer"),
+    (
+        "output-max-bytes-text",
+        ["fed", "output", "bad", "--job-id", "j", "--task-id", "t", "--max-bytes", "lots"],
+        "not a valid integer",
+    ),
     ("tasks-no-job", ["fed", "tasks", "bad"], "--job-id"),
     ("tasks-unknown-job", ["fed", "tasks", "bad", "--job-id", "never-submitted"], "no location"),
     ("logs-bad-count", ["fed", "proxy", "logs", "-n", "abc"], "not a valid integer"),
@@ -97,8 +125,14 @@ CLI: list[tuple[str, list[str], str]] = [
 ]
 
 #: run through the real console script as well (the others in-process with click's runner)
-CLI_SUBPROCESS = ["unknown-command", "jobs-add-missing-file", "create-bad-chars", "destroy-unconfirmed", "pool-add-bad-url",
-                  "jobs-zap-not-uuid"]  # fmt: skip
+CLI_SUBPROCESS = [
+    "unknown-command",
+    "jobs-add-missing-file",
+    "create-bad-chars",
+    "destroy-unconfirmed",
+    "pool-add-bad-url",
+    "jobs-zap-not-uuid",
+]
 
 #: (case id, line, cell or None, the exception type name, a fragment of its one-line message)
 MAGIC: list[tuple[str, str, str | None, str, str]] = [
@@ -113,15 +147,30 @@ MAGIC: list[tuple[str, str, str | None, str, str]] = [
     ("cell-empty", "submit bad", "", "UsageError", "the cell body is empty"),
     ("cell-only-comment", "submit bad", "# nothing here\n", "ConfigError", "<cell>"),
     ("cell-tab-indent", "submit bad", "job_specifications:\n\t- id: x\n", "ConfigError", "<cell>"),
-    ("cell-duplicate-key", "submit bad", "job_specifications:\n- id: a\n  id: b\n  tasks: [{command: x}]\n", "ConfigError",
-     "duplicate key"),  # fmt: skip
+    (
+        "cell-duplicate-key",
+        "submit bad",
+        "job_specifications:\n- id: a\n  id: b\n  tasks: [{command: x}]\n",
+        "ConfigError",
+        "duplicate key",
+    ),
     ("cell-unknown-key", "explain bad", "job_specifications:\n- id: a\n  taskz: [{command: x}]\n", "ConfigError", "taskz"),
-    ("cell-python-tag", "submit bad", "job_specifications: !!python/object/apply:os.system ['echo pwned']\n", "ConfigError",
-     "could not determine a constructor"),  # fmt: skip
+    (
+        "cell-python-tag",
+        "submit bad",
+        "job_specifications: !!python/object/apply:os.system ['echo pwned']\n",
+        "ConfigError",
+        "could not determine a constructor",
+    ),
     ("cell-self-alias", "submit bad", "job_specifications: &a [*a]\n", "ConfigError", "contains itself"),
     ("cell-not-a-mapping", "submit bad", "- just\n- a list\n", "ConfigError", "expected a mapping"),
-    ("submit-unknown-fed", "submit nope", "job_specifications: [{id: a, tasks: [{command: x}]}]\n", "NotFoundError",
-     "'nope' does not exist"),  # fmt: skip
+    (
+        "submit-unknown-fed",
+        "submit nope",
+        "job_specifications: [{id: a, tasks: [{command: x}]}]\n",
+        "NotFoundError",
+        "'nope' does not exist",
+    ),
     ("destroy-without-yes", "destroy bad", None, "UsageError", "add -y/--yes"),
     ("out-not-identifier", "list -o 1bad", None, "UsageError", "not a Python identifier"),
     ("pools-unknown-fed", "pools nope", None, "NotFoundError", "'nope' does not exist"),

@@ -51,7 +51,7 @@ def _vocabulary() -> list[str]:
 
 
 VOCAB = _vocabulary()
-WORDS = VOCAB + ["true", "false", "null", "64g", "1.5m", "westeurope", "standard_d2_v3", "00:10:00", "{0}", "${HOME}"]
+WORDS = [*VOCAB, "true", "false", "null", "64g", "1.5m", "westeurope", "standard_d2_v3", "00:10:00", "{0}", "${HOME}"]
 
 key_st = st.one_of(st.sampled_from(VOCAB), st.text(max_size=12))
 leaf_st = st.one_of(
@@ -69,7 +69,9 @@ nested_st = st.recursive(
     max_leaves=25,
 )
 top_st = st.one_of(
-    st.dictionaries(st.sampled_from(["job_specifications", "pool_specification", "federation"]), nested_st, min_size=1, max_size=2),
+    st.dictionaries(
+        st.sampled_from(["job_specifications", "pool_specification", "federation"]), nested_st, min_size=1, max_size=2
+    ),
     nested_st,
 )
 
@@ -113,9 +115,40 @@ def _yaml_text(data: Any) -> str:
 #: and dumps with a few characters spliced in
 yaml_ish_st = st.one_of(
     top_st.map(_yaml_text),
-    st.lists(st.one_of(st.sampled_from(WORDS + [": ", "- ", "\n", "  ", "{", "}", "[", "]", ",", "&a ", "*a", "<<: ", "!!str ",
-                                        "#", "'", '"', "|", ">", "\t", "---\n", "...\n", "?", "%YAML 1.2\n"]),
-                        st.text(max_size=5)), max_size=40).map("".join),  # fmt: skip
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    *WORDS,
+                    ": ",
+                    "- ",
+                    "\n",
+                    "  ",
+                    "{",
+                    "}",
+                    "[",
+                    "]",
+                    ",",
+                    "&a ",
+                    "*a",
+                    "<<: ",
+                    "!!str ",
+                    "#",
+                    "'",
+                    '"',
+                    "|",
+                    ">",
+                    "\t",
+                    "---\n",
+                    "...\n",
+                    "?",
+                    "%YAML 1.2\n",
+                ]
+            ),
+            st.text(max_size=5),
+        ),
+        max_size=40,
+    ).map("".join),
     st.tuples(top_st.map(_yaml_text), st.integers(min_value=0, max_value=400), st.text(min_size=1, max_size=4)).map(
         lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]
     ),
@@ -126,10 +159,17 @@ yaml_ish_st = st.one_of(
 VALID_JOB: dict[str, Any] = {"id": "fuzz-job", "tasks": [{"command": "true"}]}
 
 
-json_leaf_st = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**64), max_value=2**64),
-                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20), st.sampled_from(WORDS))  # fmt: skip
-json_st = st.recursive(json_leaf_st, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(key_st, inner, max_size=5)),
-                       max_leaves=20)  # fmt: skip
+json_leaf_st = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.sampled_from(WORDS),
+)
+json_st = st.recursive(
+    json_leaf_st, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(key_st, inner, max_size=5)), max_leaves=20
+)
 
 
 def _add_base() -> dict[str, Any]:
@@ -139,7 +179,7 @@ def _add_base() -> dict[str, Any]:
 #: payloads: anything JSON, a valid add payload with one node replaced, or with a key added
 payload_st = st.one_of(
     json_st,
-    st.tuples(st.lists(st.one_of(st.integers(0, 7), st.sampled_from(VOCAB + ["version", "job"])), max_size=4), json_st).map(
+    st.tuples(st.lists(st.one_of(st.integers(0, 7), st.sampled_from([*VOCAB, "version", "job"])), max_size=4), json_st).map(
         lambda t: _mutate(_add_base(), t[0], t[1])
     ),
     st.tuples(st.sampled_from(VOCAB), json_st).map(lambda t: {**_add_base(), "job": {**VALID_JOB, t[0]: t[1]}}),
@@ -186,11 +226,11 @@ class ProcessorRig:
     one example at a time."""
 
     def __init__(self) -> None:
+        import logging
+
         from batchfed_lab.proxy.capacity import CapacityCache
         from batchfed_lab.proxy.processor import ActionProcessor, ProcessingOptions
         from batchfed_lab.store.sqlite import SqliteStore
-
-        import logging
 
         # the processor logs each failed action; without a handler Python would print them all
         logging.getLogger("batchfed").addHandler(logging.NullHandler())
@@ -198,12 +238,19 @@ class ProcessorRig:
         self.store = SqliteStore(Path(self.tmp.name) / "store.sqlite")
         self.account = MemoryAccount()
         self.store.create_federation("fuzz", unique_job_ids=False)
-        self.store.add_pools("fuzz", [{"batch_service_url": self.account.service_url, "pool_id": p, "account": "fuzz",
-                                        "location": "westeurope"} for p in self.account.pools])  # fmt: skip
+        self.store.add_pools(
+            "fuzz",
+            [
+                {"batch_service_url": self.account.service_url, "pool_id": p, "account": "fuzz", "location": "westeurope"}
+                for p in self.account.pools
+            ],
+        )
         self.processor = ActionProcessor(
-            self.store, CapacityCache(lambda url: self.account, ttl=0), lambda url: self.account,
+            self.store,
+            CapacityCache(lambda url: self.account, ttl=0),
+            lambda url: self.account,
             ProcessingOptions(blackout_interval=0, evaluate_autoscale=False, max_attempts=2, actions_interval=0),
-        )  # fmt: skip
+        )
         self.n = 0
 
     def close(self) -> None:
@@ -218,7 +265,9 @@ class ProcessorRig:
         job = payload.get("job") if isinstance(payload, dict) else None
         named = job.get("id") if isinstance(job, dict) else None
         # the target a client would give (the payload's job id) when there is one
-        target = named if isinstance(named, str) and named.strip() and len(named) <= 64 and named.isprintable() else f"job-{self.n}"
+        target = (
+            named if isinstance(named, str) and named.strip() and len(named) <= 64 and named.isprintable() else f"job-{self.n}"
+        )
         try:
             (action,) = self.store.enqueue("fuzz", [NewAction(kind, method, target, payload)])
         except StoreError as exc:
@@ -231,7 +280,13 @@ class ProcessorRig:
                 break
             outcomes.append(self.processor.process(claim))  # must not raise
         final = self.store.get_action("fuzz", action.id)
-        assert final.state in (ActionState.PLACED, ActionState.DONE, ActionState.FAILED, ActionState.BLOCKED, ActionState.QUEUED), final
+        assert final.state in (
+            ActionState.PLACED,
+            ActionState.DONE,
+            ActionState.FAILED,
+            ActionState.BLOCKED,
+            ActionState.QUEUED,
+        ), final
         if final.state is ActionState.FAILED:
             assert final.error and "\n" not in final.error, final  # set aside with its reason, one line
         if final.state is ActionState.BLOCKED:
@@ -248,15 +303,16 @@ class MemoryAccount:
     service_url = "http://127.0.0.1:1/accounts/fuzz"
 
     def __init__(self) -> None:
-        from batchfed_lab.scheduler.catalog import lookup
-
         from factories import make_pool  # tests/factories.py
+
+        from batchfed_lab.scheduler.catalog import lookup
 
         self.pools = {
             "plain": make_pool("plain", idle=4, slots=4, account="fuzz", size=lookup("standard_d4_v3")),
             "gpu": make_pool("gpu", vm_size="standard_nc6s_v3", idle=2, account="fuzz", size=lookup("standard_nc6s_v3")),
-            "winlow": make_pool("winlow", idle=0, lp_idle=2, slots=2, windows=True, account="fuzz",
-                                size=lookup("standard_d2_v3")),  # fmt: skip
+            "winlow": make_pool(
+                "winlow", idle=0, lp_idle=2, slots=2, windows=True, account="fuzz", size=lookup("standard_d2_v3")
+            ),
         }
         self.jobs: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
@@ -272,10 +328,14 @@ class MemoryAccount:
             key = job_id.lower()
             if key in self.jobs:
                 return JobCreateResult(job_id, False, self.jobs[key]["info"])
-            info = JobInfo(id=job_id, state="active", pool_id=pool_id,
-                           uses_task_dependencies=bool(settings and settings.uses_task_dependencies),
-                           on_task_failure=settings.on_task_failure if settings else "noaction",
-                           job_preparation_command_line=settings.preparation_command_line(windows=windows) if settings else None)  # fmt: skip
+            info = JobInfo(
+                id=job_id,
+                state="active",
+                pool_id=pool_id,
+                uses_task_dependencies=bool(settings and settings.uses_task_dependencies),
+                on_task_failure=settings.on_task_failure if settings else "noaction",
+                job_preparation_command_line=settings.preparation_command_line(windows=windows) if settings else None,
+            )
             self.jobs[key] = {"pool": pool_id, "tasks": set(), "info": info}
             return JobCreateResult(job_id, True)
 
@@ -331,8 +391,9 @@ COUNTS: dict[str, Counter[str]] = {}
 
 
 def _settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-                    suppress_health_check=list(HealthCheck))  # fmt: skip
+    return settings(
+        max_examples=examples, deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+    )
 
 
 def fuzzers(examples: int) -> dict[str, Callable[[], None]]:
@@ -368,9 +429,13 @@ def fuzzers(examples: int) -> dict[str, Callable[[], None]]:
     def processor_case() -> None:
         rig = ProcessorRig()
         try:
+
             @_settings(examples)
-            @given(kind=st.sampled_from(["job", "job", "job", "job_schedule"]), method=st.sampled_from(["add", "add", "add", "terminate", "delete"]),
-                   payload=payload_st)  # fmt: skip
+            @given(
+                kind=st.sampled_from(["job", "job", "job", "job_schedule"]),
+                method=st.sampled_from(["add", "add", "add", "terminate", "delete"]),
+                payload=payload_st,
+            )
             def case(kind: str, method: str, payload: Any) -> None:
                 proc[rig.handle(kind, method, payload)] += 1
 
@@ -385,9 +450,9 @@ def fuzzers(examples: int) -> dict[str, Callable[[], None]]:
 def run_all(examples: int) -> dict[str, dict[str, int]]:
     """Run every fuzzer; returns ``{name: {outcome: count}}`` (the drill prints it)."""
     COUNTS.clear()
-    for name, fn in fuzzers(examples).items():
+    for _name, fn in fuzzers(examples).items():
         fn()
     return {name: dict(c) for name, c in COUNTS.items()}
 
 
-__all__ = ["COUNTS", "fuzzers", "run_all", "check_loader", "check_decoder", "ProcessorRig"]
+__all__ = ["COUNTS", "ProcessorRig", "check_decoder", "check_loader", "fuzzers", "run_all"]

@@ -12,12 +12,12 @@ import uuid
 from typing import Any
 
 import pytest
+from badinput_helpers import assert_proxy_alive_and_placing
+from stack import Stack, wait_until
 
 from batchfed_lab.errors import BatchfedError
 from batchfed_lab.proxy.payload import add_payload
 from batchfed_lab.store import ActionState, NewAction
-from badinput_helpers import assert_proxy_alive_and_placing
-from stack import Stack, wait_until
 
 JOB = {"id": "{t}", "tasks": [{"command": "true"}]}
 
@@ -46,8 +46,16 @@ REFUSED: list[tuple[str, str, str, str, str, Any, str, str]] = [
     ("payload-object", "bad", "job", "add", "r-obj", {"version": 1, "x": object()}, "StoreError", "not JSON"),
     ("payload-bytes", "bad", "job", "add", "r-bytes", {"version": 1, "x": b"\x00"}, "StoreError", "not JSON"),
     ("payload-nested-too-deep", "bad", "job", "add", "r-deep", nested(50_000), "StoreError", "nested too deeply"),
-    ("payload-oversized", "bad", "job", "add", "r-big", {"version": 1, "blob": "x" * (17 * 1024 * 1024)}, "PayloadTooLargeError",
-     "the limit is"),  # fmt: skip
+    (
+        "payload-oversized",
+        "bad",
+        "job",
+        "add",
+        "r-big",
+        {"version": 1, "blob": "x" * (17 * 1024 * 1024)},
+        "PayloadTooLargeError",
+        "the limit is",
+    ),
     ("unknown-federation", "nope", "job", "add", "r-fed", {"version": 1}, "NotFoundError", "'nope' does not exist"),
     ("bad-federation-id", "Bad Fed!", "job", "add", "r-fedid", {"version": 1}, "InvalidIdError", "federation id"),
     ("wrong-kind", "bad", "pool", "add", "r-kind", {"version": 1}, "StoreError", "pool"),
@@ -77,8 +85,11 @@ def test_refused_action_ids(stack: Stack) -> None:
     aid = str(uuid.uuid4())
     cases = [
         ([NewAction("job", "add", "r-id", {"version": 1}, id="not-a-uuid")], "InvalidIdError", "not a UUID"),
-        ([NewAction("job", "add", "r-id1", {"version": 1}, id=aid), NewAction("job", "add", "r-id2", {"version": 1}, id=aid)],
-         "ConflictError", "listed twice"),  # fmt: skip
+        (
+            [NewAction("job", "add", "r-id1", {"version": 1}, id=aid), NewAction("job", "add", "r-id2", {"version": 1}, id=aid)],
+            "ConflictError",
+            "listed twice",
+        ),
     ]
     for actions, error, fragment in cases:
         with pytest.raises(BatchfedError) as info:
@@ -94,8 +105,14 @@ SET_ASIDE: list[tuple[str, str, str, str, Any, str]] = [
     ("no-job", "job", "add", "s-nojob", {"version": 1}, "no job specification"),
     ("job-is-a-list", "job", "add", "s-joblist", {"version": 1, "job": [JOB]}, "no job specification"),
     ("job-without-tasks", "job", "add", "s-notasks", {"version": 1, "job": {"id": "s-notasks"}}, "tasks"),
-    ("command-is-a-list", "job", "add", "s-cmd", {"version": 1, "job": {"id": "s-cmd", "tasks": [{"command": ["rm", "-rf"]}]}},
-     "command"),  # fmt: skip
+    (
+        "command-is-a-list",
+        "job",
+        "add",
+        "s-cmd",
+        {"version": 1, "job": {"id": "s-cmd", "tasks": [{"command": ["rm", "-rf"]}]}},
+        "command",
+    ),
     ("unknown-job-key", "job", "add", "s-key", {"version": 1, "job": {**JOB, "id": "s-key", "evil": True}}, "evil"),
     ("bad-native-default", "job", "add", "s-native", {**good_add("s-native"), "native_default": "yes"}, "native_default"),
     ("payload-for-another-job", "job", "add", "s-other", good_add("someone-else"), "describes 'someone-else'"),
@@ -107,8 +124,11 @@ SET_ASIDE: list[tuple[str, str, str, str, Any, str]] = [
 
 def _wait_final(stack: Stack, aid: str) -> Any:
     store = stack.client.store
-    return wait_until(lambda: (a := store.get_action("bad", aid)).state in (ActionState.FAILED, ActionState.PLACED,
-                                                                             ActionState.DONE) and a, f"action {aid}", 30)  # fmt: skip
+    return wait_until(
+        lambda: (a := store.get_action("bad", aid)).state in (ActionState.FAILED, ActionState.PLACED, ActionState.DONE) and a,
+        f"action {aid}",
+        30,
+    )
 
 
 @pytest.mark.parametrize("case", SET_ASIDE, ids=[c[0] for c in SET_ASIDE])
@@ -168,10 +188,17 @@ def test_garbage_in_an_azure_federation_queue_is_ignored(azurite: Any) -> None:
         queue = store._queue("qfed")
         try:
             queue.create_queue()
-        except Exception:  # noqa: BLE001 - exists already
+        except Exception:
             pass
-        for text in ("{not json", "", "\u0000\u0001 binary", json.dumps({"ids": ["x" * 30_000]}), json.dumps({"version": 99}),
-                     "<xml/>", json.dumps([1, 2, 3])):  # fmt: skip
+        for text in (
+            "{not json",
+            "",
+            "\u0000\u0001 binary",
+            json.dumps({"ids": ["x" * 30_000]}),
+            json.dumps({"version": 99}),
+            "<xml/>",
+            json.dumps([1, 2, 3]),
+        ):
             queue.send_message(text)
         marks = store.change_marks()
         store.wait_for_change(marks, timeout=1.0)  # drains the queue; must not raise

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from badinput_helpers import assert_proxy_alive_and_placing
 from click.testing import CliRunner
+from corpus import BAD_FILES, BAD_SETTINGS, CLI, CLI_SUBPROCESS
+from stack import Stack, batchfed_exe, job_yaml
 
 from batchfed_lab.cli import main
-from corpus import BAD_FILES, BAD_SETTINGS, CLI, CLI_SUBPROCESS
-from badinput_helpers import assert_proxy_alive_and_placing
-from stack import Stack, batchfed_exe, job_yaml
 
 SECRETS_IN_BAD_SETTINGS = ("DefaultEndpointsProtocol", "AccountKey=", "c2VjcmV0", "hunter2", "sv=20")
 
@@ -28,9 +28,16 @@ def files(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> dict[str, s
     (d / "federation.yaml").write_text("federation: {proxy_options: {polling_interval: {federations: 1}}}\n")
     placed = "corpus-placed"
     stack.client.submit("bad", job_yaml(placed)).wait(30)
-    return {"missing": str(d / "absent.yaml"), "dir": str(d / "folder"), "binary": str(d / "binary.yaml"),
-            "good_jobs": str(d / "jobs.yaml"), "good_pool": str(d / "pool.yaml"), "bad_fed": str(d / "federation.yaml"),
-            "long": "x" * 5000, "placed": placed}  # fmt: skip
+    return {
+        "missing": str(d / "absent.yaml"),
+        "dir": str(d / "folder"),
+        "binary": str(d / "binary.yaml"),
+        "good_jobs": str(d / "jobs.yaml"),
+        "good_pool": str(d / "pool.yaml"),
+        "bad_fed": str(d / "federation.yaml"),
+        "long": "x" * 5000,
+        "placed": placed,
+    }
 
 
 def _argv(argv: list[str], files: dict[str, str]) -> list[str]:
@@ -57,7 +64,9 @@ def test_cli_argument_is_refused_clearly(case: tuple[str, list[str], str], stack
     name, argv, fragment = case
     before = stack.total_actions()
     r = invoke(stack, _argv(argv, files))
-    assert r.exception is None or isinstance(r.exception, SystemExit), f"{name}: {type(r.exception).__name__} escaped: {r.exception}"
+    assert r.exception is None or isinstance(r.exception, SystemExit), (
+        f"{name}: {type(r.exception).__name__} escaped: {r.exception}"
+    )
     assert_clear_failure(r.exit_code, r.stdout, r.stderr, fragment, name)
     if not err_is_usage(r.stderr):
         assert len(r.stderr.strip().splitlines()) == 1, f"{name}: more than one line:\n{r.stderr}"
@@ -72,8 +81,14 @@ def err_is_usage(err: str) -> bool:
 @pytest.mark.parametrize("name", CLI_SUBPROCESS)
 def test_cli_through_the_console_script(name: str, stack: Stack, files: dict[str, str]) -> None:
     argv, fragment = next((c[1], c[2]) for c in CLI if c[0] == name)
-    p = subprocess.run([*batchfed_exe(), *_argv(argv, files)], env=stack.env, stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    p = subprocess.run(
+        [*batchfed_exe(), *_argv(argv, files)],
+        env=stack.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert_clear_failure(p.returncode, p.stdout, p.stderr, fragment, name)
 
 

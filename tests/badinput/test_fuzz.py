@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import fuzz  # tests/badinput/fuzz.py (tests/badinput is on the path, see conftest.py)
+import pytest
 
 EXAMPLES = int(os.environ.get("BATCHFED_FUZZ_EXAMPLES", "300"))
 FUZZERS = fuzz.fuzzers(EXAMPLES)

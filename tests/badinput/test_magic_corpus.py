@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from badinput_helpers import assert_proxy_alive_and_placing
-from ipshell import ipython_shell
 from corpus import BAD_FILES, MAGIC
+from ipshell import ipython_shell
 from stack import Stack
 
 

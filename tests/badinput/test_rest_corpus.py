@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-
 from badinput_helpers import Raw, assert_proxy_alive_and_placing
 from stack import Stack, job_yaml
 
@@ -32,14 +31,42 @@ REST: list[tuple[str, str, str, Any, dict[str, Any], tuple[int, ...], str | None
     ("signed-for-another-account", "GET", f"/accounts/lab2/pools?{V}", None, {"account": "lab1"}, (403,), "AuthenticationFailed"),
     ("stale-date", "GET", f"/accounts/lab1/pools?{V}", None, {"date": STALE}, (403,), "AuthenticationFailed"),
     ("future-date", "GET", f"/accounts/lab1/pools?{V}", None, {"date": FUTURE}, (403,), "AuthenticationFailed"),
-    ("bad-date", "GET", f"/accounts/lab1/pools?{V}", None, {"sign": False, "headers": {"Authorization": "SharedKey lab1:AAAA"},
-                                                             "date": "yesterday"}, (403,), "AuthenticationFailed"),  # fmt: skip
-    ("bearer-token", "GET", f"/accounts/lab1/pools?{V}", None, {"sign": False, "headers": {"Authorization": "Bearer eyJ0eXAi"}},
-     (403,), "AuthenticationFailed"),  # fmt: skip
-    ("malformed-authorization", "GET", f"/accounts/lab1/pools?{V}", None,
-     {"sign": False, "headers": {"Authorization": "SharedKey"}}, (403,), "AuthenticationFailed"),  # fmt: skip
-    ("signature-of-another-path", "GET", f"/accounts/lab1/jobs?{V}", None, {"resign": f"/accounts/lab1/pools?{V}"}, (403,),
-     "AuthenticationFailed"),  # fmt: skip
+    (
+        "bad-date",
+        "GET",
+        f"/accounts/lab1/pools?{V}",
+        None,
+        {"sign": False, "headers": {"Authorization": "SharedKey lab1:AAAA"}, "date": "yesterday"},
+        (403,),
+        "AuthenticationFailed",
+    ),
+    (
+        "bearer-token",
+        "GET",
+        f"/accounts/lab1/pools?{V}",
+        None,
+        {"sign": False, "headers": {"Authorization": "Bearer eyJ0eXAi"}},
+        (403,),
+        "AuthenticationFailed",
+    ),
+    (
+        "malformed-authorization",
+        "GET",
+        f"/accounts/lab1/pools?{V}",
+        None,
+        {"sign": False, "headers": {"Authorization": "SharedKey"}},
+        (403,),
+        "AuthenticationFailed",
+    ),
+    (
+        "signature-of-another-path",
+        "GET",
+        f"/accounts/lab1/jobs?{V}",
+        None,
+        {"resign": f"/accounts/lab1/pools?{V}"},
+        (403,),
+        "AuthenticationFailed",
+    ),
     ("missing-api-version", "GET", "/accounts/lab1/pools", None, {}, (400,), "MissingRequiredQueryParameter"),
     ("unknown-api-version", "GET", "/accounts/lab1/pools?api-version=1999-01-01", None, {}, (400,), "InvalidQueryParameterValue"),
     ("root-path", "GET", f"/?{V}", None, {"account": "lab1", "sign": False}, (400,), "InvalidUri"),
@@ -53,36 +80,131 @@ REST: list[tuple[str, str, str, Any, dict[str, Any], tuple[int, ...], str | None
     ("json-string-body", "POST", f"/accounts/lab1/jobs?{V}", '"job"', {}, (400,), None),
     ("non-utf8-body", "POST", f"/accounts/lab1/jobs?{V}", b'{"id": "\xff\xfe"}', {}, (400,), None),
     ("id-wrong-type", "POST", f"/accounts/lab1/jobs?{V}", json.dumps({"id": 123, **JOB}), {}, (400,), None),
-    ("poolinfo-wrong-type", "POST", f"/accounts/lab1/jobs?{V}", json.dumps({"id": "x", "poolInfo": "we-small"}), {}, (400,), None),
+    (
+        "poolinfo-wrong-type",
+        "POST",
+        f"/accounts/lab1/jobs?{V}",
+        json.dumps({"id": "x", "poolInfo": "we-small"}),
+        {},
+        (400,),
+        None,
+    ),
     ("missing-id", "POST", f"/accounts/lab1/jobs?{V}", json.dumps(JOB), {}, (400,), "MissingRequiredProperty"),
     ("id-path-chars", "POST", f"/accounts/lab1/jobs?{V}", json.dumps({"id": "../x", **JOB}), {}, (400,), None),
     ("id-too-long", "POST", f"/accounts/lab1/jobs?{V}", json.dumps({"id": "j" * 65, **JOB}), {}, (400,), None),
-    ("priority-out-of-range", "POST", f"/accounts/lab1/jobs?{V}", json.dumps({"id": "p", **JOB, "priority": 5000}), {}, (400,), None),
-    ("priority-nan", "POST", f"/accounts/lab1/jobs?{V}", '{"id": "n", "poolInfo": {"poolId": "we-small"}, "priority": NaN}', {},
-     (400,), None),  # fmt: skip
+    (
+        "priority-out-of-range",
+        "POST",
+        f"/accounts/lab1/jobs?{V}",
+        json.dumps({"id": "p", **JOB, "priority": 5000}),
+        {},
+        (400,),
+        None,
+    ),
+    (
+        "priority-nan",
+        "POST",
+        f"/accounts/lab1/jobs?{V}",
+        '{"id": "n", "poolInfo": {"poolId": "we-small"}, "priority": NaN}',
+        {},
+        (400,),
+        None,
+    ),
     ("deeply-nested-json", "POST", f"/accounts/lab1/jobs?{V}", "[" * 100_000 + "]" * 100_000, {}, (400, 413), None),
-    ("pool-negative-nodes", "POST", f"/accounts/lab1/pools?{V}",
-     json.dumps({"id": "neg", "vmSize": "standard_d2_v3", "targetDedicatedNodes": -1}), {}, (400,), None),  # fmt: skip
-    ("pool-zero-slots", "POST", f"/accounts/lab1/pools?{V}",
-     json.dumps({"id": "zero", "vmSize": "standard_d2_v3", "taskSlotsPerNode": 0}), {}, (400,), None),  # fmt: skip
-    ("task-unsupported-property", "POST", "/accounts/lab1/jobs/{job}/tasks?" + V,
-     json.dumps({"id": "rf", "commandLine": "true", "resourceFiles": [{"httpUrl": "http://x"}]}), {}, (400,), "UnsupportedProperty"),  # fmt: skip
+    (
+        "pool-negative-nodes",
+        "POST",
+        f"/accounts/lab1/pools?{V}",
+        json.dumps({"id": "neg", "vmSize": "standard_d2_v3", "targetDedicatedNodes": -1}),
+        {},
+        (400,),
+        None,
+    ),
+    (
+        "pool-zero-slots",
+        "POST",
+        f"/accounts/lab1/pools?{V}",
+        json.dumps({"id": "zero", "vmSize": "standard_d2_v3", "taskSlotsPerNode": 0}),
+        {},
+        (400,),
+        None,
+    ),
+    (
+        "task-unsupported-property",
+        "POST",
+        "/accounts/lab1/jobs/{job}/tasks?" + V,
+        json.dumps({"id": "rf", "commandLine": "true", "resourceFiles": [{"httpUrl": "http://x"}]}),
+        {},
+        (400,),
+        "UnsupportedProperty",
+    ),
     ("oversized-body", "POST", f"/accounts/lab1/jobs?{V}", big(5 * 1024 * 1024), {}, (413,), "RequestBodyTooLarge"),
-    ("oversized-task-collection", "POST", "/accounts/lab1/jobs/{job}/addtaskcollection?" + V,
-     json.dumps({"value": [{"id": f"t{i}", "commandLine": "x" * 2000} for i in range(600)]}), {}, (413,), "RequestBodyTooLarge"),  # fmt: skip
-    ("content-length-not-a-number", "POST", f"/accounts/lab1/jobs?{V}", None, {"headers": {"Content-Length": "lots"}}, (400,),
-     "InvalidHeaderValue"),  # fmt: skip
-    ("chunked-body", "POST", f"/accounts/lab1/jobs?{V}", None, {"headers": {"Transfer-Encoding": "chunked"}}, (400,),
-     "InvalidHeaderValue"),  # fmt: skip
+    (
+        "oversized-task-collection",
+        "POST",
+        "/accounts/lab1/jobs/{job}/addtaskcollection?" + V,
+        json.dumps({"value": [{"id": f"t{i}", "commandLine": "x" * 2000} for i in range(600)]}),
+        {},
+        (413,),
+        "RequestBodyTooLarge",
+    ),
+    (
+        "content-length-not-a-number",
+        "POST",
+        f"/accounts/lab1/jobs?{V}",
+        None,
+        {"headers": {"Content-Length": "lots"}},
+        (400,),
+        "InvalidHeaderValue",
+    ),
+    (
+        "chunked-body",
+        "POST",
+        f"/accounts/lab1/jobs?{V}",
+        None,
+        {"headers": {"Transfer-Encoding": "chunked"}},
+        (400,),
+        "InvalidHeaderValue",
+    ),
     ("bad-filter", "GET", f"/accounts/lab1/jobs?{V}&$filter=state%20eq", None, {}, (400,), "InvalidQueryParameterValue"),
     ("bad-maxresults", "GET", f"/accounts/lab1/jobs?{V}&maxresults=many", None, {}, (400,), None),
     ("file-traversal-dots", "GET", "/accounts/lab1/jobs/{job}/tasks/{task}/files/../../../key?" + V, None, {}, (400, 404), None),
-    ("file-traversal-encoded", "GET", "/accounts/lab1/jobs/{job}/tasks/{task}/files/%2e%2e%2f%2e%2e%2f%2e%2e%2fkey?" + V, None, {},
-     (400, 404), None),  # fmt: skip
-    ("file-absolute-path", "GET", "/accounts/lab1/jobs/{job}/tasks/{task}/files/%2fetc%2fpasswd?" + V, None, {}, (400, 404), None),
-    ("task-id-traversal", "GET", "/accounts/lab1/jobs/{job}/tasks/..%2f..%2fkey/files/stdout.txt?" + V, None, {}, (400, 404), None),
-    ("bad-range", "GET", "/accounts/lab1/jobs/{job}/tasks/{task}/files/stdout.txt?" + V, None, {"headers": {"ocp-range": "bytes=z"}},
-     (400,), "InvalidHeaderValue"),  # fmt: skip
+    (
+        "file-traversal-encoded",
+        "GET",
+        "/accounts/lab1/jobs/{job}/tasks/{task}/files/%2e%2e%2f%2e%2e%2f%2e%2e%2fkey?" + V,
+        None,
+        {},
+        (400, 404),
+        None,
+    ),
+    (
+        "file-absolute-path",
+        "GET",
+        "/accounts/lab1/jobs/{job}/tasks/{task}/files/%2fetc%2fpasswd?" + V,
+        None,
+        {},
+        (400, 404),
+        None,
+    ),
+    (
+        "task-id-traversal",
+        "GET",
+        "/accounts/lab1/jobs/{job}/tasks/..%2f..%2fkey/files/stdout.txt?" + V,
+        None,
+        {},
+        (400, 404),
+        None,
+    ),
+    (
+        "bad-range",
+        "GET",
+        "/accounts/lab1/jobs/{job}/tasks/{task}/files/stdout.txt?" + V,
+        None,
+        {"headers": {"ocp-range": "bytes=z"}},
+        (400,),
+        "InvalidHeaderValue",
+    ),
     ("unknown-job", "GET", f"/accounts/lab1/jobs/never-created?{V}", None, {}, (404,), "JobNotFound"),
 ]
 
@@ -107,11 +229,16 @@ def test_bad_request_gets_a_batch_error(case: tuple[Any, ...], raw: Raw, placed:
 
         other = options.pop("resign")
         date = email.utils.formatdate(usegmt=True)
-        options = {"sign": False, "date": date, "headers": {
-            "Authorization": auth.authorization(method, other, {"ocp-date": date}, "lab1", raw.key)}}  # fmt: skip
+        options = {
+            "sign": False,
+            "date": date,
+            "headers": {"Authorization": auth.authorization(method, other, {"ocp-date": date}, "lab1", raw.key)},
+        }
     status, doc = raw.request(method, target, body, **options)
     assert status in statuses, f"{name}: status {status}: {doc!r}"[:500]
-    assert isinstance(doc, dict) and doc.get("code") and doc.get("message", {}).get("value"), f"{name}: not a Batch error: {doc!r}"[:500]
+    assert isinstance(doc, dict) and doc.get("code") and doc.get("message", {}).get("value"), (
+        f"{name}: not a Batch error: {doc!r}"[:500]
+    )
     if code is not None:
         assert doc["code"] == code, f"{name}: {doc['code']}"
     assert raw.key not in json.dumps(doc)

@@ -29,7 +29,9 @@ def spec(pool_id: str, **fields: Any):
 
 
 def idle_spec(pool_id: str):
-    return spec(pool_id, vm_count={"dedicated": 0}, autoscale={"enabled": True, "formula": IDLE_FORMULA, "evaluation_interval": 60})
+    return spec(
+        pool_id, vm_count={"dedicated": 0}, autoscale={"enabled": True, "formula": IDLE_FORMULA, "evaluation_interval": 60}
+    )
 
 
 def steady(acct: BatchAccount, pool_id: str, idle: int, low_idle: int = 0):
@@ -60,8 +62,12 @@ def test_pool_from_spec_snapshot_facts_and_counts(account):
         task_slots_per_node=3,
         inter_node_communication_enabled=True,
         location="westeurope",
-        vm_configuration={"platform_image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "native": True}},
-        virtual_network={"arm_subnet_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/a"},
+        vm_configuration={
+            "platform_image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "native": True}
+        },
+        virtual_network={
+            "arm_subnet_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/a"
+        },
         container_registries=[{"server": "Lab.AzureCR.io", "username": "u"}, {"username": "alice"}],
         vm_size_override={"gpus": 2},
     )
@@ -89,8 +95,12 @@ def test_custom_image_windows_and_unknown_size_facts(account):
         "win-custom",
         vm_size="standard_unknown_x9",
         os="windows",
-        vm_configuration={"custom_image": {"arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i",
-                                           "node_agent": "batch.node.windows amd64"}},
+        vm_configuration={
+            "custom_image": {
+                "arm_image_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i",
+                "node_agent": "batch.node.windows amd64",
+            }
+        },
     )
     account.create_pool(custom)
     f = account.snapshot_pool("win-custom", active_tasks=False).facts
@@ -148,8 +158,13 @@ def test_resize_and_delete_pool(account):
 
 
 def test_autoscale_evaluate_enable_and_reevaluate(account):
-    account.create_pool(spec("auto", vm_count={"dedicated": 0},
-                             autoscale={"enabled": True, "formula": "$TargetDedicatedNodes = 2;", "evaluation_interval": 60}))
+    account.create_pool(
+        spec(
+            "auto",
+            vm_count={"dedicated": 0},
+            autoscale={"enabled": True, "formula": "$TargetDedicatedNodes = 2;", "evaluation_interval": 60},
+        )
+    )
     account.create_pool(spec("fixed"))
     run = account.evaluate_autoscale("auto")  # the pool's own formula
     assert run.error is None and run.results["$TargetDedicatedNodes"] == "2"
@@ -180,7 +195,9 @@ def test_supported_images_not_offered_locally(account):
 
 def test_idempotent_job_create_reports_what_merging_needs(account):
     account.create_pool(idle_spec("jp"))
-    settings = JobSettings(uses_task_dependencies=True, job_preparation_command="echo prep", on_task_failure="performexitoptionsjobaction")
+    settings = JobSettings(
+        uses_task_dependencies=True, job_preparation_command="echo prep", on_task_failure="performexitoptionsjobaction"
+    )
     first = account.create_job("merge-me", "jp", settings)
     assert first.created and first.status == "created" and first.existing is None
     again = account.create_job("merge-me", "jp", settings)
@@ -193,7 +210,9 @@ def test_idempotent_job_create_reports_what_merging_needs(account):
     # what the proxy remembers of a job it created is what the service reports of it
     assert JobInfo.created("merge-me", "jp", settings) == replace(ex, creation_time=None)
     assert "pool" in ex.merge_conflict("other", settings)
-    assert "preparation" in ex.merge_conflict("jp", JobSettings(uses_task_dependencies=True, on_task_failure="performexitoptionsjobaction"))
+    assert "preparation" in ex.merge_conflict(
+        "jp", JobSettings(uses_task_dependencies=True, on_task_failure="performexitoptionsjobaction")
+    )
     # a create on another pool also reports the existing job instead of raising
     elsewhere = account.create_job("merge-me", "elsewhere")
     assert not elsewhere.created and elsewhere.existing.pool_id == "jp"
@@ -239,8 +258,9 @@ def test_placement_calls_answer_alike_through_the_default_pipeline(account, lb_w
     lean loopback one: the per-placement calls, read as JSON either way, agree."""
     from azure.core.pipeline.transport import RequestsTransport
 
-    default = BatchAccount(account.service_url, workspace=lb_workspace,
-                           client_options={"transport": RequestsTransport(), "logging_enable": True})
+    default = BatchAccount(
+        account.service_url, workspace=lb_workspace, client_options={"transport": RequestsTransport(), "logging_enable": True}
+    )
     try:
         account.create_pool(idle_spec("both"))
         results = {}
@@ -289,7 +309,7 @@ def test_tasks_run_and_outputs_read_back(account):
     steady(account, "run", idle=2)
     account.create_job("runs", "run", JobSettings(uses_task_dependencies=True))
     tasks = [
-        TaskDefinition(id="hello", command="echo \"hello $NAME\" && echo oops >&2", environment={"NAME": "batch"}),
+        TaskDefinition(id="hello", command='echo "hello $NAME" && echo oops >&2', environment={"NAME": "batch"}),
         TaskDefinition(id="after", command="echo after", depends_on=("hello",)),
         TaskDefinition(id="fails", command="exit 3"),
         TaskDefinition(id="mpi", command="echo primary", num_instances=2, coordination_command="true"),
@@ -342,7 +362,9 @@ def test_job_schedule_lifecycle(account):
     account.create_pool(spec("sched"))
     steady(account, "sched", idle=1)
     created = account.create_job_schedule(
-        "nightly", "sched", recurrence_interval=timedelta(seconds=1),
+        "nightly",
+        "sched",
+        recurrence_interval=timedelta(seconds=1),
         tasks=[TaskDefinition(id="tick", command="echo tick")],
     )
     assert created.created

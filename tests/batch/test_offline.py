@@ -91,9 +91,7 @@ def test_key_env_var_name():
 
 
 def test_env_key_wins_and_never_shows(tmp_path):
-    cred = resolve_credential(
-        "https://acme.westeurope.batch.azure.com", environ={"BATCHFED_BATCH_KEY_ACME": KEY}
-    )
+    cred = resolve_credential("https://acme.westeurope.batch.azure.com", environ={"BATCHFED_BATCH_KEY_ACME": KEY})
     assert cred.kind == "shared_key" and cred.source == "env BATCHFED_BATCH_KEY_ACME"
     assert cred.credential.named_key.key == KEY
     assert KEY not in repr(cred) and KEY not in str(cred)
@@ -236,8 +234,11 @@ def test_autoscale_windows_and_shipyard_native_facts():
 
 
 def test_node_counts_read_from_json_or_model_alike():
-    entry = {"poolId": "p", "dedicated": {"idle": 2, "running": 1, "starting": 3, "total": 6},
-             "lowPriority": {"idle": 1, "running": 0, "preempted": 2, "unusable": 1}}  # no total: summed
+    entry = {
+        "poolId": "p",
+        "dedicated": {"idle": 2, "running": 1, "starting": 3, "total": 6},
+        "lowPriority": {"idle": 1, "running": 0, "preempted": 2, "unusable": 1},
+    }  # no total: summed
     expected = (NodeCounts(idle=2, running=1, other=3), NodeCounts(idle=1, running=0, other=3))
     assert node_counts(entry) == node_counts(bm.BatchPoolNodeCounts(entry)) == expected
     assert node_counts(None) == node_counts({"poolId": "p"}) == (NodeCounts(), NodeCounts())
@@ -250,9 +251,7 @@ def test_merge_conflict_rules():
     assert "pool 'p1'" in ok.merge_conflict("p2", s)
     assert "preparation" in ok.merge_conflict("p1", JobSettings(uses_task_dependencies=True))
     assert "dependencies" in ok.merge_conflict("p1", JobSettings(job_preparation_command="prep"))
-    assert "onTaskFailure" in ok.merge_conflict(
-        "p1", JobSettings(True, "prep", on_task_failure="performexitoptionsjobaction")
-    )
+    assert "onTaskFailure" in ok.merge_conflict("p1", JobSettings(True, "prep", on_task_failure="performexitoptionsjobaction"))
     done = JobInfo("j", "completed", "p1", "/bin/sh -c prep", "noaction", "noaction", True)
     assert "completed" in done.merge_conflict("p1", s)
 
@@ -336,8 +335,11 @@ def test_other_client_errors_fail_and_task_exists_succeeds(fake):
                 out.append({"status": "clienterror", "taskId": "t000", "error": batch_error("TaskExists")})
             elif t["id"] == "t001":
                 out.append(
-                    {"status": "clienterror", "taskId": "t001",
-                     "error": batch_error("InvalidPropertyValue", "bad value\nmore", {"PropertyName": "commandLine"})}
+                    {
+                        "status": "clienterror",
+                        "taskId": "t001",
+                        "error": batch_error("InvalidPropertyValue", "bad value\nmore", {"PropertyName": "commandLine"}),
+                    }
                 )
             else:
                 out.append({"status": "success", "taskId": t["id"]})
@@ -377,8 +379,12 @@ def test_status_codes_map_to_our_classes(fake):
         "/jobs/d": (400, batch_error("InvalidPropertyValue", "bad", {"PropertyName": "id", "Reason": "too long"})),
     }
     _, acct = fake(lambda m, p, b: answers[p])
-    cases = [("a", BatchConflictError, "JobExists", 409), ("b", BatchAuthError, "AuthenticationFailed", 403),
-             ("c", BatchAuthError, "InvalidAuthenticationToken", 401), ("d", BatchError, "InvalidPropertyValue", 400)]
+    cases = [
+        ("a", BatchConflictError, "JobExists", 409),
+        ("b", BatchAuthError, "AuthenticationFailed", 403),
+        ("c", BatchAuthError, "InvalidAuthenticationToken", 401),
+        ("d", BatchError, "InvalidPropertyValue", 400),
+    ]
     for job, cls, code, status in cases:
         with pytest.raises(cls) as info:
             acct.get_job(job)

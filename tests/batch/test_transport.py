@@ -50,8 +50,14 @@ def test_loopback_accounts_sign_and_retry_without_the_rest_of_the_default_polici
     azure = BatchAccount("https://acme.westeurope.batch.azure.com", key=KEY)
     needed = {"_RequestCounter", "BatchExceptionPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy"}
     assert policy_names(local) == needed
-    default = {"RequestIdPolicy", "ProxyPolicy", "RedirectPolicy", "NetworkTraceLoggingPolicy", "DistributedTracingPolicy",
-               "HttpLoggingPolicy"}
+    default = {
+        "RequestIdPolicy",
+        "ProxyPolicy",
+        "RedirectPolicy",
+        "NetworkTraceLoggingPolicy",
+        "DistributedTracingPolicy",
+        "HttpLoggingPolicy",
+    }
     assert needed | default <= policy_names(azure)
     assert needed | default <= policy_names(traced)  # network logging asked for: the default list
     assert needed | default <= policy_names(tuned)  # so do the caller's own retry settings
@@ -115,7 +121,11 @@ def test_an_answer_cut_off_is_retried_then_service_unreachable(cutting_server):
 
 
 def test_keep_alive_connections_are_reused(account):
-    account.create_pool(load_pool({"pool_specification": {"id": "ka", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}}}).pool_specification)
+    account.create_pool(
+        load_pool(
+            {"pool_specification": {"id": "ka", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}}}
+        ).pool_specification
+    )
     account.create_job("ka-job", "ka")
     for _ in range(20):
         assert account.get_job("ka-job").pool_id == "ka"
@@ -123,7 +133,11 @@ def test_keep_alive_connections_are_reused(account):
 
 
 def test_a_large_task_file_is_streamed_not_read_whole(account):
-    account.create_pool(load_pool({"pool_specification": {"id": "big", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}}}).pool_specification)
+    account.create_pool(
+        load_pool(
+            {"pool_specification": {"id": "big", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}}}
+        ).pool_specification
+    )
     account.create_job("bigjob", "big")
     account.add_tasks("bigjob", [TaskDefinition(id="out", command="head -c 4000000 /dev/zero")])
     wait_for(lambda: account.get_task("bigjob", "out").state == "completed", "the task to complete")
@@ -202,9 +216,9 @@ def send(url: str, transport: LoopbackTransport, method: str = "GET", body: byte
 def test_answers_are_read_by_length_by_chunks_and_to_the_close(canned):
     url, answers, requests = canned
     answers += [
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\": \"bc\"}",
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"a": "bc"}',
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nchun\r\n6;x=y\r\nked ok\r\n0\r\nTrailer: t\r\n\r\n",
-        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nETag: \"e\"\r\n\r\n",
+        b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nETag: "e"\r\n\r\n',
         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.0 200 OK\r\n\r\nto the end<close>",
     ]

@@ -25,11 +25,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks"))  # nbrun helpers
 
-from nbrun import NOTEBOOKS, descendants, install_kernelspec, process_table, wait_gone  # noqa: E402
+from nbrun import NOTEBOOKS, descendants, install_kernelspec, process_table, wait_gone
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 POOLS = ["we-native", "we-gpu", "eus-hpc", "eus-lowpri", "jp-auto", "jp-custom", "jp-windows"]
 VENV_BIN = Path(sys.executable).parent
 
@@ -60,20 +67,38 @@ def lab(tmp_path: Path):
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     env = {k: v for k, v in os.environ.items() if k not in ("BATCHFED_NONINTERACTIVE", "BATCHFED_HOME")}
     env.update(
-        JUPYTER_PATH=str(jupyter / "data"), JUPYTER_CONFIG_DIR=str(jupyter / "config"),
-        JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(jupyter / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(jupyter / "workspaces"), IPYTHONDIR=str(jupyter / "ipython"),
-    )  # fmt: skip
+        JUPYTER_PATH=str(jupyter / "data"),
+        JUPYTER_CONFIG_DIR=str(jupyter / "config"),
+        JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(jupyter / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(jupyter / "workspaces"),
+        IPYTHONDIR=str(jupyter / "ipython"),
+    )
     port, token = free_port(), secrets.token_hex(16)
     log = (tmp_path / "jupyterlab.log").open("wb")
     server = subprocess.Popen(
-        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(VENV_BIN / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     kernels: set[int] = set()
     try:
@@ -118,7 +143,7 @@ def lab(tmp_path: Path):
 def test_quickstart_renders_the_live_pool_capacity_widget(lab, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    url, token, root, note_kernels = lab
+    url, token, _root, note_kernels = lab
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as p:
@@ -140,15 +165,16 @@ def test_quickstart_renders_the_live_pool_capacity_widget(lab, tmp_path):
                      new MutationObserver(() => { const w = document.querySelector('.batchfed-pool-capacity-widget');
                        if (w && w.innerText.includes('live every')) window.__batchfedLive = true; })
                      .observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
-            )  # fmt: skip
+            )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
             widget = page.locator(".batchfed-pool-capacity-widget")  # the widget view; the HTML fallback has no such class
             page.wait_for_function(
                 """(pools) => { const w = document.querySelector('.batchfed-pool-capacity-widget');
                      return w && pools.every(p => w.innerText.includes(p)); }""",
-                arg=POOLS, timeout=60_000,
-            )  # fmt: skip
+                arg=POOLS,
+                timeout=60_000,
+            )
             note_kernels()
             assert widget.count() == 1
             text = widget.inner_text()
@@ -158,12 +184,18 @@ def test_quickstart_renders_the_live_pool_capacity_widget(lab, tmp_path):
 
             # the notebook ran to its last cell: the stack is down, the widget shows its last refresh
             page.wait_for_function(
-                "() => document.body.innerText.includes('stopped proxies:')", timeout=60_000,
-            )  # fmt: skip
+                "() => document.body.innerText.includes('stopped proxies:')",
+                timeout=60_000,
+            )
             assert page.evaluate("() => window.__batchfedLive"), "the widget never showed a live refresh"
             status = widget.locator(".widget-html").last.inner_text()
             assert "refreshes" in status and "error" not in status, status
-            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback").count() == 0
+            assert (
+                page.locator(
+                    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback"
+                ).count()
+                == 0
+            )
 
             widget.scroll_into_view_if_needed()
             widget.screenshot(path=str(shots / "pool-capacity-widget.png"))

@@ -44,8 +44,15 @@ def sh(stack: Stack):  # type: ignore[no-untyped-def]
     """``sh("fed", "pools", "demo", "--raw")`` runs ``batchfed`` as a subprocess (stdin: /dev/null)."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Ran:
-        p = subprocess.run([*batchfed_exe(), *args], env=env or stack.env, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())  # fmt: skip
+        p = subprocess.run(
+            [*batchfed_exe(), *args],
+            env=env or stack.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=os.getcwd(),
+        )
         return Ran(p.returncode, p.stdout, p.stderr)
 
     return run

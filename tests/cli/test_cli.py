@@ -58,7 +58,11 @@ def test_submit_list_tasks_output(cli, tmp_path: Path) -> None:  # type: ignore[
 def test_explain_prints_the_choice(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = jobs_file(tmp_path, job_yaml("gpu", constraints="{compute_node: {gpu: true}}"))
     (e,) = cli("fed", "explain", "demo", path, "--raw").json()
-    assert e["pool_id"] == "us-gpu" and {v["pool_id"]: v["passed"] for v in e["verdicts"]} == {"us-gpu": True, "we-big": False, "we-small": False}
+    assert e["pool_id"] == "us-gpu" and {v["pool_id"]: v["passed"] for v in e["verdicts"]} == {
+        "us-gpu": True,
+        "we-big": False,
+        "we-small": False,
+    }
     text = cli("fed", "explain", "demo", "--jobs", path).out
     assert text.startswith("gpu: → us-gpu") and "gpu: needs a GPU size" in text
 
@@ -73,7 +77,10 @@ def _bad_inputs(tmp_path: Path, stack: Stack) -> dict[str, tuple[list[str], str]
         "bad yaml": (["fed", "jobs", "add", "demo", jobs_file(tmp_path, "job_specifications: [\n - id: x")], "invalid YAML"),
         "unknown flag": (["fed", "jobs", "add", "demo", good, "--bogus"], "No such option '--bogus'"),
         "unknown verb": (["fed", "jobz", "demo"], "No such command 'jobz'"),
-        "zap unknown id": (["fed", "jobs", "zap", "demo", "--unique-id", "9f1f3c53-0000-4000-8000-000000000000", "-y"], "does not exist"),
+        "zap unknown id": (
+            ["fed", "jobs", "zap", "demo", "--unique-id", "9f1f3c53-0000-4000-8000-000000000000", "-y"],
+            "does not exist",
+        ),
         "zap not a uuid": (["fed", "jobs", "zap", "demo", "--unique-id", "nope", "-y"], "not a UUID"),
         "duplicate job id": (["fed", "jobs", "add", "demo", jobs_file(tmp_path, job_yaml(placed))], f"'{placed}' already exists"),
         "destroy without --yes": (["fed", "destroy", "demo"], "needs confirmation and stdin is not a terminal"),
@@ -112,8 +119,13 @@ def test_confirmation_on_a_terminal(sh, stack: Stack) -> None:  # type: ignore[n
     for answer, code, exists in ((b"n\n", 1, True), (b"y\n", 0, False)):
         leader, follower = pty.openpty()
         try:
-            proc = subprocess.Popen([*batchfed_exe(), "fed", "destroy", "tty-fed"], stdin=follower, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=stack.env)  # fmt: skip
+            proc = subprocess.Popen(
+                [*batchfed_exe(), "fed", "destroy", "tty-fed"],
+                stdin=follower,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=stack.env,
+            )
             os.write(leader, answer)
             out, err = proc.communicate(timeout=60)
         finally:

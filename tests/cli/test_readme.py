@@ -27,8 +27,15 @@ def test_terminal_example(tmp_path: Path) -> None:
         for line in lines:
             argv = shlex.split(line, comments=True)
             assert argv[0] == "batchfed"
-            p = subprocess.run([*batchfed_exe(), *argv[1:]], env=env, cwd=ROOT, capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
+            p = subprocess.run(
+                [*batchfed_exe(), *argv[1:]],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=120,
+            )
             assert p.returncode == 0, (line, p.stderr)
             outputs.append(p.stdout)
         assert "training on eus-gpu" in outputs[lines.index(next(x for x in lines if " output " in x))]

@@ -79,7 +79,9 @@ def test_add_and_remove_pools(stack: Stack) -> None:
 def test_add_pools_can_create_them_from_pool_yaml(stack: Stack, tmp_path: Path) -> None:
     c = stack.client
     cfg = tmp_path / "pool.yaml"
-    cfg.write_text("pool_specification:\n  id: made-here\n  vm_size: standard_d2_v3\n  location: brazilsouth\n  vm_count: {dedicated: 1}\n")
+    cfg.write_text(
+        "pool_specification:\n  id: made-here\n  vm_size: standard_d2_v3\n  location: brazilsouth\n  vm_count: {dedicated: 1}\n"
+    )
     c.create_federation("create-fed")
     try:
         with pytest.raises(NotFoundError, match="--create"):
@@ -221,7 +223,10 @@ def test_terminate_delete_and_skips(stack: Stack) -> None:
 def test_explain_is_a_dry_run(stack: Stack) -> None:
     c = stack.client
     before = stack.total_actions()
-    jobs = job_yaml("gpu-job", constraints="{compute_node: {gpu: true}}") + job_yaml("nowhere", constraints="{pool: {location: mars}}").split("\n", 1)[1]
+    jobs = (
+        job_yaml("gpu-job", constraints="{compute_node: {gpu: true}}")
+        + job_yaml("nowhere", constraints="{pool: {location: mars}}").split("\n", 1)[1]
+    )
     explanations = c.explain("demo", jobs)
     assert [(e.job_id, e.pool_id) for e in explanations] == [("gpu-job", "us-gpu"), ("nowhere", None)]
     df = c.explain_frame("demo", jobs)

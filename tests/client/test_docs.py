@@ -11,10 +11,16 @@ from batchfed_lab import commands, frames
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TABLES = {
-    "pools": frames.POOL_COLUMNS, "placements": frames.PLACEMENT_COLUMNS, "blocked": frames.BLOCKED_COLUMNS,
-    "verdicts": frames.EXPLAIN_COLUMNS, "locations": frames.LOCATION_COLUMNS, "tasks": frames.TASK_COLUMNS,
-    "federations": frames.FEDERATION_COLUMNS, "proxies": frames.PROXY_COLUMNS, "matrix": frames.MATRIX_COLUMNS,
-}  # fmt: skip
+    "pools": frames.POOL_COLUMNS,
+    "placements": frames.PLACEMENT_COLUMNS,
+    "blocked": frames.BLOCKED_COLUMNS,
+    "verdicts": frames.EXPLAIN_COLUMNS,
+    "locations": frames.LOCATION_COLUMNS,
+    "tasks": frames.TASK_COLUMNS,
+    "federations": frames.FEDERATION_COLUMNS,
+    "proxies": frames.PROXY_COLUMNS,
+    "matrix": frames.MATRIX_COLUMNS,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

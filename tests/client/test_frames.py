@@ -29,8 +29,16 @@ BUILDERS = {
 
 
 def _action(state: ActionState = ActionState.PLACED, **kw: object) -> Action:
-    base = dict(id="0b5a0c7e-5b38-4a52-9d1e-6f0e3f7f6d11", federation_id="f", kind=ActionKind.JOB, method=ActionMethod.ADD,
-                target_id="j1", position=0, state=state, enqueued_at=T0)  # fmt: skip
+    base = {
+        "id": "0b5a0c7e-5b38-4a52-9d1e-6f0e3f7f6d11",
+        "federation_id": "f",
+        "kind": ActionKind.JOB,
+        "method": ActionMethod.ADD,
+        "target_id": "j1",
+        "position": 0,
+        "state": state,
+        "enqueued_at": T0,
+    }
     base.update(kw)
     return Action(**base)  # type: ignore[arg-type]
 
@@ -55,8 +63,17 @@ def test_empty_frames_keep_their_columns_and_dtypes(name: str) -> None:
 
 def test_pools_frame_counts_slots_and_backlog() -> None:
     snaps = [
-        make_pool("a", idle=2, running=1, slots=4, active_tasks=6, account="lab1", location="eastus",
-                  blackout_until=NOW + 10, target_dedicated=4),  # fmt: skip
+        make_pool(
+            "a",
+            idle=2,
+            running=1,
+            slots=4,
+            active_tasks=6,
+            account="lab1",
+            location="eastus",
+            blackout_until=NOW + 10,
+            target_dedicated=4,
+        ),
         make_pool("b", vm_size="mystery_size", idle=0, active_tasks=None),
     ]
     df = frames.pools_frame("fed", snaps)
@@ -70,8 +87,9 @@ def test_pools_frame_counts_slots_and_backlog() -> None:
 
 
 def test_placements_frame_latency_and_reason() -> None:
-    placed = _action(placed_at=T0 + timedelta(seconds=1.5),
-                     progress={"pool": {"pool_id": "p1", "account": "lab1", "location": "eastus"}})  # fmt: skip
+    placed = _action(
+        placed_at=T0 + timedelta(seconds=1.5), progress={"pool": {"pool_id": "p1", "account": "lab1", "location": "eastus"}}
+    )
     blocked = _action(ActionState.BLOCKED, id="1b5a0c7e-5b38-4a52-9d1e-6f0e3f7f6d11", reason="no pool fits")
     df = frames.placements_frame([placed, blocked])
     assert df["latency_s"].tolist()[0] == 1.5 and pd.isna(df["latency_s"][1])
@@ -82,8 +100,17 @@ def test_placements_frame_latency_and_reason() -> None:
 
 
 def test_blocked_frame_has_a_row_per_pool_verdict() -> None:
-    verdicts = [{"pool": "http://x/accounts/a#p1", "pool_id": "p1", "status": "excluded", "constraint": "location",
-                 "required": "mars", "actual": "eastus", "reason": "location: needs mars, pool is in eastus"}]  # fmt: skip
+    verdicts = [
+        {
+            "pool": "http://x/accounts/a#p1",
+            "pool_id": "p1",
+            "status": "excluded",
+            "constraint": "location",
+            "required": "mars",
+            "actual": "eastus",
+            "reason": "location: needs mars, pool is in eastus",
+        }
+    ]
     failed = _action(ActionState.FAILED, id="2b5a0c7e-5b38-4a52-9d1e-6f0e3f7f6d11", error="gave up")
     df = frames.blocked_frame([_action(ActionState.BLOCKED, reason="nope", verdicts=verdicts), failed])
     assert df[["pool_id", "constraint", "passed"]].values.tolist() == [["p1", "location", False], [None, None, False]]
@@ -101,7 +128,9 @@ def test_verdicts_frame_marks_the_chosen_pool() -> None:
 
 
 def test_tasks_frame_duration_and_nullable_exit_code() -> None:
-    done = TaskInfo("t1", "completed", exit_code=3, result="failure", node_id="n1", start_time=T0, end_time=T0 + timedelta(seconds=2))
+    done = TaskInfo(
+        "t1", "completed", exit_code=3, result="failure", node_id="n1", start_time=T0, end_time=T0 + timedelta(seconds=2)
+    )
     waiting = TaskInfo("t2", "active")
     df = frames.tasks_frame([FederatedTask("j", "p", "lab1", "eastus", done), FederatedTask("j", "p", "lab1", "eastus", waiting)])
     _check_dtypes(df, frames.TASK_COLUMNS)
@@ -116,8 +145,17 @@ def test_frame_records_are_json_ready() -> None:
 
 
 def test_proxies_frame_shows_placed_blocked_and_failed_beside_their_sum() -> None:
-    status = [{"proxy_id": "p1", "pid": 7, "running": True, "role": "leader", "leader": True, "federations": ["a", "b"],
-               "counters": {"placed": 5, "done": 1, "blocked": 2, "failed": 1, "task_add_failures": 9}}]  # fmt: skip
+    status = [
+        {
+            "proxy_id": "p1",
+            "pid": 7,
+            "running": True,
+            "role": "leader",
+            "leader": True,
+            "federations": ["a", "b"],
+            "counters": {"placed": 5, "done": 1, "blocked": 2, "failed": 1, "task_add_failures": 9},
+        }
+    ]
     (row,) = frames.proxies_frame(status).to_dict("records")
     assert (row["placed"], row["blocked"], row["failed"], row["actions_processed"]) == (5, 2, 1, 9)
     assert row["federations"] == "a, b"

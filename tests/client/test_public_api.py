@@ -19,17 +19,30 @@ def test_all_lists_exactly_the_public_names() -> None:
 
 
 def test_the_api_the_issue_promises_is_exported() -> None:
-    for name in ("connect", "Client", "Submission", "Explanation", "BatchfedError", "ConfigError", "NotFoundError",
-                 "ConflictError", "SubmissionError", "load_ipython_extension", "__version__"):  # fmt: skip
+    for name in (
+        "connect",
+        "Client",
+        "Submission",
+        "Explanation",
+        "BatchfedError",
+        "ConfigError",
+        "NotFoundError",
+        "ConflictError",
+        "SubmissionError",
+        "load_ipython_extension",
+        "__version__",
+    ):
         assert name in batchfed_lab.__all__, name
     assert issubclass(batchfed_lab.SubmissionError, batchfed_lab.BatchfedError)
 
 
 def test_precise_errors_are_exported_and_keep_their_code() -> None:
     b = batchfed_lab
-    for cls, base, code in ((b.BatchUnreachableError, b.BatchError, "ServiceUnreachable"),
-                            (b.LocalBatchNotRunning, b.BatchError, "LocalBatchNotRunning"),
-                            (b.LocalBatchStartFailed, b.BatchError, "LocalBatchStartFailed")):  # fmt: skip
+    for cls, base, code in (
+        (b.BatchUnreachableError, b.BatchError, "ServiceUnreachable"),
+        (b.LocalBatchNotRunning, b.BatchError, "LocalBatchNotRunning"),
+        (b.LocalBatchStartFailed, b.BatchError, "LocalBatchStartFailed"),
+    ):
         assert cls.__name__ in b.__all__ and issubclass(cls, base)
         assert cls("x").code == code and cls("x", code="Other").code == "Other"
     assert "ConfirmationRequired" in b.__all__ and issubclass(b.ConfirmationRequired, b.BatchfedError)
@@ -44,7 +57,13 @@ def test_importing_does_nothing(tmp_path: Path) -> None:
         "print(json.dumps({'threads': threading.active_count(), 'handlers': len(logging.getLogger().handlers),"
         " 'batchfed_handlers': len(logging.getLogger('batchfed').handlers), 'ipython': 'IPython' in sys.modules}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], env={"BATCHFED_HOME": str(home), "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"BATCHFED_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert json.loads(out.stdout) == {"threads": 1, "handlers": 0, "batchfed_handlers": 0, "ipython": False}
     assert not home.exists()

@@ -110,11 +110,7 @@ def test_a_value_failing_every_union_member_is_one_problem_without_type_tags() -
 def test_every_problem_of_a_file_is_reported_not_only_the_first(tmp_path: Path) -> None:
     f = tmp_path / "several.yaml"
     f.write_text(
-        "pool_specification:\n"
-        "  id: bad id\n"
-        "  vm_size: STANDARD_D2S_V3\n"
-        "  vm_count: {dedicated: -1}\n"
-        "  task_slots_per_node: 0\n"
+        "pool_specification:\n  id: bad id\n  vm_size: STANDARD_D2S_V3\n  vm_count: {dedicated: -1}\n  task_slots_per_node: 0\n"
     )
     problems = problems_of(f)
     assert problems == [

@@ -77,7 +77,9 @@ CONSTRAINT_DEFAULTS = [
 @pytest.mark.parametrize("field,default", CONSTRAINT_DEFAULTS, ids=[f for f, _ in CONSTRAINT_DEFAULTS])
 def test_constraint_default(field: str, default: Any) -> None:
     no_section = one_job("job_specifications:\n- id: j\n  tasks:\n  - command: x\n")
-    empty_section = one_job("job_specifications:\n- id: j\n  federation_constraints: {pool: {}, compute_node: {}}\n  tasks:\n  - command: x\n")
+    empty_section = one_job(
+        "job_specifications:\n- id: j\n  federation_constraints: {pool: {}, compute_node: {}}\n  tasks:\n  - command: x\n"
+    )
     for constraints in (FederationConstraints(), no_section.federation_constraints, empty_section.federation_constraints):
         assert attr(constraints, field) == default
 
@@ -219,7 +221,9 @@ def test_durations_as_the_original_wrote_them(value: Any, expected: timedelta) -
     assert parse_duration(value) == expected
 
 
-@pytest.mark.parametrize("td,iso", [(timedelta(minutes=5), "PT5M"), (timedelta(days=1, seconds=3), "P1DT3S"), (timedelta(0), "PT0S")])
+@pytest.mark.parametrize(
+    "td,iso", [(timedelta(minutes=5), "PT5M"), (timedelta(days=1, seconds=3), "P1DT3S"), (timedelta(0), "PT0S")]
+)
 def test_iso_duration_for_the_batch_rest_api(td: timedelta, iso: str) -> None:
     assert iso_duration(td) == iso
 
@@ -320,9 +324,7 @@ def test_generated_ids_skip_explicit_ids_and_continue_across_tasks() -> None:
 
 def test_id_less_tasks_get_ids_and_each_job_counts_from_zero() -> None:
     cfg = load_jobs(
-        "job_specifications:\n"
-        "- id: a\n  tasks:\n  - command: one\n  - command: two\n"
-        "- id: b\n  tasks:\n  - command: three\n"
+        "job_specifications:\n- id: a\n  tasks:\n  - command: one\n  - command: two\n- id: b\n  tasks:\n  - command: three\n"
     )
     assert [ids(j) for j in cfg.job_specifications] == [["task-00000", "task-00001"], ["task-00000"]]
 
@@ -340,7 +342,11 @@ def test_sweep_tasks_carry_the_settings_of_the_task_they_come_from() -> None:
     for t in swept:
         assert t.depends_on == ("setup",)
         assert (t.docker_image, t.gpu, t.environment, t.max_task_retries, t.max_wall_time_s) == (
-            "python:3.12", True, {"MODE": "fast"}, 3, 600.0,
+            "python:3.12",
+            True,
+            {"MODE": "fast"},
+            3,
+            600.0,
         )
     assert job.uses_dependencies
 
@@ -488,7 +494,12 @@ def test_pool_default(field: str, default: Any) -> None:
 def test_max_tasks_per_node_is_an_alias_of_task_slots_per_node() -> None:
     pool = validate_file(DATA / "good" / "pool-max-tasks-alias.yaml").pool_specification
     assert pool.task_slots_per_node == 8
-    assert load_pool({"pool_specification": {"id": "p", "vm_size": "A2", "vm_count": {"dedicated": 1}, "task_slots_per_node": 3}}).pool_specification.task_slots_per_node == 3
+    assert (
+        load_pool(
+            {"pool_specification": {"id": "p", "vm_size": "A2", "vm_count": {"dedicated": 1}, "task_slots_per_node": 3}}
+        ).pool_specification.task_slots_per_node
+        == 3
+    )
 
 
 POOL_SAMPLES = [
@@ -505,7 +516,12 @@ POOL_SAMPLES = [
 @pytest.mark.parametrize("name,windows,native,autoscale,agent", POOL_SAMPLES, ids=[s[0] for s in POOL_SAMPLES])
 def test_pool_sample_os_native_and_autoscale(name, windows, native, autoscale, agent) -> None:
     pool = validate_file(DATA / "good" / name).pool_specification
-    assert (pool.windows, pool.native, pool.autoscale.enabled, pool.vm_configuration.node_agent) == (windows, native, autoscale, agent)
+    assert (pool.windows, pool.native, pool.autoscale.enabled, pool.vm_configuration.node_agent) == (
+        windows,
+        native,
+        autoscale,
+        agent,
+    )
 
 
 def test_windows_is_derived_from_the_image_when_os_is_not_given() -> None:
@@ -544,7 +560,12 @@ MINIMAL = "job_specifications:\n- id: hello\n  tasks:\n  - command: echo hello\n
 def test_load_jobs_accepts_a_path_yaml_text_and_a_mapping(form: str, tmp_path: Path) -> None:
     f = tmp_path / "my-jobs.yaml"
     f.write_text(MINIMAL)
-    src = {"Path": f, "str path": str(f), "YAML text": MINIMAL, "dict": {"job_specifications": [{"id": "hello", "tasks": [{"command": "echo hello"}]}]}}[form]
+    src = {
+        "Path": f,
+        "str path": str(f),
+        "YAML text": MINIMAL,
+        "dict": {"job_specifications": [{"id": "hello", "tasks": [{"command": "echo hello"}]}]},
+    }[form]
     cfg = load_jobs(src)
     assert isinstance(cfg, JobsConfig)
     assert [j.id for j in cfg.job_specifications] == ["hello"]
@@ -601,10 +622,18 @@ KIND = {"jobs": JobsConfig, "pool": PoolConfig, "federation": FederationConfig}
 def test_there_is_a_good_sample_of_every_kind() -> None:
     names = {p.name for p in GOOD}
     assert {
-        "jobs-rich.yaml", "jobs-multi-instance.yaml", "jobs-schedule.yaml", "jobs-minimal.yaml",
-        "pool-platform-native.yaml", "pool-custom-image.yaml", "pool-autoscale.yaml", "pool-windows.yaml",
-        "pool-registries-override.yaml", "pool-max-tasks-alias.yaml",
-        "federation-defaults.yaml", "federation-full.yaml",
+        "jobs-rich.yaml",
+        "jobs-multi-instance.yaml",
+        "jobs-schedule.yaml",
+        "jobs-minimal.yaml",
+        "pool-platform-native.yaml",
+        "pool-custom-image.yaml",
+        "pool-autoscale.yaml",
+        "pool-windows.yaml",
+        "pool-registries-override.yaml",
+        "pool-max-tasks-alias.yaml",
+        "federation-defaults.yaml",
+        "federation-full.yaml",
     } <= names
 
 

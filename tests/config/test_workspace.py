@@ -120,7 +120,10 @@ def test_settings_file_is_read_and_validated(tmp_path: Path) -> None:
     ws = open_workspace(tmp_path)
     s = ws.settings
     assert (s.store.backend, s.store.azure.account_name, s.store.azure.credential, s.store.azure.prefix) == (
-        "azure", "fedstore", "connection_string", "team1",
+        "azure",
+        "fedstore",
+        "connection_string",
+        "team1",
     )
     assert (s.localbatch.latency_ms, s.localbatch.max_processes, s.proxy.workers, s.proxy.max_attempts) == (25, 8, 4, 3)
     assert ws.sqlite_path == Path("/var/lib/batchfed/store.sqlite")
@@ -141,7 +144,7 @@ def test_the_bad_settings_corpus_is_not_empty() -> None:
 def test_bad_settings_file_is_refused(path: Path, tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert lines[0].startswith("# expect: ") and lines[1].startswith("# at: ")
-    expect, at = lines[0][len("# expect: "):], lines[1][len("# at: "):]
+    expect, at = lines[0][len("# expect: ") :], lines[1][len("# at: ") :]
     shutil.copy(path, tmp_path / "settings.yaml")
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path)
@@ -152,7 +155,10 @@ def test_bad_settings_file_is_refused(path: Path, tmp_path: Path) -> None:
 
 
 SECRETS = [
-    ("store:\n  azure:\n    connection_string: DefaultEndpointsProtocol=https;AccountKey=S3CR3T==\n", "store.azure.connection_string"),
+    (
+        "store:\n  azure:\n    connection_string: DefaultEndpointsProtocol=https;AccountKey=S3CR3T==\n",
+        "store.azure.connection_string",
+    ),
     ("store:\n  azure:\n    connectionString: AccountKey=S3CR3T==\n", "store.azure.connectionString"),
     ("store:\n  azure:\n    account_key: S3CR3T==\n", "store.azure.account_key"),
     ("store:\n  azure:\n    sas: sig=S3CR3T==\n", "store.azure.sas"),

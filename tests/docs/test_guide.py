@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from stack import wait_until, workspace_pids
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,12 +90,26 @@ def test_quickstart_terminal_commands_work_as_written(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("BATCHFED_HOME", None)
     try:
-        p = subprocess.run(["bash", "-e", "-c", script], cwd=clone, env=env, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, timeout=180)  # fmt: skip
+        p = subprocess.run(
+            ["bash", "-e", "-c", script],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=180,
+        )
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
         out = p.stdout
-        for shown in ("ok", "proxy proxy-1 started", "added to demo: we-general (local, westeurope), eus-gpu (local, eastus)",
-                      "train: → eus-gpu", "gpu: needs a GPU size", "training on eus-gpu", "stopped proxies: proxy-1"):  # fmt: skip
+        for shown in (
+            "ok",
+            "proxy proxy-1 started",
+            "added to demo: we-general (local, westeurope), eus-gpu (local, eastus)",
+            "train: → eus-gpu",
+            "gpu: needs a GPU size",
+            "training on eus-gpu",
+            "stopped proxies: proxy-1",
+        ):
             assert shown in out, (shown, out[-3000:])
         # "the workspace stays": up again finds the federation and its jobs (same localbatch port)
         again = "batchfed up && batchfed fed jobs list demo --raw && batchfed fed output demo --job-id train --task-id task-00000"
@@ -104,15 +117,15 @@ def test_quickstart_terminal_commands_work_as_written(tmp_path: Path) -> None:
         q = subprocess.run(["bash", "-e", "-c", again], cwd=clone, env=env2, capture_output=True, text=True, timeout=120)
         assert q.returncode == 0 and '"job_id": "train"' in q.stdout and "training on eus-gpu" in q.stdout, q.stdout + q.stderr
     finally:
-        subprocess.run(["bash", "-c", "batchfed down"], cwd=clone, env={**env, "BATCHFED_HOME": str(ws)},
-                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            ["bash", "-c", "batchfed down"], cwd=clone, env={**env, "BATCHFED_HOME": str(ws)}, capture_output=True, timeout=120
+        )
     wait_until(lambda: not workspace_pids(ws), "the quickstart's processes to stop", 20)
 
 
 def test_quickstart_notebook_cells_work_as_written(tmp_path: Path) -> None:
-    from IPython.utils.capture import capture_output
-
     from ipshell import ipython_shell
+    from IPython.utils.capture import capture_output
 
     lines = [ln for ln in block("quickstart.md", "## 3. The same in a notebook", "python").splitlines() if ln.strip()]
     assert lines[0] == "%load_ext batchfed_lab" and lines[-1] == "%fed down"
@@ -144,8 +157,9 @@ def examples() -> list[tuple[str, str]]:
 
 
 def test_every_constraint_has_an_example() -> None:
-    from batchfed_lab.config.constraints import FederationConstraints
     from gen_config_reference import rows
+
+    from batchfed_lab.config.constraints import FederationConstraints
 
     text = (DOCS / "constraints.md").read_text(encoding="utf-8")
     leaves = [r[0].strip("`").split(" ")[0].split("`")[0] for r in rows("c", FederationConstraints) if r[1] != "mapping"]

@@ -15,7 +15,6 @@ if str(REPO) not in sys.path:
 
 from drills.run import DRILLS  # noqa: E402
 
-
 # the fuzzers run at short strength in tests/badinput/test_fuzz.py already
 SHORT = [d for d in DRILLS if d != "fuzzing"]
 

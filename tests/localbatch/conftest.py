@@ -13,6 +13,7 @@ import pytest
 from azure.batch import BatchClient
 
 from batchfed_lab.localbatch import control
+
 from .lb_helpers import leftover_processes, start_server
 
 _accounts = itertools.count(1)

@@ -13,6 +13,7 @@ from azure.batch import models as bm
 
 from batchfed_lab.localbatch import control
 
+
 def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition", interval: float = 0.05):
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -58,8 +59,9 @@ def vm_config(**kwargs) -> bm.VirtualMachineConfiguration:
     )
 
 
-def make_pool(client: BatchClient, pool_id: str = "pool", *, dedicated: int = 1, low: int = 0, slots: int = 1,
-              wait: bool = True, **kwargs) -> bm.BatchPool:
+def make_pool(
+    client: BatchClient, pool_id: str = "pool", *, dedicated: int = 1, low: int = 0, slots: int = 1, wait: bool = True, **kwargs
+) -> bm.BatchPool:
     client.create_pool(
         bm.BatchPoolCreateOptions(
             id=pool_id,
@@ -87,8 +89,9 @@ def make_job(client: BatchClient, job_id: str = "job", pool_id: str = "pool", **
 
 
 def wait_tasks_done(client: BatchClient, job_id: str, count: int, timeout: float = 30.0) -> list[bm.BatchTask]:
-    wait_for(lambda: client.get_job_task_counts(job_id).task_counts.completed >= count, timeout,
-             f"{count} completed tasks in {job_id}")
+    wait_for(
+        lambda: client.get_job_task_counts(job_id).task_counts.completed >= count, timeout, f"{count} completed tasks in {job_id}"
+    )
     return list(client.list_tasks(job_id))
 
 

@@ -26,7 +26,9 @@ def test_pool_create_get_list_delete(client):
         virtual_machine_configuration=vm_config(
             container_configuration=bm.BatchContainerConfiguration(
                 type=bm.ContainerType.DOCKER_COMPATIBLE,
-                container_registries=[bm.ContainerRegistryReference(registry_server="myacr.azurecr.io", username="u", password="p")],
+                container_registries=[
+                    bm.ContainerRegistryReference(registry_server="myacr.azurecr.io", username="u", password="p")
+                ],
             )
         ),
     )
@@ -36,14 +38,22 @@ def test_pool_create_get_list_delete(client):
     assert pool.network_configuration.subnet_id.endswith("/subnets/a")
     assert {m.name: m.value for m in pool.metadata} == {"batchfed_location": "westeurope"}
     assert pool.virtual_machine_configuration.image_reference.sku == "22_04-lts"
-    assert pool.virtual_machine_configuration.container_configuration.container_registries[0].registry_server == "myacr.azurecr.io"
+    assert (
+        pool.virtual_machine_configuration.container_configuration.container_registries[0].registry_server == "myacr.azurecr.io"
+    )
     assert pool.state == bm.BatchPoolState.ACTIVE
     assert pool.url.endswith("/pools/p-west")
 
-    make_pool(client, "p-east", dedicated=1, wait=False,
-              virtual_machine_configuration=bm.VirtualMachineConfiguration(
-                  image_reference=bm.BatchVmImageReference(virtual_machine_image_id="/subscriptions/s/images/custom"),
-                  node_agent_sku_id="batch.node.ubuntu 22.04"))
+    make_pool(
+        client,
+        "p-east",
+        dedicated=1,
+        wait=False,
+        virtual_machine_configuration=bm.VirtualMachineConfiguration(
+            image_reference=bm.BatchVmImageReference(virtual_machine_image_id="/subscriptions/s/images/custom"),
+            node_agent_sku_id="batch.node.ubuntu 22.04",
+        ),
+    )
     assert [p.id for p in client.list_pools()] == ["p-west", "p-east"]
     assert [p.id for p in client.list_pools(filter="startswith(id, 'p-e')")] == ["p-east"]
     selected = list(client.list_pools(select=["id", "vmSize"]))
@@ -78,8 +88,9 @@ def test_pool_errors(client):
 
 def test_resize_and_node_counts(client):
     make_pool(client, "rs", dedicated=1, low=0, slots=2)
-    client.begin_resize_pool("rs", bm.BatchPoolResizeOptions(target_dedicated_nodes=3, target_low_priority_nodes=2),
-                             polling_interval=0.05).result()
+    client.begin_resize_pool(
+        "rs", bm.BatchPoolResizeOptions(target_dedicated_nodes=3, target_low_priority_nodes=2), polling_interval=0.05
+    ).result()
     pool = client.get_pool("rs")
     assert (pool.current_dedicated_nodes, pool.current_low_priority_nodes) == (3, 2)
     assert pool.allocation_state == bm.AllocationState.STEADY
@@ -95,8 +106,9 @@ def test_resize_and_node_counts(client):
     assert counts.dedicated.running + counts.low_priority.running == 1
     client.terminate_task("busy", "sleeper")
 
-    client.begin_resize_pool("rs", bm.BatchPoolResizeOptions(target_dedicated_nodes=1, target_low_priority_nodes=0),
-                             polling_interval=0.05).result()
+    client.begin_resize_pool(
+        "rs", bm.BatchPoolResizeOptions(target_dedicated_nodes=1, target_low_priority_nodes=0), polling_interval=0.05
+    ).result()
     assert len(list(client.list_nodes("rs"))) == 1
 
 
@@ -104,16 +116,26 @@ def test_autoscale_formula(client, localbatch, lb_workspace, account):
     from batchfed_lab.localbatch import control
 
     formula = "$TargetDedicatedNodes = min(3, $PendingTasks.GetSample(1)); $NodeDeallocationOption = taskcompletion;"
-    client.create_pool(bm.BatchPoolCreateOptions(
-        id="auto", vm_size="standard_d2s_v3", virtual_machine_configuration=vm_config(),
-        enable_auto_scale=True, auto_scale_formula=formula,
-        auto_scale_evaluation_interval=datetime.timedelta(minutes=5)))
+    client.create_pool(
+        bm.BatchPoolCreateOptions(
+            id="auto",
+            vm_size="standard_d2s_v3",
+            virtual_machine_configuration=vm_config(),
+            enable_auto_scale=True,
+            auto_scale_formula=formula,
+            auto_scale_evaluation_interval=datetime.timedelta(minutes=5),
+        )
+    )
     pool = client.get_pool("auto")
     assert pool.enable_auto_scale and pool.auto_scale_formula == formula
-    assert pool.auto_scale_run.results == "$TargetDedicatedNodes=0;$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion"
+    assert (
+        pool.auto_scale_run.results == "$TargetDedicatedNodes=0;$TargetLowPriorityNodes=0;$NodeDeallocationOption=taskcompletion"
+    )
 
-    run = client.evaluate_pool_auto_scale("auto", bm.BatchPoolEvaluateAutoScaleOptions(
-        auto_scale_formula="$TargetDedicatedNodes = 2; $NodeDeallocationOption = requeue;"))
+    run = client.evaluate_pool_auto_scale(
+        "auto",
+        bm.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes = 2; $NodeDeallocationOption = requeue;"),
+    )
     assert run.results.startswith("$TargetDedicatedNodes=2;") and "$NodeDeallocationOption=requeue" in run.results
     assert run.error is None
 
@@ -129,9 +151,13 @@ def test_autoscale_formula(client, localbatch, lb_workspace, account):
     assert exc.value.error.code == "AutoScalingEnabled"
     client.disable_pool_auto_scale("auto")
     assert client.get_pool("auto").enable_auto_scale is False
-    client.enable_pool_auto_scale("auto", bm.BatchPoolEnableAutoScaleOptions(
-        auto_scale_formula="$TargetLowPriorityNodes = max(1, $CurrentDedicatedNodes - 2);",
-        auto_scale_evaluation_interval=datetime.timedelta(minutes=10)))
+    client.enable_pool_auto_scale(
+        "auto",
+        bm.BatchPoolEnableAutoScaleOptions(
+            auto_scale_formula="$TargetLowPriorityNodes = max(1, $CurrentDedicatedNodes - 2);",
+            auto_scale_evaluation_interval=datetime.timedelta(minutes=10),
+        ),
+    )
     assert client.get_pool("auto").auto_scale_run.results.split(";")[1] == "$TargetLowPriorityNodes=1"
 
 
@@ -149,9 +175,15 @@ def test_autoscale_formula(client, localbatch, lb_workspace, account):
 )
 def test_bad_autoscale_formula_is_400(client, formula):
     with pytest.raises(HttpResponseError) as exc:
-        client.create_pool(bm.BatchPoolCreateOptions(
-            id="bad", vm_size="standard_d2s_v3", virtual_machine_configuration=vm_config(),
-            enable_auto_scale=True, auto_scale_formula=formula))
+        client.create_pool(
+            bm.BatchPoolCreateOptions(
+                id="bad",
+                vm_size="standard_d2s_v3",
+                virtual_machine_configuration=vm_config(),
+                enable_auto_scale=True,
+                auto_scale_formula=formula,
+            )
+        )
     assert exc.value.status_code == 400
     assert exc.value.error.code == "AutoScalingFormulaSyntaxError"
     with pytest.raises(ResourceNotFoundError):
@@ -160,21 +192,36 @@ def test_bad_autoscale_formula_is_400(client, formula):
 
 def test_autoscale_settings_validated(client):
     with pytest.raises(HttpResponseError) as exc:  # Azure: autoscale pools take no fixed targets
-        client.create_pool(bm.BatchPoolCreateOptions(
-            id="both", vm_size="x", virtual_machine_configuration=vm_config(), target_dedicated_nodes=1,
-            enable_auto_scale=True, auto_scale_formula="$TargetDedicatedNodes=1;"))
+        client.create_pool(
+            bm.BatchPoolCreateOptions(
+                id="both",
+                vm_size="x",
+                virtual_machine_configuration=vm_config(),
+                target_dedicated_nodes=1,
+                enable_auto_scale=True,
+                auto_scale_formula="$TargetDedicatedNodes=1;",
+            )
+        )
     assert exc.value.error.code == "InvalidPropertyValue"
     with pytest.raises(HttpResponseError) as exc:
-        client.create_pool(bm.BatchPoolCreateOptions(
-            id="noformula", vm_size="x", virtual_machine_configuration=vm_config(), enable_auto_scale=True))
+        client.create_pool(
+            bm.BatchPoolCreateOptions(
+                id="noformula", vm_size="x", virtual_machine_configuration=vm_config(), enable_auto_scale=True
+            )
+        )
     assert exc.value.error.code == "MissingRequiredProperty"
 
 
 # -- jobs -------------------------------------------------------------------------------------------
 def test_job_crud_and_errors(client):
     make_pool(client, dedicated=1)
-    make_job(client, "job-a", priority=5, metadata=[bm.BatchMetadataItem(name="k", value="v")],
-             constraints=bm.BatchJobConstraints(max_task_retry_count=2))
+    make_job(
+        client,
+        "job-a",
+        priority=5,
+        metadata=[bm.BatchMetadataItem(name="k", value="v")],
+        constraints=bm.BatchJobConstraints(max_task_retry_count=2),
+    )
     job = client.get_job("job-a")
     assert job.state == bm.BatchJobState.ACTIVE and job.pool_info.pool_id == "pool" and job.priority == 5
     assert job.constraints.max_task_retry_count == 2 and job.metadata[0].value == "v"
@@ -228,11 +275,16 @@ def test_all_tasks_complete_terminates_job(client):
 def test_task_add_list_get_and_counts(client, account):
     make_pool(client, dedicated=1, slots=4)
     make_job(client)
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="env", command_line='echo "$AZ_BATCH_ACCOUNT_NAME $AZ_BATCH_JOB_ID $AZ_BATCH_TASK_ID $AZ_BATCH_POOL_ID $SHARD"; '
-                               'test "$PWD" = "$AZ_BATCH_TASK_WORKING_DIR" && echo wd-ok; '
-                               'test -n "$AZ_BATCH_NODE_ID" && echo node-ok; echo oops >&2; exit 3',
-        environment_settings=[bm.EnvironmentSetting(name="SHARD", value="7")]))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="env",
+            command_line='echo "$AZ_BATCH_ACCOUNT_NAME $AZ_BATCH_JOB_ID $AZ_BATCH_TASK_ID $AZ_BATCH_POOL_ID $SHARD"; '
+            'test "$PWD" = "$AZ_BATCH_TASK_WORKING_DIR" && echo wd-ok; '
+            'test -n "$AZ_BATCH_NODE_ID" && echo node-ok; echo oops >&2; exit 3',
+            environment_settings=[bm.EnvironmentSetting(name="SHARD", value="7")],
+        ),
+    )
     result = client.create_tasks("job", [bm.BatchTaskCreateOptions(id=f"ok{i}", command_line=f"echo {i}") for i in range(4)])
     assert all(r.status == bm.BatchTaskAddStatus.SUCCESS for r in result.result_values)
     tasks = wait_tasks_done(client, "job", 5)
@@ -268,16 +320,28 @@ def test_task_errors(client):
         client.create_task("job", bm.BatchTaskCreateOptions(id="T1", command_line="true"))
     assert exc.value.error.code == "TaskExists"
     # the raw collection call reports TaskExists per task; create_tasks treats it as success
-    raw = client.create_task_collection("job", bm.BatchTaskGroup(task_values=[
-        bm.BatchTaskCreateOptions(id="t1", command_line="true"), bm.BatchTaskCreateOptions(id="t2", command_line="true")]))
+    raw = client.create_task_collection(
+        "job",
+        bm.BatchTaskGroup(
+            task_values=[
+                bm.BatchTaskCreateOptions(id="t1", command_line="true"),
+                bm.BatchTaskCreateOptions(id="t2", command_line="true"),
+            ]
+        ),
+    )
     by_id = {r.task_id: r for r in raw.result_values}
     assert by_id["t1"].status == bm.BatchTaskAddStatus.CLIENT_ERROR and by_id["t1"].error.code == "TaskExists"
     assert by_id["t2"].status == bm.BatchTaskAddStatus.SUCCESS
     again = client.create_tasks("job", [bm.BatchTaskCreateOptions(id="t1", command_line="true")])
     assert again.result_values[0].error.code == "TaskExists"
     with pytest.raises(bm.CreateTasksError) as cte:
-        client.create_tasks("job", [bm.BatchTaskCreateOptions(id="bad id", command_line="true"),
-                                    bm.BatchTaskCreateOptions(id="t3", command_line="true")])
+        client.create_tasks(
+            "job",
+            [
+                bm.BatchTaskCreateOptions(id="bad id", command_line="true"),
+                bm.BatchTaskCreateOptions(id="t3", command_line="true"),
+            ],
+        )
     assert [(f.task_id, f.error.code) for f in cte.value.failure_tasks] == [("bad id", "InvalidPropertyValue")]
     with pytest.raises(ResourceNotFoundError) as exc:
         client.get_task("job", "missing")
@@ -286,12 +350,17 @@ def test_task_errors(client):
         client.create_task("nojob", bm.BatchTaskCreateOptions(id="x", command_line="true"))
     assert exc.value.error.code == "JobNotFound"
     with pytest.raises(HttpResponseError) as exc:
-        client.create_task("job", bm.BatchTaskCreateOptions(id="deps", command_line="true",
-                                                            depends_on=bm.BatchTaskDependencies(task_ids=["t1"])))
+        client.create_task(
+            "job", bm.BatchTaskCreateOptions(id="deps", command_line="true", depends_on=bm.BatchTaskDependencies(task_ids=["t1"]))
+        )
     assert exc.value.error.code == "TaskDependenciesNotSpecifiedOnJob"
     with pytest.raises(HttpResponseError) as exc:
-        client.create_task("job", bm.BatchTaskCreateOptions(id="neg", command_line="true",
-                                                            constraints=bm.BatchTaskConstraints(max_task_retry_count=-5)))
+        client.create_task(
+            "job",
+            bm.BatchTaskCreateOptions(
+                id="neg", command_line="true", constraints=bm.BatchTaskConstraints(max_task_retry_count=-5)
+            ),
+        )
     assert exc.value.status_code == 400 and exc.value.error.code == "InvalidPropertyValue"
 
 
@@ -314,25 +383,32 @@ def test_dependencies_run_in_order(client):
     make_job(client, uses_task_dependencies=True)
     deps = {"b": ["a"], "c": ["a"], "d": ["b", "c"]}
     tasks = [
-        bm.BatchTaskCreateOptions(id=tid, command_line="sleep 0.2",
-                                  depends_on=bm.BatchTaskDependencies(task_ids=deps[tid]) if tid in deps else None)
+        bm.BatchTaskCreateOptions(
+            id=tid, command_line="sleep 0.2", depends_on=bm.BatchTaskDependencies(task_ids=deps[tid]) if tid in deps else None
+        )
         for tid in ("d", "c", "b", "a")  # added dependents first
     ]
     client.create_tasks("job", tasks)
-    client.create_task("job", bm.BatchTaskCreateOptions(id="5", command_line="true",
-                                                        depends_on=bm.BatchTaskDependencies(task_id_ranges=[bm.BatchTaskIdRange(start=1, end=2)])))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="5", command_line="true", depends_on=bm.BatchTaskDependencies(task_id_ranges=[bm.BatchTaskIdRange(start=1, end=2)])
+        ),
+    )
     client.create_tasks("job", [bm.BatchTaskCreateOptions(id=str(i), command_line="true") for i in (1, 2)])
     done = {t.id: t for t in wait_tasks_done(client, "job", 7)}
-    for child, parents in list(deps.items()) + [("5", ["1", "2"])]:
+    for child, parents in [*list(deps.items()), ("5", ["1", "2"])]:
         for parent in parents:
             assert done[child].execution_info.start_time >= done[parent].execution_info.end_time, (child, parent)
 
     # a failed dependency blocks its dependents (Batch's default dependency action)
     client.create_task("job", bm.BatchTaskCreateOptions(id="f", command_line="exit 1"))
-    client.create_task("job", bm.BatchTaskCreateOptions(id="after-f", command_line="true",
-                                                        depends_on=bm.BatchTaskDependencies(task_ids=["f"])))
-    client.create_task("job", bm.BatchTaskCreateOptions(id="g", command_line="true",
-                                                        depends_on=bm.BatchTaskDependencies(task_ids=["a"])))
+    client.create_task(
+        "job", bm.BatchTaskCreateOptions(id="after-f", command_line="true", depends_on=bm.BatchTaskDependencies(task_ids=["f"]))
+    )
+    client.create_task(
+        "job", bm.BatchTaskCreateOptions(id="g", command_line="true", depends_on=bm.BatchTaskDependencies(task_ids=["a"]))
+    )
     wait_for(lambda: client.get_task("job", "f").state == bm.BatchTaskState.COMPLETED, what="f to fail")
     wait_for(lambda: client.get_task("job", "g").state == bm.BatchTaskState.COMPLETED, what="g to run")
     assert client.get_task("job", "after-f").state == bm.BatchTaskState.ACTIVE
@@ -342,11 +418,13 @@ def test_less_common_calls(client):
     from azure.core.rest import HttpRequest
 
     make_pool(client, dedicated=2, slots=2)
-    client.update_pool("pool", bm.BatchPoolUpdateOptions(metadata=[bm.BatchMetadataItem(name="batchfed_location", value="uksouth")]))
+    client.update_pool(
+        "pool", bm.BatchPoolUpdateOptions(metadata=[bm.BatchMetadataItem(name="batchfed_location", value="uksouth")])
+    )
     assert client.get_pool("pool").metadata[0].value == "uksouth"
     client.replace_pool_properties("pool", bm.BatchPoolReplaceOptions(application_package_references=[], metadata=[]))
     assert not client.get_pool("pool").metadata
-    node = list(client.list_nodes("pool"))[0]
+    node = next(iter(client.list_nodes("pool")))
     assert client.get_node("pool", node.id).state == bm.BatchNodeState.IDLE
     client.begin_remove_nodes("pool", bm.BatchNodeRemoveOptions(node_ids=[node.id]), polling_interval=0.05).result()
     pool = client.get_pool("pool")
@@ -356,8 +434,9 @@ def test_less_common_calls(client):
     assert client.get_pool("pool").allocation_state == bm.AllocationState.STEADY
 
     make_job(client)
-    client.begin_disable_job("job", bm.BatchJobDisableOptions(disable_tasks=bm.DisableBatchJobOption.REQUEUE),
-                             polling_interval=0.05).result()
+    client.begin_disable_job(
+        "job", bm.BatchJobDisableOptions(disable_tasks=bm.DisableBatchJobOption.REQUEUE), polling_interval=0.05
+    ).result()
     assert client.get_job("job").state == bm.BatchJobState.DISABLED
     client.create_task("job", bm.BatchTaskCreateOptions(id="held", command_line="echo held"))
     client.begin_enable_job("job", polling_interval=0.05).result()
@@ -384,12 +463,18 @@ def test_less_common_calls(client):
     with pytest.raises(ResourceNotFoundError):
         client.get_task("job", "held")
 
-    spec = bm.BatchJobSpecification(pool_info=bm.BatchPoolInfo(pool_id="pool"),
-                                    job_manager_task=bm.BatchJobManagerTask(id="jm", command_line="true"))
-    client.create_job_schedule(bm.BatchJobScheduleCreateOptions(
-        id="sched", schedule=bm.BatchJobScheduleConfiguration(
-            do_not_run_until=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)),
-        job_specification=spec))
+    spec = bm.BatchJobSpecification(
+        pool_info=bm.BatchPoolInfo(pool_id="pool"), job_manager_task=bm.BatchJobManagerTask(id="jm", command_line="true")
+    )
+    client.create_job_schedule(
+        bm.BatchJobScheduleCreateOptions(
+            id="sched",
+            schedule=bm.BatchJobScheduleConfiguration(
+                do_not_run_until=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+            ),
+            job_specification=spec,
+        )
+    )
     client.disable_job_schedule("sched")
     assert client.get_job_schedule("sched").state == bm.BatchJobScheduleState.DISABLED
     client.enable_job_schedule("sched")
@@ -397,7 +482,7 @@ def test_less_common_calls(client):
     sched = client.get_job_schedule("sched")
     assert sched.metadata[0].value == "b" and sched.state == bm.BatchJobScheduleState.ACTIVE
     client.replace_job_schedule("sched", sched)
-    assert list(client.list_job_schedules())[0].id == "sched"
+    assert next(iter(client.list_job_schedules())).id == "sched"
 
     # admin calls go through the SDK's own pipeline (signed like every call)
     response = client.send_request(HttpRequest("GET", "/localbatch-info?api-version=2025-06-01"))

@@ -32,8 +32,11 @@ def test_unsigned_request_is_403(localbatch, account):
     status, body = _raw_get(localbatch, f"/accounts/{account}/jobs?api-version=2025-06-01")
     assert status == 403 and body["code"] == "AuthenticationFailed"
     assert body["message"]["lang"] == "en-US" and body["message"]["value"].startswith("Server failed to authenticate")
-    status, body = _raw_get(localbatch, f"/accounts/{account}/jobs?api-version=2025-06-01",
-                            {"Authorization": f"SharedKey {account}:AAAA", "ocp-date": "Sun, 01 Jan 2040 00:00:00 GMT"})
+    status, body = _raw_get(
+        localbatch,
+        f"/accounts/{account}/jobs?api-version=2025-06-01",
+        {"Authorization": f"SharedKey {account}:AAAA", "ocp-date": "Sun, 01 Jan 2040 00:00:00 GMT"},
+    )
     assert status == 403 and body["code"] == "AuthenticationFailed"
 
 

@@ -41,8 +41,13 @@ def call(eng: Engine, handler, route: str, *args: str, body: object = None, meth
 
 
 def new_pool(eng: Engine, pool_id: str, dedicated: int = 1, low: int = 0) -> None:
-    body = {"id": pool_id, "vmSize": "standard_d2s_v3", "virtualMachineConfiguration": IMAGE,
-            "targetDedicatedNodes": dedicated, "targetLowPriorityNodes": low}  # fmt: skip
+    body = {
+        "id": pool_id,
+        "vmSize": "standard_d2s_v3",
+        "virtualMachineConfiguration": IMAGE,
+        "targetDedicatedNodes": dedicated,
+        "targetLowPriorityNodes": low,
+    }
     call(eng, pools.create_pool, "/pools", body=body)
 
 

@@ -14,7 +14,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "localbatc
 def test_example_imports_only_the_sdk():
     tree = ast.parse(EXAMPLE.read_text())
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert not any(m.startswith("batchfed_lab") for m in modules)
     assert {"azure.batch", "azure.core.credentials"} <= modules
 

@@ -62,9 +62,14 @@ def test_required_slots_and_max_parallel_tasks(client):
 def test_wall_clock_limit_kills_the_process_group(client):
     make_pool(client, dedicated=1)
     make_job(client)
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="slow", command_line="echo $$ > pid; sleep 60 & echo $! > child; wait",
-        constraints=bm.BatchTaskConstraints(max_wall_clock_time=datetime.timedelta(seconds=1), max_task_retry_count=3)))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="slow",
+            command_line="echo $$ > pid; sleep 60 & echo $! > child; wait",
+            constraints=bm.BatchTaskConstraints(max_wall_clock_time=datetime.timedelta(seconds=1), max_task_retry_count=3),
+        ),
+    )
     (task,) = wait_tasks_done(client, "job", 1, timeout=15)
     info = task.execution_info
     assert info.result == bm.BatchTaskExecutionResult.FAILURE
@@ -80,10 +85,16 @@ def test_retries_then_success_and_exhausted_retries(client):
     make_pool(client, dedicated=1, slots=2)
     make_job(client)
     flaky = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; test $n -ge 3'
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="flaky", command_line=flaky, constraints=bm.BatchTaskConstraints(max_task_retry_count=3)))
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="hopeless", command_line="exit 7", constraints=bm.BatchTaskConstraints(max_task_retry_count=2)))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(id="flaky", command_line=flaky, constraints=bm.BatchTaskConstraints(max_task_retry_count=3)),
+    )
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="hopeless", command_line="exit 7", constraints=bm.BatchTaskConstraints(max_task_retry_count=2)
+        ),
+    )
     done = {t.id: t for t in wait_tasks_done(client, "job", 2)}
     assert done["flaky"].execution_info.result == bm.BatchTaskExecutionResult.SUCCESS
     assert done["flaky"].execution_info.retry_count == 2
@@ -93,20 +104,30 @@ def test_retries_then_success_and_exhausted_retries(client):
     assert (done["hopeless"].execution_info.retry_count, done["hopeless"].execution_info.exit_code) == (2, 7)
     # reactivate gives a failed task another round of attempts
     client.reactivate_task("job", "hopeless")
-    wait_for(lambda: client.get_task("job", "hopeless").state == bm.BatchTaskState.COMPLETED
-             and client.get_task("job", "hopeless").execution_info.retry_count == 2, what="the reactivated task to fail again")
+    wait_for(
+        lambda: (
+            client.get_task("job", "hopeless").state == bm.BatchTaskState.COMPLETED
+            and client.get_task("job", "hopeless").execution_info.retry_count == 2
+        ),
+        what="the reactivated task to fail again",
+    )
 
 
 def test_multi_instance_task_gets_distinct_nodes_and_host_list(client):
     make_pool(client, dedicated=3, slots=2, enable_inter_node_communication=True)
     make_job(client)
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="mpi",
-        command_line='echo "hosts=$AZ_BATCH_HOST_LIST master=$AZ_BATCH_IS_CURRENT_NODE_MASTER node=$AZ_BATCH_NODE_ID"; '
-                     'ls "$AZ_BATCH_TASK_SHARED_DIR"/coord-* | wc -l',
-        multi_instance_settings=bm.MultiInstanceSettings(
-            number_of_instances=3,
-            coordination_command_line='echo "$AZ_BATCH_NODE_ID $AZ_BATCH_IS_CURRENT_NODE_MASTER" > "$AZ_BATCH_TASK_SHARED_DIR/coord-$AZ_BATCH_NODE_ID"')))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="mpi",
+            command_line='echo "hosts=$AZ_BATCH_HOST_LIST master=$AZ_BATCH_IS_CURRENT_NODE_MASTER node=$AZ_BATCH_NODE_ID"; '
+            'ls "$AZ_BATCH_TASK_SHARED_DIR"/coord-* | wc -l',
+            multi_instance_settings=bm.MultiInstanceSettings(
+                number_of_instances=3,
+                coordination_command_line='echo "$AZ_BATCH_NODE_ID $AZ_BATCH_IS_CURRENT_NODE_MASTER" > "$AZ_BATCH_TASK_SHARED_DIR/coord-$AZ_BATCH_NODE_ID"',
+            ),
+        ),
+    )
     (task,) = wait_tasks_done(client, "job", 1)
     assert task.execution_info.result == bm.BatchTaskExecutionResult.SUCCESS
     first, count = stdout_of(client, "job", "mpi").strip().split("\n")
@@ -124,9 +145,14 @@ def test_multi_instance_task_gets_distinct_nodes_and_host_list(client):
 def test_multi_instance_waits_for_enough_nodes(client):
     make_pool(client, dedicated=2, enable_inter_node_communication=True)
     make_job(client)
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="big", command_line="true",
-        multi_instance_settings=bm.MultiInstanceSettings(number_of_instances=3, coordination_command_line="true")))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="big",
+            command_line="true",
+            multi_instance_settings=bm.MultiInstanceSettings(number_of_instances=3, coordination_command_line="true"),
+        ),
+    )
     client.create_task("job", bm.BatchTaskCreateOptions(id="small", command_line="true"))
     wait_for(lambda: client.get_task("job", "small").state == bm.BatchTaskState.COMPLETED, what="the small task")
     assert client.get_task("job", "big").state == bm.BatchTaskState.ACTIVE
@@ -135,12 +161,16 @@ def test_multi_instance_waits_for_enough_nodes(client):
 
 
 def test_container_task_without_an_engine_fails_clearly(client):
-    if os.system("docker info >/dev/null 2>&1") == 0:  # noqa: S605 - a fixed command
+    if os.system("docker info >/dev/null 2>&1") == 0:
         pytest.skip("a container engine answers here; this checks the no-engine path")
     make_pool(client, dedicated=1)
     make_job(client)
-    client.create_task("job", bm.BatchTaskCreateOptions(
-        id="ctr", command_line="echo hi", container_settings=bm.BatchTaskContainerSettings(image_name="busybox:latest")))
+    client.create_task(
+        "job",
+        bm.BatchTaskCreateOptions(
+            id="ctr", command_line="echo hi", container_settings=bm.BatchTaskContainerSettings(image_name="busybox:latest")
+        ),
+    )
     (task,) = wait_tasks_done(client, "job", 1, timeout=40)
     assert task.execution_info.result == bm.BatchTaskExecutionResult.FAILURE
     assert task.execution_info.failure_info.code == "ContainerEngineUnavailable"
@@ -151,7 +181,7 @@ def test_preemption_requeues_without_counting_a_retry(client, account, lb_worksp
     make_pool(client, dedicated=0, low=2)
     make_job(client)
     # the first attempt waits (far longer than the test); once requeued, the attempt finishes
-    cmd = 'if [ -e first ]; then echo second; else touch first; sleep 60; fi'
+    cmd = "if [ -e first ]; then echo second; else touch first; sleep 60; fi"
     client.create_tasks("job", [bm.BatchTaskCreateOptions(id=f"lp{i}", command_line=cmd) for i in range(2)])
     wait_for(lambda: all(_has_file(client, f"lp{i}", "wd/first") for i in range(2)), what="both first attempts running")
     result = control.preempt(account, "pool", duration_seconds=0.5, workspace=lb_workspace)
@@ -181,10 +211,14 @@ def test_preempted_nodes_take_no_work_until_they_return(client, account, lb_work
 
 def test_job_preparation_runs_once_per_node(client):
     make_pool(client, dedicated=1, slots=2)
-    make_job(client, job_preparation_task=bm.BatchJobPreparationTask(
-        command_line='echo prepared >> "$AZ_BATCH_NODE_SHARED_DIR/prep-count"'))
-    client.create_tasks("job", [bm.BatchTaskCreateOptions(id=f"t{i}", command_line='cat "$AZ_BATCH_NODE_SHARED_DIR/prep-count"')
-                                for i in range(4)])
+    make_job(
+        client,
+        job_preparation_task=bm.BatchJobPreparationTask(command_line='echo prepared >> "$AZ_BATCH_NODE_SHARED_DIR/prep-count"'),
+    )
+    client.create_tasks(
+        "job",
+        [bm.BatchTaskCreateOptions(id=f"t{i}", command_line='cat "$AZ_BATCH_NODE_SHARED_DIR/prep-count"') for i in range(4)],
+    )
     tasks = wait_tasks_done(client, "job", 4)
     assert all(stdout_of(client, "job", t.id) == "prepared\n" for t in tasks)
 

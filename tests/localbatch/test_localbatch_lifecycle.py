@@ -24,7 +24,7 @@ from batchfed_lab.localbatch import control
 
 from .lb_helpers import leftover_processes, make_job, make_pool, start_server, stdout_of, wait_for, wait_tasks_done
 
-LONG_THEN_QUICK = 'if [ -e marker ]; then echo rerun; else touch marker; echo $$ > pid; sleep 60; fi'
+LONG_THEN_QUICK = "if [ -e marker ]; then echo rerun; else touch marker; echo $$ > pid; sleep 60; fi"
 
 
 @pytest.fixture
@@ -51,12 +51,17 @@ def test_start_is_idempotent_and_stop_cleans_up(ws):
     assert time.perf_counter() - t0 >= 0.04  # injected latency from the workspace settings
 
     # a second server on the same workspace refuses to start (it would share the state)
-    second = subprocess.run([sys.executable, "-m", "batchfed_lab.localbatch", "serve", "--workspace", str(ws)],
-                            capture_output=True, timeout=30)
+    second = subprocess.run(
+        [sys.executable, "-m", "batchfed_lab.localbatch", "serve", "--workspace", str(ws)], capture_output=True, timeout=30
+    )
     assert second.returncode == 3
 
-    out = subprocess.run([sys.executable, "-m", "batchfed_lab.localbatch", "info", "--workspace", str(ws)],
-                         capture_output=True, timeout=30, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "batchfed_lab.localbatch", "info", "--workspace", str(ws)],
+        capture_output=True,
+        timeout=30,
+        text=True,
+    )
     assert json.loads(out.stdout)["pid"] == first.pid
 
     assert control.stop(ws) is True
@@ -71,9 +76,19 @@ def test_start_is_idempotent_and_stop_cleans_up(ws):
 def test_stale_discovery_record_is_pruned(ws):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    runtime.write_json_atomic(control.discovery_path(ws), {
-        "pid": dead.pid, "url": "http://127.0.0.1:1", "port": 1, "version": "0", "started": "2020-01-01T00:00:00Z",
-        "workspace": str(ws), "key_file": "k", "log_file": "l"})
+    runtime.write_json_atomic(
+        control.discovery_path(ws),
+        {
+            "pid": dead.pid,
+            "url": "http://127.0.0.1:1",
+            "port": 1,
+            "version": "0",
+            "started": "2020-01-01T00:00:00Z",
+            "workspace": str(ws),
+            "key_file": "k",
+            "log_file": "l",
+        },
+    )
     assert control.info(ws) is None
     assert not control.discovery_path(ws).exists()
     status = control.status(ws)
@@ -109,13 +124,21 @@ def test_restart_requeues_running_tasks_and_forgets_nothing(ws):
 
     # strict limits: Azure's minimum schedule recurrence (1 minute) and autoscale interval (5 minutes)
     with pytest.raises(HttpResponseError) as exc:
-        client.create_job_schedule(bm.BatchJobScheduleCreateOptions(
-            id="s", schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=30)),
-            job_specification=bm.BatchJobSpecification(pool_info=bm.BatchPoolInfo(pool_id="pool"))))
+        client.create_job_schedule(
+            bm.BatchJobScheduleCreateOptions(
+                id="s",
+                schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=30)),
+                job_specification=bm.BatchJobSpecification(pool_info=bm.BatchPoolInfo(pool_id="pool")),
+            )
+        )
     assert exc.value.status_code == 400
     with pytest.raises(HttpResponseError) as exc:
-        client.enable_pool_auto_scale("pool", bm.BatchPoolEnableAutoScaleOptions(
-            auto_scale_formula="$TargetDedicatedNodes=1;", auto_scale_evaluation_interval=datetime.timedelta(minutes=1)))
+        client.enable_pool_auto_scale(
+            "pool",
+            bm.BatchPoolEnableAutoScaleOptions(
+                auto_scale_formula="$TargetDedicatedNodes=1;", auto_scale_evaluation_interval=datetime.timedelta(minutes=1)
+            ),
+        )
     assert exc.value.status_code == 400
 
 

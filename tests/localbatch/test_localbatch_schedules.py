@@ -23,16 +23,25 @@ def _completed_jobs(client, schedule_id: str) -> list[bm.BatchJob]:
 
 def test_schedule_with_task_list_recurs(client):
     make_pool(client, dedicated=1, slots=2)
-    tasks = [{"id": "hello", "commandLine": 'echo "hi from $AZ_BATCH_JOB_ID of $AZ_BATCH_JOB_SCHEDULE_ID"'},
-             {"id": "two", "commandLine": "true"}]
-    client.create_job_schedule(bm.BatchJobScheduleCreateOptions(
-        id="every-second",
-        schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=1)),
-        job_specification=_spec(
-            all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.TERMINATE_JOB,
-            metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value=json.dumps(tasks))])))
-    done = wait_for(lambda: (jobs := _completed_jobs(client, "every-second")) and len(jobs) >= 2 and jobs, timeout=20,
-                    what="two completed recurrences")
+    tasks = [
+        {"id": "hello", "commandLine": 'echo "hi from $AZ_BATCH_JOB_ID of $AZ_BATCH_JOB_SCHEDULE_ID"'},
+        {"id": "two", "commandLine": "true"},
+    ]
+    client.create_job_schedule(
+        bm.BatchJobScheduleCreateOptions(
+            id="every-second",
+            schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=1)),
+            job_specification=_spec(
+                all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.TERMINATE_JOB,
+                metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value=json.dumps(tasks))],
+            ),
+        )
+    )
+    done = wait_for(
+        lambda: (jobs := _completed_jobs(client, "every-second")) and len(jobs) >= 2 and jobs,
+        timeout=20,
+        what="two completed recurrences",
+    )
     assert [j.id for j in done[:2]] == ["every-second:job-1", "every-second:job-2"]
     assert all(j.execution_info.termination_reason == "AllTasksComplete" for j in done)
     assert stdout_of(client, "every-second:job-1", "hello") == "hi from every-second:job-1 of every-second\n"
@@ -55,12 +64,18 @@ def test_schedule_with_task_list_recurs(client):
 
 def test_schedule_with_job_manager_waits_for_the_previous_job(client):
     make_pool(client, dedicated=1)
-    client.create_job_schedule(bm.BatchJobScheduleCreateOptions(
-        id="jm",
-        schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=1)),
-        job_specification=_spec(job_manager_task=bm.BatchJobManagerTask(id="manager", command_line="sleep 1.5; echo managed"))))
-    done = wait_for(lambda: (jobs := _completed_jobs(client, "jm")) and len(jobs) >= 2 and jobs, timeout=20,
-                    what="two job-manager runs")
+    client.create_job_schedule(
+        bm.BatchJobScheduleCreateOptions(
+            id="jm",
+            schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=1)),
+            job_specification=_spec(
+                job_manager_task=bm.BatchJobManagerTask(id="manager", command_line="sleep 1.5; echo managed")
+            ),
+        )
+    )
+    done = wait_for(
+        lambda: (jobs := _completed_jobs(client, "jm")) and len(jobs) >= 2 and jobs, timeout=20, what="two job-manager runs"
+    )
     first, second = done[:2]
     assert first.execution_info.termination_reason == "JMComplete"
     assert stdout_of(client, first.id, "manager") == "managed\n"
@@ -72,23 +87,33 @@ def test_schedule_with_job_manager_waits_for_the_previous_job(client):
 def test_one_off_schedule_and_errors(client):
     make_pool(client, dedicated=1)
     spec = _spec(job_manager_task=bm.BatchJobManagerTask(id="once", command_line="true"))
-    client.create_job_schedule(bm.BatchJobScheduleCreateOptions(id="once", schedule=bm.BatchJobScheduleConfiguration(),
-                                                                job_specification=spec))
+    client.create_job_schedule(
+        bm.BatchJobScheduleCreateOptions(id="once", schedule=bm.BatchJobScheduleConfiguration(), job_specification=spec)
+    )
     wait_for(lambda: client.get_job_schedule("once").state == bm.BatchJobScheduleState.COMPLETED, what="the one-off schedule")
     assert [j.id for j in client.list_jobs_from_schedule("once")] == ["once:job-1"]
     with pytest.raises(ResourceExistsError) as exc:
-        client.create_job_schedule(bm.BatchJobScheduleCreateOptions(id="ONCE", schedule=bm.BatchJobScheduleConfiguration(),
-                                                                    job_specification=spec))
+        client.create_job_schedule(
+            bm.BatchJobScheduleCreateOptions(id="ONCE", schedule=bm.BatchJobScheduleConfiguration(), job_specification=spec)
+        )
     assert exc.value.error.code == "JobScheduleExists"
     with pytest.raises(HttpResponseError) as exc:  # even relaxed limits keep a 1-second floor
-        client.create_job_schedule(bm.BatchJobScheduleCreateOptions(
-            id="fast", schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(milliseconds=200)),
-            job_specification=spec))
+        client.create_job_schedule(
+            bm.BatchJobScheduleCreateOptions(
+                id="fast",
+                schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(milliseconds=200)),
+                job_specification=spec,
+            )
+        )
     assert exc.value.status_code == 400 and exc.value.error.code == "InvalidPropertyValue"
     with pytest.raises(HttpResponseError) as exc:
-        client.create_job_schedule(bm.BatchJobScheduleCreateOptions(
-            id="badtasks", schedule=bm.BatchJobScheduleConfiguration(),
-            job_specification=_spec(metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value="not json")])))
+        client.create_job_schedule(
+            bm.BatchJobScheduleCreateOptions(
+                id="badtasks",
+                schedule=bm.BatchJobScheduleConfiguration(),
+                job_specification=_spec(metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value="not json")]),
+            )
+        )
     assert exc.value.error.code == "InvalidPropertyValue"
     with pytest.raises(ResourceNotFoundError) as exc:
         client.get_job_schedule("absent")

@@ -13,8 +13,15 @@ from azure.core.rest import HttpRequest
 from batchfed_lab.localbatch import auth, formula, odata
 from batchfed_lab.localbatch._util import ApiError, format_duration, parse_duration
 
-CTX = {"$PendingTasks": 5, "$ActiveTasks": 3, "$RunningTasks": 2, "$CurrentDedicatedNodes": 1,
-       "$CurrentLowPriorityNodes": 0, "$TaskSlotsPerNode": 4, "$PreemptedNodeCount": 0}
+CTX = {
+    "$PendingTasks": 5,
+    "$ActiveTasks": 3,
+    "$RunningTasks": 2,
+    "$CurrentDedicatedNodes": 1,
+    "$CurrentLowPriorityNodes": 0,
+    "$TaskSlotsPerNode": 4,
+    "$PreemptedNodeCount": 0,
+}
 CURRENT = {"$TargetDedicatedNodes": 1.0, "$TargetLowPriorityNodes": 7.0}
 
 
@@ -26,8 +33,13 @@ CURRENT = {"$TargetDedicatedNodes": 1.0, "$TargetLowPriorityNodes": 7.0}
         ("$TargetLowPriorityNodes = max(0, $ActiveTasks.GetSample(1) - 5); $TargetDedicatedNodes=1", 1, 0, "requeue"),
         ("$TargetDedicatedNodes = ceil($PendingTasks.GetSample(1) / $TaskSlotsPerNode);", 2, 7, "requeue"),
         ("$TargetDedicatedNodes = floor(7 / 2) + 0.9;", 3, 7, "requeue"),
-        ("$busy = $RunningTasks.GetSample(1) > 0 && !($ActiveTasks.GetSample(1) == 0);\n"
-         "$TargetDedicatedNodes = $busy ? 4 : 0;\n$NodeDeallocationOption = taskcompletion;", 4, 7, "taskcompletion"),
+        (
+            "$busy = $RunningTasks.GetSample(1) > 0 && !($ActiveTasks.GetSample(1) == 0);\n"
+            "$TargetDedicatedNodes = $busy ? 4 : 0;\n$NodeDeallocationOption = taskcompletion;",
+            4,
+            7,
+            "taskcompletion",
+        ),
         ("$TargetDedicatedNodes = -3;", 0, 7, "requeue"),
         ("$NodeDeallocationOption = Terminate;", 1, 7, "terminate"),
     ],
@@ -35,8 +47,9 @@ CURRENT = {"$TargetDedicatedNodes": 1.0, "$TargetLowPriorityNodes": 7.0}
 def test_formula_subset(text, dedicated, low, option):
     result = formula.parse(text).evaluate(CTX, CURRENT)
     assert (result.dedicated, result.low_priority, result.deallocation) == (dedicated, low, option)
-    assert result.text.startswith(f"$TargetDedicatedNodes={dedicated};$TargetLowPriorityNodes={low};"
-                                  f"$NodeDeallocationOption={option}")
+    assert result.text.startswith(
+        f"$TargetDedicatedNodes={dedicated};$TargetLowPriorityNodes={low};$NodeDeallocationOption={option}"
+    )
 
 
 def test_formula_result_lists_user_variables():
@@ -46,10 +59,20 @@ def test_formula_result_lists_user_variables():
 
 @pytest.mark.parametrize(
     "text",
-    ["", ";", "$TargetDedicatedNodes", "TargetDedicatedNodes = 1;", "$TargetDedicatedNodes = 1 < 2 < 3;",
-     "$TargetDedicatedNodes = ceil(1, 2);", "$TargetDedicatedNodes = $ActiveTasks.GetSample(2);",
-     "$TargetDedicatedNodes = $SucceededTasks.GetSample(1);", "$TaskSlotsPerNode = 2;",
-     "$TargetDedicatedNodes = 1 # comment", "$TargetDedicatedNodes = (1 + 2;", "$x = requeue;"],
+    [
+        "",
+        ";",
+        "$TargetDedicatedNodes",
+        "TargetDedicatedNodes = 1;",
+        "$TargetDedicatedNodes = 1 < 2 < 3;",
+        "$TargetDedicatedNodes = ceil(1, 2);",
+        "$TargetDedicatedNodes = $ActiveTasks.GetSample(2);",
+        "$TargetDedicatedNodes = $SucceededTasks.GetSample(1);",
+        "$TaskSlotsPerNode = 2;",
+        "$TargetDedicatedNodes = 1 # comment",
+        "$TargetDedicatedNodes = (1 + 2;",
+        "$x = requeue;",
+    ],
 )
 def test_formula_outside_the_subset_is_refused(text):
     with pytest.raises(formula.FormulaError):
@@ -120,10 +143,24 @@ def _signed_by_sdk(method: str, url: str, **kwargs) -> tuple[str, list[tuple[str
 @pytest.mark.parametrize(
     "method, url, kwargs",
     [
-        ("GET", "http://127.0.0.1:1/accounts/acct/jobs/sched%3Ajob-1/tasks?api-version=2025-06-01&$filter=state%20eq%20%27completed%27&$select=id,state", {}),
-        ("POST", "http://127.0.0.1:1/accounts/acct/jobs?api-version=2025-06-01",
-         {"json": {"id": "j", "poolInfo": {"poolId": "p"}}, "headers": {"content-type": "application/json; odata=minimalmetadata"}}),
-        ("DELETE", "http://127.0.0.1:1/accounts/acct/pools/p?api-version=2025-06-01&timeOut=30", {"headers": {"If-Match": '"0x1"'}}),
+        (
+            "GET",
+            "http://127.0.0.1:1/accounts/acct/jobs/sched%3Ajob-1/tasks?api-version=2025-06-01&$filter=state%20eq%20%27completed%27&$select=id,state",
+            {},
+        ),
+        (
+            "POST",
+            "http://127.0.0.1:1/accounts/acct/jobs?api-version=2025-06-01",
+            {
+                "json": {"id": "j", "poolInfo": {"poolId": "p"}},
+                "headers": {"content-type": "application/json; odata=minimalmetadata"},
+            },
+        ),
+        (
+            "DELETE",
+            "http://127.0.0.1:1/accounts/acct/pools/p?api-version=2025-06-01&timeOut=30",
+            {"headers": {"If-Match": '"0x1"'}},
+        ),
         ("HEAD", "http://127.0.0.1:1/accounts/acct/pools/p?api-version=2025-06-01", {}),
     ],
 )
@@ -134,7 +171,11 @@ def test_server_accepts_exactly_what_the_sdk_signs(method, url, kwargs):
         (method, target.replace("/acct/", "/acct/x/", 1), headers),
         (method, target + "&maxresults=1", headers),
         ("PUT" if method != "PUT" else "GET", target, headers),
-        (method, target, [(k, v) for k, v in headers if k.lower() != "ocp-date"] + [("ocp-date", "Mon, 01 Jan 2024 00:00:00 GMT")]),
+        (
+            method,
+            target,
+            [(k, v) for k, v in headers if k.lower() != "ocp-date"] + [("ocp-date", "Mon, 01 Jan 2024 00:00:00 GMT")],
+        ),
     ]
     for m, t, h in tampered:
         with pytest.raises(ApiError) as exc:
@@ -146,22 +187,36 @@ def test_container_command_line_keeps_values_off_argv(tmp_path):
     from batchfed_lab.localbatch.runner import Instance, Run, RunSpec
 
     inst = Instance(0, "tvmps_x_d", "127.1.2.3", True, tmp_path / "task", tmp_path / "shared")
-    spec = RunSpec(run_id=7, label="a/j/t", command_line="python train.py", coordination_command_line=None, instances=(inst,),
-                   env={"PATH": "/usr/bin", "TOKEN": "s3cret"}, user_env_names=frozenset({"TOKEN"}), wall_clock_seconds=None,
-                   container={"imageName": "myacr.azurecr.io/worker:1", "containerRunOptions": "--gpus all --shm-size 1g"}, prep=None)
+    spec = RunSpec(
+        run_id=7,
+        label="a/j/t",
+        command_line="python train.py",
+        coordination_command_line=None,
+        instances=(inst,),
+        env={"PATH": "/usr/bin", "TOKEN": "s3cret"},
+        user_env_names=frozenset({"TOKEN"}),
+        wall_clock_seconds=None,
+        container={"imageName": "myacr.azurecr.io/worker:1", "containerRunOptions": "--gpus all --shm-size 1g"},
+        prep=None,
+    )
     run = Run(host=None, spec=spec, start_monotonic=0.0)  # type: ignore[arg-type]
     env = run._instance_env(inst)
     argv = run._docker_argv("python train.py", inst, env)
     assert argv[:3] == ["docker", "run", "--rm"]
     assert argv[-4:] == ["myacr.azurecr.io/worker:1", "/bin/sh", "-c", "python train.py"]
-    assert ["-w", str(tmp_path / "task" / "wd")] == argv[argv.index("-w"): argv.index("-w") + 2]
+    assert ["-w", str(tmp_path / "task" / "wd")] == argv[argv.index("-w") : argv.index("-w") + 2]
     assert "--gpus" in argv and "--shm-size" in argv
     passed = {argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
     assert {"TOKEN", "AZ_BATCH_TASK_WORKING_DIR", "AZ_BATCH_NODE_ID"} <= passed and "PATH" not in passed
     assert not any("s3cret" in a for a in argv)  # values travel in docker's environment, not its argv
 
 
-SCRIPTS = ["echo hi", "echo 'quoted' \"double\" && echo $HOME", "printf '%s\\n' a b | wc -l", "x=1; echo $((x+1)) > /dev/null; echo done"]
+SCRIPTS = [
+    "echo hi",
+    "echo 'quoted' \"double\" && echo $HOME",
+    "printf '%s\\n' a b | wc -l",
+    "x=1; echo $((x+1)) > /dev/null; echo done",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -178,13 +233,16 @@ def test_a_federation_shell_command_line_runs_as_one_shell_with_the_same_output(
     assert direct.stdout == nested.stdout != ""
 
 
-@pytest.mark.parametrize("line", [
-    "echo hi",
-    '/bin/sh -c "echo $HOME"',  # the outer shell would expand $HOME first: keep both shells
-    "/bin/sh -c 'echo a' && echo b",  # more than one command
-    "/bin/sh -c 'unbalanced",
-    "/bin/sh -c echo a",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo hi",
+        '/bin/sh -c "echo $HOME"',  # the outer shell would expand $HOME first: keep both shells
+        "/bin/sh -c 'echo a' && echo b",  # more than one command
+        "/bin/sh -c 'unbalanced",
+        "/bin/sh -c echo a",
+    ],
+)
 def test_other_command_lines_keep_the_outer_shell(line):
     from batchfed_lab.localbatch.runner import shell_argv
 

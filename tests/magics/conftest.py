@@ -9,8 +9,9 @@ import pytest
 from ipshell import ipython_shell
 from stack import stack_fixture
 
-stack = stack_fixture("package", federations={"demo": ("we-small", "we-big", "us-gpu"), "loose": ("jp-small",)},
-                      non_unique=("loose",))  # fmt: skip
+stack = stack_fixture(
+    "package", federations={"demo": ("we-small", "we-big", "us-gpu"), "loose": ("jp-small",)}, non_unique=("loose",)
+)
 
 
 @pytest.fixture(scope="package")

@@ -11,8 +11,16 @@ import pytest
 from IPython.core.error import UsageError
 from stack import Stack, job_yaml, wait_until
 
-from batchfed_lab import ConfigError, ConflictError, InvalidIdError, NotFoundError, Submission, SubmissionError, TextOutput
-from batchfed_lab import frames
+from batchfed_lab import (
+    ConfigError,
+    ConflictError,
+    InvalidIdError,
+    NotFoundError,
+    Submission,
+    SubmissionError,
+    TextOutput,
+    frames,
+)
 
 _seq = itertools.count()
 
@@ -35,13 +43,13 @@ def test_pools_returns_the_documented_frame(ip: Any, stack: Stack) -> None:
 def test_cell_submit_substitutes_user_variables(ip: Any, stack: Stack) -> None:
     job = new_id("sweep")
     ip.user_ns.update({"who": "notebook", "job": job, "MYVAR": "not-this"})
-    cell = f"""
+    cell = """
 job_specifications:
-- id: {{job}}
-  environment_variables: {{MYVAR: from-env}}
+- id: {job}
+  environment_variables: {MYVAR: from-env}
   tasks:
-  - command: echo {{0}}-{{who}}-${{MYVAR}}-{{{{who}}}}-{{undefined_name}}
-    task_factory: {{parametric_sweep: {{product: [{{start: 0, stop: 2}}]}}}}
+  - command: echo {0}-{who}-${MYVAR}-{{who}}-{undefined_name}
+    task_factory: {parametric_sweep: {product: [{start: 0, stop: 2}]}}
 """
     sub = fed(ip, "submit demo --wait -o sub", cell)
     assert isinstance(sub, Submission) and ip.user_ns["sub"] is sub and sub.job_ids == [job]
@@ -119,7 +127,12 @@ def test_every_failure_raises_and_enqueues_nothing(ip: Any, stack: Stack, tmp_pa
         ("destroy demo", None, UsageError, "add -y/--yes"),
         ("pools demo", "job_specifications: []", UsageError, "takes no cell body"),
         ("submit demo", None, ConfigError, "no jobs given"),
-        ("submit demo --wait --timeout 0.5", job_yaml(new_id(), constraints="{pool: {location: mars}}"), SubmissionError, "blocked"),
+        (
+            "submit demo --wait --timeout 0.5",
+            job_yaml(new_id(), constraints="{pool: {location: mars}}"),
+            SubmissionError,
+            "blocked",
+        ),
         ("pools demo -o 1bad", None, UsageError, "not a Python identifier"),
     ]
     before = stack.total_actions()

@@ -14,7 +14,7 @@ PATHS = [path for path, _ in commands.all_paths()]
 
 def _cli_command(path: tuple[str, ...]) -> click.Command:
     cmd: click.Command = main
-    for word in (path if path in {("up",), ("down",)} else ("fed", *path)):
+    for word in path if path in {("up",), ("down",)} else ("fed", *path):
         cmd = cmd.commands[word]  # type: ignore[attr-defined]
     return cmd
 
@@ -32,8 +32,25 @@ def test_same_options_in_both_surfaces(path: tuple[str, ...]) -> None:
 
 
 def test_every_verb_of_spec_section_2_is_there() -> None:
-    spec = ["proxy start", "proxy status", "proxy suspend", "proxy resume", "proxy stop", "proxy logs", "create", "destroy",
-            "list", "pool add", "pool remove", "jobs add", "jobs list", "jobs term", "jobs del", "jobs zap", "explain"]  # fmt: skip
+    spec = [
+        "proxy start",
+        "proxy status",
+        "proxy suspend",
+        "proxy resume",
+        "proxy stop",
+        "proxy logs",
+        "create",
+        "destroy",
+        "list",
+        "pool add",
+        "pool remove",
+        "jobs add",
+        "jobs list",
+        "jobs term",
+        "jobs del",
+        "jobs zap",
+        "explain",
+    ]
     names = {" ".join(p) for p in PATHS}
     assert set(spec) <= names and {"submit", "pools", "tasks", "up", "down"} <= names
 

@@ -55,7 +55,7 @@ def install_kernelspec(root: Path, name: str = KERNEL) -> str:
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "batchfed (venv)", "language": "python",
-    }))  # fmt: skip
+    }))
     return name
 
 
@@ -131,7 +131,7 @@ def wait_gone(pids_fn, timeout: float) -> list[int]:
 
 
 def execute(name: str, tmp: Path, parameters: dict[str, Any] | None = None, *, probes: bool = True,
-            source: Any = None, raise_errors: bool = True) -> Run:  # fmt: skip
+            source: Any = None, raise_errors: bool = True) -> Run:
     """Execute ``notebooks/<name>.ipynb`` (or the notebook node ``source``) in ``tmp``."""
     import papermill as pm
 
@@ -156,7 +156,7 @@ def execute(name: str, tmp: Path, parameters: dict[str, Any] | None = None, *, p
         pm.execute_notebook(
             str(src), str(out), parameters={"workspace": str(ws), **(parameters or {})}, kernel_name=KERNEL,
             cwd=str(work), execution_timeout=CELL_TIMEOUT, start_timeout=60, progress_bar=False, log_output=False,
-        )  # fmt: skip
+        )
     except Exception as exc:  # noqa: BLE001 - re-raised below unless the caller inspects it
         error = exc
     finally:

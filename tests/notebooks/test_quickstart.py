@@ -20,7 +20,7 @@ ALLOWED = {
     "autoscale-japaneast-": {"jp-auto"},  # japaneast, autoscale only
 }
 REGION = {"we-native": "westeurope", "we-gpu": "westeurope", "eus-hpc": "eastus", "eus-lowpri": "eastus",
-          "jp-auto": "japaneast", "jp-custom": "japaneast", "jp-windows": "japaneast"}  # fmt: skip
+          "jp-auto": "japaneast", "jp-custom": "japaneast", "jp-windows": "japaneast"}
 
 
 @pytest.fixture(scope="module")

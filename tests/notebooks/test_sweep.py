@@ -19,7 +19,7 @@ REGIONS = ["eastus", "japaneast"]
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nb03")
     r = execute("03-parameter-sweep-pipeline", tmp, {"sample_sizes": SIZES, "seeds": SEEDS, "regions": REGIONS,
-                                                     "output_csv": str(tmp / "results.csv")})  # fmt: skip
+                                                     "output_csv": str(tmp / "results.csv")})
     r.csv = tmp / "results.csv"
     return r
 

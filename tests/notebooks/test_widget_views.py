@@ -39,7 +39,7 @@ class FakeClient:
         size = VmSize("standard_d2_v3", 2, 8192)
         self.feds = list(feds)
         self.facts = [PoolFacts(f"p{i}", "http://127.0.0.1:1/accounts/a", "a", ["westeurope", "eastus"][i % 2], "standard_d2_v3", size,
-                                task_slots_per_node=2) for i in range(pools)]  # fmt: skip
+                                task_slots_per_node=2) for i in range(pools)]
         self.calls: list[str] = []
         self.fail = False
         self.threads: set[str] = set()
@@ -161,7 +161,7 @@ class FakeSubmission:
         rows = [{"job_id": j, "kind": "job", "method": "add", "unique_id": u, "pool_id": "p0" if placed else None,
                  "account": "a", "location": "eastus", "state": "placed" if placed else "queued", "reason": None,
                  "enqueued": now - timedelta(seconds=1), "placed": now if placed else None, "latency_s": 1.0 if placed else None}
-                for j, u in zip(self.job_ids, self.unique_ids)]  # fmt: skip
+                for j, u in zip(self.job_ids, self.unique_ids)]
         return _frame(rows, PLACEMENT_COLUMNS)
 
     def _tasks(self, fed, job):
@@ -196,7 +196,7 @@ def explain_frame():
         {"job_id": "j", "pool_id": "a", "location": "eastus", "status": "chosen", "constraint": None, "required": None, "actual": None, "verdict": "eligible", "chosen": True},
         {"job_id": "j", "pool_id": "b", "location": "westeurope", "status": "excluded", "constraint": "location", "required": "eastus", "actual": "westeurope", "verdict": "location: …", "chosen": False},
         {"job_id": "j", "pool_id": "c", "location": "eastus", "status": "excluded", "constraint": "memory", "required": "≥ 64g", "actual": "8g", "verdict": "memory: …", "chosen": False},
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from factories import make_pool
+
 from batchfed_lab.proxy.capacity import CapacityCache
 from batchfed_lab.store.records import PoolMember
-from factories import make_pool
 
 URL = "http://127.0.0.1:1/accounts/acct"
 

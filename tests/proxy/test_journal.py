@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import make_pool
 
 from batchfed_lab.batch.jobs import JobCreateResult, JobInfo, JobSettings
 from batchfed_lab.batch.tasks import TaskAddReport, TaskAddResult
@@ -21,7 +22,6 @@ from batchfed_lab.proxy.processor import ActionProcessor, FollowOn, ProcessingOp
 from batchfed_lab.scheduler.catalog import lookup
 from batchfed_lab.store import NewAction
 from batchfed_lab.store.sqlite import SqliteStore
-from factories import make_pool
 
 URL = "http://127.0.0.1:1/accounts/acct"
 
@@ -39,7 +39,9 @@ class Account:
     def snapshot_pools(self, pool_ids: Any = None, *, active_tasks: bool = True, overrides: Any = None) -> dict[str, Any]:
         return {"p1": self.pool}
 
-    def create_job(self, job_id: str, pool_id: str, settings: Any = None, *, windows: bool = False, likely_exists: bool = False) -> JobCreateResult:
+    def create_job(
+        self, job_id: str, pool_id: str, settings: Any = None, *, windows: bool = False, likely_exists: bool = False
+    ) -> JobCreateResult:
         self.events.append("create_job")
         if job_id in self.jobs:
             return JobCreateResult(job_id, False, JobInfo.created(job_id, pool_id, settings or JobSettings(), windows=windows))
@@ -87,8 +89,12 @@ def rig(tmp_path: Path) -> Any:
     store.add_pools("f", [{"batch_service_url": URL, "pool_id": "p1", "account": "acct", "location": "westeurope"}])
 
     def processor() -> ActionProcessor:  # a new one is a restarted proxy: it remembers no job
-        return ActionProcessor(store, CapacityCache(lambda u: account, ttl=0), lambda u: account,
-                               ProcessingOptions(blackout_interval=0, evaluate_autoscale=False))  # fmt: skip
+        return ActionProcessor(
+            store,
+            CapacityCache(lambda u: account, ttl=0),
+            lambda u: account,
+            ProcessingOptions(blackout_interval=0, evaluate_autoscale=False),
+        )
 
     yield store, events, processor, account
     store.close()

@@ -10,7 +10,9 @@ from batchfed_lab.store.azure import AzureStore
 
 
 def test_secrets_are_redacted_from_log_lines():
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "conn %s", ("AccountName=a;AccountKey=c2VjcmV0;EndpointSuffix=x",), None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "conn %s", ("AccountName=a;AccountKey=c2VjcmV0;EndpointSuffix=x",), None
+    )
     RedactSecrets().filter(record)
     assert "c2VjcmV0" not in record.getMessage() and "AccountKey=***" in record.getMessage()
     header = logging.LogRecord("x", logging.INFO, __file__, 1, "Authorization: SharedKey lab1:abcdEFGH==", (), None)

@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import make_pool
 
 from batchfed_lab.batch.jobs import JobCreateResult
 from batchfed_lab.batch.tasks import TaskAddReport, TaskAddResult
+from batchfed_lab.config import load_jobs
 from batchfed_lab.errors import BatchUnreachableError, StoreUnavailableError
 from batchfed_lab.proxy.capacity import CapacityCache
 from batchfed_lab.proxy.daemon import LEASE_NAME, LoopOptions, ProxyDaemon
 from batchfed_lab.proxy.payload import add_payload
 from batchfed_lab.proxy.processor import ActionProcessor, ProcessingOptions
-from batchfed_lab.config import load_jobs
 from batchfed_lab.scheduler.catalog import lookup
 from batchfed_lab.store import ActionState, NewAction
 from batchfed_lab.store.sqlite import SqliteStore
-from factories import make_pool
 
 UP = "http://127.0.0.1:1/accounts/up"
 DOWN = "http://127.0.0.1:1/accounts/down"
@@ -47,7 +47,9 @@ class Account:
         self._check()
         return {self.pool.pool_id: self.pool}
 
-    def create_job(self, job_id: str, pool_id: str, settings: Any = None, *, windows: bool = False, likely_exists: bool = False) -> JobCreateResult:
+    def create_job(
+        self, job_id: str, pool_id: str, settings: Any = None, *, windows: bool = False, likely_exists: bool = False
+    ) -> JobCreateResult:
         self._check(jobs=True)
         self.jobs.setdefault(job_id, set())
         return JobCreateResult(job_id, True)
@@ -72,10 +74,19 @@ def rig(tmp_path: Path) -> Any:
     store = SqliteStore(tmp_path / "store.sqlite")
     accounts = {UP: Account(UP, "p-up"), DOWN: Account(DOWN, "p-down")}
     store.create_federation("f")
-    store.add_pools("f", [{"batch_service_url": url, "pool_id": a.pool.pool_id, "account": url.rsplit("/", 1)[1],
-                           "location": "westeurope"} for url, a in accounts.items()])  # fmt: skip
-    processor = ActionProcessor(store, CapacityCache(lambda u: accounts[u], ttl=0), lambda u: accounts[u],
-                                ProcessingOptions(blackout_interval=0, evaluate_autoscale=False, max_attempts=2))  # fmt: skip
+    store.add_pools(
+        "f",
+        [
+            {"batch_service_url": url, "pool_id": a.pool.pool_id, "account": url.rsplit("/", 1)[1], "location": "westeurope"}
+            for url, a in accounts.items()
+        ],
+    )
+    processor = ActionProcessor(
+        store,
+        CapacityCache(lambda u: accounts[u], ttl=0),
+        lambda u: accounts[u],
+        ProcessingOptions(blackout_interval=0, evaluate_autoscale=False, max_attempts=2),
+    )
     yield store, accounts, processor
     store.close()
 
@@ -168,7 +179,7 @@ def test_the_proxy_keeps_its_federations_while_the_store_is_away(tmp_path: Path)
 
 
 def test_a_store_outage_is_not_charged_to_the_action(rig: Any) -> None:
-    store, accounts, processor = rig
+    store, _accounts, processor = rig
     flaky = FlakyStore(store)
     processor.store = flaky
     aid = enqueue(store, "j4")

@@ -7,8 +7,8 @@ Everything is real: a detached proxy process, localbatch running the tasks, SQLi
 from __future__ import annotations
 
 import pytest
-
 from federation_stack import IMAGE, POOLS, SUBNET, wait_for
+
 from batchfed_lab.store import ActionState
 
 # one job per constraint family → the pools that satisfy it (see conftest's table)
@@ -16,7 +16,11 @@ FAMILIES = [
     ("location", "federation_constraints: {pool: {location: eastus}}", {"eus-hpc", "eus-lowpri"}),
     ("vm-size", "federation_constraints: {compute_node: {vm_size: STANDARD_NC6S_V3}}", {"we-gpu"}),
     ("cores", "federation_constraints: {compute_node: {cores: {amount: 64}}}", {"eus-hpc"}),
-    ("memory-m-suffix", "federation_constraints: {compute_node: {memory: {amount: 32768m, schedulable_variance: 0}}}", {"eus-lowpri"}),
+    (
+        "memory-m-suffix",
+        "federation_constraints: {compute_node: {memory: {amount: 32768m, schedulable_variance: 0}}}",
+        {"eus-lowpri"},
+    ),
     ("gpu", "federation_constraints: {compute_node: {gpu: true}}", {"we-gpu"}),
     ("gpu-task", "gpus: 1", {"we-gpu"}),
     ("infiniband", "federation_constraints: {compute_node: {infiniband: true}}", {"eus-hpc"}),
@@ -29,8 +33,16 @@ FAMILIES = [
     ("windows", "federation_constraints: {pool: {windows: true}}", {"jp-windows"}),
     ("custom-image", f"federation_constraints: {{pool: {{custom_image_arm_id: '{IMAGE.upper()}'}}}}", {"jp-custom"}),
     ("virtual-network", f"federation_constraints: {{pool: {{virtual_network_arm_id: '{SUBNET}'}}}}", {"jp-custom"}),
-    ("registry", "federation_constraints: {pool: {container_registries: {public: [docker.io]}}}\n  registry_image: true", {"we-native"}),
-    ("backlog", "federation_constraints: {pool: {max_active_task_backlog: {ratio: 0}, location: westeurope}}", {"we-native", "we-gpu"}),
+    (
+        "registry",
+        "federation_constraints: {pool: {container_registries: {public: [docker.io]}}}\n  registry_image: true",
+        {"we-native"},
+    ),
+    (
+        "backlog",
+        "federation_constraints: {pool: {max_active_task_backlog: {ratio: 0}, location: westeurope}}",
+        {"we-native", "we-gpu"},
+    ),
     ("multi-instance", "multi_instance: true", {"eus-hpc"}),
 ]
 
@@ -75,6 +87,7 @@ def test_placed_tasks_really_ran_on_the_chosen_pool(stack, families):
     def done():
         rows = stack.client.tasks("families", "fam-location")
         return rows and rows[0].task.state == "completed" and rows[0]
+
     row = wait_for(done, 30, "the task to complete")
     out = stack.client.task_output("families", "fam-location", row.task.id)
     assert out.strip() == f"placed on {row.pool_id}"
@@ -84,12 +97,19 @@ def test_blocked_job_explains_per_pool_later_actions_wait_other_ids_flow_zap_unb
     stack.federation("blocking", ["we-native", "eus-hpc", "jp-custom"], unique_job_ids=False)
     stack.start_proxy()
     c = stack.client
-    blocked = c.submit("blocking", "job_specifications:\n- id: stuck\n  federation_constraints: {pool: {location: mars}}\n  tasks: [{command: echo a}]\n")
+    blocked = c.submit(
+        "blocking",
+        "job_specifications:\n- id: stuck\n  federation_constraints: {pool: {location: mars}}\n  tasks: [{command: echo a}]\n",
+    )
     wait_for(lambda: c.blocked("blocking"), 20, "the action to be blocked")
     (b,) = c.blocked("blocking")
     assert b.id == blocked.unique_ids[0] and b.state is ActionState.BLOCKED
     assert "no pool satisfies the constraints" in b.reason
-    assert {v["pool_id"]: v["constraint"] for v in b.verdicts} == {"we-native": "location", "eus-hpc": "location", "jp-custom": "location"}
+    assert {v["pool_id"]: v["constraint"] for v in b.verdicts} == {
+        "we-native": "location",
+        "eus-hpc": "location",
+        "jp-custom": "location",
+    }
     assert all(v["required"] == "mars" and v["actual"] for v in b.verdicts)
 
     later = c.submit("blocking", "job_specifications:\n- id: stuck\n  tasks: [{command: echo b}]\n")
@@ -158,12 +178,23 @@ def test_terminate_and_delete_reach_every_pool_of_the_job(stack):
     stack.start_proxy()
     c = stack.client
     for loc in ("westeurope", "eastus"):
-        c.submit("spread", f"job_specifications:\n- id: twice\n  federation_constraints: {{pool: {{location: {loc}}}}}\n  tasks: [{{command: sleep 30}}]\n").wait(timeout=30)
-    assert {l.pool_id for l in c.locations("spread", "twice")} == {"we-native", "eus-lowpri"}
+        c.submit(
+            "spread",
+            f"job_specifications:\n- id: twice\n  federation_constraints: {{pool: {{location: {loc}}}}}\n  tasks: [{{command: sleep 30}}]\n",
+        ).wait(timeout=30)
+    assert {loc.pool_id for loc in c.locations("spread", "twice")} == {"we-native", "eus-lowpri"}
 
     term = c.terminate("spread", ["twice"])
-    wait_for(lambda: all(a.state is ActionState.DONE for a in c.store.list_actions("spread", target_id="twice") if a.method.value == "terminate"), 30, "terminate to be done")
-    assert term.unique_ids and all(l.terminated_at is not None for l in c.locations("spread", "twice"))
+    wait_for(
+        lambda: all(
+            a.state is ActionState.DONE
+            for a in c.store.list_actions("spread", target_id="twice")
+            if a.method.value == "terminate"
+        ),
+        30,
+        "terminate to be done",
+    )
+    assert term.unique_ids and all(loc.terminated_at is not None for loc in c.locations("spread", "twice"))
     assert stack.account("lab1").get_job("twice").state in ("terminating", "completed")
 
     c.delete("spread", ["twice"])
@@ -176,6 +207,7 @@ def test_terminate_and_delete_reach_every_pool_of_the_job(stack):
         except BatchNotFoundError:
             return True
         return False
+
     wait_for(gone, 30, "the Batch job to be deleted")
 
 
@@ -198,7 +230,14 @@ def test_job_schedule_creates_recurring_jobs(stack):
     sub.wait(timeout=30)
     (loc,) = stack.client.locations("sched", "nightly")
     assert loc.kind.value == "job_schedule"
-    jobs = wait_for(lambda: len(stack.account("lab1").list_jobs_from_schedule("nightly")) >= 2 and stack.account("lab1").list_jobs_from_schedule("nightly"), 30, "two recurrences")
+    jobs = wait_for(
+        lambda: (
+            len(stack.account("lab1").list_jobs_from_schedule("nightly")) >= 2
+            and stack.account("lab1").list_jobs_from_schedule("nightly")
+        ),
+        30,
+        "two recurrences",
+    )
     assert len(jobs) >= 2
     stack.client.delete("sched", schedule_ids=["nightly"])
     wait_for(lambda: not stack.client.locations("sched", "nightly"), 30, "the schedule to be deleted")
@@ -227,8 +266,11 @@ def test_concurrent_decisions_respect_each_others_blackout(stack):
     lifecycle.stop(stack.client.workspace, all=True)
     stack.federation("spreadout", ["we-native", "eus-hpc", "jp-custom", "jp-auto"])
     daemon = ProxyDaemon(
-        stack.client.store, stack.client.account, ProcessingOptions(blackout_interval=60, evaluate_autoscale=False),
-        LoopOptions(workers=8, lease_ttl=3, lease_renew=1), proxy_id="blackout-test",
+        stack.client.store,
+        stack.client.account,
+        ProcessingOptions(blackout_interval=60, evaluate_autoscale=False),
+        LoopOptions(workers=8, lease_ttl=3, lease_renew=1),
+        proxy_id="blackout-test",
     )
     stack.client.proxy_suspend()  # enqueue all three before the proxy looks
     runner = threading.Thread(target=daemon.run)
@@ -255,7 +297,10 @@ def _in_process_proxy(stack, proxy_id: str):
 
     lifecycle.stop(stack.client.workspace, all=True)
     return ProxyDaemon(
-        stack.client.store, stack.client.account, ProcessingOptions(blackout_interval=0, evaluate_autoscale=False), proxy_id=proxy_id
+        stack.client.store,
+        stack.client.account,
+        ProcessingOptions(blackout_interval=0, evaluate_autoscale=False),
+        proxy_id=proxy_id,
     )
 
 

@@ -13,8 +13,8 @@ import threading
 import time
 
 import pytest
-
 from federation_stack import located_counts, wait_for
+
 from batchfed_lab.proxy import lifecycle
 from batchfed_lab.store import ActionState
 
@@ -40,7 +40,7 @@ def test_kill_9_during_a_stream_loses_nothing_and_duplicates_nothing(stack):
 
     t = threading.Thread(target=submitter)
     t.start()
-    for k in range(kills):
+    for _k in range(kills):
         # kill once some work was placed since the last restart: mid-stream, mid-action
         placed_before = stack.client.store.counts(fed).placed
         wait_for(lambda: stack.client.store.counts(fed).placed >= placed_before + 15 or not t.is_alive(), 60, "placements")
@@ -57,8 +57,10 @@ def test_kill_9_during_a_stream_loses_nothing_and_duplicates_nothing(stack):
     lost = total - len(pools)
     duplicated_jobs = sum(n - 1 for n in pools.values())
     duplicated_tasks = sum(n - 1 for n in tasks.values())
-    print(f"\nkill -9 drill: {kills} kills, {total} actions: placed {len(pools)}, lost {lost}, "
-          f"duplicate jobs {duplicated_jobs}, duplicate tasks {duplicated_tasks}")
+    print(
+        f"\nkill -9 drill: {kills} kills, {total} actions: placed {len(pools)}, lost {lost}, "
+        f"duplicate jobs {duplicated_jobs}, duplicate tasks {duplicated_tasks}"
+    )
     assert (lost, duplicated_jobs, duplicated_tasks) == (0, 0, 0)
 
 
@@ -69,14 +71,20 @@ def test_ha_standby_takes_over_within_lease_plus_5_seconds(stack):
     standby = stack.start_proxy(standby=True)
     assert standby.proxy_id != leader.proxy_id
     store = stack.client.store
-    wait_for(lambda: (lease := store.get_lease("proxy-leader")) and lease.holder == leader.proxy_id, 10, "the first proxy to lead")
+    wait_for(
+        lambda: (lease := store.get_lease("proxy-leader")) and lease.holder == leader.proxy_id, 10, "the first proxy to lead"
+    )
 
     # exactly one processes: every action is placed by the leader
     sub = stack.client.submit(fed, "job_specifications:\n- id: ha-1\n  tasks: [{command: 'true'}]\n")
     sub.wait(timeout=30)
     killed_at = time.monotonic()
     stack.kill9(leader)
-    wait_for(lambda: (lease := store.get_lease("proxy-leader")) and lease.holder == standby.proxy_id, 3 + 5 + 2, "the standby to take over")
+    wait_for(
+        lambda: (lease := store.get_lease("proxy-leader")) and lease.holder == standby.proxy_id,
+        3 + 5 + 2,
+        "the standby to take over",
+    )
     failover = time.monotonic() - killed_at
     lease_seconds = stack.client.workspace.settings.proxy.lease_seconds
     print(f"\nHA failover: {failover:.2f}s (lease {lease_seconds:g}s)")
@@ -90,10 +98,7 @@ def test_ha_standby_takes_over_within_lease_plus_5_seconds(stack):
 
 def test_proxy_outlives_the_process_that_started_it(stack):
     lifecycle.stop(stack.client.workspace, all=True)
-    code = (
-        "import batchfed_lab.client as c; p, started = c.connect().proxy_start(config=%r); print(p.pid, started)"
-        % str(stack.config)
-    )
+    code = f"import batchfed_lab.client as c; p, started = c.connect().proxy_start(config={str(stack.config)!r}); print(p.pid, started)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     pid = int(out.stdout.split()[0])
     assert lifecycle.pid_alive(pid), "the proxy died with its starter"
@@ -123,7 +128,9 @@ def test_suspend_holds_actions_and_resume_releases_them(stack):
 
 def test_status_reports_leader_heartbeat_counters_and_log(stack):
     stack.start_proxy()
-    rows = wait_for(lambda: [r for r in stack.client.proxy_status() if r["running"] and r["heartbeat_age_s"] is not None], 10, "a heartbeat")
+    rows = wait_for(
+        lambda: [r for r in stack.client.proxy_status() if r["running"] and r["heartbeat_age_s"] is not None], 10, "a heartbeat"
+    )
     row = rows[0]
     assert row["role"] in ("leader", "standby") and row["version"]
     assert row["heartbeat_age_s"] < 10 and row["uptime_s"] >= 0

@@ -116,8 +116,8 @@ SAMPLES = [
 
 # Series where memory is a fixed number of GiB per vCPU for every size.
 GIB_PER_VCPU = {
-    **{f: 4 for f in ("Dv3", "Dsv3", "Dv4", "Dsv4", "Ddv4", "Ddsv4", "Dv5", "Dsv5", "Ddv5", "Ddsv5", "Dasv5", "Dadsv5")},
-    **{f: 2 for f in ("F", "Fs", "Fsv2")},
+    **dict.fromkeys(("Dv3", "Dsv3", "Dv4", "Dsv4", "Ddv4", "Ddsv4", "Dv5", "Dsv5", "Ddv5", "Ddsv5", "Dasv5", "Dadsv5"), 4),
+    **dict.fromkeys(("F", "Fs", "Fsv2"), 2),
 }
 E_FAMILIES = {"Ev3", "Esv3", "Ev4", "Esv4", "Edv4", "Edsv4", "Ev5", "Esv5", "Edv5", "Edsv5"}
 RDMA_FAMILIES = {"NDv2", "ND_A100_v4", "NDm_A100_v4", "HB", "HBv2", "HBv3", "HC"}

@@ -8,8 +8,8 @@ the first failing constraint. Failing verdicts must carry required and actual.
 from __future__ import annotations
 
 import pytest
-
 from factories import NOW, group, make_constraints, make_pool
+
 from batchfed_lab.scheduler import decide
 from batchfed_lab.scheduler.types import VmSize
 
@@ -21,13 +21,25 @@ CASES = [
     ("no constraints: any pool", {}, {}, {}, None),
     # pool.autoscale
     ("autoscale allowed by default", {}, {}, {"autoscale": True}, None),
-    ("autoscale allow false excludes autoscale pool", {"pool": {"autoscale": {"allow": False}}}, {}, {"autoscale": True}, "autoscale"),
+    (
+        "autoscale allow false excludes autoscale pool",
+        {"pool": {"autoscale": {"allow": False}}},
+        {},
+        {"autoscale": True},
+        "autoscale",
+    ),
     ("autoscale allow false keeps fixed pool", {"pool": {"autoscale": {"allow": False}}}, {}, {}, None),
     ("autoscale exclusive excludes fixed pool", {"pool": {"autoscale": {"exclusive": True}}}, {}, {}, "autoscale"),
     ("autoscale exclusive keeps autoscale pool", {"pool": {"autoscale": {"exclusive": True}}}, {}, {"autoscale": True}, None),
     # pool.low_priority_nodes
     ("low-priority allowed by default", {}, {}, {"idle": 0, "lp_idle": 2}, None),
-    ("lp allow false excludes pool targeting lp", {"pool": {"low_priority_nodes": {"allow": False}}}, {}, {"lp_idle": 1}, "low_priority"),
+    (
+        "lp allow false excludes pool targeting lp",
+        {"pool": {"low_priority_nodes": {"allow": False}}},
+        {},
+        {"lp_idle": 1},
+        "low_priority",
+    ),
     ("lp allow false keeps dedicated pool", {"pool": {"low_priority_nodes": {"allow": False}}}, {}, {}, None),
     ("lp exclusive excludes dedicated-only pool", {"pool": {"low_priority_nodes": {"exclusive": True}}}, {}, {}, "low_priority"),
     ("lp exclusive keeps lp pool", {"pool": {"low_priority_nodes": {"exclusive": True}}}, {}, {"idle": 0, "lp_idle": 1}, None),
@@ -51,19 +63,61 @@ CASES = [
     # container registries
     ("public image needs no login", {}, {"registries": frozenset()}, {}, None),
     ("private registry login missing", {}, {"registries": frozenset({"myacr.azurecr.io"})}, {}, "container_registries"),
-    ("private registry login held", {}, {"registries": frozenset({"myacr.azurecr.io"})}, {"registry_logins": frozenset({"myacr.azurecr.io"})}, None),
-    ("docker hub private login held", {}, {"registries": frozenset({"dockerhub-alice"})}, {"registry_logins": frozenset({"dockerhub-alice", "x.io"})}, None),
+    (
+        "private registry login held",
+        {},
+        {"registries": frozenset({"myacr.azurecr.io"})},
+        {"registry_logins": frozenset({"myacr.azurecr.io"})},
+        None,
+    ),
+    (
+        "docker hub private login held",
+        {},
+        {"registries": frozenset({"dockerhub-alice"})},
+        {"registry_logins": frozenset({"dockerhub-alice", "x.io"})},
+        None,
+    ),
     # backlog
     ("backlog under ratio", {"pool": {"max_active_task_backlog": {"ratio": 2}}}, {}, {"idle": 2, "active_tasks": 4}, None),
     ("backlog at ratio", {"pool": {"max_active_task_backlog": {"ratio": 2}}}, {}, {"idle": 2, "active_tasks": 4}, None),
     ("backlog over ratio", {"pool": {"max_active_task_backlog": {"ratio": 2}}}, {}, {"idle": 2, "active_tasks": 5}, "backlog"),
-    ("backlog ratio 0 with no active tasks", {"pool": {"max_active_task_backlog": {"ratio": 0}}}, {}, {"idle": 1, "active_tasks": 0}, None),
-    ("backlog autoscale exempt at 0 slots", {"pool": {"max_active_task_backlog": {"ratio": 1}}}, {}, {"idle": 0, "autoscale": True, "active_tasks": 9}, None),
-    ("backlog autoscale not exempt", {"pool": {"max_active_task_backlog": {"ratio": 1, "autoscale_exempt": False}}}, {}, {"idle": 0, "autoscale": True, "active_tasks": 9}, "backlog"),
-    ("backlog autoscale resizing not exempt", {"pool": {"max_active_task_backlog": {"ratio": 1}}}, {}, {"idle": 0, "autoscale": True, "allocation_state": "resizing"}, "backlog"),
+    (
+        "backlog ratio 0 with no active tasks",
+        {"pool": {"max_active_task_backlog": {"ratio": 0}}},
+        {},
+        {"idle": 1, "active_tasks": 0},
+        None,
+    ),
+    (
+        "backlog autoscale exempt at 0 slots",
+        {"pool": {"max_active_task_backlog": {"ratio": 1}}},
+        {},
+        {"idle": 0, "autoscale": True, "active_tasks": 9},
+        None,
+    ),
+    (
+        "backlog autoscale not exempt",
+        {"pool": {"max_active_task_backlog": {"ratio": 1, "autoscale_exempt": False}}},
+        {},
+        {"idle": 0, "autoscale": True, "active_tasks": 9},
+        "backlog",
+    ),
+    (
+        "backlog autoscale resizing not exempt",
+        {"pool": {"max_active_task_backlog": {"ratio": 1}}},
+        {},
+        {"idle": 0, "autoscale": True, "allocation_state": "resizing"},
+        "backlog",
+    ),
     ("backlog unknown active count", {"pool": {"max_active_task_backlog": {"ratio": 1}}}, {}, {"active_tasks": None}, "backlog"),
     # custom image
-    ("custom image match (case-insensitive)", {"pool": {"custom_image_arm_id": IMAGE.upper()}}, {}, {"custom_image_id": IMAGE}, None),
+    (
+        "custom image match (case-insensitive)",
+        {"pool": {"custom_image_arm_id": IMAGE.upper()}},
+        {},
+        {"custom_image_id": IMAGE},
+        None,
+    ),
     ("custom image vs platform-image pool: excluded, no crash", {"pool": {"custom_image_arm_id": IMAGE}}, {}, {}, "custom_image"),
     ("custom image mismatch", {"pool": {"custom_image_arm_id": IMAGE}}, {}, {"custom_image_id": IMAGE + "2"}, "custom_image"),
     # virtual network
@@ -74,12 +128,42 @@ CASES = [
     ("vm_size mismatch", {"compute_node": {"vm_size": "standard_d4_v3"}}, {}, {}, "vm_size"),
     # cores
     ("cores at amount, no variance", {"compute_node": {"cores": {"amount": 2}}}, {}, {}, None),
-    ("cores above amount, no variance = no upper bound", {"compute_node": {"cores": {"amount": 2}}}, {}, {"vm_size": "standard_d8_v3"}, None),
+    (
+        "cores above amount, no variance = no upper bound",
+        {"compute_node": {"cores": {"amount": 2}}},
+        {},
+        {"vm_size": "standard_d8_v3"},
+        None,
+    ),
     ("cores below amount", {"compute_node": {"cores": {"amount": 4}}}, {}, {}, "cores"),
-    ("cores variance 0 = exact, equal", {"compute_node": {"cores": {"amount": 4, "schedulable_variance": 0}}}, {}, {"vm_size": "standard_d4_v3"}, None),
-    ("cores variance 0 = exact, larger", {"compute_node": {"cores": {"amount": 4, "schedulable_variance": 0}}}, {}, {"vm_size": "standard_d8_v3"}, "cores"),
-    ("cores within variance upper bound", {"compute_node": {"cores": {"amount": 4, "schedulable_variance": 1}}}, {}, {"vm_size": "standard_d8_v3"}, None),
-    ("cores above variance upper bound", {"compute_node": {"cores": {"amount": 2, "schedulable_variance": 0.5}}}, {}, {"vm_size": "standard_d4_v3"}, "cores"),
+    (
+        "cores variance 0 = exact, equal",
+        {"compute_node": {"cores": {"amount": 4, "schedulable_variance": 0}}},
+        {},
+        {"vm_size": "standard_d4_v3"},
+        None,
+    ),
+    (
+        "cores variance 0 = exact, larger",
+        {"compute_node": {"cores": {"amount": 4, "schedulable_variance": 0}}},
+        {},
+        {"vm_size": "standard_d8_v3"},
+        "cores",
+    ),
+    (
+        "cores within variance upper bound",
+        {"compute_node": {"cores": {"amount": 4, "schedulable_variance": 1}}},
+        {},
+        {"vm_size": "standard_d8_v3"},
+        None,
+    ),
+    (
+        "cores above variance upper bound",
+        {"compute_node": {"cores": {"amount": 2, "schedulable_variance": 0.5}}},
+        {},
+        {"vm_size": "standard_d4_v3"},
+        "cores",
+    ),
     # memory
     ("memory suffix m (crashed the original)", {"compute_node": {"memory": {"amount": "8192m"}}}, {}, {}, None),
     ("memory suffix g", {"compute_node": {"memory": {"amount": "8g"}}}, {}, {}, None),
@@ -88,8 +172,20 @@ CASES = [
     ("memory suffix b", {"compute_node": {"memory": {"amount": "8589934592b"}}}, {}, {}, None),
     ("memory suffix t", {"compute_node": {"memory": {"amount": "0.25t"}}}, {}, {"vm_size": "standard_hb120rs_v3"}, None),
     ("memory too small", {"compute_node": {"memory": {"amount": "9g"}}}, {}, {}, "memory"),
-    ("memory variance 0 exact", {"compute_node": {"memory": {"amount": "16g", "schedulable_variance": 0}}}, {}, {"vm_size": "standard_d8_v3"}, "memory"),
-    ("memory variance bound", {"compute_node": {"memory": {"amount": "16g", "schedulable_variance": 1}}}, {}, {"vm_size": "standard_d8_v3"}, None),
+    (
+        "memory variance 0 exact",
+        {"compute_node": {"memory": {"amount": "16g", "schedulable_variance": 0}}},
+        {},
+        {"vm_size": "standard_d8_v3"},
+        "memory",
+    ),
+    (
+        "memory variance bound",
+        {"compute_node": {"memory": {"amount": "16g", "schedulable_variance": 1}}},
+        {},
+        {"vm_size": "standard_d8_v3"},
+        None,
+    ),
     # exclusive
     ("exclusive needs 1 slot per node", {"compute_node": {"exclusive": True}}, {}, {"slots": 4}, "exclusive"),
     ("exclusive ok with 1 slot", {"compute_node": {"exclusive": True}}, {}, {"slots": 1}, None),
@@ -105,17 +201,41 @@ CASES = [
     ("ib false excludes rdma", {"compute_node": {"infiniband": False}}, {}, {"vm_size": "standard_hb120rs_v3"}, "infiniband"),
     ("ib implied by an ib task", {}, {"infiniband": True}, {}, "infiniband"),
     # unknown size
-    ("size unknown is a verdict, not a crash", {"compute_node": {"cores": {"amount": 1}}}, {}, {"vm_size": "standard_zz9", "size": None}, "size unknown"),
+    (
+        "size unknown is a verdict, not a crash",
+        {"compute_node": {"cores": {"amount": 1}}},
+        {},
+        {"vm_size": "standard_zz9", "size": None},
+        "size unknown",
+    ),
     ("size unknown irrelevant without size constraints", {}, {}, {"vm_size": "standard_zz9", "size": None}, None),
     # multi-instance
-    ("multi-instance needs inter-node communication", {}, {"multi_instance": True, "max_instances": 2}, {"idle": 2}, "multi_instance"),
-    ("multi-instance ok with inter-node", {}, {"multi_instance": True, "max_instances": 2}, {"idle": 2, "inter_node_communication": True}, None),
+    (
+        "multi-instance needs inter-node communication",
+        {},
+        {"multi_instance": True, "max_instances": 2},
+        {"idle": 2},
+        "multi_instance",
+    ),
+    (
+        "multi-instance ok with inter-node",
+        {},
+        {"multi_instance": True, "max_instances": 2},
+        {"idle": 2, "inter_node_communication": True},
+        None,
+    ),
     # load filter
     ("blackout skips the pool", {}, {}, {"blackout_until": NOW + 5}, "blackout"),
     ("blackout over", {}, {}, {"blackout_until": NOW - 1}, None),
     ("no schedulable nodes", {}, {}, {"idle": 0}, "nodes"),
     ("only starting nodes", {}, {}, {"idle": 0, "target_dedicated": 3}, "nodes"),
-    ("lp allow false: lp-only capacity does not count", {"pool": {"low_priority_nodes": {"allow": False}}}, {}, {"idle": 0, "target_low_priority": 0, "lp_idle": 0}, "nodes"),
+    (
+        "lp allow false: lp-only capacity does not count",
+        {"pool": {"low_priority_nodes": {"allow": False}}},
+        {},
+        {"idle": 0, "target_low_priority": 0, "lp_idle": 0},
+        "nodes",
+    ),
     ("deleting pool skipped", {}, {}, {"state": "deleting"}, "state"),
 ]
 
@@ -178,7 +298,10 @@ def test_constraint_matrix_judges_every_constraint_on_every_pool():
     # the cpu pool fails gpu and memory but passes location — all three are judged
     assert rows[("cpu", "location")].passed and rows[("cpu", "location")].actual == "westeurope"
     assert not rows[("cpu", "gpu")].passed and rows[("cpu", "gpu")].actual == "0 GPUs"
-    assert not rows[("cpu", "memory")].passed and (rows[("cpu", "memory")].required, rows[("cpu", "memory")].actual) == ("≥ 16g", "8g")
+    assert not rows[("cpu", "memory")].passed and (rows[("cpu", "memory")].required, rows[("cpu", "memory")].actual) == (
+        "≥ 16g",
+        "8g",
+    )
     # the gpu pool fails only location
     assert [k for k, r in rows.items() if k[0] == "gpu" and not r.passed] == [("gpu", "location")]
     assert rows[("gpu", "load")].passed and rows[("cpu", "load")].actual == "ok"

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
+from factories import NOW, SIZES, group, make_constraints, make_pool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factories import NOW, SIZES, group, make_constraints, make_pool
 from batchfed_lab.scheduler import decide
 from batchfed_lab.scheduler.hard_checks import build_hard_checks
 from batchfed_lab.scheduler.matching import hard_verdict, load_verdict
@@ -64,9 +64,15 @@ def constraint_specs(draw):
     if draw(st.booleans()):
         pool["windows"] = draw(st.booleans())
     if draw(st.booleans()):
-        pool["max_active_task_backlog"] = {"ratio": draw(st.sampled_from([0, 0.5, 1, 4])), "autoscale_exempt": draw(st.booleans())}
+        pool["max_active_task_backlog"] = {
+            "ratio": draw(st.sampled_from([0, 0.5, 1, 4])),
+            "autoscale_exempt": draw(st.booleans()),
+        }
     if draw(st.booleans()):
-        node["cores"] = {"amount": draw(st.sampled_from([1, 2, 4, 8])), **({"schedulable_variance": draw(st.sampled_from([0, 0.5, 1]))} if draw(st.booleans()) else {})}
+        node["cores"] = {
+            "amount": draw(st.sampled_from([1, 2, 4, 8])),
+            **({"schedulable_variance": draw(st.sampled_from([0, 0.5, 1]))} if draw(st.booleans()) else {}),
+        }
     if draw(st.booleans()):
         node["memory"] = {"amount": draw(st.sampled_from(["2g", "8192m", "16G", "64g"]))}
     if draw(st.booleans()):

@@ -5,8 +5,8 @@ multi-instance groups; deterministic ties; largest-fit vs best-fit."""
 from __future__ import annotations
 
 import pytest
-
 from factories import NOW, group, make_constraints, make_pool
+
 from batchfed_lab.errors import SchedulingError
 from batchfed_lab.scheduler import decide
 

@@ -20,7 +20,9 @@ def test_slots_needed_count_every_instance():
 
 
 def test_sweep_tasks_each_take_a_slot():
-    g = summarize(job("  tasks:\n  - command: run {0}\n    task_factory: {parametric_sweep: {product: [{start: 0, stop: 25}]}}\n"))
+    g = summarize(
+        job("  tasks:\n  - command: run {0}\n    task_factory: {parametric_sweep: {product: [{start: 0, stop: 25}]}}\n")
+    )
     assert (g.total_instances, g.multi_instance) == (25, False)
 
 

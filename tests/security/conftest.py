@@ -24,8 +24,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from security_helpers import Secrets  # noqa: E402
-from stack import DEFAULT_POOLS, Stack, embedded_stack  # noqa: E402
+from security_helpers import Secrets
+from stack import DEFAULT_POOLS, Stack, embedded_stack
 
 FEDERATION_YAML = """\
 federation:
@@ -45,9 +45,11 @@ def known() -> Secrets:
         azure_batch_key=base64.b64encode(secrets.token_bytes(64)).decode(),
         storage_key=storage_key,
         # loopback endpoints where nothing listens: using it fails fast and stays on this machine
-        connection_string=(f"DefaultEndpointsProtocol=http;AccountName=fakestore;AccountKey={storage_key};"
-                           "TableEndpoint=http://127.0.0.1:9/fakestore;QueueEndpoint=http://127.0.0.1:9/fakestore;"
-                           "BlobEndpoint=http://127.0.0.1:9/fakestore;"),
+        connection_string=(
+            f"DefaultEndpointsProtocol=http;AccountName=fakestore;AccountKey={storage_key};"
+            "TableEndpoint=http://127.0.0.1:9/fakestore;QueueEndpoint=http://127.0.0.1:9/fakestore;"
+            "BlobEndpoint=http://127.0.0.1:9/fakestore;"
+        ),
     )
 
 
@@ -64,6 +66,8 @@ def secret_stack(tmp_path_factory: pytest.TempPathFactory, known: Secrets) -> It
         "BATCHFED_BATCH_KEY_AZACCT": full.azure_batch_key,
         "BATCHFED_STORAGE_CONNECTION_STRING": full.connection_string,
     }
-    with patch.dict(os.environ, env):
-        with embedded_stack(root, pools=DEFAULT_POOLS, federations={"sec": None}, federation_yaml=FEDERATION_YAML) as s:
-            yield s, full
+    with (
+        patch.dict(os.environ, env),
+        embedded_stack(root, pools=DEFAULT_POOLS, federations={"sec": None}, federation_yaml=FEDERATION_YAML) as s,
+    ):
+        yield s, full

@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from stack import Stack, wait_until
 
 from batchfed_lab.errors import BatchfedError, ConfigError
-from stack import Stack, wait_until
 
 PLANT = "ln -s {key} leak; ln -s / rootlink; ln -s ../../../.. up; echo planted"  # in wd/, the working folder
 
@@ -52,8 +52,16 @@ def test_client_api_refuses_to_leave_the_task(planted: dict[str, Any]) -> None:
 
 def test_adapter_file_paths_stay_in_the_task_folder(planted: dict[str, Any]) -> None:
     acct, key = planted["account"], planted["known"].localbatch_key
-    for path in ("../../../key", "wd/../../../../../localbatch/key", "/etc/passwd", "wd/leak", "wd/rootlink/etc/passwd",
-                 "wd/up/localbatch/key", "%2e%2e/%2e%2e/key", "..\\..\\key"):  # fmt: skip
+    for path in (
+        "../../../key",
+        "wd/../../../../../localbatch/key",
+        "/etc/passwd",
+        "wd/leak",
+        "wd/rootlink/etc/passwd",
+        "wd/up/localbatch/key",
+        "%2e%2e/%2e%2e/key",
+        "..\\..\\key",
+    ):
         with pytest.raises(BatchfedError) as info:
             data = acct.read_task_file("planter", "task-00000", path)
             pytest.fail(f"{path}: read {data[:40]!r}")
@@ -81,8 +89,17 @@ def test_rest_paths_stay_in_the_task_folder(planted: dict[str, Any]) -> None:
     info = control.info(stack.client.workspace)
     account = planted["loc"].account
     base = f"/accounts/{account}/jobs/planter/tasks/task-00000/files/"
-    paths = ["../../../key", quote("../../../key", safe=""), "%2e%2e/%2e%2e/%2e%2e/key", quote("/etc/passwd", safe=""),
-             "wd/leak", "wd/rootlink/etc/passwd", "wd/up/localbatch/key", "wd%2fup%2flocalbatch%2fkey", "..%5c..%5ckey"]  # fmt: skip
+    paths = [
+        "../../../key",
+        quote("../../../key", safe=""),
+        "%2e%2e/%2e%2e/%2e%2e/key",
+        quote("/etc/passwd", safe=""),
+        "wd/leak",
+        "wd/rootlink/etc/passwd",
+        "wd/up/localbatch/key",
+        "wd%2fup%2flocalbatch%2fkey",
+        "..%5c..%5ckey",
+    ]
     for p in paths:
         target = f"{base}{p}?api-version=2025-06-01"
         headers = {"ocp-date": email.utils.formatdate(usegmt=True)}

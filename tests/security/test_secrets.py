@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from security_helpers import Secrets, files_under
 from stack import Stack, wait_until
 
@@ -69,12 +68,21 @@ def test_cli_raw_output_never_shows_a_secret(exercised: dict[str, Any]) -> None:
     env = {"BATCHFED_HOME": str(stack.root)}
     runner = CliRunner()
     commands = [
-        ["fed", "list"], ["fed", "pools", "sec"], ["fed", "jobs", "list", "sec"], ["fed", "jobs", "list", "sec", "--queued"],
-        ["fed", "jobs", "list", "sec", "--blocked"], ["fed", "explain", "sec", str(jobs)], ["fed", "tasks", "sec", "--job-id", "envdump"],
-        ["fed", "output", "sec", "--job-id", "envdump", "--task-id", "task-00000"], ["fed", "proxy", "status"],
-        ["fed", "proxy", "logs", "-n", "100000"], ["fed", "proxy", "start"], ["up"],
-        ["fed", "jobs", "add", "sec", str(Path(jobs).with_name("raw.yaml"))], ["pool", "list", "--account", "lab1"],
-    ]  # fmt: skip
+        ["fed", "list"],
+        ["fed", "pools", "sec"],
+        ["fed", "jobs", "list", "sec"],
+        ["fed", "jobs", "list", "sec", "--queued"],
+        ["fed", "jobs", "list", "sec", "--blocked"],
+        ["fed", "explain", "sec", str(jobs)],
+        ["fed", "tasks", "sec", "--job-id", "envdump"],
+        ["fed", "output", "sec", "--job-id", "envdump", "--task-id", "task-00000"],
+        ["fed", "proxy", "status"],
+        ["fed", "proxy", "logs", "-n", "100000"],
+        ["fed", "proxy", "start"],
+        ["up"],
+        ["fed", "jobs", "add", "sec", str(Path(jobs).with_name("raw.yaml"))],
+        ["pool", "list", "--account", "lab1"],
+    ]
     Path(jobs).with_name("raw.yaml").write_text(JOBS.format(id="raw-submit"))
     texts: dict[str, str] = {}
     for argv in commands:
@@ -85,17 +93,27 @@ def test_cli_raw_output_never_shows_a_secret(exercised: dict[str, Any]) -> None:
 
 
 def test_notebook_outputs_never_show_a_secret(exercised: dict[str, Any], tmp_path: Path) -> None:
-    from IPython.utils.capture import capture_output
-
     from ipshell import ipython_shell
+    from IPython.utils.capture import capture_output
 
     stack, known, jobs = exercised["stack"], exercised["known"], exercised["jobs"]
     texts: dict[str, str] = {}
     with ipython_shell(tmp_path / "ipython", stack.root) as ip:
-        cells = ["%fed list", "%fed pools sec", "%fed jobs sec", "%fed jobs sec --blocked", f"%fed explain sec {jobs}",
-                 "%fed tasks sec --job-id envdump", "%fed output sec --job-id envdump --task-id task-00000",
-                 "%fed proxy status", "%fed proxy logs -n 100000", "%fed proxy start", "%fed up",
-                 "import batchfed_lab; batchfed_lab.connect()", "batchfed_lab.connect().account(batchfed_lab.connect().default_service_url('lab1'))"]  # fmt: skip
+        cells = [
+            "%fed list",
+            "%fed pools sec",
+            "%fed jobs sec",
+            "%fed jobs sec --blocked",
+            f"%fed explain sec {jobs}",
+            "%fed tasks sec --job-id envdump",
+            "%fed output sec --job-id envdump --task-id task-00000",
+            "%fed proxy status",
+            "%fed proxy logs -n 100000",
+            "%fed proxy start",
+            "%fed up",
+            "import batchfed_lab; batchfed_lab.connect()",
+            "batchfed_lab.connect().account(batchfed_lab.connect().default_service_url('lab1'))",
+        ]
         for cell in cells:
             with capture_output() as shown:
                 result = ip.run_cell(cell)
@@ -118,14 +136,25 @@ def test_reprs_and_errors_never_show_a_secret(exercised: dict[str, Any], azurite
     c = stack.client
     lab1, azure_url = stack.urls["lab1"], "https://azacct.westeurope.batch.azure.com"
     objects: dict[str, Any] = {
-        "client": c, "workspace": c.workspace, "settings": c.workspace.settings, "store": c.store,
-        "account lab1": c.account(lab1), "account lab2": c.account(stack.urls["lab2"]),
-        "credential lab1 (env key)": resolve_credential(lab1), "credential azacct (env key)": resolve_credential(azure_url),
-        "submission": sub, "actions": sub.actions(), "locations": c.locations("sec"),
-        "explanations": c.explain("sec", exercised["jobs"]), "federations": c.describe_federations(),
-        "proxies": lifecycle.running(c.workspace), "proxy status": c.proxy_status(), "localbatch": control.info(c.workspace),
-        "pool snapshots": c.pool_snapshots("sec"), "tasks": c.tasks("sec", "envdump"),
-    }  # fmt: skip
+        "client": c,
+        "workspace": c.workspace,
+        "settings": c.workspace.settings,
+        "store": c.store,
+        "account lab1": c.account(lab1),
+        "account lab2": c.account(stack.urls["lab2"]),
+        "credential lab1 (env key)": resolve_credential(lab1),
+        "credential azacct (env key)": resolve_credential(azure_url),
+        "submission": sub,
+        "actions": sub.actions(),
+        "locations": c.locations("sec"),
+        "explanations": c.explain("sec", exercised["jobs"]),
+        "federations": c.describe_federations(),
+        "proxies": lifecycle.running(c.workspace),
+        "proxy status": c.proxy_status(),
+        "localbatch": control.info(c.workspace),
+        "pool snapshots": c.pool_snapshots("sec"),
+        "tasks": c.tasks("sec", "envdump"),
+    }
     texts = {f"repr({k})": repr(v) for k, v in objects.items()}
     texts.update({f"str({k})": str(v) for k, v in objects.items()})
 
@@ -154,8 +183,10 @@ def test_reprs_and_errors_never_show_a_secret(exercised: dict[str, Any], azurite
     with pytest.raises(BatchfedError) as info:  # the fake connection string points at a dead loopback port
         open_store(open_workspace(azure_ws), retries=0)
     errors["store unreachable"] = str(info.value)
-    os.environ["BATCHFED_STORAGE_CONNECTION_STRING"], saved = "AccountKey=" + known.storage_key + ";garbage", os.environ[
-        "BATCHFED_STORAGE_CONNECTION_STRING"]  # fmt: skip
+    os.environ["BATCHFED_STORAGE_CONNECTION_STRING"], saved = (
+        "AccountKey=" + known.storage_key + ";garbage",
+        os.environ["BATCHFED_STORAGE_CONNECTION_STRING"],
+    )
     try:
         with pytest.raises(BatchfedError) as info:
             open_store(open_workspace(azure_ws), retries=0)
@@ -181,4 +212,3 @@ def test_no_file_of_the_workspace_holds_a_secret(exercised: dict[str, Any]) -> N
     assert "store.sqlite" in texts
     found = _search(texts, known)
     assert not found, found
-

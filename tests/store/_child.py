@@ -44,7 +44,9 @@ def main() -> None:
         store.destroy_federation(fid)
         say({"done": True})
     elif op == "add_pools":
-        store.add_pools(fid, [{"batch_service_url": "https://a.westeurope.batch.azure.com", "pool_id": f"p{i}"} for i in range(spec["n"])])
+        store.add_pools(
+            fid, [{"batch_service_url": "https://a.westeurope.batch.azure.com", "pool_id": f"p{i}"} for i in range(spec["n"])]
+        )
         say({"done": True})
     elif op == "claim_and_die":
         claim = store.claim(fid, "doomed-worker", ttl=spec["ttl"])

@@ -11,13 +11,16 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from batchfed_lab.store.azure import AzureStore
 from batchfed_lab.store.azure.entities import h
 from batchfed_lab.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from batchfed_lab.store.emulator import Azurite
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("_child.py")
@@ -181,9 +184,13 @@ class Child:
         spec = {"store": backend.child_spec(), "op": op, **args}
         self.proc = subprocess.Popen(
             [sys.executable, str(CHILD), json.dumps(spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **backend.child_env(), **(env or {})}, cwd=ROOT,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **backend.child_env(), **(env or {})},
+            cwd=ROOT,
+        )
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None

@@ -30,8 +30,11 @@ def fed(store):
 def test_enqueue_assigns_uuid4_ids_and_fifo_positions_per_target(store, fed):
     done = store.enqueue(fed, [add("a", n=1), add("b"), term("a"), NewAction("job", "delete", "a")])
     assert [(x.target_id, x.method.value, x.position) for x in done] == [
-        ("a", "add", 1), ("b", "add", 1), ("a", "terminate", 2), ("a", "delete", 3)
-    ]  # fmt: skip
+        ("a", "add", 1),
+        ("b", "add", 1),
+        ("a", "terminate", 2),
+        ("a", "delete", 3),
+    ]
     assert all(uuid.UUID(x.id).version == 4 for x in done)
     first = done[0]
     assert (first.state, first.kind.value, first.payload, first.attempts) == (ActionState.QUEUED, "job", {"n": 1}, 0)
@@ -79,7 +82,7 @@ def test_enqueue_validates_kind_method_and_ids(store, fed):
         store.enqueue(fed, [NewAction("pool", "add", "a")])
     with pytest.raises(StoreError, match="method 'resize'"):
         store.enqueue(fed, [NewAction("job", "resize", "a")])
-    with pytest.raises(InvalidIdError, match="job id 'x.*65 characters, at most 64"):
+    with pytest.raises(InvalidIdError, match=r"job id 'x.*65 characters, at most 64"):
         store.enqueue(fed, [add("x" * 65)])
     with pytest.raises(InvalidIdError, match="U\\+0000"):
         store.enqueue(fed, [add("a\x00b")])

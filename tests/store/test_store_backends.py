@@ -166,7 +166,7 @@ def test_sqlite_waits_for_a_busy_writer_then_says_unavailable(tmp_path):
     blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
     try:
         started = time.monotonic()
-        with pytest.raises(StoreUnavailableError, match="locked.*200 ms"):
+        with pytest.raises(StoreUnavailableError, match=r"locked.*200 ms"):
             s.enqueue("fed", [NewAction("job", "add", "a", {})])
         assert time.monotonic() - started >= 0.15
     finally:
@@ -252,7 +252,9 @@ def test_azure_large_payloads_live_in_blobs(azure_backend):
     b = azure_backend
     store = b.open()
     store.create_federation("fed")
-    small, big = store.enqueue("fed", [NewAction("job", "add", "s", {"x": 1}), NewAction("job", "add", "b", {"x": "y" * 100_000})])
+    _small, big = store.enqueue(
+        "fed", [NewAction("job", "add", "s", {"x": 1}), NewAction("job", "add", "b", {"x": "y" * 100_000})]
+    )
     blobs = [n for n in b.residue("fed") if n.startswith("blob")]
     assert blobs == [f"blob {b.prefix}-data/fed/payload/{big.id}.json"]
     assert store.get_action("fed", big.id).payload == {"x": "y" * 100_000}

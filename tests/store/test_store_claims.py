@@ -163,7 +163,12 @@ def test_release_with_an_error_counts_it_and_backs_off(timed, fed, clock):
     timed.enqueue(fed, [term("a")])
     claim = timed.claim(fed, "w")
     released = timed.release(claim, retry_in=5, error="connection reset")
-    assert (released.errors, released.error, released.state, released.claimed_by) == (1, "connection reset", ActionState.QUEUED, None)
+    assert (released.errors, released.error, released.state, released.claimed_by) == (
+        1,
+        "connection reset",
+        ActionState.QUEUED,
+        None,
+    )
     assert timed.claim(fed, "w") is None
     clock.advance(5)
     again = timed.claim(fed, "w")
@@ -237,7 +242,9 @@ def test_a_placement_and_the_next_claim_are_one_step(timed, fed, clock):
     (b1,) = timed.enqueue(fed, [add("b")])
     first = timed.claim(fed, "w1", ttl=30)
     assert first.action.id == a1.id
-    where = LocationUpdate("https://acct.westeurope.batch.azure.com", "pool-1", unique_id=a1.id, at=datetime.fromtimestamp(clock(), timezone.utc))
+    where = LocationUpdate(
+        "https://acct.westeurope.batch.azure.com", "pool-1", unique_id=a1.id, at=datetime.fromtimestamp(clock(), timezone.utc)
+    )
     placed, nxt = timed.mark_placed_and_claim(first, worker="w1", progress={"tasks_added": 1}, location=where, ttl=30)
     assert placed.state is ActionState.PLACED and placed.progress["tasks_added"] == 1 and placed.claimed_by is None
     # a ready head of the federation, as claim() would pick it: a2 (now the head of a) or b1

@@ -40,7 +40,7 @@ def test_invalid_federation_ids_are_refused_with_the_value_and_the_rule(store, b
 def test_creating_an_existing_federation_needs_force_which_keeps_its_pools(store):
     store.create_federation("alpha")
     store.add_pool("alpha", URL, "p1")
-    with pytest.raises(ConflictError, match="alpha.*exists already"):
+    with pytest.raises(ConflictError, match=r"alpha.*exists already"):
         store.create_federation("alpha", unique_job_ids=False)
     replaced = store.create_federation("alpha", unique_job_ids=False, force=True)
     assert replaced.unique_job_ids is False
@@ -70,10 +70,13 @@ def test_federation_changes_move_the_federations_mark(store):
 
 def test_add_list_find_and_remove_pools(store):
     store.create_federation("alpha")
-    added = store.add_pools("alpha", [
-        {"batch_service_url": URL + "/", "pool_id": "p1", "account": "acct1", "location": "westeurope"},
-        {"batch_service_url": URL2, "pool_id": "p2", "account": "acct2", "location": "eastus"},
-    ])  # fmt: skip
+    added = store.add_pools(
+        "alpha",
+        [
+            {"batch_service_url": URL + "/", "pool_id": "p1", "account": "acct1", "location": "westeurope"},
+            {"batch_service_url": URL2, "pool_id": "p2", "account": "acct2", "location": "eastus"},
+        ],
+    )
     assert [(p.batch_service_url, p.pool_id) for p in added] == [(URL, "p1"), (URL2, "p2")]  # trailing slash dropped
     listed = store.list_pools("alpha")
     assert [(p.pool_id, p.account, p.location) for p in listed] == [("p1", "acct1", "westeurope"), ("p2", "acct2", "eastus")]
@@ -91,9 +94,9 @@ def test_a_pool_belongs_to_one_federation_only(store):
     store.create_federation("alpha")
     store.create_federation("beta")
     store.add_pool("alpha", URL, "p1")
-    with pytest.raises(ConflictError, match="'p1'.*already in this federation"):
+    with pytest.raises(ConflictError, match=r"'p1'.*already in this federation"):
         store.add_pool("alpha", URL, "p1")
-    with pytest.raises(ConflictError, match="'P1'.*already in federation 'alpha'"):
+    with pytest.raises(ConflictError, match=r"'P1'.*already in federation 'alpha'"):
         store.add_pool("beta", URL.upper().replace("HTTPS", "https"), "P1")
     assert store.list_pools("beta") == []
 
@@ -113,7 +116,7 @@ def test_adding_pools_is_all_or_nothing(store):
 def test_removing_an_unknown_pool_removes_nothing(store):
     store.create_federation("alpha")
     store.add_pool("alpha", URL, "p1")
-    with pytest.raises(NotFoundError, match="'nope'.*not in federation 'alpha'"):
+    with pytest.raises(NotFoundError, match=r"'nope'.*not in federation 'alpha'"):
         store.remove_pools("alpha", [(URL, "p1"), (URL, "nope")])
     assert [p.pool_id for p in store.list_pools("alpha")] == ["p1"]
 
@@ -121,9 +124,12 @@ def test_removing_an_unknown_pool_removes_nothing(store):
 @pytest.mark.parametrize(
     ("url", "pool", "what"),
     [
-        ("ftp://x", "p1", "batch service url"), ("not a url", "p1", "batch service url"),
-        (URL, "", "pool id"), (URL, "p" * 65, "pool id"), (URL, "p\n1", "pool id"),
-    ],  # fmt: skip
+        ("ftp://x", "p1", "batch service url"),
+        ("not a url", "p1", "batch service url"),
+        (URL, "", "pool id"),
+        (URL, "p" * 65, "pool id"),
+        (URL, "p\n1", "pool id"),
+    ],
 )
 def test_invalid_pool_ids_and_urls_are_refused(store, url, pool, what):
     store.create_federation("alpha")

@@ -27,9 +27,7 @@ def wait_until(condition, timeout: float, every: float = 0.05):
 def test_fifo_holds_under_concurrent_enqueue_from_four_processes(backend, store, spawn):
     store.create_federation("fed")
     per_process = 60 if backend.name == "sqlite" else 12
-    children = [
-        spawn(backend, "enqueue_each", fid="fed", who=w, n=per_process, targets=["shared", f"own{w}"]) for w in range(4)
-    ]
+    children = [spawn(backend, "enqueue_each", fid="fed", who=w, n=per_process, targets=["shared", f"own{w}"]) for w in range(4)]
     for child in children:
         child.send("go")
     ids = {w: child.read()["ids"] for w, child in enumerate(children)}
@@ -110,7 +108,11 @@ def test_a_process_killed_while_destroying_leaves_the_federation_whole_or_gone(b
     except NotFoundError:
         whole = False
     if whole:
-        assert (len(store.list_pools("doomed")), len(store.list_actions("doomed")), len(store.get_locations("doomed"))) == (1, 3, 1)
+        assert (len(store.list_pools("doomed")), len(store.list_actions("doomed")), len(store.get_locations("doomed"))) == (
+            1,
+            3,
+            1,
+        )
     else:  # half-deleted data stays invisible, and can be destroyed (or re-created) later
         assert "doomed" not in [f.id for f in store.list_federations()]
         with pytest.raises(NotFoundError):
@@ -125,12 +127,17 @@ def test_destroy_leaves_nothing_behind(backend, store):
     store.enqueue("keep", [NewAction("job", "add", "kept", {})])
     store.create_federation("doomed")
     store.add_pools("doomed", [{"batch_service_url": URL, "pool_id": f"p{i}"} for i in range(3)])
-    acts = store.enqueue("doomed", [
-        NewAction("job", "add", "blocked", {}), NewAction("job", "terminate", "blocked", {}),
-        NewAction("job", "add", "failed", {}), NewAction("job", "add", "zapped", {}),
-        NewAction("job", "add", "placed", {"tasks": ["x" * 100] * 400}),  # a payload too big to sit inline on Azure
-        NewAction("job_schedule", "add", "claimed", {}),
-    ])  # fmt: skip
+    acts = store.enqueue(
+        "doomed",
+        [
+            NewAction("job", "add", "blocked", {}),
+            NewAction("job", "terminate", "blocked", {}),
+            NewAction("job", "add", "failed", {}),
+            NewAction("job", "add", "zapped", {}),
+            NewAction("job", "add", "placed", {"tasks": ["x" * 100] * 400}),  # a payload too big to sit inline on Azure
+            NewAction("job_schedule", "add", "claimed", {}),
+        ],
+    )
     store.zap("doomed", acts[3].id)
     claims = {}
     while (c := store.claim("doomed", "w")) is not None:

@@ -24,8 +24,16 @@ def fed(timed):
 
 def test_a_location_is_created_once_and_collects_unique_ids(timed, fed, clock):
     u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
-    loc = timed.record_location(fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1", account="acct1", location="westeurope", unique_id=u1)
-    assert (loc.job_id, loc.kind, loc.account, loc.location, loc.unique_ids) == ("job-1", ActionKind.JOB, "acct1", "westeurope", (u1,))
+    loc = timed.record_location(
+        fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1", account="acct1", location="westeurope", unique_id=u1
+    )
+    assert (loc.job_id, loc.kind, loc.account, loc.location, loc.unique_ids) == (
+        "job-1",
+        ActionKind.JOB,
+        "acct1",
+        "westeurope",
+        (u1,),
+    )
     assert loc.created_at.timestamp() == pytest.approx(clock.now)
     clock.advance(5)
     at = datetime(2030, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
@@ -55,7 +63,9 @@ def test_terminate_time_is_set_once(timed, fed, clock):
     first = timed.mark_terminated(fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1")
     assert first.terminated_at.timestamp() == pytest.approx(clock.now)
     clock.advance(60)
-    assert timed.mark_terminated(fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1") == first  # already terminated is fine
+    assert (
+        timed.mark_terminated(fed, "job-1", kind="job", batch_service_url=URL, pool_id="p1") == first
+    )  # already terminated is fine
 
 
 def test_delete_a_location(timed, fed):
@@ -159,7 +169,17 @@ def test_lease_arguments_are_checked(store):
 
 
 def test_proxy_heartbeat_records(timed, clock):
-    rec = timed.heartbeat(ProxyRecord("host-1:4242", pid=4242, host="host-1", version="0.1", role="leader", counters={"placed": 3}, info={"log": "/x/fedproxy.log"}))
+    rec = timed.heartbeat(
+        ProxyRecord(
+            "host-1:4242",
+            pid=4242,
+            host="host-1",
+            version="0.1",
+            role="leader",
+            counters={"placed": 3},
+            info={"log": "/x/fedproxy.log"},
+        )
+    )
     assert rec.heartbeat_at.timestamp() == pytest.approx(clock.now)
     clock.advance(5)
     timed.heartbeat(ProxyRecord("host-2:7", pid=7, role="standby"))

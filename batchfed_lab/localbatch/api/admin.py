@@ -37,5 +37,14 @@ def autoscale_admin(eng: Engine, req: Request) -> Response:
 
 def server_info(eng: Engine, req: Request) -> Response:
     """Admin: who is answering (no secrets)."""
-    return Response(200, {"service": "localbatch", "version": VERSION, "apiVersion": API_VERSION, "account": req.account,
-                          "pid": os.getpid(), "relaxedLimits": eng.options.relaxed_limits})
+    return Response(
+        200,
+        {
+            "service": "localbatch",
+            "version": VERSION,
+            "apiVersion": API_VERSION,
+            "account": req.account,
+            "pid": os.getpid(),
+            "relaxedLimits": eng.options.relaxed_limits,
+        },
+    )

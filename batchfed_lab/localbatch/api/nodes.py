@@ -10,9 +10,23 @@ from .messages import Request, Response
 from .replies import page
 
 _COUNT_FIELDS = (
-    "creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
-    "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
-    "deallocating", "total", "upgradingOS",
+    "creating",
+    "idle",
+    "offline",
+    "preempted",
+    "rebooting",
+    "reimaging",
+    "running",
+    "starting",
+    "startTaskFailed",
+    "leavingPool",
+    "unknown",
+    "unusable",
+    "waitingForStartTask",
+    "deallocated",
+    "deallocating",
+    "total",
+    "upgradingOS",
 )
 
 

@@ -201,7 +201,9 @@ def resize_pool(eng: Engine, req: Request) -> Response:
         _pool_writable(pool)
         check_conditions(req, pool.doc)
         if pool.doc.get("enableAutoScale"):
-            raise ApiError(409, "AutoScalingEnabled", "The pool has automatic scaling enabled; disable it before resizing by hand.")
+            raise ApiError(
+                409, "AutoScalingEnabled", "The pool has automatic scaling enabled; disable it before resizing by hand."
+            )
         if pool.doc.get("allocationState") == "stopping":
             raise ApiError(409, "PoolNotSteady", "The pool is stopping a resize; try again when it is steady.")
         ded = pool.doc.get("targetDedicatedNodes", 0) if ded is None else ded

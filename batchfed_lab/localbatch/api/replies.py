@@ -80,7 +80,9 @@ def _page_size(req: Request) -> int:
     except ValueError:
         raise odata.bad_query("maxresults", req.query.get("maxresults", ""), "must be an integer") from None
     if not 1 <= limit <= MAX_RESULTS:
-        raise ApiError(400, "OutOfRangeQueryParameterValue", "maxresults must be from 1 to 1000.", {"QueryParameterName": "maxresults"})
+        raise ApiError(
+            400, "OutOfRangeQueryParameterValue", "maxresults must be from 1 to 1000.", {"QueryParameterName": "maxresults"}
+        )
     return limit
 
 

@@ -68,8 +68,13 @@ def create_schedule(eng: Engine, req: Request) -> Response:
             raise exists("JobSchedule")
         t = iso_now()
         first = cfg.get("doNotRunUntil") or t
-        doc = {"id": sid, "creationTime": t, "schedule": cfg, "jobSpecification": spec,
-               "executionInfo": {"nextRunTime": max(first, t)}}
+        doc = {
+            "id": sid,
+            "creationTime": t,
+            "schedule": cfg,
+            "jobSpecification": spec,
+            "executionInfo": {"nextRunTime": max(first, t)},
+        }
         if body.get("displayName") is not None:
             doc["displayName"] = body["displayName"]
         if metadata is not None:

@@ -66,8 +66,15 @@ def add_task_collection(eng: Engine, req: Request) -> Response:
                 except ApiError as exc:
                     results.append({"status": "clienterror", "taskId": tid, "error": exc.body(req.request_id)})
                     continue
-                results.append({"status": "success", "taskId": task.doc["id"], "eTag": task.doc["eTag"],
-                                "lastModified": task.doc["lastModified"], "location": task_url(req, job, task)})
+                results.append(
+                    {
+                        "status": "success",
+                        "taskId": task.doc["id"],
+                        "eTag": task.doc["eTag"],
+                        "lastModified": task.doc["lastModified"],
+                        "location": task_url(req, job, task),
+                    }
+                )
         eng.wake()
         return Response(200, {"value": results})
 
@@ -131,8 +138,11 @@ def reactivate_task(eng: Engine, req: Request) -> Response:
         task = task_of(eng, req)
         _job_accepts_tasks(task.job)
         if task.state != "completed" or task.doc["executionInfo"].get("result") != "failure":
-            raise ApiError(409, "TaskNotCompletedOrFailed" if task.state != "completed" else "TaskCompletedSuccessfully",
-                           "Only tasks that completed with a failure can be reactivated.")
+            raise ApiError(
+                409,
+                "TaskNotCompletedOrFailed" if task.state != "completed" else "TaskCompletedSuccessfully",
+                "Only tasks that completed with a failure can be reactivated.",
+            )
         with eng.store_batch():
             eng.reactivate(task)
         return Response(204)

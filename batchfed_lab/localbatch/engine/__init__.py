@@ -137,8 +137,14 @@ class Engine(Timers, Dispatcher):
             if job is None:  # a task row without its job: a crash mid-delete; finish the delete
                 self.store.delete("task", account, key)
                 continue
-            task = Task(job, key.split("/", 1)[1], seq, doc["rest"], subtasks=doc["x"].get("subtasks", []),
-                        job_manager=doc["x"].get("jm", False))
+            task = Task(
+                job,
+                key.split("/", 1)[1],
+                seq,
+                doc["rest"],
+                subtasks=doc["x"].get("subtasks", []),
+                job_manager=doc["x"].get("jm", False),
+            )
             job.tasks[task.key] = task
             if task.state in ("running", "preparing"):
                 self.requeue(task, count=True)  # it was running when localbatch stopped
@@ -154,8 +160,14 @@ class Engine(Timers, Dispatcher):
     def _load_schedules(self) -> None:
         assert self.store is not None
         for account, key, seq, doc in self.store.load("schedule"):
-            sched = Schedule(account, key, seq, doc["rest"], job_counter=doc["x"].get("jobCounter", 0),
-                             recent_job_key=doc["x"].get("recentJob"))
+            sched = Schedule(
+                account,
+                key,
+                seq,
+                doc["rest"],
+                job_counter=doc["x"].get("jobCounter", 0),
+                recent_job_key=doc["x"].get("recentJob"),
+            )
             self.account(account).schedules[key] = sched
 
     # == the dispatcher thread =================================================================

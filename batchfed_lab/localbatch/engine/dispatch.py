@@ -108,7 +108,9 @@ class Dispatcher(Jobs):
         self.save_task(task)
 
         instances = tuple(
-            Instance(i, n.id, n.ip, n.dedicated, tdir if i == 0 else tdir / "subtasks" / str(i), self.node_dir(pool, n) / "shared")
+            Instance(
+                i, n.id, n.ip, n.dedicated, tdir if i == 0 else tdir / "subtasks" / str(i), self.node_dir(pool, n) / "shared"
+            )
             for i, n in enumerate(nodes)
         )
         env, user_names = self._task_env(task, pool)

@@ -36,7 +36,12 @@ class Pools(Jobs):
         if pool.doc.get("allocationState") != "resizing":
             pool.doc["allocationState"] = "resizing"
             pool.doc["allocationStateTransitionTime"] = iso_now()
-        pool.resize = {"due": time.monotonic() + self.options.allocation_delay, "dedicated": dedicated, "low": low, "option": option}
+        pool.resize = {
+            "due": time.monotonic() + self.options.allocation_delay,
+            "dedicated": dedicated,
+            "low": low,
+            "option": option,
+        }
         self.watch(pool)
         self.touch(pool.doc)
         self.save_pool(pool)
@@ -68,7 +73,9 @@ class Pools(Jobs):
             if rec is None or rec.task.run is not rec.run:
                 continue
             if option == "terminate":
-                self.end_task(rec.task, "TaskEnded", "The task was terminated because its node was removed from the pool (terminate).")
+                self.end_task(
+                    rec.task, "TaskEnded", "The task was terminated because its node was removed from the pool (terminate)."
+                )
             else:
                 self.requeue(rec.task, count=True)
         pool.nodes.remove(node)
@@ -226,4 +233,3 @@ def default_pool_doc(fields: dict) -> dict:
     doc.update(fields)
     Pools.touch(doc)
     return doc
-

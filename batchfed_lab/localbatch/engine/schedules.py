@@ -49,8 +49,12 @@ class Schedules(Jobs):
         sched.job_counter += 1
         fields = dict(doc["jobSpecification"])
         fields["id"] = f"{doc['id']}:job-{sched.job_counter}"
-        tasks = [t for item in fields.get("metadata") or [] if item.get("name") == BATCHFED_TASKS_METADATA
-                 for t in tasks_from_metadata(item.get("value"))]
+        tasks = [
+            t
+            for item in fields.get("metadata") or []
+            if item.get("name") == BATCHFED_TASKS_METADATA
+            for t in tasks_from_metadata(item.get("value"))
+        ]
         try:
             job = self.add_job(acct, fields, schedule=sched, tasks=tasks)
         except ApiError as exc:  # e.g. someone created a job with that id by hand

@@ -81,7 +81,9 @@ class ActionTables(AzureService):
             ops.append(("update", {**live, "next_seq": nxt}, replace_if(etag_of(live))))
         else:
             ready = rules.ready_at(placed[0])
-            ops.append(("create", {"PartitionKey": fid, "RowKey": f"T~{tk}", "next_seq": nxt, "head_seq": first, "ready_at": ready}))
+            ops.append(
+                ("create", {"PartitionKey": fid, "RowKey": f"T~{tk}", "next_seq": nxt, "head_seq": first, "ready_at": ready})
+            )
             if idle is not None:
                 ops.append(("delete", {"PartitionKey": fid, "RowKey": f"I~{tk}"}, delete_if(etag_of(idle))))
         return ops, placed
@@ -121,8 +123,10 @@ class ActionTables(AzureService):
             rows = self._query(
                 "actions",
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and (state eq 'queued' or state eq 'blocked')",
-                pk=fid, lo=lo, hi=f"A~{h(tkey)}~~",
-            )  # fmt: skip
+                pk=fid,
+                lo=lo,
+                hi=f"A~{h(tkey)}~~",
+            )
             return self._action(rows[0]) if rows else None
 
     def _list_actions(self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None) -> list[Action]:
@@ -153,5 +157,7 @@ class ActionTables(AzureService):
 
     def _next_ready(self, fid: str) -> float | None:
         with self._azure("read ready times"):
-            times = [r["ready_at"] for r in self._range("actions", fid, "T~", select=["ready_at"]) if r.get("ready_at") is not None]
+            times = [
+                r["ready_at"] for r in self._range("actions", fid, "T~", select=["ready_at"]) if r.get("ready_at") is not None
+            ]
         return min(times) if times else None

@@ -27,7 +27,9 @@ class ActionClaims(ActionJournal):
         with self._azure(f"claim in federation {fid!r}"):
             if time.monotonic() - self._recovered.get(fid, 0.0) > 5.0:
                 self._recover(fid)
-            return self._optimistic(f"claim in federation {fid!r}", lambda: self._claim_once(fid, worker, token, deadline, now), gone_too=True)
+            return self._optimistic(
+                f"claim in federation {fid!r}", lambda: self._claim_once(fid, worker, token, deadline, now), gone_too=True
+            )
 
     def _claim_once(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
         ready = self._range("actions", fid, "T~", "ready_at le @now", now=now)
@@ -41,10 +43,12 @@ class ActionClaims(ActionJournal):
             raise Again
         claimed = rules.t_claim(self._action(ent), worker, deadline)
         fields = {k: ent[k] for k in ent if k == "payload_ref" or k.split("__")[0] == "payload"}
-        results = self._t["actions"].submit_transaction([
-            ("update", self._action_entity(fid, claimed, token, unpack(fields)), replace_if(etag_of(ent))),
-            ("update", {**live, "ready_at": deadline}, replace_if(etag_of(live))),
-        ])  # fmt: skip
+        results = self._t["actions"].submit_transaction(
+            [
+                ("update", self._action_entity(fid, claimed, token, unpack(fields)), replace_if(etag_of(ent))),
+                ("update", {**live, "ready_at": deadline}, replace_if(etag_of(live))),
+            ]
+        )
         hint = {"a": results[0]["etag"], "t": {**live, "ready_at": deadline}, "t_etag": results[1]["etag"]}
         return Claim(claimed, token, worker, claimed.claim_deadline, hint)  # type: ignore[arg-type]
 
@@ -72,7 +76,9 @@ class ActionClaims(ActionJournal):
                     raise
                 raise Again from None  # judge on the stored record, so the reason given is the real one
             new = fn(old, now)
-            ops: list[Any] = [("update", self._action_entity(fid, new, claim.token if new.claimed_by else None), replace_if(a_etag))]
+            ops: list[Any] = [
+                ("update", self._action_entity(fid, new, claim.token if new.claimed_by else None), replace_if(a_etag))
+            ]
             if live is not None and int(live["head_seq"]) == a0.position:
                 if new.state in TERMINAL_STATES:
                     ops += self._advance_ops(fid, live, t_etag, now)  # type: ignore[arg-type]
@@ -115,9 +121,15 @@ class ActionClaims(ActionJournal):
         return self._mutate_claimed(claim, fn, now)
 
     def _placed_then_claim(
-        self, claim: Claim, fn: Transition, now: float, located: Located | None,
-        worker: str, token: str, deadline: float,
-    ) -> tuple[Action, Claim | None]:  # fmt: skip
+        self,
+        claim: Claim,
+        fn: Transition,
+        now: float,
+        located: Located | None,
+        worker: str,
+        token: str,
+        deadline: float,
+    ) -> tuple[Action, Claim | None]:
         placed = self._mutate_located(claim, fn, now, located)[0]
         try:  # the placement is written: the claim is a bonus, its failure not the placement's
             return placed, self._claim(claim.federation_id, worker, token, deadline, now)

@@ -82,7 +82,9 @@ class ActionJournal(ActionTables):
             live, _ = self._fifo_state(fid, tk)
             self._check_unique(fid, fed, tk, live, items)
         batch = uuid.uuid4().hex
-        entries = [{"doc": rules.action_doc(a, None, payload_text=""), "fields": f} for items in groups.values() for a, f in items]
+        entries = [
+            {"doc": rules.action_doc(a, None, payload_text=""), "fields": f} for items in groups.values() for a, f in items
+        ]
         name = f"{fid}/journal/{batch}.json"
         self._put_blob(name, json.dumps(entries))
         self._crashpoint("journal.written")
@@ -123,6 +125,7 @@ class ActionJournal(ActionTables):
 
     def _apply_chunk(self, fid: str, tk: str, chunk: list[tuple[Action, dict[str, Any]]]) -> list[Action]:
         """Chunks commit whole, so "its first action exists" means "applied already"."""
+
         def attempt() -> list[Action]:
             if self._get("actions", fid, f"U~{chunk[0][0].id}") is not None:
                 return []

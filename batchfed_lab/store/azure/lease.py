@@ -21,7 +21,9 @@ class BlobLease(AzureService):
 
     def _lease_client(self, name: str, holder: str) -> BlobLeaseClient:
         # one stable lease id per holder, so any process of that holder can renew or release
-        return BlobLeaseClient(self._leases.get_blob_client(name), lease_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"batchfed:{holder}")))
+        return BlobLeaseClient(
+            self._leases.get_blob_client(name), lease_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"batchfed:{holder}"))
+        )
 
     def _lease_note(self, lease: BlobLeaseClient, name: str, holder: str, ttl: float, now: float) -> Lease:
         self._leases.get_blob_client(name).set_blob_metadata({"holder": holder, "expires": repr(now + ttl)}, lease=lease)
@@ -37,7 +39,7 @@ class BlobLease(AzureService):
                     pass  # another contender created (and maybe leased) it
             lease = self._lease_client(name, holder)
             try:
-                lease.acquire(lease_duration=int(round(ttl)))
+                lease.acquire(lease_duration=round(ttl))
             except HttpResponseError as exc:
                 if exc.status_code != 409:
                     raise

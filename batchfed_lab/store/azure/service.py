@@ -7,9 +7,9 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from azure.core.exceptions import (
     AzureError,
@@ -100,7 +100,9 @@ class AzureService(Store):
     def _query(self, table: str, where: str, select: list[str] | None = None, **params: Any) -> list[Any]:
         return list(self._t[table].query_entities(where, parameters=params, select=select))
 
-    def _range(self, table: str, pk: str, prefix: str, extra: str = "", select: list[str] | None = None, **params: Any) -> list[Any]:
+    def _range(
+        self, table: str, pk: str, prefix: str, extra: str = "", select: list[str] | None = None, **params: Any
+    ) -> list[Any]:
         """Entities of one partition whose RowKey starts with ``prefix``."""
         # the SDK substitutes @names split on white space: keep them apart from parentheses
         where = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi" + (f" and ( {extra} )" if extra else "")
@@ -122,9 +124,14 @@ class AzureService(Store):
                         self._t[table].delete_entity(op[1]["PartitionKey"], op[1]["RowKey"])
 
     def _optimistic(
-        self, what: str, attempt: Callable[[], T], *, lost: type[StoreError] = ConflictError, gone_too: bool = False,
+        self,
+        what: str,
+        attempt: Callable[[], T],
+        *,
+        lost: type[StoreError] = ConflictError,
+        gone_too: bool = False,
         rounds: int = RETRIES,
-    ) -> T:  # fmt: skip
+    ) -> T:
         """Run ``attempt`` until its conditional writes win. A 412/409 (someone wrote first;
         with ``gone_too`` also a 404: a FIFO record it read was parked or revived meanwhile)
         means: re-read and try again after a short random back-off, so contenders spread out.

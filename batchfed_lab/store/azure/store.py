@@ -29,12 +29,12 @@ class AzureStore(RecordTables, ActionClaims, BlobLease, MetaRecords):
     @classmethod
     def from_connection_string(
         cls, connection_string: str, *, retries: int = 4, client_options: Mapping[str, Any] | None = None, **kwargs: Any
-    ) -> "AzureStore":
+    ) -> AzureStore:
         """``client_options`` go to all three SDK clients (e.g. ``transport=``, ``logging_enable=``)."""
         return cls(*clients_from_connection_string(connection_string, retries=retries, client_options=client_options), **kwargs)
 
     @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> "AzureStore":
+    def from_settings(cls, settings: Any, **kwargs: Any) -> AzureStore:
         """Build from ``workspace.settings.store.azure``: a connection string from the
         environment, or DefaultAzureCredential against the account's endpoints."""
         retries = kwargs.pop("retries", 4)

@@ -102,19 +102,30 @@ class RecordTables(AzureService):
     @staticmethod
     def _pool(ent: Mapping[str, Any]) -> PoolMember:
         return PoolMember(
-            ent["federation_id"], ent["batch_service_url"], ent["pool_id"], ent.get("account"), ent.get("location"),
+            ent["federation_id"],
+            ent["batch_service_url"],
+            ent["pool_id"],
+            ent.get("account"),
+            ent.get("location"),
             utc(ent.get("added_at")),
-        )  # fmt: skip
+        )
 
     def _add_pools(self, fid: str, members: list[PoolMember]) -> list[PoolMember]:
         with self._azure(f"add pools to federation {fid!r}"):
             self._require_fed(fid)
             entities = [
-                pack({
-                    "PartitionKey": "pool", "RowKey": h(rules.pool_key(m.batch_service_url, m.pool_id)), "federation_id": fid,
-                    "batch_service_url": m.batch_service_url, "pool_id": m.pool_id, "account": m.account,
-                    "location": m.location, "added_at": epoch(m.added_at),
-                })  # fmt: skip
+                pack(
+                    {
+                        "PartitionKey": "pool",
+                        "RowKey": h(rules.pool_key(m.batch_service_url, m.pool_id)),
+                        "federation_id": fid,
+                        "batch_service_url": m.batch_service_url,
+                        "pool_id": m.pool_id,
+                        "account": m.account,
+                        "location": m.location,
+                        "added_at": epoch(m.added_at),
+                    }
+                )
                 for m in members
             ]
             written: list[Any] = []
@@ -173,6 +184,7 @@ class RecordTables(AzureService):
     def _change_location(self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange) -> Location | None:
         rk = self._loc_rk(job, kind, url, pid)
         table = self._t["locations"]
+
         def attempt() -> Location | None:
             ent = self._get("locations", fid, rk)
             new = fn(None if ent is None else rules.location_from_doc(unpack(ent)), self.now())

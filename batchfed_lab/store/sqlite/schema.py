@@ -44,10 +44,21 @@ CLAIM_SQL = (
 )
 READY_SQL = "SELECT 1 FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? LIMIT 1"
 HEAD_SQL = f"SELECT * FROM actions WHERE federation_id = ? AND target_key = ? AND {ACTIVE_SQL} ORDER BY seq LIMIT 1"
-MUTABLE = (
-    "state reason verdicts error attempts errors next_attempt_at placed_at finished_at progress "
-    "claimed_by claim_deadline claim_token"
-).split()
+MUTABLE = [
+    "state",
+    "reason",
+    "verdicts",
+    "error",
+    "attempts",
+    "errors",
+    "next_attempt_at",
+    "placed_at",
+    "finished_at",
+    "progress",
+    "claimed_by",
+    "claim_deadline",
+    "claim_token",
+]
 UPDATE_ACTION = f"UPDATE actions SET {', '.join(f'{c} = :{c}' for c in MUTABLE)}, ready_at = :ready_at WHERE id = :id"
 STORED = (*MUTABLE, "ready_at")  # the columns a step may change
 

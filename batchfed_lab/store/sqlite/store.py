@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...errors import ClaimLostError, ConflictError, NotFoundError
 from .. import rules
@@ -190,7 +191,10 @@ class SqliteStore(SqliteDatabase, Store):
 
     @staticmethod
     def _located(c: sqlite3.Connection, fid: str, key: str) -> bool:
-        return c.execute("SELECT 1 FROM locations WHERE federation_id = ? AND job_key = ? LIMIT 1", (fid, key)).fetchone() is not None
+        return (
+            c.execute("SELECT 1 FROM locations WHERE federation_id = ? AND job_key = ? LIMIT 1", (fid, key)).fetchone()
+            is not None
+        )
 
     @staticmethod
     def _row(c: sqlite3.Connection, fid: str, aid: str) -> sqlite3.Row | None:
@@ -229,7 +233,7 @@ class SqliteStore(SqliteDatabase, Store):
             conn.execute("BEGIN")  # one snapshot for the three counts
             try:
                 rows = conn.execute("SELECT state, count(*) FROM actions WHERE federation_id = ? GROUP BY state", (fid,))
-                by_state = {state: n for state, n in rows}
+                by_state = dict(rows)
                 claimed = conn.execute(
                     "SELECT count(*) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND claim_deadline > ?",
                     (fid, self.now()),
@@ -277,9 +281,15 @@ class SqliteStore(SqliteDatabase, Store):
         return Claim(claimed, token, worker, claimed.claim_deadline, hint)  # type: ignore[arg-type]
 
     def _placed_then_claim(
-        self, claim: Claim, fn: Transition, now: float, located: Located | None,
-        worker: str, token: str, deadline: float,
-    ) -> tuple[Action, Claim | None]:  # fmt: skip
+        self,
+        claim: Claim,
+        fn: Transition,
+        now: float,
+        located: Located | None,
+        worker: str,
+        token: str,
+        deadline: float,
+    ) -> tuple[Action, Claim | None]:
         with self._tx() as c:  # one transaction: a lost claim writes neither, and claims nothing
             placed = self._mutate_claimed_in(c, claim, fn, now)[0]
             if located is not None:
@@ -358,9 +368,17 @@ class SqliteStore(SqliteDatabase, Store):
             return self._change_location_in(c, fid, job, kind, url, pid, fn)
 
     def _change_location_in(
-        self, c: sqlite3.Connection, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange,
-        *, check_federation: bool = True,
-    ) -> Location | None:  # fmt: skip
+        self,
+        c: sqlite3.Connection,
+        fid: str,
+        job: str,
+        kind: ActionKind,
+        url: str,
+        pid: str,
+        fn: LocationChange,
+        *,
+        check_federation: bool = True,
+    ) -> Location | None:
         key = (fid, rules.target_key(job), kind.value, rules.pool_key(url, pid))
         where = "federation_id = ? AND job_key = ? AND kind = ? AND pool_key = ?"
         if check_federation:
@@ -387,7 +405,9 @@ class SqliteStore(SqliteDatabase, Store):
     def _lease_row(c: sqlite3.Connection, name: str) -> Lease | None:
         return lease_from_row(name, c.execute("SELECT * FROM leases WHERE name = ?", (name,)).fetchone())
 
-    def _lease_write(self, name: str, holder: str, ttl: float, now: float, allowed: Callable[[Lease | None], bool]) -> Lease | None:
+    def _lease_write(
+        self, name: str, holder: str, ttl: float, now: float, allowed: Callable[[Lease | None], bool]
+    ) -> Lease | None:
         with self._tx() as c:
             if not allowed(self._lease_row(c, name)):
                 return None
@@ -437,7 +457,7 @@ class SqliteStore(SqliteDatabase, Store):
 
     # ------------------------------------------------------------------ change signals
     def _marks(self) -> Marks:
-        return Marks(**{name: version for name, version in self._read("SELECT name, version FROM signals")})
+        return Marks(**dict(self._read("SELECT name, version FROM signals")))
 
 
 def lease_free_for(current: Lease | None, holder: str, now: float) -> bool:
