@@ -18,7 +18,7 @@ from .errors import BatchfedError, ConfigError
 class _Group(click.Group):
     """Turns our errors into one line and exit code 1 for every subcommand."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except BatchfedError as exc:

@@ -40,7 +40,7 @@ def _one_line(fn: Any, ctx: click.Context, *args: Any) -> Any:
 
 class _FedCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return _one_line(super().parse_args, ctx, args)  # type: ignore[no-any-return]
+        return _one_line(super().parse_args, ctx, args)
 
 
 def _click_param(p: Param) -> click.Parameter:
@@ -104,7 +104,7 @@ class _FedGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if self.default and args:
             args = commands.with_default_verb([self.name or "", *args])[1:]
-        return _one_line(super().parse_args, ctx, args)  # type: ignore[no-any-return]
+        return _one_line(super().parse_args, ctx, args)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         return _one_line(super().resolve_command, ctx, args)
@@ -112,7 +112,9 @@ class _FedGroup(click.Group):
 
 def _groups() -> dict[str, click.Group]:
     """One click group per word group of the table, holding its verbs and their aliases."""
-    groups = {name: _FedGroup(name, help=spec["help"], default=spec["default"]) for name, spec in commands.GROUPS.items()}
+    groups: dict[str, click.Group] = {
+        name: _FedGroup(name, help=spec["help"], default=spec["default"]) for name, spec in commands.GROUPS.items()
+    }
     for path, verb in commands.all_paths():
         if len(path) == 2:
             alias = path != verb.words

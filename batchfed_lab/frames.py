@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -155,7 +156,7 @@ POOL_COLUMNS: dict[str, Any] = {
 }
 
 
-def pools_frame(federation_id: str, snapshots: Iterable[PoolSnapshot]) -> pd.DataFrame:
+def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot]) -> pd.DataFrame:
     """One row per pool of a federation, with its live capacity.
 
     Identity: ``federation_id``, ``pool_id``, ``account``, ``location``, ``batch_service_url``.
@@ -442,7 +443,9 @@ def locations_frame(locations: Sequence[Location]) -> pd.DataFrame:
             "terminated": loc.terminated_at,
             "batch_service_url": loc.batch_service_url,
         }
-        pairs = list(zip(loc.unique_ids, loc.addition_timestamps)) or [(None, loc.created_at)]
+        pairs: list[tuple[str | None, datetime | None]] = list(zip(loc.unique_ids, loc.addition_timestamps)) or [
+            (None, loc.created_at)
+        ]
         for uid, at in pairs:
             rows.append({**base, "unique_id": uid, "added": at})
     return _frame(rows, LOCATION_COLUMNS)

@@ -49,10 +49,12 @@ __all__ = [
 
 
 class _HasStore(Protocol):
-    """What a :class:`Submission` needs of the client that made it."""
+    """What a :class:`Submission` (and its view) needs of the client that made it."""
 
     @property
     def store(self) -> Store: ...
+
+    def tasks(self, federation_id: str, job_id: str) -> list[FederatedTask]: ...
 
 
 class TextOutput(str):

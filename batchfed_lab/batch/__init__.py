@@ -8,7 +8,28 @@ imported on first use (PEP 562), so importing the package does not load the Azur
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from .adapter import AutoscaleEvaluation as AutoscaleEvaluation
+    from .adapter import BatchAccount as BatchAccount
+    from .adapter import RetrySettings as RetrySettings
+    from .adapter import close_accounts as close_accounts
+    from .adapter import get_account as get_account
+    from .credentials import ResolvedCredential as ResolvedCredential
+    from .credentials import ServiceUrl as ServiceUrl
+    from .credentials import key_env_var as key_env_var
+    from .credentials import parse_service_url as parse_service_url
+    from .credentials import resolve_credential as resolve_credential
+    from .jobs import JobCreateResult as JobCreateResult
+    from .jobs import JobInfo as JobInfo
+    from .jobs import JobScheduleCreateResult as JobScheduleCreateResult
+    from .jobs import JobScheduleInfo as JobScheduleInfo
+    from .jobs import JobSettings as JobSettings
+    from .tasks import TaskAddReport as TaskAddReport
+    from .tasks import TaskAddResult as TaskAddResult
+    from .tasks import TaskCounts as TaskCounts
+    from .tasks import TaskInfo as TaskInfo
 
 _EXPORTS = {
     "BatchAccount": ".adapter",

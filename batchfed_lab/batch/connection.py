@@ -30,7 +30,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from azure.batch import BatchClient
@@ -45,6 +45,8 @@ from ..errors import BatchError
 from .credentials import ResolvedCredential, normalize_service_url, parse_service_url, resolve_credential
 from .errors import error_code, translate
 from .transport import LoopbackTransport
+
+_C = TypeVar("_C", bound="BatchConnection")
 
 __all__ = ["BatchConnection", "RetrySettings"]
 
@@ -210,7 +212,7 @@ class BatchConnection:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -179,7 +179,7 @@ def resolve_credential(
     if credential is not None:
         if isinstance(credential, ResolvedCredential):
             return credential
-        kind = "shared_key" if hasattr(credential, "named_key") else "token"
+        kind: Literal["shared_key", "token"] = "shared_key" if hasattr(credential, "named_key") else "token"
         return ResolvedCredential(kind, "given by the caller", credential)
     if key is not None:
         return _shared_key(account, key, "the key given by the caller")

@@ -188,7 +188,7 @@ class _Connection:
                 raise ProtocolError(f"more than {MAX_HEADERS} headers")
 
     def _chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_text = self._line().split(b";", 1)[0].strip()
             try:

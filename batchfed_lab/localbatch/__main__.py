@@ -68,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             print(json.dumps(control.status(args.workspace), indent=2))
         else:
-            rec = control.info(args.workspace)
-            if rec is None:
+            found = control.info(args.workspace)
+            if found is None:
                 print("localbatch is not running", file=sys.stderr)
                 return 1
-            print(json.dumps(rec.as_dict(), indent=2))
+            print(json.dumps(found.as_dict(), indent=2))
     except BatchfedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

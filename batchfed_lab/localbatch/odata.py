@@ -13,7 +13,7 @@ JSON, nested with ``/`` (``state``, ``id``, ``executionInfo/result``, ``executio
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ._util import ApiError, iso, parse_iso
 
@@ -92,12 +92,15 @@ class _FilterParser:
     def and_expr(self) -> Predicate:
         return self._joined("and", self.not_expr, all)
 
-    def _joined(self, word: str, operand: Callable[[], Predicate], combine: Callable) -> Predicate:
+    def _joined(self, word: str, operand: Callable[[], Predicate], combine: Callable[[Iterator[bool]], bool]) -> Predicate:
         parts = [operand()]
         while self.word(word):
             self.i += 1
             parts.append(operand())
-        return parts[0] if len(parts) == 1 else (lambda d, ps=tuple(parts): combine(p(d) for p in ps))
+        if len(parts) == 1:
+            return parts[0]
+        ps = tuple(parts)
+        return lambda d: combine(p(d) for p in ps)
 
     def not_expr(self) -> Predicate:
         if self.word("not"):

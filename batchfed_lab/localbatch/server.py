@@ -80,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "localbatch"
     sys_version = ""
     server: LocalBatchServer
+    raw_requestline: bytes  # set by the standard library before parse_request
 
     def setup(self) -> None:
         super().setup()
@@ -231,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
             base=f"{self.server.engine.public_root}/accounts/{account}",
             request_id=request_id,
         )
-        return handler(self.server.engine, req)  # type: ignore[operator]
+        return handler(self.server.engine, req)
 
     def _send(self, response: api.Response, request_id: str) -> None:
         body = response.body

@@ -160,7 +160,9 @@ class FedMagics(Magics):
         verb: Verb | None = ns.pop("_verb", None)
         if verb is None:
             raise UsageError(f"%fed {' '.join(argv)}: name a verb; `%fed?` lists them")
-        args = {k: (() if v is None and self._is_multi(verb, k) else v) for k, v in ns.items() if not k.startswith("_")}
+        args: dict[str, Any] = {
+            k: (() if v is None and self._is_multi(verb, k) else v) for k, v in ns.items() if not k.startswith("_")
+        }
         out = args.pop("out", None)
         if out is not None and not out.isidentifier():
             raise UsageError(f"-o {out!r}: not a Python identifier")

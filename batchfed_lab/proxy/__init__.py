@@ -10,7 +10,18 @@ would make it (``live_snapshots``) and the action payloads it understands (``add
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from .capacity import live_snapshots as live_snapshots
+    from .lifecycle import ProxyProcess as ProxyProcess
+    from .lifecycle import logs as log_tail  # noqa: F401  (exported as log_tail through __getattr__)
+    from .lifecycle import running as running
+    from .lifecycle import start as start
+    from .lifecycle import status as status
+    from .lifecycle import stop as stop
+    from .payload import add_payload as add_payload
+    from .payload import remove_payload as remove_payload
 
 # name -> (module, attribute); ``log_tail`` is not ``logs``, which is a submodule's name
 _EXPORTS = {

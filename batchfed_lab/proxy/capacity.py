@@ -123,7 +123,9 @@ class CapacityCache:
     def snapshots(self, members: Sequence[PoolMember], *, active_tasks: bool = False) -> list[PoolSnapshot]:
         """Snapshots of ``members`` in member order; unknown pools come back as 'missing'."""
         accounts, rows = self._rows(members)
-        table = {url: pools for url in accounts if (pools := self._fresh(url, active_tasks)) is not None}
+        table: dict[str, dict[str, PoolSnapshot] | _Unreachable] = {
+            url: pools for url in accounts if (pools := self._fresh(url, active_tasks)) is not None
+        }
         stale = [url for url in accounts if url not in table]
         if len(stale) > 1:
             # refresh several accounts at once: with a remote service each costs round trips
@@ -134,11 +136,11 @@ class CapacityCache:
         out = []
         blackout = self._blackout
         for url, pid, m in rows:
-            pools = table[url]
-            if isinstance(pools, _Unreachable):
-                out.append(pools.snapshot(m, blackout.get(pool_key(m.batch_service_url, m.pool_id))))
+            listed = table[url]
+            if isinstance(listed, _Unreachable):
+                out.append(listed.snapshot(m, blackout.get(pool_key(m.batch_service_url, m.pool_id))))
                 continue
-            snap = pools.get(pid)
+            snap = listed.get(pid)
             snap = missing_snapshot(m) if snap is None else _as_member(snap, m)
             if blackout and (until := blackout.get(snap.key)) is not None:
                 snap = replace(snap, blackout_until=until)

@@ -44,7 +44,7 @@ from ..errors import (
 from ..scheduler import decide_requirements, resolve, summarize
 from ..scheduler.types import Decision, PoolSnapshot, url_key
 from ..store.base import Store
-from ..store.records import Action, ActionKind, ActionMethod, Claim, LocationUpdate
+from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, LocationUpdate, PoolMember
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
 from .payload import AddPayload, parse_add, parse_remove
@@ -129,7 +129,7 @@ class ActionProcessor:
         self.clock = clock
         # federation records and pool members change rarely; the daemon calls
         # forget_federations() when the store says they changed
-        self._fed_cache: dict[str, tuple[Any, list[Any]]] = {}
+        self._fed_cache: dict[str, tuple[Federation, tuple[PoolMember, ...]]] = {}
         self._fed_lock = threading.Lock()
         self._decide_lock = threading.Lock()
         self.known_jobs = KnownJobs()
@@ -138,7 +138,7 @@ class ActionProcessor:
         with self._fed_lock:
             self._fed_cache.clear()
 
-    def _federation(self, fid: str) -> tuple[Any, tuple[Any, ...]]:
+    def _federation(self, fid: str) -> tuple[Federation, tuple[PoolMember, ...]]:
         with self._fed_lock:
             hit = self._fed_cache.get(fid)
         if hit is None:
@@ -390,7 +390,7 @@ class ActionProcessor:
             account = self.account_for(loc.batch_service_url)
             if not schedule:
                 self.known_jobs.forget(loc.batch_service_url, a.target_id)
-            where = {"kind": a.kind, "batch_service_url": loc.batch_service_url, "pool_id": loc.pool_id}
+            where: dict[str, Any] = {"kind": a.kind, "batch_service_url": loc.batch_service_url, "pool_id": loc.pool_id}
             if a.method is ActionMethod.TERMINATE:
                 if loc.terminated_at is not None:
                     continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..config.constraints import FederationConstraints
 from .hard_checks import _MISS, _new_verdict, build_hard_checks
@@ -67,7 +67,7 @@ def _judge_pools(req: Requirements, pools: Iterable[PoolSnapshot], now: float, r
             verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "conflict", text)
             hard_failures += 1
             continue
-        failed = None
+        failed: Any = None  # a Failure, None, or _MISS until the memo misses
         for depends_on, memo, failure in plan:
             failed = memo.get(depends_on(facts), _MISS)
             if failed is _MISS:

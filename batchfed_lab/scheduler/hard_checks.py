@@ -15,7 +15,7 @@ from ..config.units import format_mib
 from .requirements import Requirements, normalize_size
 from .types import PoolFacts, Verdict
 
-Failure = tuple  # ("excluded", constraint, required, actual, reason): a Verdict without its pool key
+Failure = tuple[str, str, str, str, str]  # ("excluded", constraint, required, actual, reason): a Verdict without its pool key
 Judgement = tuple[str, object, object, str]  # a failing pool's (constraint, required, actual, reason)
 _MISS = object()
 
@@ -48,12 +48,13 @@ class HardCheck:
         key = self.depends_on(facts)
         found = self.memo.get(key, _MISS)
         if found is _MISS:
-            made = self.judge(facts)
-            if made is not None:
-                constraint, required, actual, reason = made
+            judged = self.judge(facts)
+            made: Failure | None = None
+            if judged is not None:
+                constraint, required, actual, reason = judged
                 made = ("excluded", constraint, str(required), str(actual), f"{constraint}: {reason}")
             found = self.memo[key] = made
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # _MISS is never stored, so found is a Failure or None
 
     def __call__(self, facts: PoolFacts) -> Verdict | None:
         found = self.failure(facts)
@@ -279,8 +280,9 @@ def _gpu(req: Requirements) -> HardCheck | None:
         return None
 
     def judge(f: PoolFacts) -> Judgement | None:
-        if (f.size.gpus > 0) != want_gpu:  # type: ignore[union-attr]
-            return "gpu", _yn(want_gpu), f"{f.size.gpus} GPUs", "needs a GPU size" if want_gpu else "needs a size without GPUs"  # type: ignore[union-attr]
+        gpus = f.size.gpus  # type: ignore[union-attr]  # the size check before this one excludes unknown sizes
+        if (gpus > 0) != want_gpu:
+            return "gpu", _yn(want_gpu), f"{gpus} GPUs", "needs a GPU size" if want_gpu else "needs a size without GPUs"
         return None
 
     return HardCheck("gpu", _yn(want_gpu), lambda f: f"{f.size.gpus} GPUs" if f.size else "unknown", _SIZE_FIELDS, judge)
@@ -292,13 +294,14 @@ def _infiniband(req: Requirements) -> HardCheck | None:
         return None
 
     def judge(f: PoolFacts) -> Judgement | None:
-        if f.size.rdma != want_ib:  # type: ignore[union-attr]
+        rdma = f.size.rdma  # type: ignore[union-attr]  # the size check before this one excludes unknown sizes
+        if rdma != want_ib:
             return (
                 "infiniband",
                 _yn(want_ib),
-                _yn(f.size.rdma),
+                _yn(rdma),
                 "needs an RDMA/InfiniBand size" if want_ib else "needs a size without RDMA",
-            )  # type: ignore[union-attr]
+            )
         return None
 
     return HardCheck("infiniband", _yn(want_ib), lambda f: _yn(f.size.rdma) if f.size else "unknown", _SIZE_FIELDS, judge)

@@ -17,7 +17,7 @@ from .hard_checks import Failure, HardCheck
 from .requirements import Requirements
 from .types import PoolFacts, PoolSnapshot, Verdict
 
-Step = tuple[Callable[[PoolFacts], Hashable], dict, Callable[[PoolFacts], "Failure | None"]]
+Step = tuple[Callable[[PoolFacts], Hashable], dict[Hashable, "Failure | None"], Callable[[PoolFacts], "Failure | None"]]
 
 
 def decision_plan(checks: list[HardCheck]) -> list[Step]:

@@ -120,7 +120,7 @@ class Store(JobLocations):
     def create_federation(self, federation_id: str, *, unique_job_ids: bool = True, force: bool = False) -> Federation:
         """Create a federation. Exists already → ConflictError, unless ``force`` (then only
         its own record, i.e. the unique-job-ids flag, is replaced; pools and actions stay)."""
-        fed = Federation(rules.federation_id(federation_id), bool(unique_job_ids), utc(self.now()))  # type: ignore[arg-type]
+        fed = Federation(rules.federation_id(federation_id), bool(unique_job_ids), utc(self.now()))
         created = self._create_federation(fed, force)
         self._notify_local()
         return created
@@ -232,7 +232,7 @@ class Store(JobLocations):
                     position=-1,
                     state=ActionState.QUEUED,
                     payload=payload,
-                    enqueued_at=utc(now),  # type: ignore[arg-type]
+                    enqueued_at=utc(now),
                 )
             )
         if not built:
@@ -490,7 +490,11 @@ class Store(JobLocations):
                 return current
             with self._local:
                 seen = self._local_version
-                self._local.wait_for(lambda seen=seen: self._local_version != seen, timeout=min(self.poll_interval, remaining))
+
+                def moved(seen: int = seen) -> bool:
+                    return self._local_version != seen
+
+                self._local.wait_for(moved, timeout=min(self.poll_interval, remaining))
                 local_change = self._local_version != seen
             if self._poll_changed() or local_change:
                 current = self._marks()

@@ -110,7 +110,7 @@ class Azurite:
             start_new_session=True,
             cwd=script.parents[3],
         )
-        ports: dict[str, int] = {}
+        found: dict[str, int] = {}
         tail: collections.deque[str] = collections.deque(maxlen=40)
         ready = threading.Event()
 
@@ -119,14 +119,14 @@ class Azurite:
             for line in proc.stdout:
                 tail.append(line.rstrip())
                 if m := _READY.search(line):
-                    ports[m.group(1).lower()] = int(m.group(2))
-                    if len(ports) == 3:
+                    found[m.group(1).lower()] = int(m.group(2))
+                    if len(found) == 3:
                         ready.set()
             ready.set()
 
         threading.Thread(target=read, name=f"azurite-{proc.pid}", daemon=True).start()
-        az = cls(proc, ports, tail)
-        if not ready.wait(timeout) or len(ports) < 3:
+        az = cls(proc, found, tail)
+        if not ready.wait(timeout) or len(found) < 3:
             az.stop()
             raise StoreError(f"azurite did not start within {timeout:g}s: {' | '.join(list(tail)[-5:]) or 'no output'}")
         return az

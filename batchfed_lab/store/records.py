@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "ACTIVE_STATES",
@@ -68,6 +68,12 @@ ACTIVE_STATES = frozenset({ActionState.QUEUED, ActionState.BLOCKED})
 TERMINAL_STATES = frozenset({ActionState.PLACED, ActionState.DONE, ActionState.FAILED, ActionState.ZAPPED})
 
 
+@overload
+def utc(ts: float) -> datetime: ...
+@overload
+def utc(ts: None) -> None: ...
+@overload
+def utc(ts: float | None) -> datetime | None: ...
 def utc(ts: float | None) -> datetime | None:
     """Epoch seconds → aware UTC datetime (None stays None)."""
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)

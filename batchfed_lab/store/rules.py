@@ -397,7 +397,7 @@ def action_from_doc(d: dict[str, Any]) -> Action:
         target_id=d["target_id"],
         position=int(d["seq"]),
         state=ActionState(d["state"]),
-        enqueued_at=utc(d["enqueued_at"]),  # type: ignore[arg-type]
+        enqueued_at=utc(d["enqueued_at"]),
         payload=load_payload(d.get("payload")),
         reason=d.get("reason"),
         verdicts=load_json(d.get("verdicts")),
@@ -458,7 +458,7 @@ def location_from_doc(d: dict[str, Any]) -> Location:
         account=d.get("account"),
         location=d.get("location"),
         unique_ids=tuple(load_json(d.get("unique_ids"), [])),
-        addition_timestamps=tuple(utc(t) for t in load_json(d.get("addition_timestamps"), [])),  # type: ignore[misc]
+        addition_timestamps=tuple(utc(float(t)) for t in load_json(d.get("addition_timestamps"), [])),
         created_at=utc(d.get("created_at")),
         terminated_at=utc(d.get("terminated_at")),
     )

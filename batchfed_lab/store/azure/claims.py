@@ -81,10 +81,10 @@ class ActionClaims(ActionJournal):
             ]
             if live is not None and int(live["head_seq"]) == a0.position:
                 if new.state in TERMINAL_STATES:
-                    ops += self._advance_ops(fid, live, t_etag, now)  # type: ignore[arg-type]
+                    ops += self._advance_ops(fid, live, t_etag, now)
                 elif rules.ready_at(new) != live.get("ready_at"):
                     live = {**live, "ready_at": rules.ready_at(new)}
-                    ops.append(("update", live, replace_if(t_etag)))  # type: ignore[arg-type]
+                    ops.append(("update", live, replace_if(t_etag)))
             results = self._t["actions"].submit_transaction(ops)
             if new.claimed_by is None:
                 return new, None

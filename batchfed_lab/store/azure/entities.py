@@ -67,7 +67,7 @@ def unpack(entity: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def etag_of(entity: Any) -> str:
-    return entity.metadata["etag"]
+    return str(entity.metadata["etag"])
 
 
 class Again(Exception):

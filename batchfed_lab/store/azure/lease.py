@@ -27,7 +27,7 @@ class BlobLease(AzureService):
 
     def _lease_note(self, lease: BlobLeaseClient, name: str, holder: str, ttl: float, now: float) -> Lease:
         self._leases.get_blob_client(name).set_blob_metadata({"holder": holder, "expires": repr(now + ttl)}, lease=lease)
-        return Lease(name, holder, utc(now + ttl))  # type: ignore[arg-type]
+        return Lease(name, holder, utc(now + ttl))
 
     def _lease_acquire(self, name: str, holder: str, ttl: float, now: float) -> Lease | None:
         with self._azure(f"acquire lease {name!r}"):
@@ -78,4 +78,4 @@ class BlobLease(AzureService):
                 return None
         if props.lease.state != "leased" or "holder" not in props.metadata:
             return None
-        return Lease(name, props.metadata["holder"], utc(float(props.metadata.get("expires", now))))  # type: ignore[arg-type]
+        return Lease(name, props.metadata["holder"], utc(float(props.metadata.get("expires", now))))

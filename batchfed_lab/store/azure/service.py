@@ -70,7 +70,8 @@ class AzureService(Store):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            for client in (*self._t.values(), self._tables, self._queues, self._blobs):
+            clients: list[Any] = [*self._t.values(), self._tables, self._queues, self._blobs]
+            for client in clients:
                 client.close()
 
     # ------------------------------------------------------------------ SDK boundary
@@ -188,7 +189,7 @@ class AzureService(Store):
 
     @staticmethod
     def _fed(ent: Mapping[str, Any]) -> Federation:
-        return Federation(ent["RowKey"], bool(ent["unique_job_ids"]), utc(ent["created_at"]))  # type: ignore[arg-type]
+        return Federation(ent["RowKey"], bool(ent["unique_job_ids"]), utc(ent["created_at"]))
 
     def _require_fed(self, fid: str) -> Federation:
         ent = self._fed_entity(fid)

@@ -46,7 +46,7 @@ class RecordTables(AzureService):
                 self._t["feds"].create_entity({**doc, "created_at": epoch(fed.created_at)})
                 return fed
             self._t["feds"].update_entity({**doc, "created_at": ent["created_at"]}, **replace_if(etag_of(ent)))
-            return Federation(fed.id, fed.unique_job_ids, utc(ent["created_at"]))  # type: ignore[arg-type]
+            return Federation(fed.id, fed.unique_job_ids, utc(ent["created_at"]))
 
         with self._azure(f"create federation {fed.id!r}"):
             fed = self._optimistic(f"create federation {fed.id!r}", attempt)

@@ -149,7 +149,7 @@ class SqliteDatabase:
     def _poll_changed(self) -> bool:
         """``PRAGMA data_version`` moves when another connection commits: a microsecond
         check that needs no disk read, so polling every few milliseconds is cheap."""
-        version = self._reader().execute("PRAGMA data_version").fetchone()[0]
-        changed = version != self._tls.seen
+        version: int = self._reader().execute("PRAGMA data_version").fetchone()[0]
+        changed: bool = version != self._tls.seen
         self._tls.seen = version
         return changed

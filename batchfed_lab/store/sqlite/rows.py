@@ -22,7 +22,7 @@ def action_from_row(row: sqlite3.Row) -> Action:
 
 
 def federation_from_row(row: sqlite3.Row) -> Federation:
-    return Federation(row["id"], bool(row["unique_job_ids"]), utc(row["created_at"]))  # type: ignore[arg-type]
+    return Federation(row["id"], bool(row["unique_job_ids"]), utc(row["created_at"]))
 
 
 def pool_from_row(row: sqlite3.Row) -> PoolMember:
@@ -32,4 +32,4 @@ def pool_from_row(row: sqlite3.Row) -> PoolMember:
 
 
 def lease_from_row(name: str, row: sqlite3.Row | None) -> Lease | None:
-    return None if row is None else Lease(name, row["holder"], utc(row["expires_at"]))  # type: ignore[arg-type]
+    return None if row is None else Lease(name, row["holder"], utc(row["expires_at"]))

@@ -78,7 +78,7 @@ class SqliteStore(SqliteDatabase, Store):
 
     @staticmethod
     def _federation_row(c: sqlite3.Connection, fid: str) -> sqlite3.Row:
-        row = c.execute("SELECT * FROM federations WHERE id = ?", (fid,)).fetchone()
+        row: sqlite3.Row | None = c.execute("SELECT * FROM federations WHERE id = ?", (fid,)).fetchone()
         if row is None:
             raise NotFoundError(f"federation {fid!r} does not exist")
         return row
@@ -91,7 +91,7 @@ class SqliteStore(SqliteDatabase, Store):
                 raise ConflictError(f"federation {fed.id!r} exists already (force replaces its settings)")
             if row is not None:
                 c.execute("UPDATE federations SET unique_job_ids = ? WHERE id = ?", (int(fed.unique_job_ids), fed.id))
-                fed = Federation(fed.id, fed.unique_job_ids, utc(row["created_at"]))  # type: ignore[arg-type]
+                fed = Federation(fed.id, fed.unique_job_ids, utc(row["created_at"]))
             else:
                 c.execute("INSERT INTO federations VALUES (?, ?, ?)", (fed.id, int(fed.unique_job_ids), epoch(fed.created_at)))
             self._bump(c, "federations")
@@ -198,7 +198,8 @@ class SqliteStore(SqliteDatabase, Store):
 
     @staticmethod
     def _row(c: sqlite3.Connection, fid: str, aid: str) -> sqlite3.Row | None:
-        return c.execute("SELECT * FROM actions WHERE id = ? AND federation_id = ?", (aid, fid)).fetchone()
+        row: sqlite3.Row | None = c.execute("SELECT * FROM actions WHERE id = ? AND federation_id = ?", (aid, fid)).fetchone()
+        return row
 
     def _get_action(self, fid: str, aid: str) -> Action | None:
         with self._lock:
@@ -214,7 +215,8 @@ class SqliteStore(SqliteDatabase, Store):
         return action_from_row(rows[0]) if rows else None
 
     def _list_actions(self, fid: str, tkey: str | None, states: frozenset[ActionState] | None, limit: int | None) -> list[Action]:
-        sql, args = "SELECT * FROM actions WHERE federation_id = ?", [fid]
+        sql = "SELECT * FROM actions WHERE federation_id = ?"
+        args: list[Any] = [fid]
         if tkey is not None:
             sql += " AND target_key = ?"
             args.append(tkey)
@@ -360,7 +362,10 @@ class SqliteStore(SqliteDatabase, Store):
         return new
 
     def _next_ready(self, fid: str) -> float | None:
-        return self._read("SELECT min(ready_at) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL", (fid,))[0][0]
+        at: float | None = self._read(
+            "SELECT min(ready_at) FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL", (fid,)
+        )[0][0]
+        return at
 
     # ------------------------------------------------------------------ locations
     def _change_location(self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange) -> Location | None:
@@ -412,7 +417,7 @@ class SqliteStore(SqliteDatabase, Store):
             if not allowed(self._lease_row(c, name)):
                 return None
             c.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (name, holder, now + ttl))
-        return Lease(name, holder, utc(now + ttl))  # type: ignore[arg-type]
+        return Lease(name, holder, utc(now + ttl))
 
     def _lease_acquire(self, name: str, holder: str, ttl: float, now: float) -> Lease | None:
         return self._lease_write(name, holder, ttl, now, lambda cur: lease_free_for(cur, holder, now))
@@ -457,7 +462,7 @@ class SqliteStore(SqliteDatabase, Store):
 
     # ------------------------------------------------------------------ change signals
     def _marks(self) -> Marks:
-        return Marks(**dict(self._read("SELECT name, version FROM signals")))
+        return Marks(**{str(name): int(version) for name, version in self._read("SELECT name, version FROM signals")})
 
 
 def lease_free_for(current: Lease | None, holder: str, now: float) -> bool:
