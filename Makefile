@@ -9,7 +9,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv azurite chromium test lab demo bench drills clean
+.PHONY: venv azurite chromium check fix test lab demo bench drills clean
 
 venv: $(VENV_STAMP)
 
@@ -38,7 +38,20 @@ chromium:
 	    || echo "warning: chromium could not be installed; the browser test will be skipped" >&2; \
 	else echo "note: chromium is missing and this is not root; the browser test will be skipped" >&2; fi
 
-test: venv azurite chromium
+# check: the gate that runs first in `make test` (rules in pyproject.toml; see CONTRIBUTING.md)
+LINTED := batchfed_lab tests bench drills docs
+check: venv
+	@echo "ruff check, ruff format --check, mypy"
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
+
+# fix: ruff's safe fixes and the formatter
+fix: venv
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
+
+test: venv azurite chromium check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # drills: the resilience drills at full strength (kill -9 storms, HA failover, restarts, store
