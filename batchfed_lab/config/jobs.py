@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -105,10 +105,11 @@ class ParametricSweep(_Section):
             raise ValueError("zip lists must all have the same length")
         return self
 
-    def _axes(self) -> list[list[Scalar]]:
+    def _axes(self) -> list[Sequence[Scalar]]:
+        # ranges stay ranges: their length is known without listing a billion values
         if self.product is not None:
-            return [list(a.values()) if isinstance(a, SweepRange) else list(a) for a in self.product]
-        return [list(a) for a in (self.product_iterables or self.zip or ())]
+            return [a.values() if isinstance(a, SweepRange) else a for a in self.product]
+        return list(self.product_iterables or self.zip or ())
 
     def count(self) -> int:
         axes = self._axes()

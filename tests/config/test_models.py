@@ -297,6 +297,26 @@ def test_substitution_replaces_only_numbered_placeholders_and_keeps_escapes() ->
     assert commands(job) == ["echo ${HOME} {0} v {a,b} {} {name} $w"]
 
 
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        "product: [{start: 0, stop: 1000000000}]",
+        "product: [{start: 0, stop: 400000}, {start: 0, stop: 400000}]",
+        "zip: [[a], [b]]\n        product: [{start: 0, stop: 1000000000}]",
+    ],
+    ids=["one huge range", "two ranges whose product is huge", "huge range beside another mode"],
+)
+def test_a_huge_sweep_is_refused_by_counting_never_by_expanding(sweep: str) -> None:
+    # a billion-value range would exhaust memory if it were listed before the 100,000-task check
+    with pytest.raises(ConfigError) as err:
+        one_job(
+            "job_specifications:\n- id: sweep\n  tasks:\n"
+            f"  - command: run {{0}}\n    task_factory:\n      parametric_sweep:\n        {sweep}\n"
+        )
+    assert "\n" not in str(err.value)
+    assert "more than 100000 tasks" in str(err.value) or "exactly one of" in str(err.value)
+
+
 def test_a_command_without_a_sweep_is_not_substituted() -> None:
     job = one_job("job_specifications:\n- id: j\n  tasks:\n  - command: 'awk \"{print $1}\" {0} {{1}}'\n")
     assert commands(job) == ['awk "{print $1}" {0} {{1}}']
