@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import types
 import typing
 from pathlib import Path
@@ -75,26 +76,39 @@ def problem(source: str, loc: tuple[Any, ...] | list[Any], value: Any, why: str,
 
 
 def read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text, refusing anything but a regular file of at most MAX_CONFIG_BYTES.
+
+    The file is opened without blocking and checked on the open descriptor, so a named pipe
+    or a device (``/dev/zero``) is refused at once, and no more than the limit plus one byte
+    is ever read, whatever size the file claims."""
     p = Path(path)
-    name = p.name
     try:
-        size = p.stat().st_size
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ConfigError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{short_value(str(p), 120)}: cannot read: {exc.strerror}") from None
     except ValueError:  # e.g. a NUL character: no file can have that name
         raise ConfigError(f"{short_value(str(p), 120)}: not a usable file name") from None
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a folder, not a YAML file")
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{name}: file is {size} bytes; the limit is {MAX_CONFIG_BYTES}")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{p}: is a folder, not a YAML file")
+        raise ConfigError(f"{p}: is not a regular file (a device, pipe or socket); give a YAML file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p.name}: file is larger than {MAX_CONFIG_BYTES} bytes, the limit")
     try:
-        return p.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{p.name}: not UTF-8 text (byte {exc.start})") from None
 
 
 class _NoDuplicateKeys(yaml.constructor.SafeConstructor):

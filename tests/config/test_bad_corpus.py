@@ -12,6 +12,7 @@ The same lines must come out of ``batchfed config validate`` — exit 1, never a
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -174,3 +175,27 @@ def test_cli_refuses_a_folder_and_a_binary_file_in_one_line(tmp_path: Path) -> N
         f"{tmp_path}: is a folder, not a YAML file",
         "image.yaml: not UTF-8 text (byte 0)",
     ]
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/urandom", "named pipe"])
+def test_a_device_or_a_pipe_is_refused_at_once_never_read(tmp_path: Path, kind: str) -> None:
+    # read without bound, /dev/zero would fill memory; opened for reading, a pipe with no
+    # writer would block for ever: both are refused before a byte is read
+    path = Path(kind)
+    if kind == "named pipe":
+        path = tmp_path / "jobs.yaml"
+        os.mkfifo(path)
+    with ThreadPoolExecutor(1) as pool:
+        outcome = pool.submit(validate_file, path)
+        with pytest.raises(ConfigError, match="is not a regular file"):
+            outcome.result(timeout=10)
+
+
+def test_a_file_over_the_limit_is_refused_reading_no_more_than_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchfed_lab.config import loading
+
+    monkeypatch.setattr(loading, "MAX_CONFIG_BYTES", 1000)
+    big = tmp_path / "jobs.yaml"
+    big.write_text("# " + "x" * 2000 + "\n")
+    with pytest.raises(ConfigError, match=r"^jobs\.yaml: file is larger than 1000 bytes, the limit$"):
+        validate_file(big)
