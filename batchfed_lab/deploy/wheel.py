@@ -36,6 +36,11 @@ def source_root() -> Path | None:
     return None
 
 
+def bootstrap_script() -> Path:
+    """``bootstrap.py``: what the proxy's container runs first (a file of the package and its wheel)."""
+    return Path(__file__).with_name("bootstrap.py")
+
+
 def wheel_name(version: str = __version__) -> str:
     return f"{DIST_NAME}-{version}-py3-none-any.whl"
 

@@ -25,7 +25,7 @@ from batchfed_lab.errors import ProxyError
 def test_the_wheel_of_this_tree_holds_the_running_version_and_the_bootstrap(wheel_file: Path) -> None:
     assert wheel_file.name == f"batchfed_lab-{__version__}-py3-none-any.whl"
     names = zipfile.ZipFile(wheel_file).namelist()
-    assert "batchfed_lab/deploy/bootstrap.py" in names
+    assert zipfile.ZipFile(wheel_file).read("batchfed_lab/deploy/bootstrap.py") == wheel.bootstrap_script().read_bytes()
     assert "batchfed_lab/proxy/__main__.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
