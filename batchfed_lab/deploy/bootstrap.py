@@ -69,6 +69,12 @@ def say(message: str) -> None:
     print(f"{PREFIX}: {message}", file=sys.stderr, flush=True)
 
 
+def shown(url: str) -> str:
+    """The URL without its query (a SAS): safe to print."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a file comes from: a URL to GET as it is (SAS), or a blob read with the identity."""
@@ -79,9 +85,7 @@ class Source:
 
     @property
     def shown(self) -> str:
-        """The URL without its query: safe to print."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return shown(self.url)
 
     @property
     def file_name(self) -> str:
@@ -112,7 +116,7 @@ def source(env: Mapping[str, str], stem: str, *, required: bool) -> Source | Non
 
 def http_get(url: str, headers: Mapping[str, str], what: str) -> bytes:
     """GET with a few retries on connection errors, 429 and 5xx; BootstrapError otherwise."""
-    shown = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}{urlsplit(url).path}"
+    where = shown(url)
     delay = 1.0
     for attempt in range(1, RETRIES + 1):
         try:
@@ -123,11 +127,11 @@ def http_get(url: str, headers: Mapping[str, str], what: str) -> bytes:
             code = exc.headers.get("x-ms-error-code") if exc.headers else None
             problem = f"HTTP {exc.code}" + (f" {code}" if code else "")
             if exc.code != 429 and exc.code < 500:
-                raise BootstrapError(f"{what}: {problem} from {shown}") from None
+                raise BootstrapError(f"{what}: {problem} from {where}") from None
         except (urllib.error.URLError, OSError) as exc:
             problem = str(getattr(exc, "reason", exc))
         if attempt == RETRIES:
-            raise BootstrapError(f"{what}: {problem} from {shown} ({RETRIES} attempts)")
+            raise BootstrapError(f"{what}: {problem} from {where} ({RETRIES} attempts)")
         time.sleep(delay)  # back off before the next attempt
         delay *= 2
     raise AssertionError("unreachable")

@@ -23,6 +23,7 @@ class FakeIdentity:
     blobs: dict[str, bytes] = field(default_factory=dict)
     token_requests: list[dict[str, object]] = field(default_factory=list)
     blob_requests: list[dict[str, str]] = field(default_factory=list)
+    busy_tokens: int = 0  # token requests answered 503 first (an endpoint not ready yet)
     port: int = 0
 
     @property
@@ -51,6 +52,8 @@ def serving() -> Iterator[FakeIdentity]:
             if parts.path in ("/msi/token", "/metadata/identity/oauth2/token"):
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 fake.token_requests.append({"path": parts.path, "query": query, "headers": dict(self.headers)})
+                if len(fake.token_requests) <= fake.busy_tokens:
+                    return self._send(503, b"")
                 ok = (
                     self.headers.get("X-IDENTITY-HEADER") == IDENTITY_HEADER
                     if parts.path == "/msi/token"

@@ -173,6 +173,20 @@ def test_without_an_identity_endpoint_the_token_comes_from_imds(
     }
 
 
+def test_an_identity_endpoint_not_ready_yet_is_asked_again_then_given_up_on(
+    fake_identity: FakeIdentity, wheel_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(bootstrap.time, "sleep", waits.append)  # the back-off, without the waiting
+    env = _blob_env(fake_identity, wheel_file, tmp_path, AZURE_POD_IDENTITY_AUTHORITY_HOST=fake_identity.base)
+    fake_identity.busy_tokens = 2
+    assert bootstrap.download_wheel(bootstrap.wheel_source(env), env, tmp_path / "dl").read_bytes() == wheel_file.read_bytes()
+    assert (len(fake_identity.token_requests), waits) == (3, [1.0, 2.0])
+    fake_identity.busy_tokens = 100
+    with pytest.raises(bootstrap.BootstrapError, match=r"getting a managed identity token: HTTP 503 from .* \(4 attempts\)$"):
+        bootstrap.identity_token(env)
+
+
 def test_a_refused_token_or_blob_is_one_line_without_the_token(
     fake_identity: FakeIdentity, wheel_file: Path, tmp_path: Path, capsys
 ) -> None:
