@@ -73,7 +73,7 @@ def _command(verb: Verb, name: str, help_suffix: str = "") -> click.Command:
         ctx = click.get_current_context()
         raw, yes = kwargs.pop("raw", False), kwargs.pop("yes", False)
         try:
-            if verb.destructive and not yes:
+            if verb.asks(kwargs) and not yes:
                 _confirm(verb, verb.prompt(SimpleNamespace(**kwargs)))
             with connect() as client:
                 result = commands.run(verb, client, kwargs)

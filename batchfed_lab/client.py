@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .batch import BatchAccount
+    from .deploy import DeployReport
     from .proxy import ProxyProcess
 
 __all__ = ["Client", "connect", "default_home", "validate_file"]
@@ -587,6 +588,25 @@ class Client:
 
         stopped = self.proxy_stop(all=True)
         return {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
+
+    # -- the proxy on Azure ------------------------------------------------------------
+    def proxy_create(self, *, config: Any, standby: int = 0, what_if: bool = False, azure: Any = None) -> DeployReport:
+        """Deploy the proxy to Azure Container Instances (a leader and ``standby`` standbys)
+        from federation.yaml; ``what_if`` only shows the template, parameters and role
+        assignments (and runs ARM what-if when an Azure login is at hand). ``azure``: a
+        factory of :class:`~batchfed_lab.deploy.AzureApi` (tests pass a fake)."""
+        from . import deploy
+
+        return deploy.create(self.workspace, self.store, config, standby=standby, what_if=what_if, azure=azure)
+
+    def proxy_destroy(
+        self, *, config: Any, standby: int = 0, what_if: bool = False, purge: bool = False, azure: Any = None
+    ) -> DeployReport:
+        """Remove the deployed proxies' role assignments and container groups; federation
+        data stays unless ``purge``. ``what_if`` lists what would go."""
+        from . import deploy
+
+        return deploy.destroy(self.workspace, self.store, config, standby=standby, what_if=what_if, purge=purge, azure=azure)
 
 
 def connect(workspace: str | os.PathLike[str] | Workspace | None = None) -> Client:

@@ -90,7 +90,8 @@ class Verb:
     """One command. ``aliases`` are other word paths for it (``submit`` for ``jobs add``);
     ``cell`` is the parameter a ``%%fed`` cell body fills; ``destructive`` is the
     confirmation prompt (formatted with the arguments); ``root`` puts it at the top of the
-    CLI (``batchfed up``) instead of under ``batchfed fed``."""
+    CLI (``batchfed up``) instead of under ``batchfed fed``; ``dry_run`` names the flag that
+    turns it into a dry run (``--what-if``), which needs no confirmation."""
 
     words: tuple[str, ...]
     summary: str
@@ -101,6 +102,11 @@ class Verb:
     destructive: str | None = None
     root: bool = False
     details: str = ""
+    dry_run: str | None = None  # a flag that makes it only show what it would do: no confirmation then
+
+    def asks(self, args: dict[str, Any]) -> bool:
+        """Must the user confirm before this runs with these arguments?"""
+        return bool(self.destructive) and not (self.dry_run and args.get(self.dry_run))
 
     @property
     def name(self) -> str:
@@ -118,6 +124,9 @@ POOL_CONFIG = Param("pool_config", ("--pool-config",), metavar="FILE", help="poo
 JOB_ID = Param("job_id", ("--job-id",), metavar="J", help="job id")
 SCHEDULE_ID = Param("schedule_id", ("--jobschedule-id",), metavar="S", help="job schedule id")
 PROXY_CONFIG = Param("config", ("--config",), metavar="FILE", help="federation.yaml (proxy options)")
+PROXY_CONFIG_REQUIRED = Param("config", ("--config",), required=True, metavar="FILE", help="federation.yaml (proxy options)")
+STANDBYS = Param("standby", ("--standby",), type=int, default=0, metavar="N", help="standby proxies besides the leader (HA)")
+WHAT_IF = Param("what_if", ("--what-if",), kind="flag", help="show what would be deployed or removed; change nothing")
 SERVICE_URL = Param(
     "batch_service_url",
     ("--batch-service-url",),
@@ -274,6 +283,24 @@ def _proxy_stop(c: Client, a: SimpleNamespace) -> Result:
 def _proxy_logs(c: Client, a: SimpleNamespace) -> Result:
     text = c.proxy_logs(a.lines)
     return Result(text, str(text) or "(no proxy log yet)", {"log": str(text)}, rich=True)
+
+
+def _deployed(report: Any) -> Result:
+    """create/destroy on Azure: ``--what-if`` prints the whole plan as one JSON document
+    (template, parameters with secrets hidden, role assignments); a real run its summary."""
+    if report.what_if and report.document.get("template") is not None:
+        text = dumps(report.document)
+    else:
+        text = "\n".join(report.lines)
+    return Result(report, text, report.document, warnings=tuple(report.warnings))
+
+
+def _proxy_create(c: Client, a: SimpleNamespace) -> Result:
+    return _deployed(c.proxy_create(config=a.config, standby=a.standby, what_if=a.what_if))
+
+
+def _proxy_destroy(c: Client, a: SimpleNamespace) -> Result:
+    return _deployed(c.proxy_destroy(config=a.config, standby=a.standby, what_if=a.what_if, purge=a.purge))
 
 
 # --------------------------------------------------------------------------- federations
@@ -541,6 +568,27 @@ VERBS: tuple[Verb, ...] = (
         "show the tail of the proxy log",
         (Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),),
         _proxy_logs,
+    ),
+    Verb(
+        ("proxy", "create"),
+        "deploy the proxy to Azure Container Instances with a managed identity and narrow roles",
+        (PROXY_CONFIG_REQUIRED, STANDBYS, WHAT_IF),
+        _proxy_create,
+        details="federation.yaml gives location, resource_group, hostname_prefix and vm_size (docs/azure.md).",
+        dry_run="what_if",
+    ),
+    Verb(
+        ("proxy", "destroy"),
+        "remove the deployed proxies' container groups and role assignments (federation data is kept)",
+        (
+            PROXY_CONFIG_REQUIRED,
+            STANDBYS,
+            WHAT_IF,
+            Param("purge", ("--purge",), kind="flag", help="also destroy every federation's metadata in the store"),
+        ),
+        _proxy_destroy,
+        destructive="remove the proxy deployment of {config} from Azure?",
+        dry_run="what_if",
     ),
     Verb(
         ("create",),

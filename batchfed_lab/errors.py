@@ -25,6 +25,7 @@ SDK and Azure errors are translated at the adapter boundary and chained with
     │   └── LocalBatchStartFailed localbatch exited or did not answer while starting
     ├── SchedulingError          the pure scheduler was given impossible input
     ├── ProxyError               daemon lifecycle (start/stop/status)
+    ├── DeployError              the proxy's Azure deployment (fed proxy create/destroy)
     ├── SubmissionError          a waited-on submission failed, was zapped or stayed blocked
     └── ConfirmationRequired     a destructive command was not confirmed
 
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigError",
     "ConfirmationRequired",
     "ConflictError",
+    "DeployError",
     "InvalidIdError",
     "LocalBatchNotRunning",
     "LocalBatchStartFailed",
@@ -165,6 +167,10 @@ class SchedulingError(BatchfedError):
 
 class ProxyError(BatchfedError):
     """Proxy daemon lifecycle failure."""
+
+
+class DeployError(BatchfedError):
+    """Deploying or removing the proxy on Azure failed (``fed proxy create | destroy``)."""
 
 
 class SubmissionError(BatchfedError):

@@ -37,7 +37,11 @@ FILES: list[tuple[str, type[BaseModel], str]] = [
         WorkspaceSettings,
         "the workspace settings: `$BATCHFED_HOME/settings.yaml` (optional; every key has a default)",
     ),
-    ("federation.yaml", FederationConfig, "the proxy's options (`batchfed up --config`, `fed proxy start --config`)"),
+    (
+        "federation.yaml",
+        FederationConfig,
+        "the proxy's options (`batchfed up --config`, `fed proxy start --config`) and its Azure deployment (`fed proxy create --config`)",
+    ),
     ("pool.yaml", PoolConfig, "one pool (`fed pool add --pool-config`, `batchfed pool create`)"),
     ("jobs.yaml", JobsConfig, "jobs and job schedules (`fed jobs add`, `%%fed submit`, `fed explain`)"),
 ]
@@ -55,6 +59,7 @@ NOTES: dict[str, str] = {
     "settings.yaml: proxy.lease_seconds": "leader lease length: a standby takes over at most this long (+ renew) after the leader dies",
     "settings.yaml: proxy.renew_seconds": "how often the leader renews its lease and a standby tries to take it",
     "federation.yaml: federation": "the only top-level key",
+    "federation.yaml: federation.deployment": "the proxy on Azure Container Instances (`fed proxy create`; see [azure.md](azure.md#deploying-the-proxy))",
     "federation.yaml: federation.proxy_options": "how the proxy polls, logs and schedules",
     "federation.yaml: federation.proxy_options.polling_interval": "seconds between periodic checks (the proxy is event-driven)",
     "federation.yaml: federation.proxy_options.logging": "the proxy's log",
@@ -153,6 +158,14 @@ ENVIRONMENT = [
     (
         "BATCHFED_BATCH_KEY_<ACCOUNT>",
         "a Batch shared key for account `<ACCOUNT>` (upper-cased, non-alphanumerics as `_`); without it Azure accounts use `DefaultAzureCredential`, localbatch accounts the workspace key",
+    ),
+    (
+        "AZURE_SUBSCRIPTION_ID",
+        "the subscription `fed proxy create / destroy` deploy to when `federation.deployment.subscription_id` is not set",
+    ),
+    (
+        "BATCHFED_ARM_WHAT_IF",
+        "`1` / `0`: run ARM what-if with `--what-if` or not, whatever login is found (default: when an Azure login is at hand)",
     ),
     ("BATCHFED_NONINTERACTIVE", "`1`: no live refresh or progress bars (set automatically under papermill)"),
 ]

@@ -63,6 +63,11 @@ RULES: tuple[Rule, ...] = (
         "results are what the client returns; they do not call back into it",
         never=("client", "commands", "cli", "magics", "widgets"),
     ),
+    Rule(
+        ("deploy",),
+        "the deployment reads config and the store (and the pure size catalog); it drives no proxy or Batch itself",
+        only=("config", "store", "errors", "scheduler.catalog", "_version"),
+    ),
     Rule(("frames",), "frames build DataFrames from client results, without the client", never=("client",)),
     Rule(
         ("cli", "cli_fed", "commands", "magics", "widgets"),

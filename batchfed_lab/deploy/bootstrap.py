@@ -15,7 +15,8 @@ Everything it needs comes from the environment:
 ``BATCHFED_STORAGE_CONNECTION_STRING``  optional: the store signs with it instead of the
                                        managed identity (Azurite in tests)
 ``BATCHFED_FEDERATION_YAML_URL``       optional federation.yaml (a SAS URL), or
-``BATCHFED_FEDERATION_YAML_BLOB``      ``<account>/<container>/<blob>`` read with the identity
+``BATCHFED_FEDERATION_YAML_BLOB``      ``<account>/<container>/<blob>`` read with the identity, or
+``BATCHFED_FEDERATION_YAML_FILE``      a local path (the container's mounted secret volume)
 ``BATCHFED_HOME``                      the workspace (default ``/var/lib/batchfed``)
 ``BATCHFED_VENV``                      the venv to install into (default
                                        ``/opt/batchfed/venv``; ``none``: this Python)
@@ -179,6 +180,19 @@ def wheel_source(env: Mapping[str, str]) -> Source:
     return src
 
 
+def download_wheel_or_fall_back(src: Source, env: Mapping[str, str], folder: Path) -> Path:
+    """The wheel by its SAS URL; when that fails and ``BATCHFED_WHEEL_BLOB`` is set too, by the
+    identity: a container restarted after the SAS expired still gets its wheel."""
+    try:
+        return download_wheel(src, env, folder)
+    except BootstrapError as exc:
+        if src.with_identity or not env.get("BATCHFED_WHEEL_BLOB", "").strip():
+            raise
+        say(f"{exc}; trying BATCHFED_WHEEL_BLOB with the identity")
+        blob_env = {k: v for k, v in env.items() if k != "BATCHFED_WHEEL_URL"}
+        return download_wheel(wheel_source(blob_env), blob_env, folder)
+
+
 def download_wheel(src: Source, env: Mapping[str, str], folder: Path) -> Path:
     """Fetch the wheel, check its sha256, save it under its own file name in ``folder``."""
     name = src.file_name
@@ -266,6 +280,16 @@ def write_workspace(env: Mapping[str, str], settings: dict[str, Any]) -> Path:
 
 
 def federation_yaml(src: Source | None, env: Mapping[str, str], home: Path) -> Path | None:
+    local = env.get("BATCHFED_FEDERATION_YAML_FILE", "").strip()
+    if local:
+        try:
+            text = Path(local).read_bytes()
+        except OSError as exc:
+            raise BootstrapError(f"BATCHFED_FEDERATION_YAML_FILE = {local!r}: cannot read: {exc.strerror}") from None
+        path = home / "federation.yaml"
+        path.write_bytes(text)
+        say(f"federation.yaml from {local}")
+        return path
     if src is None:
         return None
     path = home / "federation.yaml"
@@ -319,7 +343,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         wheel_src = wheel_source(env)
         federation_src = source(env, "BATCHFED_FEDERATION_YAML", required=False)
         home = write_workspace(env, settings)
-        wheel = download_wheel(wheel_src, env, home / "downloads")
+        wheel = download_wheel_or_fall_back(wheel_src, env, home / "downloads")
         config = federation_yaml(federation_src, env, home)
         python = prepare_python(env)
         install(python, wheel, env)

@@ -170,7 +170,7 @@ class FedMagics(Magics):
             if verb.cell is None:
                 raise UsageError(f"%%fed {verb.name} takes no cell body; use %fed {verb.name} …")
             args[verb.cell] = substitute(cell, self.shell.user_ns if self.shell is not None else {})
-        if verb.destructive and not args.pop("yes", False):
+        if verb.asks(args) and not args.pop("yes", False):
             raise UsageError(f"%fed {verb.name} is destructive and a notebook cannot ask: add -y/--yes")
         try:
             result = commands.run(verb, self.client, args)

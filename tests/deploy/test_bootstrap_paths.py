@@ -149,6 +149,22 @@ def test_the_identity_endpoints_token_reads_the_wheel_blob(
     assert TOKEN not in capsys.readouterr().err
 
 
+def test_an_expired_sas_falls_back_to_the_identity_when_the_blob_is_named(
+    fake_identity: FakeIdentity, wheel_file: Path, tmp_path: Path, capsys
+) -> None:
+    # a container group restarted after its SAS expired: the URL is refused, the blob is read
+    # with the managed identity instead
+    env = _blob_env(
+        fake_identity, wheel_file, tmp_path, IDENTITY_ENDPOINT=f"{fake_identity.base}/msi/token", IDENTITY_HEADER=IDENTITY_HEADER
+    )
+    env["BATCHFED_WHEEL_URL"] = f"{fake_identity.base}/fedstore/deploy/expired/{wheel_file.name}?sig=EXPIRED"
+    path = bootstrap.download_wheel_or_fall_back(bootstrap.wheel_source(env), env, tmp_path / "dl")
+    assert path.read_bytes() == wheel_file.read_bytes()
+    assert [r["auth"] for r in fake_identity.blob_requests] == ["", f"Bearer {TOKEN}"]
+    err = capsys.readouterr().err
+    assert "trying BATCHFED_WHEEL_BLOB with the identity" in err and "EXPIRED" not in err
+
+
 def test_without_an_identity_endpoint_the_token_comes_from_imds(
     fake_identity: FakeIdentity, wheel_file: Path, tmp_path: Path
 ) -> None:

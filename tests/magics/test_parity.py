@@ -57,7 +57,7 @@ def test_every_verb_of_spec_section_2_is_there() -> None:
 
 def test_destructive_verbs_take_yes() -> None:
     destructive = {v.name for v in commands.VERBS if v.destructive}
-    assert destructive == {"destroy", "pool remove", "jobs term", "jobs del", "jobs zap"}
+    assert destructive == {"destroy", "pool remove", "jobs term", "jobs del", "jobs zap", "proxy destroy"}
     for v in commands.VERBS:
         assert any(p.dest == "yes" for p in commands.params_of(v, "cli")) is bool(v.destructive)
 

@@ -1,0 +1,238 @@
+"""What a proxy deployment consists of, worked out without calling Azure.
+
+A :class:`DeployPlan` names the resource group, the container groups (the leader's and
+``standby`` more), the storage account and Batch accounts the proxies reach, and every
+role assignment with the id it will have. Role assignment names are derived from the
+group, the scope and the role (UUID 5), so ``destroy`` and ``--what-if`` know them offline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..config.federation import FederationConfig
+from ..config.workspace import AzureStoreSettings
+from ..errors import ConfigError
+from ..scheduler.catalog import lookup
+
+__all__ = ["ROLES", "DeployPlan", "Group", "RoleAssignment", "Target", "make_plan"]
+
+SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"
+
+#: built-in role definition ids (the same in every Azure cloud), by role name
+ROLES: dict[str, str] = {
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Azure Batch Data Contributor": "6aaa78f1-f7de-44ca-8722-c64a23943cae",
+}
+STORAGE_ROLES = ("Storage Table Data Contributor", "Storage Queue Data Contributor", "Storage Blob Data Contributor")
+BATCH_ROLES = ("Azure Batch Data Contributor",)
+
+# a fixed namespace: the same group, scope and role always give the same assignment name
+_NAMESPACE = uuid.UUID("5b0c7d2e-7f3a-4c1e-9a56-2f1d3c4b5a69")
+_ARM_ID_RE = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/([^/]+/[^/]+)/([^/]+)$", re.IGNORECASE)
+DEFAULT_CPU, DEFAULT_MEMORY_GB = 1.0, 1.5
+ACI_MAX_CPU, ACI_MAX_MEMORY_GB = 4.0, 16.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resource the proxies get data-plane roles on."""
+
+    resource_id: str
+    kind: str  # "storage" or "batch"
+
+    def _part(self, n: int) -> str:
+        m = _ARM_ID_RE.match(self.resource_id)
+        assert m is not None  # ids are validated or built here
+        return m.group(n)
+
+    @property
+    def subscription(self) -> str:
+        return self._part(1)
+
+    @property
+    def resource_group(self) -> str:
+        return self._part(2)
+
+    @property
+    def name(self) -> str:
+        return self._part(4)
+
+    @property
+    def relative_scope(self) -> str:
+        """The id below its resource group (the form a role assignment's ``scope`` takes there)."""
+        return f"{self._part(3)}/{self.name}"
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return STORAGE_ROLES if self.kind == "storage" else BATCH_ROLES
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    group: str
+    target: Target
+    role: str
+    name: str  # the assignment's GUID
+
+    @property
+    def role_definition_id(self) -> str:
+        return f"/subscriptions/{self.target.subscription}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[self.role]}"
+
+    @property
+    def resource_id(self) -> str:
+        return f"{self.target.resource_id}/providers/Microsoft.Authorization/roleAssignments/{self.name}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "proxy": self.group,
+            "role": self.role,
+            "role_definition_id": self.role_definition_id,
+            "scope": self.target.resource_id,
+            "id": self.resource_id,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """One container group: one proxy."""
+
+    name: str
+    resource_id: str
+    standby: bool
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    subscription: str
+    resource_group: str
+    location: str
+    prefix: str
+    image: str
+    cpu: float
+    memory_gb: float
+    groups: tuple[Group, ...]
+    storage: Target
+    batch: tuple[Target, ...]
+    store: AzureStoreSettings
+    sas_minutes: int
+
+    @property
+    def deployment_name(self) -> str:
+        return f"{self.prefix}-proxy"
+
+    @property
+    def artifacts_container(self) -> str:
+        return f"{self.store.prefix}-deploy"
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return (self.storage, *self.batch)
+
+    def assignments(self, group: Group | None = None) -> list[RoleAssignment]:
+        groups = self.groups if group is None else (group,)
+        return [
+            RoleAssignment(g.name, t, role, str(uuid.uuid5(_NAMESPACE, f"{g.resource_id}|{t.resource_id}|{role}".lower())))
+            for g in groups
+            for t in self.targets
+            for role in t.roles
+        ]
+
+
+def group_names(prefix: str, count: int) -> list[str]:
+    """``<prefix>-aci000`` leads; ``-aci001`` … are standbys (the original named its VM ``-vm000``)."""
+    return [f"{prefix}-aci{i:03d}" for i in range(count)]
+
+
+def _required(value: str | None, key: str, source: str) -> str:
+    if not value:
+        raise ConfigError(f"{source}: federation.{key}: required by `fed proxy create` / `destroy`")
+    return value
+
+
+def _size(config: FederationConfig, source: str) -> tuple[float, float]:
+    fed, dep = config.federation, config.federation.deployment
+    cpu, mem = DEFAULT_CPU, DEFAULT_MEMORY_GB
+    if fed.vm_size:
+        size = lookup(fed.vm_size)
+        if size is None and (dep.cpu is None or dep.memory_gb is None):
+            raise ConfigError(
+                f"{source}: federation.vm_size = {fed.vm_size}: not in the size catalog; "
+                "set federation.deployment.cpu and memory_gb instead"
+            )
+        if size is not None:
+            cpu, mem = float(size.cores), round(size.memory_mib / 1024, 1)
+    cpu = dep.cpu if dep.cpu is not None else cpu
+    mem = dep.memory_gb if dep.memory_gb is not None else mem
+    if cpu > ACI_MAX_CPU or mem > ACI_MAX_MEMORY_GB:
+        raise ConfigError(
+            f"{source}: federation.vm_size = {fed.vm_size}: {cpu:g} vCPU / {mem:g} GB is more than a container "
+            f"gets ({ACI_MAX_CPU:g} / {ACI_MAX_MEMORY_GB:g}); choose a smaller size or set deployment.cpu / memory_gb"
+        )
+    return cpu, mem
+
+
+def _batch_accounts(urls: Iterable[str]) -> list[str]:
+    """Azure Batch account names from pool service URLs (``https://<account>.<region>.batch…``);
+    localbatch URLs (loopback) are not Azure accounts and get no role."""
+    names = set()
+    for url in urls:
+        host = (urlsplit(url).hostname or "").lower()
+        if ".batch." in host and host.count(".") >= 3:
+            names.add(host.split(".")[0])
+    return sorted(names)
+
+
+def make_plan(
+    config: FederationConfig,
+    store: AzureStoreSettings,
+    pool_urls: Iterable[str],
+    *,
+    standby: int = 0,
+    source: str = "federation.yaml",
+) -> DeployPlan:
+    """The plan for a leader and ``standby`` standbys. ``pool_urls``: the service URLs of the
+    store's pools (their Batch accounts get a role each)."""
+    if standby < 0 or standby > 9:
+        raise ConfigError(f"--standby = {standby}: must be 0-9")
+    fed, dep = config.federation, config.federation.deployment
+    location = _required(fed.location, "location", source)
+    rg = _required(fed.resource_group, "resource_group", source)
+    sub = dep.subscription_id or os.environ.get(SUBSCRIPTION_ENV, "").strip().lower()
+    if not sub:
+        raise ConfigError(f"{source}: federation.deployment.subscription_id: not set, nor {SUBSCRIPTION_ENV}")
+    if not store.account_name:
+        raise ConfigError("settings.yaml: store.azure.account_name: required to deploy the proxy (its storage account)")
+    cpu, mem = _size(config, source)
+    storage = dep.storage_account_id or (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{store.account_name}"
+    )
+    listed = {t.rsplit("/", 1)[1].lower(): t for t in dep.batch_account_ids}
+    for name in _batch_accounts(pool_urls):
+        listed.setdefault(name, f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Batch/batchAccounts/{name}")
+    rg_id = f"/subscriptions/{sub}/resourceGroups/{rg}"
+    groups = tuple(
+        Group(n, f"{rg_id}/providers/Microsoft.ContainerInstance/containerGroups/{n}", i > 0)
+        for i, n in enumerate(group_names(fed.hostname_prefix, 1 + standby))
+    )
+    return DeployPlan(
+        subscription=sub,
+        resource_group=rg,
+        location=location,
+        prefix=fed.hostname_prefix,
+        image=dep.image,
+        cpu=cpu,
+        memory_gb=mem,
+        groups=groups,
+        storage=Target(storage, "storage"),
+        batch=tuple(Target(listed[k], "batch") for k in sorted(listed)),
+        store=store,
+        sas_minutes=dep.sas_minutes,
+    )
