@@ -80,6 +80,8 @@ class Azurite:
         e.g. the ports of a previous run, so clients reconnect to the same endpoints).
         ``tls`` = (certificate, private key) PEM files: serve HTTPS; ``oauth``: accept bearer
         tokens too (Azurite takes them over HTTPS only)."""
+        if oauth and tls is None:
+            raise StoreError("azurite: oauth needs tls=(certificate, key): bearer tokens go over HTTPS only")
         script = script or find_azurite(Path(__file__).parent)
         node = shutil.which("node")
         if script is None or node is None:
@@ -88,8 +90,6 @@ class Azurite:
         if location is not None:
             Path(location).mkdir(mode=0o700, parents=True, exist_ok=True)
             persistence = ["--location", str(location)]
-        if oauth and tls is None:
-            raise StoreError("azurite: oauth needs tls=(certificate, key): bearer tokens go over HTTPS only")
         secure = ["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
         secure += ["--oauth", "basic"] if oauth else []
         port = {s: str((ports or {}).get(s, 0)) for s in ("blob", "queue", "table")}

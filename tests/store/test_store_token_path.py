@@ -174,3 +174,10 @@ def _everything_in(b: Any) -> str:
             parts += [blob.name, *(blob.metadata or {}).values()]
             parts.append(client.download_blob(blob.name).readall().decode("utf-8", "replace"))
     return "\n".join(parts)
+
+
+def test_azurite_takes_tokens_over_https_only():
+    from batchfed_lab.store.emulator import Azurite
+
+    with pytest.raises(StoreError, match=r"^azurite: oauth needs tls=\(certificate, key\)"):
+        Azurite.start(oauth=True)
