@@ -46,3 +46,21 @@ def azurite():
     az = Azurite.start(script)
     yield az
     az.stop(grace=10)
+
+
+@pytest.fixture(scope="session")
+def azurite_oauth(tmp_path_factory: pytest.TempPathFactory):
+    """A second Azurite, in OAuth mode over HTTPS (a certificate made for this session), with a
+    loopback managed identity endpoint issuing its tokens: the Entra ID path to Storage."""
+    from azurite_oauth import start_oauth_azurite
+
+    from batchfed_lab.store.emulator import find_azurite
+
+    if os.environ.get("BATCHFED_SKIP_AZURITE") == "1":
+        pytest.skip("BATCHFED_SKIP_AZURITE=1")
+    script = find_azurite(Path(__file__).resolve().parents[1])
+    if script is None:
+        pytest.fail("azurite is missing: run `make azurite` (or set BATCHFED_SKIP_AZURITE=1 to skip the Azure tests)")
+    oauth = start_oauth_azurite(script, tmp_path_factory.mktemp("azurite-tls"))
+    yield oauth
+    oauth.close()

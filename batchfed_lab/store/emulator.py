@@ -4,6 +4,10 @@ in a folder and on given ports, so it can be restarted where it was).
 
     with Azurite.start() as az:
         store = AzureStore.from_connection_string(az.connection_string, prefix="dev")
+
+With ``tls=(cert, key)`` it serves HTTPS, and with ``oauth=True`` it also takes bearer tokens
+(Azurite's ``--oauth basic``: issuer, audience and lifetime are checked, not the signature);
+clients must then trust ``cert`` (e.g. ``connection_verify=str(cert)``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from ..errors import StoreError
 #: Azurite's fixed development account; the key is public (documented by Microsoft).
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-_READY = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)")
+_READY = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at https?://127\.0\.0\.1:(\d+)")
 _SCRIPT = Path("node_modules", "azurite", "dist", "src", "azurite.js")
 
 
@@ -38,9 +42,10 @@ def find_azurite(start: Path | None = None) -> Path | None:
 class Azurite:
     """One Azurite process; ``stop()`` ends it by pid (SIGTERM, then SIGKILL after ``grace``)."""
 
-    def __init__(self, process: subprocess.Popen[str], ports: dict[str, int], tail: collections.deque[str]):
+    def __init__(self, process: subprocess.Popen[str], ports: dict[str, int], tail: collections.deque[str], scheme: str = "http"):
         self.process = process
         self.ports = ports
+        self.scheme = scheme
         self._tail = tail
 
     @property
@@ -48,12 +53,12 @@ class Azurite:
         return self.process.pid
 
     def endpoint(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}/{DEV_ACCOUNT}"
+        return f"{self.scheme}://127.0.0.1:{self.ports[service]}/{DEV_ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
             f"BlobEndpoint={self.endpoint('blob')};QueueEndpoint={self.endpoint('queue')};"
             f"TableEndpoint={self.endpoint('table')};"
         )
@@ -67,10 +72,16 @@ class Azurite:
         memory_mb: int = 1024,
         location: Path | None = None,
         ports: dict[str, int] | None = None,
+        tls: tuple[Path, Path] | None = None,
+        oauth: bool = False,
     ) -> Azurite:
         """Start Azurite in memory, or with its data in the folder ``location`` (so a restart
         keeps it); on ephemeral ports, or on ``ports`` (``{"blob": …, "queue": …, "table": …}``,
-        e.g. the ports of a previous run, so clients reconnect to the same endpoints)."""
+        e.g. the ports of a previous run, so clients reconnect to the same endpoints).
+        ``tls`` = (certificate, private key) PEM files: serve HTTPS; ``oauth``: accept bearer
+        tokens too (Azurite takes them over HTTPS only)."""
+        if oauth and tls is None:
+            raise StoreError("azurite: oauth needs tls=(certificate, key): bearer tokens go over HTTPS only")
         script = script or find_azurite(Path(__file__).parent)
         node = shutil.which("node")
         if script is None or node is None:
@@ -79,11 +90,14 @@ class Azurite:
         if location is not None:
             Path(location).mkdir(mode=0o700, parents=True, exist_ok=True)
             persistence = ["--location", str(location)]
+        secure = ["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
+        secure += ["--oauth", "basic"] if oauth else []
         port = {s: str((ports or {}).get(s, 0)) for s in ("blob", "queue", "table")}
         cmd = [
             node,
             str(script),
             *persistence,
+            *secure,
             "--disableTelemetry",
             "--silent",
             "--skipApiVersionCheck",
@@ -125,7 +139,7 @@ class Azurite:
             ready.set()
 
         threading.Thread(target=read, name=f"azurite-{proc.pid}", daemon=True).start()
-        az = cls(proc, found, tail)
+        az = cls(proc, found, tail, "https" if tls else "http")
         if not ready.wait(timeout) or len(found) < 3:
             az.stop()
             raise StoreError(f"azurite did not start within {timeout:g}s: {' | '.join(list(tail)[-5:]) or 'no output'}")

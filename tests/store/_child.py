@@ -10,6 +10,7 @@ import os
 import sys
 import time
 
+from batchfed_lab.config.workspace import AzureStoreSettings
 from batchfed_lab.store import NewAction
 from batchfed_lab.store.azure import AzureStore
 from batchfed_lab.store.sqlite import SqliteStore
@@ -18,6 +19,9 @@ from batchfed_lab.store.sqlite import SqliteStore
 def open_store(spec: dict) -> object:
     if spec["kind"] == "sqlite":
         return SqliteStore(spec["path"])
+    if spec["kind"] == "azure-token":  # DefaultAzureCredential, from the identity endpoint in the environment
+        settings = AzureStoreSettings(**spec["settings"])
+        return AzureStore.from_settings(settings, client_options={"connection_verify": spec["ca"]}, retries=2)
     return AzureStore.from_connection_string(os.environ["BATCHFED_STORAGE_CONNECTION_STRING"], prefix=spec["prefix"], retries=2)
 
 

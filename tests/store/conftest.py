@@ -1,5 +1,8 @@
 """Store conformance fixtures: every test taking ``store`` / ``backend`` runs against
-SQLite and against Azure Storage served by a real Azurite (one per session)."""
+SQLite and against Azure Storage served by a real Azurite (one per session), reached with
+its connection string. Tests marked ``token_path`` run a third time, as ``azure-token``:
+Azure Storage reached the Entra ID way (DefaultAzureCredential, bearer tokens over HTTPS)
+on a second Azurite in OAuth mode."""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from batchfed_lab.store.azure.entities import h
 from batchfed_lab.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from azurite_oauth import OAuthAzurite
+
     from batchfed_lab.store.emulator import Azurite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,9 +147,74 @@ class AzureBackend:
             blobs.delete_container(c)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("azure", marks=pytest.mark.azurite)])
+class AzureTokenBackend(AzureBackend):
+    """The Azure backend on the token path: ``store.azure`` settings with explicit endpoints
+    and ``credential: default``, so the store builds its own DefaultAzureCredential, whose
+    managed identity step takes tokens from the loopback identity endpoint of ``oauth``."""
+
+    name = "azure-token"
+
+    def __init__(self, oauth: OAuthAzurite, monkeypatch: pytest.MonkeyPatch):
+        super().__init__(oauth.azurite)
+        self.oauth = oauth
+        for name in [n for n in os.environ if n.startswith(("AZURE_", "MSI_"))]:
+            monkeypatch.delenv(name)  # a developer's service principal must not win the chain
+        for name, value in oauth.identity.env.items():
+            monkeypatch.setenv(name, value)
+
+    def open(self, **kw: Any) -> AzureStore:
+        return AzureStore.from_settings(
+            self.oauth.settings(self.prefix), client_options=self.oauth.client_options, retries=1, **kw
+        )
+
+    def child_spec(self) -> dict[str, Any]:
+        return {"kind": "azure-token", "settings": self.oauth.settings(self.prefix).model_dump(), "ca": str(self.oauth.ca)}
+
+    def child_env(self) -> dict[str, str]:
+        return self.oauth.identity.env
+
+    def _clients(self):
+        from azure.data.tables import TableServiceClient
+        from azure.storage.blob import BlobServiceClient
+        from azure.storage.queue import QueueServiceClient
+
+        ep, cred, opts = self.az.endpoint, self.oauth.tokens, self.oauth.client_options
+        return (
+            TableServiceClient(ep("table"), credential=cred, **opts),
+            QueueServiceClient(ep("queue"), credential=cred, **opts),
+            BlobServiceClient(ep("blob"), credential=cred, **opts),
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "token_path: also run on Azure Storage reached with Entra ID tokens (azure-token)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # the whole suite a third time would add minutes: a chosen subset takes the token path
+    if "backend" in metafunc.fixturenames:
+        params = ["sqlite", pytest.param("azure", marks=pytest.mark.azurite)]
+        if metafunc.definition.get_closest_marker("token_path"):
+            params.append(pytest.param("azure-token", marks=pytest.mark.azurite))
+        metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture
 def backend(request, tmp_path):
-    b = AzureBackend(request.getfixturevalue("azurite")) if request.param == "azure" else SqliteBackend(tmp_path / "store.sqlite")
+    if request.param == "azure-token":
+        b: Any = AzureTokenBackend(request.getfixturevalue("azurite_oauth"), request.getfixturevalue("monkeypatch"))
+    elif request.param == "azure":
+        b = AzureBackend(request.getfixturevalue("azurite"))
+    else:
+        b = SqliteBackend(tmp_path / "store.sqlite")
+    yield b
+    b.cleanup()
+
+
+@pytest.fixture
+def azure_token_backend(azurite_oauth, monkeypatch):
+    """The Azure backend on the token path alone, for token-only tests."""
+    b = AzureTokenBackend(azurite_oauth, monkeypatch)
     yield b
     b.cleanup()
 

@@ -27,6 +27,7 @@ def fed(store):
     return "fed"
 
 
+@pytest.mark.token_path
 def test_enqueue_assigns_uuid4_ids_and_fifo_positions_per_target(store, fed):
     done = store.enqueue(fed, [add("a", n=1), add("b"), term("a"), NewAction("job", "delete", "a")])
     assert [(x.target_id, x.method.value, x.position) for x in done] == [
@@ -55,6 +56,7 @@ def test_given_action_ids_are_kept_and_must_be_uuids(store, fed):
     assert [a.target_id for a in store.list_actions(fed)] == ["a"]
 
 
+@pytest.mark.token_path
 def test_head_and_queued_list_follow_fifo_order(store, fed):
     actions = store.enqueue(fed, [term("a", i=i) for i in range(5)] + [term("b")])
     assert store.head(fed, "a") == actions[0]
@@ -159,6 +161,7 @@ def test_oversized_payloads_are_refused_never_truncated(store, fed):
     assert store.list_actions(fed) == []
 
 
+@pytest.mark.token_path
 def test_large_payloads_round_trip_intact(store, fed):
     tasks = [{"id": f"t{i:05d}", "command": f"echo {i} ünïcode ✓"} for i in range(4000)]  # ~200 KB
     (action,) = store.enqueue(fed, [add("big", tasks=tasks)])
@@ -166,6 +169,7 @@ def test_large_payloads_round_trip_intact(store, fed):
     assert store.claim(fed, "w").action.payload == {"tasks": tasks}
 
 
+@pytest.mark.token_path
 def test_zap_drops_a_queued_action_so_the_next_one_flows(store, fed):
     first, second, third = store.enqueue(fed, [term("a", i=0), term("a", i=1), term("a", i=2)])
     zapped = store.zap(fed, second.id)

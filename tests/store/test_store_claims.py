@@ -21,6 +21,7 @@ def fed(timed):
     return "fed"
 
 
+@pytest.mark.token_path
 def test_only_the_head_of_each_target_is_claimable(timed, fed, clock):
     a1, a2, b1 = timed.enqueue(fed, [term("a", i=1), term("a", i=2), term("b")])
     first = timed.claim(fed, "w1", ttl=30)
@@ -215,6 +216,7 @@ def test_release_claims_frees_a_dead_workers_claims_at_once(store):
             store.release(c)
 
 
+@pytest.mark.token_path
 def test_nothing_is_claimed_while_suspended(store):
     store.create_federation("susp")
     store.set_suspended(True)
@@ -236,6 +238,7 @@ def add(target, **payload):
     return NewAction("job", "add", target, payload)
 
 
+@pytest.mark.token_path
 def test_a_placement_and_the_next_claim_are_one_step(timed, fed, clock):
     a1, a2 = timed.enqueue(fed, [add("a"), term("a")])
     clock.advance(1)

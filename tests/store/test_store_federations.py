@@ -11,6 +11,7 @@ URL = "https://acct1.westeurope.batch.azure.com"
 URL2 = "https://acct2.eastus.batch.azure.com"
 
 
+@pytest.mark.token_path
 def test_create_get_list_federations(store):
     fed = store.create_federation("alpha")
     assert (fed.id, fed.unique_job_ids) == ("alpha", True)
@@ -68,6 +69,7 @@ def test_federation_changes_move_the_federations_mark(store):
     assert store.change_marks().federations != after_create.federations
 
 
+@pytest.mark.token_path
 def test_add_list_find_and_remove_pools(store):
     store.create_federation("alpha")
     added = store.add_pools(

@@ -121,6 +121,7 @@ def test_a_process_killed_while_destroying_leaves_the_federation_whole_or_gone(b
     assert backend.residue("doomed") == []
 
 
+@pytest.mark.token_path
 def test_destroy_leaves_nothing_behind(backend, store):
     store.create_federation("keep")
     store.add_pool("keep", URL, "keep-pool")
@@ -183,6 +184,7 @@ def test_a_waiting_thread_wakes_when_this_process_enqueues(store):
     assert woke and woke[0] and woke[0] - enqueued < 1.0
 
 
+@pytest.mark.token_path
 def test_a_waiting_proxy_sees_another_process_enqueue_within_10ms(backend, store, spawn):
     store.create_federation("fed")
     rounds = 15 if backend.name == "sqlite" else 2

@@ -22,6 +22,7 @@ def fed(timed):
     return "fed"
 
 
+@pytest.mark.token_path
 def test_a_location_is_created_once_and_collects_unique_ids(timed, fed, clock):
     u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
     loc = timed.record_location(
@@ -110,6 +111,7 @@ def test_locations_need_the_federation(timed):
         timed.record_location("ghost", "job-1", kind="job", batch_service_url=URL, pool_id="p1")
 
 
+@pytest.mark.token_path
 def test_lease_is_exclusive_between_two_contenders(store):
     lease = store.acquire_lease("leader", "proxy-a", ttl=store.lease_ttl_range[0] + 5)
     assert lease.holder == "proxy-a" and lease.expires_at > datetime.now(timezone.utc)
@@ -168,6 +170,7 @@ def test_lease_arguments_are_checked(store):
         store.acquire_lease("leader", "p", ttl=store.lease_ttl_range[1] + 1)
 
 
+@pytest.mark.token_path
 def test_proxy_heartbeat_records(timed, clock):
     rec = timed.heartbeat(
         ProxyRecord(
@@ -193,6 +196,7 @@ def test_proxy_heartbeat_records(timed, clock):
         timed.heartbeat(ProxyRecord("x", counters={"bad": {1}}))
 
 
+@pytest.mark.token_path
 def test_suspend_flag_moves_the_control_mark(store):
     assert store.is_suspended() is False
     before = store.change_marks()

@@ -3,9 +3,12 @@ DefaultAzureCredential against the account's endpoints, with the store's retry p
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
@@ -16,13 +19,37 @@ from ...errors import StoreError
 
 CONNECTION_STRING_ENV = "BATCHFED_STORAGE_CONNECTION_STRING"
 Clients = tuple[TableServiceClient, QueueServiceClient, BlobServiceClient]
+#: the logger of azure-core's NetworkTraceLoggingPolicy (the SDKs' ``logging_enable`` trace)
+NETWORK_TRACE_LOGGER = "azure.core.pipeline.policies._universal"
+
+
+class RedactAuthorization(logging.Filter):
+    """The network trace prints request headers verbatim; the Tables client's (unlike Blob's
+    and Queue's own) carries the bearer token or the shared-key signature. Blank it before
+    any handler sees the record."""
+
+    _HEADER = re.compile(r"('Authorization':\s*')[^']*'", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._HEADER.sub(r"\1REDACTED'", message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def _client_options(client_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    trace = logging.getLogger(NETWORK_TRACE_LOGGER)
+    if not any(isinstance(f, RedactAuthorization) for f in trace.filters):
+        trace.addFilter(RedactAuthorization())
+    return dict(client_options or {})
 
 
 def clients_from_connection_string(
     connection_string: str, *, retries: int, client_options: Mapping[str, Any] | None = None
 ) -> Clients:
     """``client_options`` go to all three SDK clients (e.g. ``transport=``, ``logging_enable=``)."""
-    extra = dict(client_options or {})
+    extra = _client_options(client_options)
     try:
         tables = TableServiceClient.from_connection_string(connection_string, **_table_retry(retries), **extra)
         queues = QueueServiceClient.from_connection_string(connection_string, retry_policy=_storage_retry(retries), **extra)
@@ -33,8 +60,16 @@ def clients_from_connection_string(
     return tables, queues, blobs
 
 
-def clients_from_credential(settings: Any, *, retries: int) -> Clients:
-    """DefaultAzureCredential against the endpoints of ``workspace.settings.store.azure``."""
+def clients_from_credential(
+    settings: Any,
+    *,
+    retries: int,
+    credential: TokenCredential | None = None,
+    client_options: Mapping[str, Any] | None = None,
+) -> Clients:
+    """A token credential (DefaultAzureCredential unless one is given) against the endpoints
+    of ``workspace.settings.store.azure``. ``client_options`` go to all three SDK clients
+    (e.g. ``connection_verify=`` to trust a test emulator's certificate)."""
     endpoints = {}
     for service in ("table", "queue", "blob"):
         url = getattr(settings, f"{service}_endpoint") or (
@@ -43,13 +78,15 @@ def clients_from_credential(settings: Any, *, retries: int) -> Clients:
         if url is None:
             raise StoreError(f"store.azure: set account_name (or {service}_endpoint) to use the azure store")
         endpoints[service] = url
-    from azure.identity import DefaultAzureCredential
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
 
-    cred = DefaultAzureCredential()
+        credential = DefaultAzureCredential()
+    extra = _client_options(client_options)
     return (
-        TableServiceClient(endpoints["table"], credential=cred, **_table_retry(retries)),
-        QueueServiceClient(endpoints["queue"], credential=cred, retry_policy=_storage_retry(retries)),
-        BlobServiceClient(endpoints["blob"], credential=cred, retry_policy=_storage_retry(retries)),
+        TableServiceClient(endpoints["table"], credential=credential, **_table_retry(retries), **extra),
+        QueueServiceClient(endpoints["queue"], credential=credential, retry_policy=_storage_retry(retries), **extra),
+        BlobServiceClient(endpoints["blob"], credential=credential, retry_policy=_storage_retry(retries), **extra),
     )
 
 

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from azure.core.credentials import TokenCredential
+
 from ...errors import StoreError
 from .claims import ActionClaims
 from .connection import (
@@ -34,13 +36,24 @@ class AzureStore(RecordTables, ActionClaims, BlobLease, MetaRecords):
         return cls(*clients_from_connection_string(connection_string, retries=retries, client_options=client_options), **kwargs)
 
     @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> AzureStore:
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        credential: TokenCredential | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AzureStore:
         """Build from ``workspace.settings.store.azure``: a connection string from the
-        environment, or DefaultAzureCredential against the account's endpoints."""
+        environment, or a token credential (DefaultAzureCredential unless ``credential`` is
+        given) against the account's endpoints. ``client_options`` go to the SDK clients."""
         retries = kwargs.pop("retries", 4)
         if settings.credential == "connection_string":
             conn = os.environ.get(CONNECTION_STRING_ENV)
             if not conn:
                 raise StoreError(f"store.azure.credential is connection_string but {CONNECTION_STRING_ENV} is not set")
-            return cls.from_connection_string(conn, retries=retries, prefix=settings.prefix, **kwargs)
-        return cls(*clients_from_credential(settings, retries=retries), prefix=settings.prefix, **kwargs)
+            return cls.from_connection_string(
+                conn, retries=retries, client_options=client_options, prefix=settings.prefix, **kwargs
+            )
+        clients = clients_from_credential(settings, retries=retries, credential=credential, client_options=client_options)
+        return cls(*clients, prefix=settings.prefix, **kwargs)
