@@ -15,6 +15,7 @@ import time
 import pytest
 from federation_stack import located_counts, wait_for
 
+from batchfed_lab.errors import ConfigError
 from batchfed_lab.proxy import lifecycle
 from batchfed_lab.store import ActionState
 
@@ -105,6 +106,10 @@ def test_each_recurrence_gets_its_tasks_from_the_proxy_also_across_a_kill_9(stac
     by_schedule = stack.client.tasks(fed, schedule_id="tick")
     assert {(t.job_id, t.task.id) for t in by_schedule} >= {(f"tick:job-{n}", i) for n in (1, n_last) for i in group}
     assert stack.client.task_output(fed, None, "a", schedule_id="tick").startswith("tick:job-")
+    listed = stack.client.jobs_frame(fed, schedule_id="tick", recurrences=True)
+    assert {f"tick:job-{n}" for n in range(1, n_last + 1)} <= set(listed.job_id) and set(listed.pool_id) == {"we-gpu"}
+    with pytest.raises(ConfigError, match="--recurrences needs --jobschedule-id"):
+        stack.client.jobs_frame(fed, recurrences=True)
     lifecycle.stop(stack.client.workspace, all=True)
 
 
