@@ -44,7 +44,7 @@ from .store import Action, ActionKind, ActionMethod, ActionState, Federation, Lo
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .batch import BatchAccount
+    from .batch import BatchAccount, JobInfo
     from .deploy import DeployReport
     from .proxy import ProxyProcess
 
@@ -404,13 +404,19 @@ class Client:
         schedule_id: str | None = None,
         queued: bool = False,
         blocked: bool = False,
+        recurrences: bool = False,
     ) -> pd.DataFrame:
-        """``jobs list`` as a DataFrame: locations (default), queued actions, or blocked
-        actions with their per-pool verdicts (see :mod:`batchfed_lab.frames`)."""
+        """``jobs list`` as a DataFrame: locations (default), queued actions, blocked
+        actions with their per-pool verdicts, or a job schedule's recurrence jobs
+        (see :mod:`batchfed_lab.frames`)."""
         from . import frames
 
         if queued and blocked:
             raise ConfigError("--queued and --blocked cannot be combined")
+        if recurrences:
+            if not schedule_id or queued or blocked:
+                raise ConfigError("--recurrences needs --jobschedule-id and goes without --queued / --blocked")
+            return frames.recurrences_frame(schedule_id, self.recurrences(federation_id, schedule_id))
         if job_id and schedule_id:
             raise ConfigError("--job-id and --jobschedule-id cannot be combined")
         target = job_id or schedule_id
@@ -495,6 +501,12 @@ class Client:
 
     # -- tasks -----------------------------------------------------------------------
     def _job_locations(self, federation_id: str, job_id: str) -> list[Location]:
+        # a recurrence's job: Batch names it <schedule>:job-<n> and runs it on the schedule's pool
+        schedule_id, sep, n = job_id.rpartition(":job-")
+        if sep and schedule_id and n.isdigit():
+            found = self.locations(federation_id, schedule_id, kind="job_schedule")
+            if found:
+                return found
         found = self.locations(federation_id, job_id, kind="job")
         if found:
             return found
@@ -505,34 +517,60 @@ class Client:
             raise NotFoundError(f"job '{job_id}' is not placed yet in federation '{federation_id}' ({a.state.value}{why})")
         raise NotFoundError(f"job '{job_id}' has no location in federation '{federation_id}'")
 
-    def tasks(self, federation_id: str, job_id: str) -> list[FederatedTask]:
-        """Tasks of a federation job on every pool it lives on."""
+    def _jobs_of(self, federation_id: str, job_id: str | None, schedule_id: str | None) -> list[tuple[str, Location]]:
+        """(job id, where it lives) of one job, or of every recurrence job of a schedule (newest first)."""
+        if bool(job_id) == bool(schedule_id):
+            raise ConfigError("name one of --job-id or --jobschedule-id")
+        if job_id:
+            return [(job_id, loc) for loc in self._job_locations(federation_id, job_id)]
+        return [(job.id, loc) for job, loc in self.recurrences(federation_id, str(schedule_id))]
+
+    def recurrences(self, federation_id: str, schedule_id: str) -> list[tuple[JobInfo, Location]]:
+        """The jobs a placed job schedule's recurrences created, newest first, with where they run."""
+        found = self.locations(federation_id, schedule_id, kind="job_schedule")
+        if not found:
+            raise NotFoundError(f"job schedule '{schedule_id}' has no location in federation '{federation_id}'")
+        jobs = [(j, loc) for loc in found for j in self.account(loc.batch_service_url).list_jobs_from_schedule(loc.job_id)]
+        return sorted(jobs, key=lambda j: j[0].creation_time.timestamp() if j[0].creation_time else 0.0, reverse=True)
+
+    def tasks(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> list[FederatedTask]:
+        """Tasks of a federation job on every pool it lives on; a recurrence's job id
+        (``<schedule>:job-<n>``) works too, and ``schedule_id`` gives those of every recurrence."""
         rows = []
-        for loc in self._job_locations(federation_id, job_id):
-            for t in self.account(loc.batch_service_url).list_tasks(job_id):
-                rows.append(FederatedTask(job_id, loc.pool_id, loc.account, loc.location, t))
+        for jid, loc in self._jobs_of(federation_id, job_id, schedule_id):
+            for t in self.account(loc.batch_service_url).list_tasks(jid):
+                rows.append(FederatedTask(jid, loc.pool_id, loc.account, loc.location, t))
         return rows
 
-    def tasks_frame(self, federation_id: str, job_id: str) -> pd.DataFrame:
-        """Tasks of a job (see :func:`batchfed_lab.frames.tasks_frame`)."""
+    def tasks_frame(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> pd.DataFrame:
+        """Tasks of a job or of a schedule's recurrences (see :func:`batchfed_lab.frames.tasks_frame`)."""
         from .frames import tasks_frame
 
-        return tasks_frame(self.tasks(federation_id, job_id))
+        return tasks_frame(self.tasks(federation_id, job_id, schedule_id=schedule_id))
 
     def task_output(
-        self, federation_id: str, job_id: str, task_id: str, stream: str = "stdout", *, max_bytes: int | None = 1 << 20
+        self,
+        federation_id: str,
+        job_id: str | None,
+        task_id: str,
+        stream: str = "stdout",
+        *,
+        schedule_id: str | None = None,
+        max_bytes: int | None = 1 << 20,
     ) -> TextOutput:
         """A task's ``stdout`` or ``stderr`` (at most ``max_bytes``), from whichever of the
-        job's pools has the task."""
+        job's pools has the task; with ``schedule_id``, from the newest recurrence that has it."""
         if stream not in ("stdout", "stderr"):
             raise ConfigError(f"stream {stream!r}: use stdout or stderr")
         last: BatchfedError | None = None
-        for loc in self._job_locations(federation_id, job_id):
+        for jid, loc in self._jobs_of(federation_id, job_id, schedule_id):
             try:
-                return TextOutput(self.account(loc.batch_service_url).task_output(job_id, task_id, stream, max_bytes=max_bytes))
+                return TextOutput(self.account(loc.batch_service_url).task_output(jid, task_id, stream, max_bytes=max_bytes))
             except BatchfedError as exc:  # the task lives on another of the job's pools
                 last = exc
-        raise last  # type: ignore[misc]  # _job_locations never returns an empty list
+        if last is None:
+            raise NotFoundError(f"job schedule '{schedule_id}' has no recurrence job yet")
+        raise last
 
     # -- proxy and the embedded stack --------------------------------------------------
     def proxy_start(self, *, config: Any = None, standby: bool = False) -> tuple[ProxyProcess, bool]:

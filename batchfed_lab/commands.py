@@ -123,6 +123,10 @@ JOBS = Param("jobs", ("--jobs",), metavar="FILE", help="jobs.yaml (in %%fed: the
 POOL_CONFIG = Param("pool_config", ("--pool-config",), metavar="FILE", help="pool.yaml: native/windows defaults for the jobs")
 JOB_ID = Param("job_id", ("--job-id",), metavar="J", help="job id")
 SCHEDULE_ID = Param("schedule_id", ("--jobschedule-id",), metavar="S", help="job schedule id")
+RECURRENCE_JOB_ID = Param("job_id", ("--job-id",), metavar="J", help="job id; a job schedule's recurrence job is S:job-N")
+RECURRENCES_OF = Param(
+    "schedule_id", ("--jobschedule-id",), metavar="S", help="instead of --job-id: every recurrence job of job schedule S"
+)
 PROXY_CONFIG = Param("config", ("--config",), metavar="FILE", help="federation.yaml (proxy options)")
 PROXY_CONFIG_REQUIRED = Param("config", ("--config",), required=True, metavar="FILE", help="federation.yaml (proxy options)")
 STANDBYS = Param("standby", ("--standby",), type=int, default=0, metavar="N", help="standby proxies besides the leader (HA)")
@@ -169,6 +173,7 @@ PLACEMENT_TEXT = ["job_id", "kind", "method", "unique_id", "state", "pool_id", "
 LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id", "added", "terminated"]
 BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
+RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 FEDERATION_TEXT = [
     "federation_id",
@@ -456,7 +461,11 @@ def _jobs_add(c: Client, a: SimpleNamespace) -> Result:
 
 
 def _jobs_list(c: Client, a: SimpleNamespace) -> Result:
-    df = c.jobs_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id, queued=a.queued, blocked=a.blocked)
+    df = c.jobs_frame(
+        a.federation_id, a.job_id, schedule_id=a.schedule_id, queued=a.queued, blocked=a.blocked, recurrences=a.recurrences
+    )
+    if a.recurrences:
+        return _frame_result(df, RECURRENCE_TEXT, f"job schedule {a.schedule_id} has no recurrence jobs yet")
     if a.queued:
         return _frame_result(df, PLACEMENT_TEXT, "no queued actions")
     if a.blocked:
@@ -519,11 +528,15 @@ def _explain(c: Client, a: SimpleNamespace) -> Result:
 
 
 def _tasks(c: Client, a: SimpleNamespace) -> Result:
-    return _frame_result(c.tasks_frame(a.federation_id, a.job_id), TASK_TEXT, f"job {a.job_id} has no tasks")
+    df = c.tasks_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id)
+    if a.schedule_id:  # rows of several recurrence jobs: say which
+        return _frame_result(df, ["job_id", *TASK_TEXT], f"job schedule {a.schedule_id} has no tasks yet")
+    return _frame_result(df, TASK_TEXT, f"job {a.job_id} has no tasks")
 
 
 def _output(c: Client, a: SimpleNamespace) -> Result:
-    text = c.task_output(a.federation_id, a.job_id, a.task_id, "stderr" if a.stderr else "stdout", max_bytes=a.max_bytes)
+    stream = "stderr" if a.stderr else "stdout"
+    text = c.task_output(a.federation_id, a.job_id, a.task_id, stream, schedule_id=a.schedule_id, max_bytes=a.max_bytes)
     return Result(text, str(text).rstrip("\n"), {"output": str(text)}, rich=True)
 
 
@@ -708,6 +721,7 @@ VERBS: tuple[Verb, ...] = (
             SCHEDULE_ID,
             Param("queued", ("--queued",), kind="flag", help="actions not processed yet, FIFO per job"),
             Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
+            Param("recurrences", ("--recurrences",), kind="flag", help="with --jobschedule-id: the schedule's recurrence jobs"),
         ),
         _jobs_list,
     ),
@@ -750,11 +764,8 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         ("tasks",),
-        "tasks of a job: state, exit code, node, times",
-        (
-            FED,
-            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
-        ),
+        "tasks of a job (or of a job schedule's recurrences): state, exit code, node, times",
+        (FED, RECURRENCE_JOB_ID, RECURRENCES_OF),
         _tasks,
     ),
     Verb(
@@ -762,7 +773,13 @@ VERBS: tuple[Verb, ...] = (
         "a task's stdout (or stderr)",
         (
             FED,
-            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+            RECURRENCE_JOB_ID,
+            Param(
+                "schedule_id",
+                ("--jobschedule-id",),
+                metavar="S",
+                help="instead of --job-id: the task of the newest recurrence of job schedule S that has it",
+            ),
             Param("task_id", ("--task-id",), required=True, metavar="T", help="task id"),
             Param("stderr", ("--stderr",), kind="flag", help="stderr instead of stdout"),
             Param(

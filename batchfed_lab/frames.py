@@ -451,6 +451,36 @@ def locations_frame(locations: Sequence[Location]) -> pd.DataFrame:
     return _frame(rows, LOCATION_COLUMNS)
 
 
+RECURRENCE_COLUMNS: dict[str, Any] = {
+    "job_id": "object",
+    "schedule_id": "object",
+    "state": "object",
+    "pool_id": "object",
+    "account": "object",
+    "location": "object",
+    "created": "utc",
+}
+
+
+def recurrences_frame(schedule_id: str, jobs: Sequence[tuple[Any, Location]]) -> pd.DataFrame:
+    """A job schedule's recurrence jobs, newest first: ``job_id`` (``<schedule>:job-<n>``),
+    ``schedule_id``, ``state`` (Batch's job state), where (``pool_id``, ``account``,
+    ``location``) and ``created`` (UTC)."""
+    rows = [
+        {
+            "job_id": job.id,
+            "schedule_id": schedule_id,
+            "state": job.state,
+            "pool_id": loc.pool_id,
+            "account": loc.account,
+            "location": loc.location,
+            "created": job.creation_time,
+        }
+        for job, loc in jobs
+    ]
+    return _frame(rows, RECURRENCE_COLUMNS)
+
+
 # --------------------------------------------------------------------------- tasks
 TASK_COLUMNS: dict[str, Any] = {
     "job_id": "object",

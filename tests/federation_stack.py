@@ -111,7 +111,7 @@ POOLS: dict[str, tuple[str, dict[str, Any]]] = {
 FAST_FEDERATION = """\
 federation:
   proxy_options:
-    polling_interval: {federations: 5, actions: 1}
+    polling_interval: {federations: 5, actions: 1, recurrences: 0.2}
     logging: {level: debug}
     scheduling:
       after_success: {blackout_interval: 0, evaluate_autoscale: true}

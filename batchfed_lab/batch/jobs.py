@@ -10,8 +10,7 @@ in (:meth:`JobOperations.set_auto_complete`), as the original did.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,14 +23,13 @@ from ..errors import BatchNotFoundError
 from ._util import as_timedelta, enum_text
 from .connection import BatchConnection
 from .errors import batch_call, error_code, translate
-from .tasks import TaskCounts, TaskOptions, as_task_options, command_line
+from .tasks import TaskCounts, command_line
 
 if TYPE_CHECKING:
     from ..config.jobs import JobSpecification
 
 __all__ = [
     "JOB_SELECT",
-    "SCHEDULE_TASKS_METADATA",
     "JobCreateResult",
     "JobInfo",
     "JobOperations",
@@ -55,9 +53,6 @@ JOB_SELECT = [
     "usesTaskDependencies",
     "creationTime",
 ]
-# A job schedule's task list: REST task JSON in the job specification's metadata. localbatch
-# adds these tasks to every job the schedule creates; on Azure a job manager task must do it.
-SCHEDULE_TASKS_METADATA = "batchfed_tasks"
 # states in which a job no longer takes new tasks
 _CLOSED = frozenset({"completed", "terminating", "deleting"})
 # "Already in the wanted end state" answers: not errors for terminate/delete (SPEC §5).
@@ -235,7 +230,6 @@ def job_schedule_create_options(
     *,
     recurrence_interval: timedelta,
     settings: JobSettings,
-    tasks: Sequence[bm.BatchTaskCreateOptions] = (),
     job_manager_command: str | None = None,
     do_not_run_until: datetime | None = None,
     do_not_run_after: datetime | None = None,
@@ -247,12 +241,15 @@ def job_schedule_create_options(
     shell: bool = True,
     metadata: Mapping[str, str] | None = None,
 ) -> bm.BatchJobScheduleCreateOptions:
-    """A recurring job. ``tasks`` travel in the job specification's metadata
-    (:data:`SCHEDULE_TASKS_METADATA`); ``job_manager_command`` adds a job manager task.
+    """A recurring job. Batch creates each recurrence's job with what this specification
+    holds: ``job_manager_command`` adds a job manager task; other tasks are added to each job
+    by the caller (the proxy does it for the schedules it places, :mod:`batchfed_lab.proxy.recurrences`).
 
-    Each recurrence's job terminates when all its tasks (the job manager included) are done,
-    so the next recurrence can start; with ``kill_job_on_completion`` the job ends as soon as
-    the manager exits instead.
+    With a job manager, each recurrence's job terminates when all its tasks (the manager
+    included) are done, so the next recurrence can start; with ``kill_job_on_completion`` the
+    job ends as soon as the manager exits instead. Without one the job is created with
+    ``onAllTasksComplete=noaction`` — Batch would end a job with no tasks at once — and
+    whoever adds its tasks then sets ``terminatejob`` (:meth:`JobOperations.set_auto_complete`).
     """
     manager = None
     if job_manager_command:
@@ -263,7 +260,6 @@ def job_schedule_create_options(
             or None,
             kill_job_on_completion=kill_job_on_completion,
         )
-    job_metadata = {SCHEDULE_TASKS_METADATA: json.dumps([t.as_dict() for t in tasks], separators=(",", ":"))} if tasks else None
     return bm.BatchJobScheduleCreateOptions(
         id=schedule_id,
         schedule=bm.BatchJobScheduleConfiguration(
@@ -273,9 +269,10 @@ def job_schedule_create_options(
             start_window=start_window,
         ),
         job_specification=bm.BatchJobSpecification(
-            all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.TERMINATE_JOB,
+            all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.TERMINATE_JOB
+            if manager
+            else bm.BatchAllTasksCompleteMode.NO_ACTION,
             job_manager_task=manager,
-            metadata=_metadata(job_metadata),
             **_job_fields(pool_id, settings, windows, shell),
         ),
         metadata=_metadata(metadata),
@@ -381,14 +378,13 @@ class JobOperations(BatchConnection):
         pool_id: str,
         *,
         recurrence_interval: timedelta | float,
-        tasks: Sequence[TaskOptions] = (),
         settings: JobSettings | None = None,
         windows: bool = False,
         shell: bool = True,
         **options: Any,
     ) -> JobScheduleCreateResult:
         """Create a job schedule if absent (``JobScheduleExists`` → reported, not raised).
-        ``tasks`` are added to every recurrence's job (see :mod:`.jobs`); ``options``:
+        Its jobs get no tasks but a job manager's (see :func:`job_schedule_create_options`); ``options``:
         ``job_manager_command``, ``do_not_run_until``, ``do_not_run_after``, ``start_window``,
         ... of :func:`.jobs.job_schedule_create_options`."""
         request = job_schedule_create_options(
@@ -396,7 +392,6 @@ class JobOperations(BatchConnection):
             pool_id,
             recurrence_interval=as_timedelta(recurrence_interval),  # type: ignore[arg-type]
             settings=settings or JobSettings(),
-            tasks=as_task_options(tasks, windows=windows, shell=shell),
             windows=windows,
             shell=shell,
             **options,
@@ -426,6 +421,9 @@ class JobOperations(BatchConnection):
         """Start deleting a job schedule (and its jobs); False if already gone."""
         return self._idempotent(f"delete job schedule '{schedule_id}'", _DELETED_SCHEDULE, "delete_job_schedule", schedule_id)
 
-    def list_jobs_from_schedule(self, schedule_id: str) -> list[JobInfo]:
+    def list_jobs_from_schedule(self, schedule_id: str, *, state: str | None = None) -> list[JobInfo]:
+        """The jobs a schedule's recurrences created (``<schedule>:job-N``)."""
+        flt = f"state eq '{state}'" if state else None
         with batch_call(self._what(f"list jobs of schedule '{schedule_id}'")):
-            return [job_info(j) for j in self._client.list_jobs_from_schedule(schedule_id, select=JOB_SELECT)]
+            jobs = [job_info(j) for j in self._client.list_jobs_from_schedule(schedule_id, filter=flt, select=JOB_SELECT)]
+        return [j for j in jobs if state is None or j.state == state]

@@ -20,6 +20,9 @@ class PollingInterval(_Section):
     actions: float = Field(
         5, ge=0, description="upper bound of the retry backoff of blocked actions (new actions are event-driven)"
     )
+    recurrences: float = Field(
+        5, gt=0, description="seconds between looks at the jobs of placed job schedules, to add each recurrence's tasks"
+    )
 
 
 class Logging(_Section):

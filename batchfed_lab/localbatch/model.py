@@ -337,9 +337,6 @@ def dependency_ids(doc: dict) -> list[str]:
     return ids
 
 
-BATCHFED_TASKS_METADATA = "batchfed_tasks"
-
-
 def validate_job_spec(body: dict, *, with_id: bool) -> dict:
     """Check a job create body (or a schedule's jobSpecification); return the REST fields to keep."""
     body = require_dict(body, "job")
@@ -385,9 +382,6 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
         refuse(prep, "resourceFiles", "tasks run on this machine")
         refuse(prep, "containerSettings", "job preparation tasks run on the host here")
         name_values(prep, "environmentSettings")
-    for item in body.get("metadata") or []:
-        if item.get("name") == BATCHFED_TASKS_METADATA:
-            tasks_from_metadata(item.get("value"))
     keep = (
         "id",
         "displayName",
@@ -407,14 +401,3 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
         "metadata",
     )
     return {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
-
-
-def tasks_from_metadata(value: object) -> list[dict]:
-    """The task list a job schedule carries in its ``batchfed_tasks`` metadata (JSON array)."""
-    try:
-        items = json.loads(value) if isinstance(value, str) else None
-    except ValueError:
-        items = None
-    if not isinstance(items, list):
-        raise invalid(f"metadata[{BATCHFED_TASKS_METADATA}]", "must be a JSON array of task objects (REST JSON)", value)
-    return [validate_task(t, f"metadata[{BATCHFED_TASKS_METADATA}][{i}].") for i, t in enumerate(items)]

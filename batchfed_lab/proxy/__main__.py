@@ -94,6 +94,7 @@ def _daemon(args: argparse.Namespace, ws: Workspace, opts: ProxyOptions, store: 
         federations_interval=opts.polling_interval.federations,
         mode=args.mode,
         original_poll=max(opts.polling_interval.actions, 0.1),
+        recurrences_interval=opts.polling_interval.recurrences,
     )
     return ProxyDaemon(
         store,

@@ -28,6 +28,7 @@ from ..store.base import Store
 from ..store.records import Claim, ProxyRecord
 from .capacity import CapacityCache
 from .processor import ActionProcessor, Counters, FollowOn, ProcessingOptions
+from .recurrences import RecurrenceTasks
 
 log = logging.getLogger("batchfed.proxy")
 
@@ -48,6 +49,7 @@ class LoopOptions:
     mode: str = "event"
     original_poll: float = 5.0
     original_batch: int = 32
+    recurrences_interval: float = 5.0  # seconds between looks at the jobs of placed job schedules
 
 
 class ProxyDaemon:
@@ -70,6 +72,7 @@ class ProxyDaemon:
         self.capacity = CapacityCache(account_for, ttl=self.loop.capacity_ttl)
         self.stop_event = threading.Event()
         self.processor = ActionProcessor(store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event)
+        self.recurrences = RecurrenceTasks(store, account_for, self.counters)
         self.is_leader = threading.Event()
         self.started_at = datetime.now(timezone.utc)
         workers = 1 if self.loop.mode == "original" else self.loop.workers
@@ -128,7 +131,8 @@ class ProxyDaemon:
         # a restarted incarnation (same id) takes back its lease at once and frees the claims
         # its dead predecessor held, instead of waiting for them to lapse
         self._try_lease()
-        for target, name in ((self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat")):
+        loops = ((self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat"), (self._recurrence_loop, "recurrences"))
+        for target, name in loops:
             t = threading.Thread(target=target, name=f"batchfed-{name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -182,6 +186,15 @@ class ProxyDaemon:
     def _lease_loop(self) -> None:
         while not self.stop_event.wait(self.loop.lease_renew):
             self._try_lease()
+
+    def _recurrence_loop(self) -> None:
+        """The leader adds each recurrence's task group to the jobs its schedules create."""
+        while not self.stop_event.wait(self.loop.recurrences_interval):
+            if self.is_leader.is_set() and not self._suspended():
+                try:
+                    self.recurrences.step(list(self._federations))
+                except Exception:  # keep the loop alive; the next look tries again
+                    log.exception("adding recurrence tasks failed")
 
     def _heartbeat_loop(self) -> None:
         while True:

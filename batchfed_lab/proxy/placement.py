@@ -298,7 +298,8 @@ def place_schedule(
     proc: ActionProcessor, claim: Claim, payload: AddPayload, target: Target, follow: FollowOn | None = None
 ) -> str | Excluded:
     """Create the job schedule on its target pool (an existing one counts when it runs on that
-    pool) and mark the action placed."""
+    pool) and mark the action placed. Its recurrences' tasks are added as Batch creates their
+    jobs (:mod:`.recurrences`)."""
     a = claim.action
     spec = payload.job
     rec = spec.recurrence
@@ -310,7 +311,6 @@ def place_schedule(
         spec.id,
         pool_id,
         recurrence_interval=sched.recurrence_interval,
-        tasks=list(spec.task_definitions),
         settings=JobSettings.from_spec(spec),
         windows=target.windows,
         do_not_run_until=_iso(sched.do_not_run_until),

@@ -361,20 +361,20 @@ def test_terminate_and_delete_twice_are_not_errors(account):
 def test_job_schedule_lifecycle(account):
     account.create_pool(spec("sched"))
     steady(account, "sched", idle=1)
-    created = account.create_job_schedule(
-        "nightly",
-        "sched",
-        recurrence_interval=timedelta(seconds=1),
-        tasks=[TaskDefinition(id="tick", command="echo tick")],
-    )
+    created = account.create_job_schedule("nightly", "sched", recurrence_interval=timedelta(seconds=1))
     assert created.created
-    again = account.create_job_schedule("nightly", "sched", recurrence_interval=5, tasks=[])
+    again = account.create_job_schedule("nightly", "sched", recurrence_interval=5)
     assert not again.created and again.existing.pool_id == "sched"
     info = account.get_job_schedule("nightly")
     assert (info.state, info.pool_id, info.recurrence_interval) == ("active", "sched", timedelta(seconds=1))
     job = wait_for(lambda: account.get_job_schedule("nightly").recent_job_id, "the schedule's first job")
-    assert account.get_job(job).pool_id == "sched"
-    wait_for(lambda: account.list_tasks(job, state="completed"), "the recurrence's task to complete")
+    # without a job manager the job starts empty and stays open until its tasks are in
+    (waiting,) = account.list_jobs_from_schedule("nightly", state="active")
+    assert (waiting.id, waiting.pool_id, waiting.on_all_tasks_complete) == (job, "sched", "noaction")
+    assert account.task_ids(job) == set()
+    assert account.add_tasks(job, [TaskDefinition(id="tick", command="echo tick")]).added == ["tick"]
+    account.set_auto_complete(job)
+    wait_for(lambda: account.get_job(job).state == "completed", "the recurrence's job to end with its task")
     assert account.task_output(job, "tick") == "tick\n"
     assert job in {j.id for j in account.list_jobs_from_schedule("nightly")}
     assert account.terminate_job_schedule("nightly") is True

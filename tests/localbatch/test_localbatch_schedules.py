@@ -16,12 +16,27 @@ def _spec(**kwargs) -> bm.BatchJobSpecification:
     return bm.BatchJobSpecification(pool_info=bm.BatchPoolInfo(pool_id="pool"), **kwargs)
 
 
+def _job_or_none(client, job_id: str) -> bm.BatchJob | None:
+    try:
+        return client.get_job(job_id)
+    except ResourceNotFoundError:
+        return None
+
+
 def _completed_jobs(client, schedule_id: str) -> list[bm.BatchJob]:
     jobs = list(client.list_jobs_from_schedule(schedule_id))
     return [j for j in jobs if j.state == bm.BatchJobState.COMPLETED]
 
 
-def test_schedule_with_task_list_recurs(client):
+def _add_tasks_and_close(client, job_id: str, tasks: list[dict]) -> None:
+    """What the proxy does with each recurrence's job: add the group, then let the job end
+    when its tasks are done."""
+    group = bm.BatchTaskGroup(task_values=[bm.BatchTaskCreateOptions(id=t["id"], command_line=t["commandLine"]) for t in tasks])
+    client.create_task_collection(job_id, group)
+    client.update_job(job_id, bm.BatchJobUpdateOptions(all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.TERMINATE_JOB))
+
+
+def test_schedule_jobs_get_only_their_specification_and_recur_once_tasks_are_added(client):
     make_pool(client, dedicated=1, slots=2)
     tasks = [
         {"id": "hello", "commandLine": 'echo "hi from $AZ_BATCH_JOB_ID of $AZ_BATCH_JOB_SCHEDULE_ID"'},
@@ -31,12 +46,17 @@ def test_schedule_with_task_list_recurs(client):
         bm.BatchJobScheduleCreateOptions(
             id="every-second",
             schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=1)),
-            job_specification=_spec(
-                all_tasks_complete_mode=bm.BatchAllTasksCompleteMode.TERMINATE_JOB,
-                metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value=json.dumps(tasks))],
-            ),
+            # task JSON in the metadata is only metadata, as on Azure: nobody adds it
+            job_specification=_spec(metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value=json.dumps(tasks))]),
         )
     )
+    for n in (1, 2):
+        job_id = f"every-second:job-{n}"
+        job = wait_for(lambda job_id=job_id: _job_or_none(client, job_id), timeout=20, what=f"recurrence {n}")
+        # as on Azure Batch: the schedule's job holds what its specification says, no tasks
+        assert job.state == bm.BatchJobState.ACTIVE and list(client.list_tasks(job_id)) == []
+        assert job.all_tasks_complete_mode == bm.BatchAllTasksCompleteMode.NO_ACTION
+        _add_tasks_and_close(client, job_id, tasks)
     done = wait_for(
         lambda: (jobs := _completed_jobs(client, "every-second")) and len(jobs) >= 2 and jobs,
         timeout=20,
@@ -45,6 +65,7 @@ def test_schedule_with_task_list_recurs(client):
     assert [j.id for j in done[:2]] == ["every-second:job-1", "every-second:job-2"]
     assert all(j.execution_info.termination_reason == "AllTasksComplete" for j in done)
     assert stdout_of(client, "every-second:job-1", "hello") == "hi from every-second:job-1 of every-second\n"
+    assert sorted(t.id for t in client.list_tasks("every-second:job-2")) == ["hello", "two"]
     sched = client.get_job_schedule("every-second")
     assert sched.state == bm.BatchJobScheduleState.ACTIVE
     assert sched.execution_info.recent_job.id.startswith("every-second:job-")
@@ -106,15 +127,16 @@ def test_one_off_schedule_and_errors(client):
             )
         )
     assert exc.value.status_code == 400 and exc.value.error.code == "InvalidPropertyValue"
-    with pytest.raises(HttpResponseError) as exc:
-        client.create_job_schedule(
-            bm.BatchJobScheduleCreateOptions(
-                id="badtasks",
-                schedule=bm.BatchJobScheduleConfiguration(),
-                job_specification=_spec(metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value="not json")]),
-            )
+    # metadata is the caller's own text, as on Azure: nothing in it is read as tasks
+    client.create_job_schedule(
+        bm.BatchJobScheduleCreateOptions(
+            id="freetext",
+            schedule=bm.BatchJobScheduleConfiguration(),
+            job_specification=_spec(metadata=[bm.BatchMetadataItem(name="batchfed_tasks", value="not json")]),
         )
-    assert exc.value.error.code == "InvalidPropertyValue"
+    )
+    job = wait_for(lambda: _job_or_none(client, "freetext:job-1"), what="the free-text schedule's job")
+    assert job.metadata[0].value == "not json" and list(client.list_tasks("freetext:job-1")) == []
     with pytest.raises(ResourceNotFoundError) as exc:
         client.get_job_schedule("absent")
     assert exc.value.error.code == "JobScheduleNotFound"

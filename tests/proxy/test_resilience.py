@@ -15,6 +15,7 @@ import time
 import pytest
 from federation_stack import located_counts, wait_for
 
+from batchfed_lab.errors import ConfigError
 from batchfed_lab.proxy import lifecycle
 from batchfed_lab.store import ActionState
 
@@ -62,6 +63,54 @@ def test_kill_9_during_a_stream_loses_nothing_and_duplicates_nothing(stack):
         f"duplicate jobs {duplicated_jobs}, duplicate tasks {duplicated_tasks}"
     )
     assert (lost, duplicated_jobs, duplicated_tasks) == (0, 0, 0)
+
+
+def _recurrence_jobs(account, schedule_id: str) -> dict[str, str]:
+    """Recurrence job id → its state, as localbatch has them."""
+    return {j.id: j.state for j in account.list_jobs_from_schedule(schedule_id)}
+
+
+def test_each_recurrence_gets_its_tasks_from_the_proxy_also_across_a_kill_9(stack):
+    fed, group = "recur", ["a", "b"]
+    stack.federation(fed, ["we-gpu"])
+    account = stack.account("lab1")
+    proxy = stack.start_proxy()
+    stack.client.submit(
+        fed,
+        "job_specifications:\n- id: tick\n  recurrence:\n    schedule: {recurrence_interval: 3}\n"
+        "  tasks:\n  - {id: a, command: echo $AZ_BATCH_JOB_ID}\n  - {id: b, command: 'true'}\n",
+    ).wait(timeout=30)
+    wait_for(lambda: _recurrence_jobs(account, "tick").get("tick:job-1") == "completed", 30, "the first recurrence to run")
+
+    stack.kill9(proxy)  # seconds before the next recurrence is due
+
+    def waiting() -> str | None:
+        jobs = account.list_jobs_from_schedule("tick", state="active")
+        return next((j.id for j in jobs if j.on_all_tasks_complete == "noaction"), None)
+
+    # no proxy: Batch still creates the next recurrence's job, and nothing adds its tasks
+    job_id = wait_for(waiting, 30, "the next recurrence's job")
+    assert job_id != "tick:job-1" and account.task_ids(job_id) == set()
+
+    stack.start_proxy()
+    wait_for(lambda: _recurrence_jobs(account, "tick").get(job_id) == "completed", 30, "the new proxy to serve it")
+    stack.client.terminate(fed, schedule_ids=["tick"])
+    wait_for(lambda: stack.client.locations(fed, "tick")[0].terminated_at, 30, "the schedule to be terminated")
+    n_last = int(job_id.rsplit("-", 1)[1])
+    for n in range(1, n_last + 1):  # every recurrence up to the one after the kill: its group, once
+        tasks = account.list_tasks(f"tick:job-{n}")
+        assert sorted(t.id for t in tasks) == group and all(t.exit_code == 0 for t in tasks), f"tick:job-{n}"
+        assert account.task_output(f"tick:job-{n}", "a") == f"tick:job-{n}\n"
+    # the surfaces reach the recurrence jobs: by their own id, or through the schedule
+    assert {t.task.id for t in stack.client.tasks(fed, job_id)} == set(group)
+    by_schedule = stack.client.tasks(fed, schedule_id="tick")
+    assert {(t.job_id, t.task.id) for t in by_schedule} >= {(f"tick:job-{n}", i) for n in (1, n_last) for i in group}
+    assert stack.client.task_output(fed, None, "a", schedule_id="tick").startswith("tick:job-")
+    listed = stack.client.jobs_frame(fed, schedule_id="tick", recurrences=True)
+    assert {f"tick:job-{n}" for n in range(1, n_last + 1)} <= set(listed.job_id) and set(listed.pool_id) == {"we-gpu"}
+    with pytest.raises(ConfigError, match="--recurrences needs --jobschedule-id"):
+        stack.client.jobs_frame(fed, recurrences=True)
+    lifecycle.stop(stack.client.workspace, all=True)
 
 
 def test_ha_standby_takes_over_within_lease_plus_5_seconds(stack):

@@ -1,5 +1,6 @@
 """Job schedules: each one creates its next job when due (at most one active job at a time) and
-completes when its window or its one run is over."""
+completes when its window or its one run is over. A recurrence's job holds only what the
+job specification gives it (its job manager task); its other tasks are added by the caller."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as _dt
 import logging
 
 from .._util import ApiError, iso, iso_now, now, parse_duration, parse_iso
-from ..model import BATCHFED_TASKS_METADATA, Schedule, tasks_from_metadata
+from ..model import Schedule
 from .jobs import Jobs
 
 log = logging.getLogger("batchfed_lab.localbatch")
@@ -49,14 +50,10 @@ class Schedules(Jobs):
         sched.job_counter += 1
         fields = dict(doc["jobSpecification"])
         fields["id"] = f"{doc['id']}:job-{sched.job_counter}"
-        tasks = [
-            t
-            for item in fields.get("metadata") or []
-            if item.get("name") == BATCHFED_TASKS_METADATA
-            for t in tasks_from_metadata(item.get("value"))
-        ]
         try:
-            job = self.add_job(acct, fields, schedule=sched, tasks=tasks)
+            # as on Azure, the job gets what its specification says (a job manager task, if
+            # any) and nothing more: whoever placed the schedule adds the recurrence's tasks
+            job = self.add_job(acct, fields, schedule=sched)
         except ApiError as exc:  # e.g. someone created a job with that id by hand
             log.warning("job schedule %s/%s: could not create %s: %s", sched.account, doc["id"], fields["id"], exc)
             job = None
