@@ -64,6 +64,21 @@ def _confirm(verb: Verb, prompt: str) -> None:
     click.confirm(prompt, abort=True)
 
 
+def _print_stream(stream: Any, ctx: click.Context) -> None:
+    """Print text as it arrives (``--follow``) until it ends; Ctrl-C ends it quietly."""
+    try:
+        for piece in stream:
+            click.echo(piece, nl=False)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    except BatchfedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(1)
+    finally:
+        getattr(stream, "close", lambda: None)()
+
+
 def _command(verb: Verb, name: str, help_suffix: str = "") -> click.Command:
     def callback(**kwargs: Any) -> None:
         from types import SimpleNamespace
@@ -82,6 +97,9 @@ def _command(verb: Verb, name: str, help_suffix: str = "") -> click.Command:
             ctx.exit(1)
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
+        if result.stream is not None:
+            _print_stream(result.stream, ctx)
+            return
         click.echo(commands.dumps(result.data) if raw else result.text)
 
     text = verb.summary[:1].upper() + verb.summary[1:] + "." + (f"\n\n{verb.details}" if verb.details else "") + help_suffix

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .config import JobsConfig, PoolConfig, load_jobs, load_pool, validate_file
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from .batch import BatchAccount, JobInfo
     from .deploy import DeployReport
-    from .proxy import ProxyProcess
+    from .proxy import Acknowledgement, ProxyProcess
 
 __all__ = ["Client", "connect", "default_home", "validate_file"]
 
@@ -580,14 +580,18 @@ class Client:
 
         return proxy.start(self.workspace, config=config, standby=standby)
 
-    def proxy_stop(self, *, all: bool = False) -> list[str]:
-        """Stop the proxy (or every proxy of the workspace); returns the stopped ids."""
+    def proxy_stop(self, *, all: bool = False, proxy_id: str | None = None, timeout: float = 40.0) -> list[str]:
+        """Stop a proxy wherever it runs; returns the stopped ids. One of this machine is
+        signalled; one elsewhere gets a stop request through the store and is waited for
+        (``timeout``). Without ``proxy_id``: the first local proxy, else the remote leader;
+        ``all``: every live proxy sharing the store."""
         from . import proxy
 
-        return proxy.stop(self.workspace, all=all)
+        return proxy.stop_anywhere(self.workspace, self.store, all=all, proxy_id=proxy_id, timeout=timeout)
 
     def proxy_status(self) -> list[dict[str, Any]]:
-        """Every proxy the workspace knows (stale records are reported, then cleaned)."""
+        """Every proxy sharing the store, wherever it runs, from its heartbeat (a record
+        whose heartbeat is older than its lease is reported stale, then cleaned)."""
         from . import proxy
 
         return proxy.status(self.workspace, store=self.store)
@@ -597,19 +601,30 @@ class Client:
 
         return proxies_frame(self.proxy_status())
 
-    def proxy_suspend(self) -> None:
-        """Running proxies stop claiming actions; metadata and queues are kept."""
-        self.store.set_suspended(True)
-
-    def proxy_resume(self) -> None:
-        """Running proxies pick up at once."""
-        self.store.set_suspended(False)
-
-    def proxy_logs(self, lines: int = 50) -> TextOutput:
-        """The tail of the proxy log."""
+    def proxy_suspend(self, *, timeout: float = 10.0) -> Acknowledgement:
+        """Running proxies, wherever they run, stop claiming actions (metadata and queues are
+        kept); waits until each reports it (``timeout``; the flag holds in the store regardless)."""
         from . import proxy
 
-        return TextOutput(proxy.log_tail(self.workspace, lines))
+        return proxy.suspend(self.workspace, self.store, True, timeout=timeout)
+
+    def proxy_resume(self, *, timeout: float = 10.0) -> Acknowledgement:
+        """Running proxies pick up at once; waits until each reports it (``timeout``)."""
+        from . import proxy
+
+        return proxy.suspend(self.workspace, self.store, False, timeout=timeout)
+
+    def proxy_logs(self, lines: int = 50, *, proxy_id: str | None = None) -> TextOutput:
+        """The tail of the proxy log: this machine's file, or a remote proxy's log blobs."""
+        from . import proxy
+
+        return TextOutput(proxy.log_tail(self.workspace, lines, store=self.store, proxy_id=proxy_id))
+
+    def proxy_logs_follow(self, lines: int = 50, *, proxy_id: str | None = None, poll: float = 1.0) -> Iterator[str]:
+        """The tail, then the proxy's new log text as it is written, until that proxy stops."""
+        from . import proxy
+
+        return proxy.follow_logs(self.workspace, lines, store=self.store, proxy_id=proxy_id, poll=poll)
 
     def up(self, *, config: Any = None) -> dict[str, Any]:
         """Bring the embedded stack up: localbatch, then the proxy (each idempotent).
@@ -622,9 +637,9 @@ class Client:
 
     def down(self) -> dict[str, Any]:
         """Stop every proxy of the workspace, then localbatch (its task processes too)."""
-        from . import localbatch
+        from . import localbatch, proxy
 
-        stopped = self.proxy_stop(all=True)
+        stopped = proxy.stop(self.workspace, all=True)  # this machine's: a proxy elsewhere keeps running
         return {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
 
     # -- the proxy on Azure ------------------------------------------------------------

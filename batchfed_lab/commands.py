@@ -75,6 +75,9 @@ class Result:
     raw: Any
     rich: bool = False
     warnings: tuple[str, ...] = ()
+    #: more text that arrives after ``text`` (``proxy logs --follow``): the surfaces print
+    #: each piece as it comes, until it ends or the user interrupts
+    stream: Iterable[str] | None = None
 
     @property
     def text(self) -> str:
@@ -127,6 +130,20 @@ RECURRENCE_JOB_ID = Param("job_id", ("--job-id",), metavar="J", help="job id; a 
 RECURRENCES_OF = Param(
     "schedule_id", ("--jobschedule-id",), metavar="S", help="instead of --job-id: every recurrence job of job schedule S"
 )
+PROXY_ID = Param("proxy_id", ("--proxy-id",), metavar="ID", help="one proxy (see `fed proxy status`), here or elsewhere")
+
+
+def _ack_timeout(seconds: int) -> Param:
+    return Param(
+        "timeout",
+        ("--timeout",),
+        type=float,
+        default=float(seconds),
+        metavar="S",
+        help=f"seconds to wait for the proxies to obey (default {seconds})",
+    )
+
+
 PROXY_CONFIG = Param("config", ("--config",), metavar="FILE", help="federation.yaml (proxy options)")
 PROXY_CONFIG_REQUIRED = Param("config", ("--config",), required=True, metavar="FILE", help="federation.yaml (proxy options)")
 STANDBYS = Param("standby", ("--standby",), type=int, default=0, metavar="N", help="standby proxies besides the leader (HA)")
@@ -207,6 +224,7 @@ ACCOUNT_POOL_TEXT = [
 ]
 PROXY_TEXT = [
     "proxy_id",
+    "host",
     "pid",
     "running",
     "role",
@@ -269,24 +287,43 @@ def _proxy_status(c: Client, a: SimpleNamespace) -> Result:
 
 
 def _proxy_suspend(c: Client, a: SimpleNamespace) -> Result:
-    c.proxy_suspend()
-    return _done("proxies suspended: queued actions wait until `fed proxy resume`")
+    ack = c.proxy_suspend(timeout=a.timeout)
+    return _acknowledged(ack, "proxies suspended: queued actions wait until `fed proxy resume`")
 
 
 def _proxy_resume(c: Client, a: SimpleNamespace) -> Result:
-    c.proxy_resume()
-    running = [p for p in c.proxy_status() if p["running"]]
-    warn = () if running else ("no proxy is running: start one with `fed proxy start`",)
-    return _done("proxies resumed", warnings=warn)
+    ack = c.proxy_resume(timeout=a.timeout)
+    return _acknowledged(ack, "proxies resumed")
+
+
+def _acknowledged(ack: Any, text: str) -> Result:
+    """Who obeyed a suspend/resume; a proxy that did not within the timeout is a warning (the
+    flag holds in the store and the proxy obeys it when it reads it)."""
+    if ack.obeyed:
+        text += f" ({', '.join(ack.obeyed)} acknowledged in {ack.seconds:.1f}s)"
+    warn = (
+        [
+            f"{', '.join(ack.pending)} did not acknowledge the {ack.command} within {ack.seconds:.0f}s; "
+            "the flag is set in the store and is obeyed when read"
+        ]
+        if ack.pending
+        else []
+    )
+    if ack.command == "resume" and not ack.obeyed and not ack.pending:
+        warn.append("no proxy is running: start one with `fed proxy start`")
+    return _done(text, ack, ack.as_dict(), warn)
 
 
 def _proxy_stop(c: Client, a: SimpleNamespace) -> Result:
-    stopped = c.proxy_stop(all=a.all)
+    stopped = c.proxy_stop(all=a.all, proxy_id=a.proxy_id, timeout=a.timeout)
     return _done(f"stopped {', '.join(stopped)}" if stopped else "no proxy was running", stopped, {"stopped": stopped})
 
 
 def _proxy_logs(c: Client, a: SimpleNamespace) -> Result:
-    text = c.proxy_logs(a.lines)
+    if a.follow:
+        stream = c.proxy_logs_follow(a.lines, proxy_id=a.proxy_id)
+        return Result(None, "", {"log": None}, stream=stream)
+    text = c.proxy_logs(a.lines, proxy_id=a.proxy_id)
     return Result(text, str(text) or "(no proxy log yet)", {"log": str(text)}, rich=True)
 
 
@@ -568,19 +605,35 @@ VERBS: tuple[Verb, ...] = (
         details="It outlives the terminal or kernel that started it.",
     ),
     Verb(("proxy", "status"), "is a proxy running, is it the leader, heartbeat, counters", (), _proxy_status),
-    Verb(("proxy", "suspend"), "stop processing actions; metadata and queues are kept", (), _proxy_suspend),
-    Verb(("proxy", "resume"), "resume processing actions", (), _proxy_resume),
+    Verb(
+        ("proxy", "suspend"),
+        "stop processing actions; metadata and queues are kept",
+        (_ack_timeout(10),),
+        _proxy_suspend,
+        details="Reaches proxies on any machine sharing the store; reports which acknowledged.",
+    ),
+    Verb(("proxy", "resume"), "resume processing actions", (_ack_timeout(10),), _proxy_resume),
     Verb(
         ("proxy", "stop"),
         "stop the proxy gracefully",
-        (Param("all", ("--all",), kind="flag", help="stop every proxy of the workspace"),),
+        (
+            Param("all", ("--all",), kind="flag", help="stop every proxy sharing the store"),
+            PROXY_ID,
+            _ack_timeout(40),
+        ),
         _proxy_stop,
+        details="A proxy of this machine is signalled; one elsewhere obeys a stop request in the store.",
     ),
     Verb(
         ("proxy", "logs"),
         "show the tail of the proxy log",
-        (Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),),
+        (
+            Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),
+            Param("follow", ("-f", "--follow"), kind="flag", help="keep printing new lines until the proxy stops"),
+            PROXY_ID,
+        ),
         _proxy_logs,
+        details="A proxy of another machine is read from its log blobs (Azure store, logging.persistence).",
     ),
     Verb(
         ("proxy", "create"),

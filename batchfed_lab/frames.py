@@ -539,7 +539,9 @@ def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- proxies
 PROXY_COLUMNS: dict[str, Any] = {
     "proxy_id": "object",
+    "host": "object",
     "pid": "Int64",
+    "local": "bool",
     "running": "bool",
     "role": PROXY_ROLES,
     "leader": "bool",
@@ -560,8 +562,10 @@ PROXY_COLUMNS: dict[str, Any] = {
 def proxies_frame(status: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """``proxy status``: one row per proxy the workspace knows.
 
-    ``proxy_id``, ``pid`` (Int64), ``running`` (its process is alive), ``role``
-    (categorical: leader / standby / starting / stopping / stale), ``leader`` (holds the
+    ``proxy_id``, ``host`` (the machine it runs on), ``pid`` (Int64), ``local`` (it runs on
+    this machine), ``running`` (its local process is alive, or its heartbeat in the store is
+    younger than its lease), ``role`` (categorical: leader / standby / starting / stopping /
+    stale: heartbeat older than the lease), ``leader`` (holds the
     lease), ``suspended``, ``heartbeat_age_s``, ``version``, ``started`` (UTC),
     ``uptime_s``, ``federations`` (watched, comma-separated), ``actions_processed``
     (sum of its outcome counters), ``placed``, ``blocked``, ``failed`` (three of those
@@ -573,7 +577,9 @@ def proxies_frame(status: Sequence[dict[str, Any]]) -> pd.DataFrame:
         rows.append(
             {
                 "proxy_id": s.get("proxy_id"),
+                "host": s.get("host"),
                 "pid": s.get("pid"),
+                "local": bool(s.get("local")),
                 "running": bool(s.get("running")),
                 "role": s.get("role"),
                 "leader": bool(s.get("leader")),

@@ -180,10 +180,26 @@ class FedMagics(Magics):
             print(f"warning: {w}", file=sys.stderr)
         if out is not None and self.shell is not None:
             self.shell.user_ns[out] = result.value
+        if result.stream is not None:
+            self._print_stream(result.stream)
+            return None
         if result.rich:
             return result.value
         print(result.text)
         return None
+
+    @staticmethod
+    def _print_stream(stream: Any) -> None:
+        """Print text as it arrives (``--follow``) until it ends; interrupting the kernel ends it."""
+        try:
+            for piece in stream:
+                print(piece, end="", flush=True)
+        except KeyboardInterrupt:
+            pass
+        except BatchfedError as exc:
+            _raise_one_line(exc)
+        finally:
+            getattr(stream, "close", lambda: None)()
 
     @staticmethod
     def _is_multi(verb: Verb, dest: str) -> bool:

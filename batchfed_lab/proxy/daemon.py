@@ -84,6 +84,7 @@ class ProxyDaemon:
         self._federations_at = 0.0
         self._threads: list[threading.Thread] = []
         self._wake = threading.Event()
+        self._beat = threading.Event()  # heartbeat now: a control flag (suspend, stop) changed
         self._federations_changed = threading.Event()
         self._busy = False  # the last claim round ended because every worker was busy
         self._rotation = itertools.count()
@@ -109,6 +110,7 @@ class ProxyDaemon:
     def stop(self) -> None:
         self.stop_event.set()
         self._wake.set()
+        self._beat.set()
 
     def run_once(self, federation_id: str | None = None) -> int:
         """Test hook: without lease or threads, process every action ready now, one at a
@@ -131,6 +133,7 @@ class ProxyDaemon:
         # a restarted incarnation (same id) takes back its lease at once and frees the claims
         # its dead predecessor held, instead of waiting for them to lapse
         self._try_lease()
+        self._withdraw_stale_stop()
         loops = ((self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat"), (self._recurrence_loop, "recurrences"))
         for target, name in loops:
             t = threading.Thread(target=target, name=f"batchfed-{name}", daemon=True)
@@ -197,10 +200,32 @@ class ProxyDaemon:
                     log.exception("adding recurrence tasks failed")
 
     def _heartbeat_loop(self) -> None:
-        while True:
+        while not self.stop_event.is_set():
             self._heartbeat()
-            if self.stop_event.wait(self.loop.heartbeat_interval):
+            self._obey_stop_request()
+            self._beat.wait(self.loop.heartbeat_interval)
+            self._beat.clear()
+
+    def _withdraw_stale_stop(self) -> None:
+        """A stop request left for an earlier process under this id is not for this one."""
+        try:
+            if self.store.stop_requested(self.proxy_id):
+                self.store.clear_stop(self.proxy_id)
+        except StoreError as exc:
+            log.warning("reading stop requests failed: %s", exc)
+
+    def _obey_stop_request(self) -> None:
+        """Stop cleanly when someone asked through the store (``proxy stop`` from a machine
+        that cannot signal this process); the record removed at shutdown acknowledges it."""
+        try:
+            if not self.store.stop_requested(self.proxy_id):
                 return
+            self.store.clear_stop(self.proxy_id)
+        except StoreError as exc:
+            log.warning("reading stop requests failed: %s", exc)
+            return
+        log.info("%s stopping: a stop was requested through the store", self.proxy_id)
+        self.stop()
 
     def _heartbeat(self) -> None:
         try:
@@ -218,6 +243,7 @@ class ProxyDaemon:
                         "suspended": self._suspended(),
                         "inflight": len(self._inflight),
                         "mode": self.loop.mode,
+                        "lease_s": self.loop.lease_ttl,  # readers elsewhere judge staleness by it
                         "blackouts": self.capacity.active_blackouts(time.time()),
                     },
                     started_at=self.started_at,
@@ -400,6 +426,8 @@ class ProxyDaemon:
             if fresh != marks:
                 if fresh.federations != marks.federations:
                     self._federations_changed.set()
+                if fresh.control != marks.control:
+                    self._beat.set()  # acknowledge a suspend/resume, obey a stop, without waiting a beat
                 marks = fresh
                 self._wake.set()
                 if self._inflight:

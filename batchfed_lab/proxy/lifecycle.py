@@ -17,10 +17,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from ..config.workspace import Workspace, open_workspace
 from ..errors import ProxyError
 from ..runtime import alive as pid_alive
 from ..runtime import live_records
+from . import logread, remote
 
 DISCOVERY_PREFIX = "proxy-"
 START_TIMEOUT = 30.0
@@ -186,9 +186,55 @@ def _terminate(pid: int, timeout: float) -> bool:
 def stop(workspace: Workspace | str | os.PathLike[str] | None = None, *, all: bool = False, timeout: float = 40.0) -> list[str]:
     """Stop the proxy (or every proxy of the workspace with ``all``); returns the stopped ids.
     A graceful stop finishes in-flight actions and releases the lease."""
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+    ws = _ws(workspace)
     live = running(ws)
-    chosen = live if all else live[:1]
+    return _stop_local(ws, live if all else live[:1], timeout)
+
+
+def status(workspace: Workspace | str | os.PathLike[str] | None = None, store: Any = None) -> list[dict[str, Any]]:
+    """Every proxy sharing the workspace's store: this machine's processes joined with the
+    store's records (role, heartbeat age, counters), wherever the proxies run. A record is
+    stale when its heartbeat is older than its lease; stale ones are reported, then removed."""
+    ws = _ws(workspace)
+    procs = {p.proxy_id: p for p in running(ws)}
+    with _store_of(ws, store) as st:
+        return remote.status_rows(st, procs, ws.settings.proxy.lease_seconds)
+
+
+def stop_anywhere(
+    workspace: Workspace | str | os.PathLike[str] | None,
+    store: Any,
+    *,
+    all: bool = False,
+    proxy_id: str | None = None,
+    timeout: float = 40.0,
+) -> list[str]:
+    """Stop a proxy wherever it runs: one of this machine by signal, one elsewhere through a
+    stop request in the store (it obeys at its next heartbeat). Without ``proxy_id``: the
+    first local proxy, else the remote leader; ``all``: every live proxy sharing the store."""
+    remote.check_timeout(timeout)
+    ws = _ws(workspace)
+    local = running(ws)
+    mine = {p.proxy_id for p in local}
+    lease = ws.settings.proxy.lease_seconds
+    if proxy_id is not None:
+        if proxy_id in mine:
+            return _stop_local(ws, [p for p in local if p.proxy_id == proxy_id], timeout)
+        if proxy_id not in {r.proxy_id for r in remote.live_records(store, lease)}:
+            raise ProxyError(f"proxy {proxy_id!r} is not running: no process here, no fresh heartbeat in the store")
+        remote.request_stop(store, [proxy_id], timeout=timeout)
+        return [proxy_id]
+    if local and not all:
+        return _stop_local(ws, local[:1], timeout)
+    stopped = _stop_local(ws, local, timeout)
+    others = [r.proxy_id for r in remote.live_records(store, lease) if r.proxy_id not in mine and remote.can_answer(r)]
+    others = others if all else others[:1]
+    if others:
+        remote.request_stop(store, others, timeout=timeout)
+    return stopped + others
+
+
+def _stop_local(ws: Workspace, chosen: list[ProxyProcess], timeout: float) -> list[str]:
     stopped = []
     for p in chosen:
         if not _terminate(p.pid, timeout):
@@ -198,66 +244,91 @@ def stop(workspace: Workspace | str | os.PathLike[str] | None = None, *, all: bo
     return stopped
 
 
-def status(workspace: Workspace | str | os.PathLike[str] | None = None, store: Any = None) -> list[dict[str, Any]]:
-    """Every proxy this workspace knows: running processes joined with their store records
-    (role, heartbeat age, counters). Stale store records are reported as such, then removed."""
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
-    procs = {p.proxy_id: p for p in running(ws)}
-    own_store = store is None
-    if own_store:
-        from ..store import open_store
-
-        store = open_store(ws)
-    try:
-        records = {r.proxy_id: r for r in store.list_proxies()}
-        suspended = store.is_suspended()
-        lease = store.get_lease("proxy-leader")
-        now = datetime.now(timezone.utc)
-        out = []
-        for pid_ in sorted(set(procs) | set(records)):
-            p, r = procs.get(pid_), records.get(pid_)
-            age = (now - r.heartbeat_at).total_seconds() if r and r.heartbeat_at else None
-            row: dict[str, Any] = {
-                "proxy_id": pid_,
-                "pid": p.pid if p else (r.pid if r else None),
-                "running": p is not None,
-                "role": (r.role if r else "starting") if p else "stale",
-                "leader": bool(lease and lease.holder == pid_),
-                "heartbeat_age_s": round(age, 3) if age is not None else None,
-                "version": (p.version if p else r.version if r else None),
-                "started": p.started if p else (r.started_at.isoformat() if r and r.started_at else None),
-                "uptime_s": round((now - datetime.fromisoformat(p.started)).total_seconds(), 1) if p else None,
-                "federations": (r.info.get("federations") if r else []) or [],
-                "counters": dict(r.counters) if r else {},
-                "suspended": suspended,
-                "log": p.log if p else None,
-                "store": p.store if p else None,
-            }
-            if p is None and r is not None:
-                store.remove_proxy(pid_)  # its process is gone: clean the record
-            out.append(row)
-        return out
-    finally:
-        if own_store:
-            store.close()
+def suspend(
+    workspace: Workspace | str | os.PathLike[str] | None, store: Any, suspended: bool, *, timeout: float = 10.0
+) -> remote.Acknowledgement:
+    """Set the store-wide suspend flag and wait until every live proxy, here or elsewhere,
+    reports it in a heartbeat (or ``timeout`` passes: the flag holds regardless)."""
+    ws = _ws(workspace)
+    return remote.set_suspended(store, suspended, timeout=timeout, default_lease=ws.settings.proxy.lease_seconds)
 
 
-def set_suspended(workspace: Workspace | str | os.PathLike[str] | None, suspended: bool) -> None:
-    """Suspend: the running proxy idles (claims nothing; metadata and queues are kept).
-    Resume: it picks up at once."""
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+def log_source(
+    workspace: Workspace | str | os.PathLike[str] | None = None, store: Any = None, proxy_id: str | None = None
+) -> tuple[logread.LogSource, Callable[[], bool]]:
+    """Where a proxy's log is read from, and whether that proxy still runs: its file when it
+    runs on this machine (or nothing runs anywhere and the workspace has log files), else the
+    append blobs of the store (the Azure store with ``logging.persistence``)."""
+    ws = _ws(workspace)
+    local = {p.proxy_id: p for p in running(ws)}
+    blobs = getattr(store, "log_container", None)
+    lease = ws.settings.proxy.lease_seconds
+    if proxy_id in local:
+        return logread.FileSource(ws.logs_dir, Path(local[proxy_id].log)), _local_alive(local[proxy_id])
+    if proxy_id is None and local:
+        return logread.FileSource(ws.logs_dir), lambda: bool(running(ws))
+    if blobs is None:
+        if proxy_id is not None:
+            raise ProxyError(
+                f"proxy {proxy_id!r} does not run on this machine and the {ws.settings.store.backend} store keeps no logs"
+            )
+        return logread.FileSource(ws.logs_dir), lambda: False
+    live = [r.proxy_id for r in remote.live_records(store, lease)]
+    target = proxy_id or (live[0] if live else None)
+    if target is None and logread.FileSource(ws.logs_dir).current() is not None:
+        return logread.FileSource(ws.logs_dir), lambda: False
+    return logread.BlobSource(blobs(), target), lambda: target is not None and _fresh(store, target, lease)
+
+
+def _local_alive(p: ProxyProcess) -> Callable[[], bool]:
+    return lambda: pid_alive(p.pid)
+
+
+def _fresh(store: Any, proxy_id: str, lease: float) -> bool:
+    rec = store.get_proxy(proxy_id)
+    return rec is not None and remote.is_fresh(rec, store.now(), lease)
+
+
+def logs(
+    workspace: Workspace | str | os.PathLike[str] | None = None, lines: int = 50, store: Any = None, proxy_id: str | None = None
+) -> str:
+    """The tail of the proxy log: this machine's newest file, or a remote proxy's blobs."""
+    text, _, _ = logread.tail(log_source(workspace, store, proxy_id)[0], lines)
+    return text
+
+
+def follow_logs(
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+    lines: int = 50,
+    store: Any = None,
+    proxy_id: str | None = None,
+    poll: float = logread.FOLLOW_POLL,
+) -> Iterator[str]:
+    """The tail, then what the proxy appends, until it stops (or the caller stops reading)."""
+    source, alive = log_source(workspace, store, proxy_id)
+    text, name, offset = logread.tail(source, lines)
+    if isinstance(source, logread.FileSource) and name is not None:
+        source = logread.FileSource(source.logs_dir, Path(name))  # stay with this proxy's file
+    if text:
+        yield text + "\n"
+    linger = logread.BLOB_LINGER if isinstance(source, logread.BlobSource) else 0.0
+    yield from logread.follow(source, name, offset, alive=alive, poll=poll, linger=linger)
+
+
+def _ws(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+
+
+@contextmanager
+def _store_of(ws: Workspace, store: Any) -> Iterator[Any]:
+    """The caller's store, or one opened (and closed) for this call."""
+    if store is not None:
+        yield store
+        return
     from ..store import open_store
 
-    with open_store(ws) as store:
-        store.set_suspended(suspended)
-
-
-def logs(workspace: Workspace | str | os.PathLike[str] | None = None, lines: int = 50) -> str:
-    """The tail of the proxy log (the newest file if several proxies log here)."""
-    ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
-    candidates = sorted(ws.logs_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)
-    candidates = [c for c in candidates if not c.name.startswith("localbatch")]
-    if not candidates:
-        return ""
-    text = candidates[-1].read_text(encoding="utf-8", errors="replace").splitlines()
-    return "\n".join(text[-lines:])
+    own = open_store(ws)
+    try:
+        yield own
+    finally:
+        own.close()

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError
 from . import rules
+from .control import ProxyControl
 from .locations import JobLocations
 from .primitives import Located, Transition
 from .records import (
@@ -53,7 +54,7 @@ DEFAULT_CLAIM_TTL = 60.0
 DEFAULT_LEASE_TTL = 15.0
 
 
-class Store(JobLocations):
+class Store(JobLocations, ProxyControl):
     """Federation metadata + action queue. Thread-safe; one instance per process is enough.
 
     A backend subclasses this and provides, each atomically (see :mod:`.primitives`):

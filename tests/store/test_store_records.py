@@ -205,3 +205,16 @@ def test_suspend_flag_moves_the_control_mark(store):
     assert store.change_marks().control != before.control
     store.set_suspended(False)
     assert store.is_suspended() is False
+
+
+def test_a_stop_request_reaches_one_proxy_by_id_and_moves_the_control_mark(store):
+    odd = "host/1#a?b"  # characters Azure Table row keys refuse
+    assert store.stop_requested(odd) is False
+    before = store.change_marks()
+    store.request_stop(odd)
+    assert store.change_marks().control != before.control, "a watching proxy wakes up"
+    assert store.stop_requested(odd) is True
+    assert store.stop_requested("host-2") is False, "only the proxy asked"
+    assert store.is_suspended() is False
+    store.clear_stop(odd)
+    assert store.stop_requested(odd) is False
