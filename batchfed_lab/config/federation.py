@@ -12,7 +12,7 @@ from .workspace import StoreSettings
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class PollingInterval(_Section):
@@ -148,5 +148,5 @@ class FederationSection(_Section):
 
 
 class FederationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     federation: FederationSection = FederationSection()

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -30,7 +30,7 @@ NON_UNIQUE_TASK_ID_MAX = 55  # 64 minus "-" and the 8-char unique-id suffix
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def _duration(v: object) -> timedelta | None:
@@ -75,6 +75,7 @@ class SweepRange(_Section):
 
 
 Scalar = int | float | str
+GpuCount = Annotated[int, Field(ge=0)]  # a number of GPUs, or "all" / "disable"
 
 
 class ParametricSweep(_Section):
@@ -164,7 +165,7 @@ class TaskSpec(_Section):
     depends_on: tuple[str, ...] = ()
     depends_on_range: Any = Field(None, description="refused in federations")
     multi_instance: MultiInstance | None = None
-    gpus: int | Literal["all", "disable"] | None = None
+    gpus: GpuCount | Literal["all", "disable"] | None = None
     infiniband: bool | None = None
     environment_variables: dict[str, str] = {}
     docker_image: str | None = None
@@ -321,7 +322,7 @@ class JobSpecification(_Section):
     environment_variables: dict[str, str] = {}
     job_preparation: JobPreparation | None = None
     on_task_failure: Literal["noaction", "performexitoptionsjobaction"] = "noaction"
-    gpus: int | Literal["all", "disable"] | None = None
+    gpus: GpuCount | Literal["all", "disable"] | None = None
     infiniband: bool | None = None
     max_task_retries: int = Field(0, ge=-1, le=100)
     max_wall_time: timedelta | None = None
@@ -494,7 +495,7 @@ def _check_gpu_ib(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
 
 
 class JobsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     job_specifications: tuple[JobSpecification, ...] = Field(..., min_length=1)
 
     @model_validator(mode="after")

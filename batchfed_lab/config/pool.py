@@ -22,7 +22,7 @@ def check_batch_id(v: str, what: str = "id") -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class VmCount(_Section):
@@ -206,5 +206,5 @@ class PoolSpecification(_Section):
 
 
 class PoolConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     pool_specification: PoolSpecification

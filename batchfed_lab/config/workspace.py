@@ -33,7 +33,7 @@ SETTINGS_FILE = "settings.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SqliteStoreSettings(_Strict):

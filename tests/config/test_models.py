@@ -4,6 +4,7 @@ inheritance of job-level settings, and the good samples in tests/data/good/."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -708,3 +709,26 @@ def test_blank_keys_mean_default_as_in_the_original_templates():
     assert job.federation_constraints.pool.autoscale.allow is True
     assert job.federation_constraints.pool.location is None
     assert job.task_definitions[0].environment == {"EMPTY": ""}
+
+
+@pytest.mark.parametrize(
+    "where,yaml_text,message",
+    [
+        ("job gpus", "  gpus: -3\n  tasks:\n  - command: x\n", "job_specifications[0].gpus = -3: must be at least 0"),
+        ("task gpus", "  tasks:\n  - command: x\n    gpus: -1\n", "job_specifications[0].tasks[0].gpus = -1: must be at least 0"),
+        (
+            "backlog ratio inf",
+            "  federation_constraints:\n    pool:\n      max_active_task_backlog:\n        ratio: .inf\n  tasks:\n  - command: x\n",
+            "max_active_task_backlog.ratio = inf: expected a finite number",
+        ),
+        (
+            "backlog ratio nan",
+            "  federation_constraints:\n    pool:\n      max_active_task_backlog:\n        ratio: .nan\n  tasks:\n  - command: x\n",
+            "max_active_task_backlog.ratio = nan: expected a finite number",
+        ),
+    ],
+)
+def test_validation_refuses_what_submission_would_refuse(where: str, yaml_text: str, message: str) -> None:
+    # `config validate`, `explain` and `jobs add` share these models, so one rule holds for all
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_jobs("job_specifications:\n- id: a\n" + yaml_text)
