@@ -59,10 +59,11 @@ test: venv azurite chromium check
 drills: venv azurite
 	$(PY) drills/run.py
 
-bench: venv
+bench: venv azurite
 	$(PY) bench/scheduler.py
 	@for b in bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py bench/surfaces.py bench/widgets.py; do \
 	  if [ -f $$b ]; then echo; echo "== $$b"; $(PY) $$b || exit 1; fi; done
+	@echo; echo "== bench/proxy.py --store azure"; $(PY) bench/proxy.py --store azure
 
 # lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on
 # 127.0.0.1 opened on 01-quickstart (it prints its URL with the token); the stack goes down with it.

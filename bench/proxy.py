@@ -7,11 +7,14 @@
     5 s, at most 32 actions per poll, one at a time), and our/baseline ratios.
 
 Latency is measured with the store's own timestamps (enqueued_at → placed_at).
-Run: ``.venv/bin/python bench/proxy.py``.
+Run: ``.venv/bin/python bench/proxy.py``; ``--store azure`` runs the Azure-store variant
+instead (bench/proxy_azure.py: Azurite, injected storage latency, calls per placement), and
+``--quick`` a smaller one of it.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -143,6 +146,15 @@ def run_stack(latency_ms: float, body) -> object:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "azure"), default="sqlite", help="the store the proxy runs on")
+    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run; the Azure store only)")
+    args = parser.parse_args()
+    if args.store == "azure":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import proxy_azure
+
+        return proxy_azure.main(quick=args.quick)
     results: dict[str, float] = {}
 
     def fast(client, config):
