@@ -390,7 +390,7 @@ class JobOperations(BatchConnection):
         request = job_schedule_create_options(
             schedule_id,
             pool_id,
-            recurrence_interval=as_timedelta(recurrence_interval),  # type: ignore[arg-type]
+            recurrence_interval=as_timedelta(recurrence_interval),  # type: ignore[arg-type]  # None only for None, which the caller never passes
             settings=settings or JobSettings(),
             windows=windows,
             shell=shell,

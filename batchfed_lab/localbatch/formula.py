@@ -84,7 +84,7 @@ class Formula:
         targets = {}
         for t in TARGETS:
             value = env.get(t, current.get(t, 0.0))
-            targets[t] = max(0, math.floor(float(value)))  # type: ignore[arg-type]
+            targets[t] = max(0, math.floor(_num(value)))
         option = str(env.get(DEALLOCATION, "requeue"))
         parts = [f"{t}={targets[t]}" for t in TARGETS] + [f"{DEALLOCATION}={option}"]
         for var, value in env.items():
@@ -243,9 +243,9 @@ class _Parser:
 
 
 def _num(value: object) -> float:
-    if isinstance(value, str):
+    if not isinstance(value, (int, float)):  # bools are ints, as the formula language has them
         raise FormulaError(f"{value!r} is not a number")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def _eval(node: tuple, env: dict, ctx: dict) -> object:

@@ -105,7 +105,7 @@ def _raise_one_line(exc: BatchfedError) -> None:
     """Re-raise ``exc`` so IPython shows ``Type: message`` instead of a traceback; it is
     still an error output, so papermill fails the run."""
     line = f"{type(exc).__name__}: {exc}"
-    exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+    exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]  # IPython's hook for a one-line error
     raise exc
 
 

@@ -111,7 +111,7 @@ class CapacityCache:
             per = max(1, snap.facts.task_slots_per_node)
             field_name = "low_priority" if kind == "low_priority" else "dedicated"
             nodes = getattr(snap, field_name)
-            free = snap.slots(field_name)  # type: ignore[arg-type]
+            free = snap.slots("low_priority" if kind == "low_priority" else "dedicated")
             busy = min(nodes.idle, -(-slots // per))
             updated = replace(nodes, idle=nodes.idle - busy, running=nodes.running + busy)
             active = snap.active_tasks
@@ -193,7 +193,7 @@ class CapacityCache:
             with self._lock:
                 e = self._entries.setdefault(url, _Entry())
                 if self._is_fresh(e, active_tasks):
-                    return e.pools  # type: ignore[return-value]
+                    return e.pools  # type: ignore[return-value]  # a fresh entry always has its pools
                 if e.refreshing is None:
                     e.refreshing = threading.Event()
                     leader = True
@@ -212,7 +212,7 @@ class CapacityCache:
             try:
                 account = self._account_for(url)
                 # every pool of the account: one cache entry serves all federations on it
-                snaps = account.snapshot_pools(None, active_tasks=active_tasks)  # type: ignore[attr-defined]
+                snaps = account.snapshot_pools(None, active_tasks=active_tasks)  # type: ignore[attr-defined]  # a BatchAccount; typed loosely so tests can pass fakes
                 pools = {pid.lower(): s for pid, s in snaps.items()}
                 with self._lock:
                     e.pools, e.fetched_at, e.with_active, e.stale, e.error = pools, self._clock(), active_tasks, False, None

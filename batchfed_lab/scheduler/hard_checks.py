@@ -314,7 +314,7 @@ def _cores(req: Requirements) -> HardCheck | None:
     want = _range(lo, hi, lambda c: f"{c:g}")
 
     def judge(f: PoolFacts) -> Judgement | None:
-        have = f.size.cores  # type: ignore[union-attr]
+        have = f.size.cores  # type: ignore[union-attr]  # the size check before this one excludes unknown sizes
         if have < lo or (hi is not None and have > hi + 1e-9):
             return "cores", want, have, f"needs {want} cores, has {have}"
         return None
@@ -329,7 +329,7 @@ def _memory(req: Requirements) -> HardCheck | None:
     want = _range(lo, hi, format_mib)
 
     def judge(f: PoolFacts) -> Judgement | None:
-        have = f.size.memory_mib  # type: ignore[union-attr]
+        have = f.size.memory_mib  # type: ignore[union-attr]  # the size check before this one excludes unknown sizes
         if have < lo - 1e-9 or (hi is not None and have > hi + 1e-9):
             return "memory", want, format_mib(have), f"needs {want}, has {format_mib(have)}"
         return None

@@ -3,7 +3,7 @@
 A policy is one replaceable function. ``largest-fit`` is the original's
 behaviour (its lists were sorted largest first); ``best-fit`` takes the
 smallest pool that covers the need, which fragments capacity less. Both break
-ties by pool key, never by the order the pools were given in.
+ties by pool id (then by account), never by the order the pools were given in.
 """
 
 from __future__ import annotations
@@ -59,19 +59,19 @@ def _select(
     if not caps:
         return None
     # the best fit by one pass (min), not by sorting: this runs for every placement; ties go
-    # by key, so the answer does not depend on the input order
+    # by pool id, so the answer does not depend on the input order
     sign = 1 if smallest_first else -1
     fit_idle = [c for c in caps if c.idle > 0 and c.idle >= need]
     if fit_idle:
-        c = min(fit_idle, key=lambda c: (sign * c.idle, c.pool.key))
+        c = min(fit_idle, key=lambda c: (sign * c.idle, c.pool.facts.tie_key))
         return Choice(c.pool, kind, c.idle, "idle-fit")
     fit_sched = [c for c in caps if c.schedulable >= need]
     if fit_sched:
-        c = min(fit_sched, key=lambda c: (sign * c.schedulable, c.pool.key))
+        c = min(fit_sched, key=lambda c: (sign * c.schedulable, c.pool.facts.tie_key))
         return Choice(c.pool, kind, c.schedulable, "schedulable-fit")
     # nothing fits: the fall-backs look at the pools largest first
-    by_idle = sorted((c for c in caps if c.idle > 0), key=lambda c: (-c.idle, c.pool.key))
-    by_sched = sorted(caps, key=lambda c: (-c.schedulable, c.pool.key))
+    by_idle = sorted((c for c in caps if c.idle > 0), key=lambda c: (-c.idle, c.pool.facts.tie_key))
+    by_sched = sorted(caps, key=lambda c: (-c.schedulable, c.pool.facts.tie_key))
     if allow_autoscale:
         for c in (*by_idle, *by_sched):
             if c.pool.facts.autoscale and c.pool.allocation_state == "steady":
@@ -86,11 +86,15 @@ def _select(
     return None
 
 
-def largest_fit(pools, kind, need, unit, allow_autoscale):  # type: ignore[no-untyped-def]
+def largest_fit(
+    pools: Sequence[PoolSnapshot], kind: NodeKind, need: int, unit: Literal["slots", "nodes"], allow_autoscale: bool
+) -> Choice | None:
     return _select(pools, kind, need, unit, allow_autoscale, smallest_first=False)
 
 
-def best_fit(pools, kind, need, unit, allow_autoscale):  # type: ignore[no-untyped-def]
+def best_fit(
+    pools: Sequence[PoolSnapshot], kind: NodeKind, need: int, unit: Literal["slots", "nodes"], allow_autoscale: bool
+) -> Choice | None:
     return _select(pools, kind, need, unit, allow_autoscale, smallest_first=True)
 
 

@@ -76,9 +76,13 @@ class PoolFacts:
     # unique across a federation (the same pool id may exist in two accounts);
     # computed once because every verdict and sort uses it
     key: str = field(init=False, repr=False, compare=False)
+    # how ties between equally good pools are broken (SPEC §4.3): by pool id, then the key,
+    # which only separates the same pool id in two accounts
+    tie_key: tuple[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", pool_key(self.service_url, self.pool_id))
+        object.__setattr__(self, "tie_key", (self.pool_id.lower(), self.key))
         object.__setattr__(self, "location", self.location.lower())
 
 

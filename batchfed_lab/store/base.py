@@ -303,7 +303,7 @@ class Store(JobLocations, ProxyControl):
     def renew_claim(self, claim: Claim, *, ttl: float = DEFAULT_CLAIM_TTL) -> Claim:
         """Extend a live claim to now + ttl (ClaimLostError if it lapsed or was lost)."""
         secs = rules.ttl(ttl)
-        return self._change_claimed(claim, lambda a, now: rules.t_renew(a, now + secs), keep=True)  # type: ignore[return-value]
+        return self._keep_claimed(claim, lambda a, now: rules.t_renew(a, now + secs))
 
     def record_progress(self, claim: Claim, progress: Mapping[str, Any], *, location: LocationUpdate | None = None) -> Claim:
         """Merge ``progress`` (shallow) into the action's progress record under the claim.
@@ -311,14 +311,14 @@ class Store(JobLocations, ProxyControl):
         :meth:`_mutate_claimed_and_locate`), as :meth:`record_location` would."""
         patch = rules.json_object(dict(progress), "progress")
         rules.dump_json(patch, "progress", rules.MAX_JSON_FIELD_BYTES)  # refuse before touching the store
-        return self._change_claimed(claim, rules.t_progress(patch), keep=True, location=location)  # type: ignore[return-value]
+        return self._keep_claimed(claim, rules.t_progress(patch), location=location)
 
     def mark_placed(
         self, claim: Claim, *, progress: Mapping[str, Any] | None = None, location: LocationUpdate | None = None
     ) -> Action:
         """An add action was placed: terminal; the target's next action becomes the head.
         With ``location``, the claimed job's location is recorded in the same step."""
-        return self._change_claimed(claim, rules.t_placed(dict(progress or {})), location=location)  # type: ignore[return-value]
+        return self._step_claimed(claim, rules.t_placed(dict(progress or {})), location=location)
 
     def mark_placed_and_claim(
         self,
@@ -343,21 +343,21 @@ class Store(JobLocations, ProxyControl):
 
     def mark_done(self, claim: Claim, *, progress: Mapping[str, Any] | None = None) -> Action:
         """A terminate/delete action was carried out: terminal."""
-        return self._change_claimed(claim, rules.t_done(dict(progress or {})))  # type: ignore[return-value]
+        return self._step_claimed(claim, rules.t_done(dict(progress or {})))
 
     def mark_blocked(self, claim: Claim, reason: str, *, verdicts: list[Any] | None = None, retry_in: float = 5.0) -> Action:
         """No pool fits now: the action keeps its place (and holds back its target's later
         actions) with its reason and per-pool verdicts, claimable again after ``retry_in``."""
-        return self._change_claimed(claim, rules.t_blocked(reason, verdicts, max(0.0, retry_in)))  # type: ignore[return-value]
+        return self._step_claimed(claim, rules.t_blocked(reason, verdicts, max(0.0, retry_in)))
 
     def mark_failed(self, claim: Claim, error: str) -> Action:
         """Give up on the action (terminal) with the error; the target's next action flows."""
-        return self._change_claimed(claim, rules.t_failed(error))  # type: ignore[return-value]
+        return self._step_claimed(claim, rules.t_failed(error))
 
     def release(self, claim: Claim, *, retry_in: float = 0.0, error: str | None = None) -> Action:
         """Give the claim back without changing the state; with ``error`` the error is
         recorded and counted (``errors``) so the caller can fail the action eventually."""
-        return self._change_claimed(claim, rules.t_release(max(0.0, retry_in), error))  # type: ignore[return-value]
+        return self._step_claimed(claim, rules.t_release(max(0.0, retry_in), error))
 
     def release_claims(self, worker: str) -> int:
         """Free every live claim held under ``worker`` (without changing the actions) and
@@ -373,7 +373,7 @@ class Store(JobLocations, ProxyControl):
                 if token is None:
                     continue
                 try:
-                    self._change_claimed(Claim(a, token, who, a.claim_deadline), rules.t_release(0.0, None))  # type: ignore[arg-type]
+                    self._step_claimed(Claim(a, token, who, rules.claimed_until(a)), rules.t_release(0.0, None))
                     freed += 1
                 except ClaimLostError:  # lapsed meanwhile, or zapped: nothing to free
                     pass
@@ -390,17 +390,17 @@ class Store(JobLocations, ProxyControl):
         """The earliest time any head action of the federation becomes claimable."""
         return utc(self._next_ready(rules.federation_id(federation_id)))
 
-    def _change_claimed(
-        self, claim: Claim, fn: Transition, *, keep: bool = False, location: LocationUpdate | None = None
-    ) -> Claim | Action:
-        result = self._mutate_located(claim, fn, self.now(), self._claimed_location(claim, location))
-        if keep:
-            # a step that keeps the claim (progress, renewal) changes nothing a waiter waits for:
-            # no wake-up for the proxy's own watcher several times per placement
-            action, hint = result
-            return Claim(action, claim.token, claim.worker, action.claim_deadline, hint)  # type: ignore[arg-type]
+    def _keep_claimed(self, claim: Claim, fn: Transition, *, location: LocationUpdate | None = None) -> Claim:
+        """A step that keeps the claim (progress, renewal): it changes nothing a waiter waits
+        for, so no wake-up for the proxy's own watcher several times per placement."""
+        action, hint = self._mutate_located(claim, fn, self.now(), self._claimed_location(claim, location))
+        return Claim(action, claim.token, claim.worker, rules.claimed_until(action), hint)
+
+    def _step_claimed(self, claim: Claim, fn: Transition, *, location: LocationUpdate | None = None) -> Action:
+        """A step that ends or hands back the claim; waiters are woken."""
+        action, _hint = self._mutate_located(claim, fn, self.now(), self._claimed_location(claim, location))
         self._notify_local()
-        return result[0]
+        return action
 
     def _claimed_location(self, claim: Claim, location: LocationUpdate | None) -> Located | None:
         """Check ``claim`` is one, and turn ``location`` into the change of the claimed job's location."""

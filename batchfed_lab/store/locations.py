@@ -33,7 +33,7 @@ class JobLocations(StorePrimitives):
         ``unique_id`` was served there at ``at`` (idempotent for retries)."""
         update = LocationUpdate(batch_service_url, pool_id, account, location, unique_id, at)
         where, change = self._location_change(federation_id, job_id, kind, update)
-        return self._change_location(*where, change)  # type: ignore[return-value]
+        return self._change_location(*where, change)  # type: ignore[return-value]  # this change never deletes
 
     def _location_change(self, federation_id: str, job_id: str, kind: ActionKind | str, update: LocationUpdate) -> Located:
         """The key and the read-modify-write of :meth:`record_location` (validated)."""
@@ -81,7 +81,7 @@ class JobLocations(StorePrimitives):
                 return old
             return dataclasses.replace(old, terminated_at=utc(when if when is not None else now))
 
-        return self._change_location(fid, job, k, url, pid, change)  # type: ignore[return-value]
+        return self._change_location(fid, job, k, url, pid, change)  # type: ignore[return-value]  # this change never deletes
 
     def delete_location(
         self, federation_id: str, job_id: str, *, kind: ActionKind | str, batch_service_url: str, pool_id: str

@@ -79,6 +79,12 @@ def utc(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
+@overload
+def epoch(dt: datetime) -> float: ...
+@overload
+def epoch(dt: None) -> None: ...
+@overload
+def epoch(dt: datetime | None) -> float | None: ...
 def epoch(dt: datetime | None) -> float | None:
     """Aware (or naive-as-UTC) datetime → epoch seconds."""
     if dt is None:

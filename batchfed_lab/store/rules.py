@@ -12,6 +12,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ..config.loading import short_value
@@ -236,6 +237,14 @@ def check_claim(a: Action, stored_token: str | None, token: str, now: float) -> 
 
 def t_claim(a: Action, worker: str, deadline: float) -> Action:
     return a.replace(claimed_by=worker, claim_deadline=utc(deadline), attempts=a.attempts + 1)
+
+
+def claimed_until(a: Action) -> datetime:
+    """The deadline of a claimed action (every claim step sets it; a cleared one means the
+    claim is gone)."""
+    if a.claim_deadline is None:
+        raise ClaimLostError(f"action {a.id} (job {a.target_id!r}): the claim is no longer held ({a.state.value})")
+    return a.claim_deadline
 
 
 def t_renew(a: Action, deadline: float) -> Action:

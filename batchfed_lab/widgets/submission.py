@@ -68,7 +68,7 @@ class SubmissionView(LiveView):
                 if row.kind == "job" and row.method == "add" and row.state == "placed" and row.job_id not in counts:
                     counts[row.job_id] = self._task_counts(row.job_id)
         for i, col in enumerate(("tasks", "tasks_running", "tasks_completed", "tasks_failed")):
-            df[col] = [counts[j][i] if counts.get(j) is not None else None for j in df["job_id"]]  # type: ignore[index]
+            df[col] = [counts[j][i] if counts.get(j) is not None else None for j in df["job_id"]]  # type: ignore[index]  # counts.get(j) is not None guards it
             df[col] = df[col].astype("Int64")
         return df
 

@@ -25,6 +25,9 @@ def test_the_log_file_rotates_at_its_size_limit_and_keeps_its_backups(tmp_path, 
     monkeypatch.setattr(logs, "BACKUPS", 3)
     root = logging.getLogger()
     saved = root.handlers[:], root.level
+    # configure() quiets the SDKs' loggers for the proxy process; later tests in this process
+    # read those loggers at debug (e.g. that no key reaches them), so they are put back
+    quieted = {name: logging.getLogger(name).level for name in ("azure", "urllib3", "msal")}
     try:
         path = logs.configure(tmp_path, "proxy.log", "info", "p1")
         for i in range(100):  # ~80 bytes a line: about 8 kB in all
@@ -33,6 +36,8 @@ def test_the_log_file_rotates_at_its_size_limit_and_keeps_its_backups(tmp_path, 
             h.close()
     finally:
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        for name, level in quieted.items():
+            logging.getLogger(name).setLevel(level)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert path.name == "proxy-p1.log" and files == ["proxy-p1.log", "proxy-p1.log.1", "proxy-p1.log.2", "proxy-p1.log.3"]
     sizes = [p.stat().st_size for p in tmp_path.iterdir()]

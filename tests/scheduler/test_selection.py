@@ -109,6 +109,18 @@ def test_ties_broken_by_pool_id_not_input_order():
     assert chosen([c, b, a])[0] == chosen([a, b, c])[0] == "a"
 
 
+@pytest.mark.parametrize("fit", ["idle", "schedulable", "backlog"])
+def test_ties_across_accounts_go_by_pool_id_before_the_account(fit: str):
+    # SPEC §4.3: ties are broken by pool id; the account's URL only separates equal ids
+    kw = {"idle": {"idle": 2}, "schedulable": {"idle": 0, "running": 2}, "backlog": {"idle": 0, "running": 1}}[fit]
+    need = {"idle": 1, "schedulable": 2, "backlog": 3}[fit]
+    zeta = make_pool("zeta", account="aaaa", **kw)
+    alpha = make_pool("alpha", account="zzzz", **kw)
+    assert chosen([zeta, alpha], need)[0] == chosen([alpha, zeta], need)[0] == "alpha"
+    same_id = [make_pool("p", account="zzzz", **kw), make_pool("p", account="aaaa", **kw)]
+    assert "aaaa" in chosen(same_id, need)[1].pool
+
+
 def test_best_fit_takes_the_smallest_pool_that_fits():
     pools = [make_pool("big", idle=8), make_pool("snug", idle=3), make_pool("tiny", idle=1)]
     assert chosen(pools, need=3, policy="best-fit")[0] == "snug"

@@ -188,7 +188,7 @@ class Dispatcher(Jobs):
                 rec.job.prep[node_id] = PrepState()
                 return True, None, None
             if state.event.is_set():
-                return False, None, state.failure  # type: ignore[return-value]
+                return False, None, state.failure  # type: ignore[return-value]  # set before the event, with the outcome
             return False, state.event, None
 
     def prep_done(self, run: Run, node_id: str, failure: Failure | None, stopped: bool) -> None:

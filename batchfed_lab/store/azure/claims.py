@@ -50,7 +50,7 @@ class ActionClaims(ActionJournal):
             ]
         )
         hint = {"a": results[0]["etag"], "t": {**live, "ready_at": deadline}, "t_etag": results[1]["etag"]}
-        return Claim(claimed, token, worker, claimed.claim_deadline, hint)  # type: ignore[arg-type]
+        return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
 
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         fid, a0 = claim.federation_id, claim.action

@@ -97,4 +97,4 @@ def _table_retry(retries: int) -> dict[str, Any]:
 
 def _storage_retry(retries: int) -> QueueRetry:
     # the SDK annotates both as int, but its backoff arithmetic takes seconds as floats
-    return QueueRetry(initial_backoff=0.5, increment_base=2, retry_total=retries, random_jitter_range=0.5)  # type: ignore[arg-type]
+    return QueueRetry(initial_backoff=0.5, increment_base=2, retry_total=retries, random_jitter_range=0.5)  # type: ignore[arg-type]  # see above

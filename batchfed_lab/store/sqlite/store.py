@@ -280,7 +280,7 @@ class SqliteStore(SqliteDatabase, Store):
             return None
         claimed = rules.t_claim(action_from_row(row), worker, deadline)
         hint = self._save(c, claimed, token, head=True)
-        return Claim(claimed, token, worker, claimed.claim_deadline, hint)  # type: ignore[arg-type]
+        return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
 
     def _placed_then_claim(
         self,
@@ -432,7 +432,7 @@ class SqliteStore(SqliteDatabase, Store):
     def _lease_get(self, name: str, now: float) -> Lease | None:
         with self._lock:
             lease = self._lease_row(self._live(), name)
-        return lease if lease is not None and epoch(lease.expires_at) > now else None  # type: ignore[operator]
+        return lease if lease is not None and epoch(lease.expires_at) > now else None
 
     # ------------------------------------------------------------------ proxies, flags
     def _put_proxy(self, rec: ProxyRecord) -> None:
