@@ -234,10 +234,13 @@ class PoolCapacity(LiveView):
             return "no federation (create one, then pick it)"
         n = len(self._snapshots)
         regions = len({s.facts.location for s in self._snapshots})
-        avail = sum(s.total_slots for s in self._snapshots)
+        schedulable = sum(s.total_slots for s in self._snapshots)
+        used = sum((s.dedicated.running + s.low_priority.running) * s.facts.task_slots_per_node for s in self._snapshots)
         backlog = sum(s.active_tasks or 0 for s in self._snapshots)
+        # "available" read as "free" while every slot was busy: say both numbers and what they count
         return (
-            f"federation {self.federation_id}: {n} pools in {regions} regions · {avail} slots available · backlog {backlog} tasks"
+            f"federation {self.federation_id}: {n} pools in {regions} regions · "
+            f"{used} of {schedulable} schedulable slots in use · backlog {backlog} tasks"
         )
 
     def _render_html(self) -> str:

@@ -89,6 +89,12 @@ def test_static_mode_renders_the_fallback_and_starts_nothing():
     assert "static: not running in a Jupyter kernel" in bundle["text/plain"] or "BATCHFED_NONINTERACTIVE" in bundle["text/plain"]
 
 
+def test_the_header_says_how_many_schedulable_slots_are_in_use():
+    # three pools, each one idle + one running node of 2 slots: 12 schedulable, 6 in use
+    html = widgets.PoolCapacity(FakeClient(), "f1")._repr_mimebundle_()["text/html"]
+    assert "6 of 12 schedulable slots in use" in html and "slots available" not in html
+
+
 def test_mode_detection_order(monkeypatch):
     monkeypatch.setenv("BATCHFED_NONINTERACTIVE", "1")
     assert _mode.noninteractive_reason() == "BATCHFED_NONINTERACTIVE is set"
