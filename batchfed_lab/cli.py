@@ -61,7 +61,7 @@ def config_validate(files: Sequence[str]) -> None:
         sys.exit(1)
 
 
-# --- the verbs of the one table (commands.py): fed …, up, down, pool … --------------------
+# --- the verbs of the one table (commands/verbs.py): fed …, up, down, pool … --------------
 # (imports are cheap: the commands import the client and its heavy modules when they run)
 from .cli_fed import register as _register_fed  # noqa: E402  (it adds its verbs to main, defined above)
 

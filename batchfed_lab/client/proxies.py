@@ -1,0 +1,108 @@
+"""The proxy here (start, status, suspend, logs, stop), the embedded stack (up, down) and the
+proxy deployed on Azure (create, destroy)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..results import TextOutput
+from .base import ClientBase
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..deploy import DeployReport
+    from ..proxy import Acknowledgement, ProxyProcess
+
+
+class ProxiesMixin(ClientBase):
+    """The proxy and the embedded stack of the workspace."""
+
+    def proxy_start(self, *, config: Any = None, standby: bool = False) -> tuple[ProxyProcess, bool]:
+        """Start a detached proxy (idempotent; ``standby`` starts one more for HA).
+        Returns ``(proxy, started)``."""
+        from .. import proxy
+
+        return proxy.start(self.workspace, config=config, standby=standby)
+
+    def proxy_stop(self, *, all: bool = False, proxy_id: str | None = None, timeout: float = 40.0) -> list[str]:
+        """Stop a proxy wherever it runs; returns the stopped ids. One of this machine is
+        signalled; one elsewhere gets a stop request through the store and is waited for
+        (``timeout``). Without ``proxy_id``: the first local proxy, else the remote leader;
+        ``all``: every live proxy sharing the store."""
+        from .. import proxy
+
+        return proxy.stop_anywhere(self.workspace, self.store, all=all, proxy_id=proxy_id, timeout=timeout)
+
+    def proxy_status(self) -> list[dict[str, Any]]:
+        """Every proxy sharing the store, wherever it runs, from its heartbeat (a record
+        whose heartbeat is older than its lease is reported stale, then cleaned)."""
+        from .. import proxy
+
+        return proxy.status(self.workspace, store=self.store)
+
+    def proxy_status_frame(self) -> pd.DataFrame:
+        from ..frames import proxies_frame
+
+        return proxies_frame(self.proxy_status())
+
+    def proxy_suspend(self, *, timeout: float = 10.0) -> Acknowledgement:
+        """Running proxies, wherever they run, stop claiming actions (metadata and queues are
+        kept); waits until each reports it (``timeout``; the flag holds in the store regardless)."""
+        from .. import proxy
+
+        return proxy.suspend(self.workspace, self.store, True, timeout=timeout)
+
+    def proxy_resume(self, *, timeout: float = 10.0) -> Acknowledgement:
+        """Running proxies pick up at once; waits until each reports it (``timeout``)."""
+        from .. import proxy
+
+        return proxy.suspend(self.workspace, self.store, False, timeout=timeout)
+
+    def proxy_logs(self, lines: int = 50, *, proxy_id: str | None = None) -> TextOutput:
+        """The tail of the proxy log: this machine's file, or a remote proxy's log blobs."""
+        from .. import proxy
+
+        return TextOutput(proxy.log_tail(self.workspace, lines, store=self.store, proxy_id=proxy_id))
+
+    def proxy_logs_follow(self, lines: int = 50, *, proxy_id: str | None = None, poll: float = 1.0) -> Iterator[str]:
+        """The tail, then the proxy's new log text as it is written, until that proxy stops."""
+        from .. import proxy
+
+        return proxy.follow_logs(self.workspace, lines, store=self.store, proxy_id=proxy_id, poll=poll)
+
+    def up(self, *, config: Any = None) -> dict[str, Any]:
+        """Bring the embedded stack up: localbatch, then the proxy (each idempotent).
+        Returns ``{"localbatch": LocalBatchInfo, "proxy": ProxyProcess, "started": bool}``."""
+        from .. import localbatch
+
+        lb = localbatch.start(self.workspace)
+        proxy, started = self.proxy_start(config=config)
+        return {"localbatch": lb, "proxy": proxy, "started": started}
+
+    def down(self) -> dict[str, Any]:
+        """Stop every proxy of the workspace, then localbatch (its task processes too)."""
+        from .. import localbatch, proxy
+
+        stopped = proxy.stop(self.workspace, all=True)  # this machine's: a proxy elsewhere keeps running
+        return {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
+
+    # -- the proxy on Azure ------------------------------------------------------------
+    def proxy_create(self, *, config: Any, standby: int = 0, what_if: bool = False, azure: Any = None) -> DeployReport:
+        """Deploy the proxy to Azure Container Instances (a leader and ``standby`` standbys)
+        from federation.yaml; ``what_if`` only shows the template, parameters and role
+        assignments (and runs ARM what-if when an Azure login is at hand). ``azure``: a
+        factory of :class:`~batchfed_lab.deploy.AzureApi` (tests pass a fake)."""
+        from .. import deploy
+
+        return deploy.create(self.workspace, self.store, config, standby=standby, what_if=what_if, azure=azure)
+
+    def proxy_destroy(
+        self, *, config: Any, standby: int = 0, what_if: bool = False, purge: bool = False, azure: Any = None
+    ) -> DeployReport:
+        """Remove the deployed proxies' role assignments and container groups; federation
+        data stays unless ``purge``. ``what_if`` lists what would go."""
+        from .. import deploy
+
+        return deploy.destroy(self.workspace, self.store, config, standby=standby, what_if=what_if, purge=purge, azure=azure)

@@ -1,0 +1,82 @@
+"""The tasks of a federation job (or of a job schedule's recurrences) and their output, from
+whichever pool runs them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import BatchfedError, ConfigError, NotFoundError
+from ..results import FederatedTask, TextOutput
+from ..store import Location
+from .jobs import JobsMixin
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class TasksMixin(JobsMixin):
+    """Tasks and their output; a job's pools are found from its locations (and its queue when unplaced)."""
+
+    def _job_locations(self, federation_id: str, job_id: str) -> list[Location]:
+        # a recurrence's job: Batch names it <schedule>:job-<n> and runs it on the schedule's pool
+        schedule_id, sep, n = job_id.rpartition(":job-")
+        if sep and schedule_id and n.isdigit():
+            found = self.locations(federation_id, schedule_id, kind="job_schedule")
+            if found:
+                return found
+        found = self.locations(federation_id, job_id, kind="job")
+        if found:
+            return found
+        waiting = self.queued(federation_id, job_id)
+        if waiting:
+            a = waiting[0]
+            why = f": {a.reason}" if a.reason else ""
+            raise NotFoundError(f"job '{job_id}' is not placed yet in federation '{federation_id}' ({a.state.value}{why})")
+        raise NotFoundError(f"job '{job_id}' has no location in federation '{federation_id}'")
+
+    def _jobs_of(self, federation_id: str, job_id: str | None, schedule_id: str | None) -> list[tuple[str, Location]]:
+        """(job id, where it lives) of one job, or of every recurrence job of a schedule (newest first)."""
+        if bool(job_id) == bool(schedule_id):
+            raise ConfigError("name one of --job-id or --jobschedule-id")
+        if job_id:
+            return [(job_id, loc) for loc in self._job_locations(federation_id, job_id)]
+        return [(job.id, loc) for job, loc in self.recurrences(federation_id, str(schedule_id))]
+
+    def tasks(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> list[FederatedTask]:
+        """Tasks of a federation job on every pool it lives on; a recurrence's job id
+        (``<schedule>:job-<n>``) works too, and ``schedule_id`` gives those of every recurrence."""
+        rows = []
+        for jid, loc in self._jobs_of(federation_id, job_id, schedule_id):
+            for t in self.account(loc.batch_service_url).list_tasks(jid):
+                rows.append(FederatedTask(jid, loc.pool_id, loc.account, loc.location, t))
+        return rows
+
+    def tasks_frame(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> pd.DataFrame:
+        """Tasks of a job or of a schedule's recurrences (see :func:`batchfed_lab.frames.tasks_frame`)."""
+        from ..frames import tasks_frame
+
+        return tasks_frame(self.tasks(federation_id, job_id, schedule_id=schedule_id))
+
+    def task_output(
+        self,
+        federation_id: str,
+        job_id: str | None,
+        task_id: str,
+        stream: str = "stdout",
+        *,
+        schedule_id: str | None = None,
+        max_bytes: int | None = 1 << 20,
+    ) -> TextOutput:
+        """A task's ``stdout`` or ``stderr`` (at most ``max_bytes``), from whichever of the
+        job's pools has the task; with ``schedule_id``, from the newest recurrence that has it."""
+        if stream not in ("stdout", "stderr"):
+            raise ConfigError(f"stream {stream!r}: use stdout or stderr")
+        last: BatchfedError | None = None
+        for jid, loc in self._jobs_of(federation_id, job_id, schedule_id):
+            try:
+                return TextOutput(self.account(loc.batch_service_url).task_output(jid, task_id, stream, max_bytes=max_bytes))
+            except BatchfedError as exc:  # the task lives on another of the job's pools
+                last = exc
+        if last is None:
+            raise NotFoundError(f"job schedule '{schedule_id}' has no recurrence job yet")
+        raise last
