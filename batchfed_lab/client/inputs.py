@@ -18,7 +18,14 @@ def as_jobs(jobs: Any, name: str | None) -> JobsConfig:
 
 
 def as_pool(pool_config: Any) -> PoolConfig | None:
-    if pool_config is None or isinstance(pool_config, PoolConfig):
+    if pool_config is None:
+        return None
+    return a_pool(pool_config)
+
+
+def a_pool(pool_config: Any) -> PoolConfig:
+    """A pool config that must be given (a path, YAML text, a mapping or the model)."""
+    if isinstance(pool_config, PoolConfig):
         return pool_config
     return load_pool(pool_config)
 
@@ -37,4 +44,4 @@ def pool_configs(pool_config: Any) -> list[PoolConfig]:
     if pool_config is None:
         return []
     many = pool_config if isinstance(pool_config, (list, tuple)) else [pool_config]
-    return [as_pool(p) for p in many]  # type: ignore[misc]
+    return [a_pool(p) for p in many]

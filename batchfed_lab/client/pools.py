@@ -13,7 +13,7 @@ from ..results import PoolChange, PoolOperation
 from ..scheduler.types import PoolSnapshot
 from ..store import PoolMember
 from .base import ClientBase
-from .inputs import as_pool, pool_configs
+from .inputs import a_pool, pool_configs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,13 +165,13 @@ class PoolsMixin(ClientBase):
         self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None, exists_ok: bool = False
     ) -> PoolOperation:
         """Create the pool a pool.yaml describes; ``changed`` is False when it existed (``exists_ok``)."""
-        spec = as_pool(pool_config).pool_specification  # type: ignore[union-attr]
+        spec = a_pool(pool_config).pool_specification
         acct = self._pool_account(batch_service_url, account)
         return PoolOperation(spec.id, acct.service_url, acct.create_pool(spec, exists_ok=exists_ok))
 
     def delete_pool(self, pool_config: Any, *, batch_service_url: str | None = None, account: str | None = None) -> PoolOperation:
         """Start deleting the pool a pool.yaml names; ``changed`` is False when it is gone already."""
-        spec = as_pool(pool_config).pool_specification  # type: ignore[union-attr]
+        spec = a_pool(pool_config).pool_specification
         acct = self._pool_account(batch_service_url, account)
         return PoolOperation(spec.id, acct.service_url, acct.delete_pool(spec.id))
 
@@ -187,7 +187,7 @@ class PoolsMixin(ClientBase):
         """Start resizing the pool a pool.yaml names to its ``vm_count`` (or the given targets)."""
         if min(dedicated or 0, low_priority or 0) < 0:
             raise ConfigError("node counts cannot be negative")
-        spec = as_pool(pool_config).pool_specification  # type: ignore[union-attr]
+        spec = a_pool(pool_config).pool_specification
         dedicated = spec.vm_count.dedicated if dedicated is None else dedicated
         low_priority = spec.vm_count.low_priority if low_priority is None else low_priority
         acct = self._pool_account(batch_service_url, account)
