@@ -7,27 +7,32 @@ import json
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def _workspace_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", default=None, help="workspace folder (default: $BATCHFED_HOME or ~/.batchfed)")
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    """The options of ``serve`` and ``start``: how the server listens and behaves."""
+    _workspace_arg(p)
+    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=None,
+        help="delay added to every request (default: settings localbatch.latency_ms)",
+    )
+    p.add_argument("--allocation-delay-ms", type=float, default=None, help="how long a pool stays 'resizing' (default 100)")
+    p.add_argument(
+        "--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m batchfed_lab.localbatch", description="localbatch: Azure Batch on loopback")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def workspace_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--workspace", default=None, help="workspace folder (default: $BATCHFED_HOME or ~/.batchfed)")
-
     for name, help_text in (("serve", "run in the foreground"), ("start", "start in the background and wait until it answers")):
         p = sub.add_parser(name, help=help_text)
-        workspace_arg(p)
-        p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
-        p.add_argument(
-            "--latency-ms",
-            type=float,
-            default=None,
-            help="delay added to every request (default: settings localbatch.latency_ms)",
-        )
-        p.add_argument("--allocation-delay-ms", type=float, default=None, help="how long a pool stays 'resizing' (default 100)")
-        p.add_argument(
-            "--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)"
-        )
+        _server_args(p)
         if name == "serve":
             p.add_argument("--verbose", action="store_true", help="log every request")
     for name, help_text in (
@@ -35,21 +40,25 @@ def main(argv: list[str] | None = None) -> int:
         ("status", "print its status as JSON"),
         ("info", "print its discovery record as JSON"),
     ):
-        workspace_arg(sub.add_parser(name, help=help_text))
-    args = parser.parse_args(argv)
+        _workspace_arg(sub.add_parser(name, help=help_text))
+    return parser
 
-    if args.command == "serve":
-        from .server import configure_logging, serve
 
-        configure_logging(args.verbose)
-        return serve(
-            args.workspace,
-            port=args.port,
-            latency_ms=args.latency_ms,
-            allocation_delay_ms=args.allocation_delay_ms,
-            relaxed_limits=args.relaxed_limits,
-        )
+def _serve(args: argparse.Namespace) -> int:
+    from .server import configure_logging, serve
 
+    configure_logging(args.verbose)
+    return serve(
+        args.workspace,
+        port=args.port,
+        latency_ms=args.latency_ms,
+        allocation_delay_ms=args.allocation_delay_ms,
+        relaxed_limits=args.relaxed_limits,
+    )
+
+
+def _control(args: argparse.Namespace) -> int:
+    """``start``, ``stop``, ``status`` or ``info`` of a background server."""
     from ..errors import BatchfedError
     from . import control
 
@@ -77,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _control(args)
 
 
 if __name__ == "__main__":

@@ -266,65 +266,111 @@ def autoscale_interval(value: object, relaxed: bool) -> float:
     return seconds
 
 
+# refused on every task: localbatch runs tasks on this machine, with no storage or packages
+_TASK_REFUSED = (
+    ("resourceFiles", "tasks run on this machine; put inputs in place before submitting"),
+    ("outputFiles", "there is no storage upload; read stdout.txt/stderr.txt or files under wd/"),
+    ("applicationPackageReferences", "there are no application packages"),
+)
+_TASK_FIELDS = (
+    "id",
+    "displayName",
+    "exitConditions",
+    "commandLine",
+    "containerSettings",
+    "environmentSettings",
+    "affinityInfo",
+    "constraints",
+    "requiredSlots",
+    "userIdentity",
+    "multiInstanceSettings",
+    "dependsOn",
+)
+_JOB_FIELDS = (
+    "id",
+    "displayName",
+    "usesTaskDependencies",
+    "priority",
+    "allowTaskPreemption",
+    "maxParallelTasks",
+    "constraints",
+    "jobManagerTask",
+    "jobPreparationTask",
+    "jobReleaseTask",
+    "commonEnvironmentSettings",
+    "poolInfo",
+    "onAllTasksComplete",
+    "onTaskFailure",
+    "networkConfiguration",
+    "metadata",
+)
+
+
+def _copy_fields(body: dict, keep: tuple[str, ...]) -> dict:
+    """A deep copy of the ``keep`` fields that are set, so later edits of the body do not leak in."""
+    return {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
+
+
+def _req_command_line(body: dict, path: str) -> None:
+    cmd = body.get("commandLine")
+    if not isinstance(cmd, str) or not cmd.strip():
+        raise missing(path)
+
+
+def _check_container_settings(cs: object, prefix: str) -> None:
+    if cs is not None:
+        req_str(require_dict(cs, "containerSettings"), "imageName", prefix + "containerSettings.imageName")
+
+
+def _check_task_constraints(cons: object, prefix: str) -> None:
+    if cons is None:
+        return
+    cons = require_dict(cons, "constraints")
+    opt_duration(cons, "maxWallClockTime", prefix + "constraints.maxWallClockTime")
+    opt_duration(cons, "retentionTime", prefix + "constraints.retentionTime")
+    opt_int(cons, "maxTaskRetryCount", -1, 100, path=prefix + "constraints.maxTaskRetryCount")
+
+
+def _check_multi_instance(mis: object, prefix: str) -> None:
+    if mis is None:
+        return
+    mis = require_dict(mis, "multiInstanceSettings")
+    opt_int(mis, "numberOfInstances", 1, 100, path=prefix + "multiInstanceSettings.numberOfInstances")
+    req_str(mis, "coordinationCommandLine", prefix + "multiInstanceSettings.coordinationCommandLine")
+    refuse(mis, "commonResourceFiles", "tasks run on this machine")
+
+
+def _check_dependencies(deps: object, prefix: str) -> None:
+    if deps is None:
+        return
+    deps = require_dict(deps, "dependsOn")
+    ids = deps.get("taskIds") or []
+    if not isinstance(ids, list) or not all(isinstance(x, str) and ID_RE.match(x) for x in ids):
+        raise invalid(prefix + "dependsOn.taskIds", "must be a list of task ids", ids)
+    for i, rng in enumerate(deps.get("taskIdRanges") or []):
+        if not (
+            isinstance(rng, dict)
+            and isinstance(rng.get("start"), int)
+            and isinstance(rng.get("end"), int)
+            and 0 <= rng["start"] <= rng["end"]
+        ):
+            raise invalid(f"{prefix}dependsOn.taskIdRanges[{i}]", "start and end are integers, start <= end", rng)
+
+
 def validate_task(body: object, prefix: str = "") -> dict:
     """Check a task create body; return the REST fields to keep (a copy)."""
     body = require_dict(body, prefix or "task")
     tid = req_id(body)
-    cmd = body.get("commandLine")
-    if not isinstance(cmd, str) or not cmd.strip():
-        raise missing(prefix + "commandLine")
-    for prop, why in (
-        ("resourceFiles", "tasks run on this machine; put inputs in place before submitting"),
-        ("outputFiles", "there is no storage upload; read stdout.txt/stderr.txt or files under wd/"),
-        ("applicationPackageReferences", "there are no application packages"),
-    ):
+    _req_command_line(body, prefix + "commandLine")
+    for prop, why in _TASK_REFUSED:
         refuse(body, prop, why)
-    cs = body.get("containerSettings")
-    if cs is not None:
-        req_str(require_dict(cs, "containerSettings"), "imageName", prefix + "containerSettings.imageName")
+    _check_container_settings(body.get("containerSettings"), prefix)
     name_values(body, "environmentSettings")
-    cons = body.get("constraints")
-    if cons is not None:
-        cons = require_dict(cons, "constraints")
-        opt_duration(cons, "maxWallClockTime", prefix + "constraints.maxWallClockTime")
-        opt_duration(cons, "retentionTime", prefix + "constraints.retentionTime")
-        opt_int(cons, "maxTaskRetryCount", -1, 100, path=prefix + "constraints.maxTaskRetryCount")
+    _check_task_constraints(body.get("constraints"), prefix)
     opt_int(body, "requiredSlots", 1, MAX_TASK_SLOTS_PER_NODE)
-    mis = body.get("multiInstanceSettings")
-    if mis is not None:
-        mis = require_dict(mis, "multiInstanceSettings")
-        opt_int(mis, "numberOfInstances", 1, 100, path=prefix + "multiInstanceSettings.numberOfInstances")
-        req_str(mis, "coordinationCommandLine", prefix + "multiInstanceSettings.coordinationCommandLine")
-        refuse(mis, "commonResourceFiles", "tasks run on this machine")
-    deps = body.get("dependsOn")
-    if deps is not None:
-        deps = require_dict(deps, "dependsOn")
-        ids = deps.get("taskIds") or []
-        if not isinstance(ids, list) or not all(isinstance(x, str) and ID_RE.match(x) for x in ids):
-            raise invalid(prefix + "dependsOn.taskIds", "must be a list of task ids", ids)
-        for i, rng in enumerate(deps.get("taskIdRanges") or []):
-            if not (
-                isinstance(rng, dict)
-                and isinstance(rng.get("start"), int)
-                and isinstance(rng.get("end"), int)
-                and 0 <= rng["start"] <= rng["end"]
-            ):
-                raise invalid(f"{prefix}dependsOn.taskIdRanges[{i}]", "start and end are integers, start <= end", rng)
-    keep = (
-        "id",
-        "displayName",
-        "exitConditions",
-        "commandLine",
-        "containerSettings",
-        "environmentSettings",
-        "affinityInfo",
-        "constraints",
-        "requiredSlots",
-        "userIdentity",
-        "multiInstanceSettings",
-        "dependsOn",
-    )
-    out = {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
+    _check_multi_instance(body.get("multiInstanceSettings"), prefix)
+    _check_dependencies(body.get("dependsOn"), prefix)
+    out = _copy_fields(body, _TASK_FIELDS)
     out["id"] = tid
     return out
 
@@ -337,12 +383,7 @@ def dependency_ids(doc: dict) -> list[str]:
     return ids
 
 
-def validate_job_spec(body: dict, *, with_id: bool) -> dict:
-    """Check a job create body (or a schedule's jobSpecification); return the REST fields to keep."""
-    body = require_dict(body, "job")
-    if with_id:
-        req_id(body)
-    pool_info = body.get("poolInfo")
+def _check_pool_info(pool_info: object) -> None:
     if pool_info is None:
         raise missing("poolInfo")
     pool_info = require_dict(pool_info, "poolInfo")
@@ -356,17 +397,42 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
     pool_id = pool_info.get("poolId")
     if not isinstance(pool_id, str) or not ID_RE.match(pool_id):
         raise invalid("poolInfo.poolId", "must be a pool id", pool_id) if pool_id is not None else missing("poolInfo.poolId")
-    opt_int(body, "priority", -1000, 1000)
-    mpt = body.get("maxParallelTasks")
+
+
+def _check_max_parallel_tasks(mpt: object) -> None:
     if mpt is not None and (isinstance(mpt, bool) or not isinstance(mpt, int) or (mpt != -1 and mpt < 1)):
         raise invalid("maxParallelTasks", "must be -1 (no limit) or at least 1", mpt)
+
+
+def _check_job_constraints(cons: object) -> None:
+    if cons is None:
+        return
+    cons = require_dict(cons, "constraints")
+    opt_duration(cons, "maxWallClockTime", "constraints.maxWallClockTime")
+    opt_int(cons, "maxTaskRetryCount", -1, 100, path="constraints.maxTaskRetryCount")
+
+
+def _check_preparation_task(prep: object) -> None:
+    if prep is None:
+        return
+    prep = require_dict(prep, "jobPreparationTask")
+    _req_command_line(prep, "jobPreparationTask.commandLine")
+    refuse(prep, "resourceFiles", "tasks run on this machine")
+    refuse(prep, "containerSettings", "job preparation tasks run on the host here")
+    name_values(prep, "environmentSettings")
+
+
+def validate_job_spec(body: dict, *, with_id: bool) -> dict:
+    """Check a job create body (or a schedule's jobSpecification); return the REST fields to keep."""
+    body = require_dict(body, "job")
+    if with_id:
+        req_id(body)
+    _check_pool_info(body.get("poolInfo"))
+    opt_int(body, "priority", -1000, 1000)
+    _check_max_parallel_tasks(body.get("maxParallelTasks"))
     opt_bool(body, "usesTaskDependencies")
     opt_bool(body, "allowTaskPreemption")
-    cons = body.get("constraints")
-    if cons is not None:
-        cons = require_dict(cons, "constraints")
-        opt_duration(cons, "maxWallClockTime", "constraints.maxWallClockTime")
-        opt_int(cons, "maxTaskRetryCount", -1, 100, path="constraints.maxTaskRetryCount")
+    _check_job_constraints(body.get("constraints"))
     opt_enum(body, "onAllTasksComplete", ALL_TASKS_COMPLETE, "noaction")
     opt_enum(body, "onTaskFailure", TASK_FAILURE, "noaction")
     name_values(body, "commonEnvironmentSettings")
@@ -374,30 +440,5 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
     jm = body.get("jobManagerTask")
     if jm is not None:
         validate_task(jm, "jobManagerTask.")
-    prep = body.get("jobPreparationTask")
-    if prep is not None:
-        prep = require_dict(prep, "jobPreparationTask")
-        if not isinstance(prep.get("commandLine"), str) or not prep["commandLine"].strip():
-            raise missing("jobPreparationTask.commandLine")
-        refuse(prep, "resourceFiles", "tasks run on this machine")
-        refuse(prep, "containerSettings", "job preparation tasks run on the host here")
-        name_values(prep, "environmentSettings")
-    keep = (
-        "id",
-        "displayName",
-        "usesTaskDependencies",
-        "priority",
-        "allowTaskPreemption",
-        "maxParallelTasks",
-        "constraints",
-        "jobManagerTask",
-        "jobPreparationTask",
-        "jobReleaseTask",
-        "commonEnvironmentSettings",
-        "poolInfo",
-        "onAllTasksComplete",
-        "onTaskFailure",
-        "networkConfiguration",
-        "metadata",
-    )
-    return {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
+    _check_preparation_task(body.get("jobPreparationTask"))
+    return _copy_fields(body, _JOB_FIELDS)

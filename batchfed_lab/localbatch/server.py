@@ -178,56 +178,20 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(self.server.latency)
         target = self.path
         path, _, query = target.partition("?")
-        parts = path.split("/")
-        # parts: ['', 'accounts', '<account>', ...]
-        if len(parts) < 3 or parts[1] != "accounts" or not ACCOUNT_RE.match(parts[2]):
-            raise ApiError(
-                400,
-                "InvalidUri",
-                "The URI must look like /accounts/<account>/<Batch REST path>; "
-                "account names are 3-24 lower-case letters or digits.",
-            )
-        account = parts[2]
+        parts = path.split("/")  # ['', 'accounts', '<account>', ...]
+        account = _account_of(parts)
         headers = list(self.headers.items())
         auth.verify(self.command, target, headers, account, self.server.key)
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        version = params.get("api-version")
-        if not version:
-            raise ApiError(
-                400,
-                "MissingRequiredQueryParameter",
-                "A query parameter that's mandatory for this request is not specified.",
-                {"QueryParameterName": "api-version"},
-            )
-        if version not in SUPPORTED_API_VERSIONS:
-            raise ApiError(
-                400,
-                "InvalidQueryParameterValue",
-                f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
-                {"QueryParameterName": "api-version", "QueryParameterValue": version},
-            )
-        segments = [unquote(s) for s in parts[3:] if s != ""]
-        found = api.match_route(self.command, segments)
-        if found is None:
-            raise ApiError(
-                400, "InvalidUri", "The requested URI does not represent any resource on the server.", {"Method": self.command}
-            )
-        handler, args = found
-        if handler is add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
-            raise ApiError(413, "RequestBodyTooLarge", "The request body is larger than 1 MB; send fewer tasks per call.")
-        body = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
-                raise ApiError(400, "InvalidRequestBody", "The request body is not valid JSON.") from None
+        _check_api_version(params.get("api-version"))
+        handler, args = _route(self.command, parts, raw)
         req = api.Request(
             method=self.command,
             account=account,
             route="/" + "/".join(parts[3:]),
             args=args,
             query=params,
-            body=body,
+            body=_json_body(raw),
             headers={k.lower(): v for k, v in headers},
             base=f"{self.server.engine.public_root}/accounts/{account}",
             request_id=request_id,
@@ -266,7 +230,60 @@ class Handler(BaseHTTPRequestHandler):
         self.log_request(response.status, len(payload))
 
 
+# -- the steps of Handler._dispatch, in the order it takes them -------------------------------
+def _account_of(parts: list[str]) -> str:
+    """The account of a path split on '/', which must start ``/accounts/<account>``."""
+    if len(parts) < 3 or parts[1] != "accounts" or not ACCOUNT_RE.match(parts[2]):
+        raise ApiError(
+            400,
+            "InvalidUri",
+            "The URI must look like /accounts/<account>/<Batch REST path>; account names are 3-24 lower-case letters or digits.",
+        )
+    return parts[2]
+
+
+def _check_api_version(version: str | None) -> None:
+    if not version:
+        raise ApiError(
+            400,
+            "MissingRequiredQueryParameter",
+            "A query parameter that's mandatory for this request is not specified.",
+            {"QueryParameterName": "api-version"},
+        )
+    if version not in SUPPORTED_API_VERSIONS:
+        raise ApiError(
+            400,
+            "InvalidQueryParameterValue",
+            f"localbatch speaks api-version {', '.join(sorted(SUPPORTED_API_VERSIONS))}.",
+            {"QueryParameterName": "api-version", "QueryParameterValue": version},
+        )
+
+
+def _route(method: str, parts: list[str], raw: bytes) -> tuple[api.Handler, tuple[str, ...]]:
+    """The handler of the path after the account, and its arguments; a body too large for
+    that handler is refused here, before it is parsed."""
+    segments = [unquote(s) for s in parts[3:] if s != ""]
+    found = api.match_route(method, segments)
+    if found is None:
+        raise ApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.", {"Method": method})
+    handler, args = found
+    if handler is add_task_collection and len(raw) > MAX_TASK_COLLECTION_BYTES:
+        raise ApiError(413, "RequestBodyTooLarge", "The request body is larger than 1 MB; send fewer tasks per call.")
+    return handler, args
+
+
+def _json_body(raw: bytes) -> object:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+        raise ApiError(400, "InvalidRequestBody", "The request body is not valid JSON.") from None
+
+
 # == the foreground server ==========================================================================
+
+
 def serve(
     workspace: str | os.PathLike[str] | None,
     *,

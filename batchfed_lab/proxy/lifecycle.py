@@ -115,44 +115,59 @@ def start(
         proxy_id = _free_slot({p.proxy_id for p in live})
         ws.logs_dir.mkdir(parents=True, exist_ok=True)
         out = ws.logs_dir / f"{proxy_id}.out"
-        cmd = [
-            sys.executable,
-            "-m",
-            "batchfed_lab.proxy",
-            "run",
-            "--workspace",
-            str(ws.path),
-            "--proxy-id",
-            proxy_id,
-            "--mode",
-            mode,
-        ]
-        if config is not None:
-            cmd += ["--config", str(Path(config).absolute())]
-        env = {**os.environ, **(extra_env or {})}
-        with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as fh:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                env=env,
-                cwd=str(ws.path),
-            )
-        deadline = time.monotonic() + timeout
-        target = discovery_file(ws, proxy_id)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise ProxyError(f"the proxy exited at start (code {proc.returncode}): {_tail(out, 3) or 'no output'}")
-            if target.exists():
-                for p in running(ws):
-                    if p.proxy_id == proxy_id and p.pid == proc.pid:
-                        return p, True
-            time.sleep(0.05)
-        _terminate(proc.pid, 5)
-        raise ProxyError(f"the proxy did not come up within {timeout:.0f}s; see {out}")
+        proc = _spawn(ws, _run_command(ws, proxy_id, mode, config), out, extra_env)
+        return _wait_until_up(ws, proc, proxy_id, out, timeout), True
+
+
+def _run_command(ws: Workspace, proxy_id: str, mode: str, config: str | os.PathLike[str] | None) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "batchfed_lab.proxy",
+        "run",
+        "--workspace",
+        str(ws.path),
+        "--proxy-id",
+        proxy_id,
+        "--mode",
+        mode,
+    ]
+    if config is not None:
+        cmd += ["--config", str(Path(config).absolute())]
+    return cmd
+
+
+def _spawn(ws: Workspace, cmd: list[str], out: Path, extra_env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    """Start the proxy in a new session, its output appended to ``out``, so it outlives its starter."""
+    env = {**os.environ, **(extra_env or {})}
+    with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as fh:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+            cwd=str(ws.path),
+        )
+
+
+def _wait_until_up(ws: Workspace, proc: subprocess.Popen[bytes], proxy_id: str, out: Path, timeout: float) -> ProxyProcess:
+    """The proxy once its discovery file names this process; it is stopped if it does not
+    come up within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    target = discovery_file(ws, proxy_id)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ProxyError(f"the proxy exited at start (code {proc.returncode}): {_tail(out, 3) or 'no output'}")
+        if target.exists():
+            for p in running(ws):
+                if p.proxy_id == proxy_id and p.pid == proc.pid:
+                    return p
+        time.sleep(0.05)
+    _terminate(proc.pid, 5)
+    raise ProxyError(f"the proxy did not come up within {timeout:.0f}s; see {out}")
 
 
 def _tail(path: Path, lines: int) -> str:

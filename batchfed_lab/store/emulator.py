@@ -86,34 +86,9 @@ class Azurite:
         node = shutil.which("node")
         if script is None or node is None:
             raise StoreError("azurite is not installed: run `make azurite` (npm install) first")
-        persistence = ["--inMemoryPersistence", f"--extentMemoryLimit={memory_mb}"]
         if location is not None:
             Path(location).mkdir(mode=0o700, parents=True, exist_ok=True)
-            persistence = ["--location", str(location)]
-        secure = ["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
-        secure += ["--oauth", "basic"] if oauth else []
-        port = {s: str((ports or {}).get(s, 0)) for s in ("blob", "queue", "table")}
-        cmd = [
-            node,
-            str(script),
-            *persistence,
-            *secure,
-            "--disableTelemetry",
-            "--silent",
-            "--skipApiVersionCheck",
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            port["blob"],
-            "--queueHost",
-            "127.0.0.1",
-            "--queuePort",
-            port["queue"],
-            "--tableHost",
-            "127.0.0.1",
-            "--tablePort",
-            port["table"],
-        ]
+        cmd = [node, str(script), *_storage_args(memory_mb, location, tls, oauth), *_listen_args(ports)]
         # own session: a Ctrl-C in the terminal does not reach it; we stop it by pid
         proc = subprocess.Popen(
             cmd,
@@ -124,21 +99,7 @@ class Azurite:
             start_new_session=True,
             cwd=script.parents[3],
         )
-        found: dict[str, int] = {}
-        tail: collections.deque[str] = collections.deque(maxlen=40)
-        ready = threading.Event()
-
-        def read() -> None:  # keep draining so the pipe never fills
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                tail.append(line.rstrip())
-                if m := _READY.search(line):
-                    found[m.group(1).lower()] = int(m.group(2))
-                    if len(found) == 3:
-                        ready.set()
-            ready.set()
-
-        threading.Thread(target=read, name=f"azurite-{proc.pid}", daemon=True).start()
+        found, tail, ready = _watch_output(proc)
         az = cls(proc, found, tail, "https" if tls else "http")
         if not ready.wait(timeout) or len(found) < 3:
             az.stop()
@@ -160,3 +121,44 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _storage_args(memory_mb: int, location: Path | None, tls: tuple[Path, Path] | None, oauth: bool) -> list[str]:
+    """Where Azurite keeps its data, and how clients reach it (HTTPS, bearer tokens)."""
+    persistence = ["--inMemoryPersistence", f"--extentMemoryLimit={memory_mb}"]
+    if location is not None:
+        persistence = ["--location", str(location)]
+    secure = ["--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
+    secure += ["--oauth", "basic"] if oauth else []
+    return [*persistence, *secure, "--disableTelemetry", "--silent", "--skipApiVersionCheck"]
+
+
+def _listen_args(ports: dict[str, int] | None) -> list[str]:
+    """Every service on 127.0.0.1, on its port in ``ports`` or an ephemeral one (0)."""
+    args: list[str] = []
+    for service in ("blob", "queue", "table"):
+        args += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str((ports or {}).get(service, 0))]
+    return args
+
+
+def _watch_output(
+    proc: subprocess.Popen[str],
+) -> tuple[dict[str, int], collections.deque[str], threading.Event]:
+    """Read Azurite's output in a thread: the port of each service as it reports listening (the
+    event is set when all three are known, or when the output ends), and its last lines."""
+    found: dict[str, int] = {}
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    ready = threading.Event()
+
+    def read() -> None:  # keep draining so the pipe never fills
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            if m := _READY.search(line):
+                found[m.group(1).lower()] = int(m.group(2))
+                if len(found) == 3:
+                    ready.set()
+        ready.set()
+
+    threading.Thread(target=read, name=f"azurite-{proc.pid}", daemon=True).start()
+    return found, tail, ready
