@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from argparse import ArgumentTypeError
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,21 +54,37 @@ def substitute(text: str, namespace: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(replace, text)
 
 
+def _type(p: Param) -> Any:
+    """argparse's ``type`` for ``p``: a number is also checked against :meth:`Param.refusal`."""
+    if p.minimum is None:
+        return p.type
+
+    def bounded(text: str) -> Any:
+        number = p.type(text)  # not a number: argparse says "invalid int value: 'x'" as usual
+        problem = p.refusal(number, text)
+        if problem:
+            raise ArgumentTypeError(problem)
+        return number
+
+    bounded.__name__ = p.type.__name__  # argparse names the type by it ("invalid int value")
+    return bounded
+
+
 def _add(parser: MagicArgumentParser, p: Param) -> None:
     if p.positional:
         parser.add_argument(
-            p.dest, nargs=None if p.required else "?", type=p.type, choices=p.choices, metavar=p.metavar, help=p.help
+            p.dest, nargs=None if p.required else "?", type=_type(p), choices=p.choices, metavar=p.metavar, help=p.help
         )
     elif p.kind == "flag":
         parser.add_argument(*p.flags, dest=p.dest, action="store_true", help=p.help)
     elif p.kind == "multi":
         # default None, not []: argparse would share one list between parses
-        parser.add_argument(*p.flags, dest=p.dest, action="append", type=p.type, metavar=p.metavar, help=p.help)
+        parser.add_argument(*p.flags, dest=p.dest, action="append", type=_type(p), metavar=p.metavar, help=p.help)
     else:
         parser.add_argument(
             *p.flags,
             dest=p.dest,
-            type=p.type,
+            type=_type(p),
             default=p.default,
             required=p.required,
             choices=p.choices,

@@ -108,6 +108,14 @@ def test_non_listing_verbs_print_one_line(ip: Any, stack: Stack, capsys: pytest.
     assert "destroyed" in capsys.readouterr().out
 
 
+def test_an_upper_case_federation_id_is_lower_cased_and_said_so(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    fed(ip, "create Magic-UPPER -o made")
+    assert capsys.readouterr().out.strip() == (
+        "federation magic-upper created (unique job ids; ids are lower-cased: 'Magic-UPPER' → 'magic-upper')"
+    )
+    assert ip.user_ns["made"].id == "magic-upper"
+
+
 def test_every_failure_raises_and_enqueues_nothing(ip: Any, stack: Stack, tmp_path: Path) -> None:
     placed = new_id("placed")
     stack.client.submit("demo", job_yaml(placed)).wait(20)
