@@ -9,19 +9,17 @@ arguments, our own exception (shown as one line, no traceback) otherwise — so 
 run fails instead of reporting success.
 
 Cell bodies (``%%fed submit FED``, ``%%fed explain FED``) are jobs YAML. ``{name}``
-is replaced by ``str()`` of the user variable ``name`` when ``name`` is a Python
-identifier that names one; ``{{name}}`` gives a literal ``{name}``; everything else is
-left alone: ``${HOME}``, sweep placeholders ``{0}`` / ``{1:03d}``, YAML flow mappings
-``{a: b}`` and names that are not user variables.
+is replaced by the user variable ``name`` when ``name`` is a Python identifier that names
+one, inserted as a YAML scalar (:mod:`.substitute`); ``{{name}}`` gives a literal ``{name}``;
+everything else is left alone: ``${HOME}``, sweep placeholders ``{0}`` / ``{1:03d}``, YAML
+flow mappings ``{a: b}`` and names that are not user variables.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from argparse import ArgumentTypeError
-from collections.abc import Mapping
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -34,24 +32,9 @@ from ..client import Client, connect, default_home
 from ..commands import Param, Verb
 from ..errors import BatchfedError
 from ..results import TextOutput
+from .substitute import substitute
 
 __all__ = ["FedMagics", "build_parser", "substitute"]
-
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-# group 1: an escaped {{name}}; group 2: {name} not preceded by $ (${HOME}) or { (half an escape)
-_PLACEHOLDER = re.compile(r"\{\{(" + _NAME + r")\}\}|(?<![$\{])\{(" + _NAME + r")\}")
-
-
-def substitute(text: str, namespace: Mapping[str, Any]) -> str:
-    """Replace ``{name}`` by ``str(namespace[name])`` (see the module docstring for the rule)."""
-
-    def replace(m: re.Match[str]) -> str:
-        if m.group(1) is not None:
-            return "{" + m.group(1) + "}"
-        name = m.group(2)
-        return str(namespace[name]) if name in namespace else m.group(0)
-
-    return _PLACEHOLDER.sub(replace, text)
 
 
 def _type(p: Param) -> Any:

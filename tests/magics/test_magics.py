@@ -92,6 +92,12 @@ def test_explain_file_and_cell(ip: Any, stack: Stack, tmp_path: Path) -> None:
     assert df2.loc[df2.chosen, "pool_id"].tolist() == ["us-gpu"]
 
 
+def test_a_variable_holding_yaml_adds_no_job(ip: Any) -> None:
+    ip.user_ns["evil"] = "x\n- id: second\n  tasks: [{command: y}]"
+    df = fed(ip, "explain demo", "job_specifications:\n- id: first\n  tasks:\n  - command: echo {evil}\n")
+    assert set(df["job_id"]) == {"first"}
+
+
 def test_usage_and_help(ip: Any) -> None:
     doc = ip.find_line_magic("fed").__doc__
     for verb in ("proxy start", "jobs add | submit", "jobs zap", "explain", "pool list | pools", "tasks"):
