@@ -112,6 +112,8 @@ CLI: list[tuple[str, list[str], str]] = [
         ["fed", "output", "bad", "--job-id", "j", "--task-id", "t", "--max-bytes", "lots"],
         "not a valid integer",
     ),
+    ("output-missing-task", ["fed", "output", "bad", "--job-id", "{placed}", "--task-id", "no-such-task"], "TaskNotFound"),
+    ("output-missing-stderr-task", ["fed", "output", "bad", "--job-id", "{placed}", "--task-id", "nope", "--stderr"], "nope"),
     ("tasks-no-job", ["fed", "tasks", "bad"], "--job-id"),
     ("tasks-unknown-job", ["fed", "tasks", "bad", "--job-id", "never-submitted"], "no location"),
     ("logs-bad-count", ["fed", "proxy", "logs", "-n", "abc"], "not a valid integer"),
@@ -146,6 +148,7 @@ CLI_SUBPROCESS = [
     "pool-add-bad-url",
     "jobs-zap-not-uuid",
     "logs-negative-count",
+    "output-missing-task",
 ]
 
 #: (case id, line, cell or None, the exception type name, a fragment of its one-line message)
