@@ -43,8 +43,25 @@ class _FedCommand(click.Command):
         return _one_line(super().parse_args, ctx, args)
 
 
+class _Bounded(click.ParamType):
+    """A number within the parameter's range: click's own parsing first (so text that is no
+    number is refused as usual), then :meth:`Param.refusal`."""
+
+    def __init__(self, p: Param):
+        self.param = p
+        self.number: click.ParamType = click.INT if p.type is int else click.FLOAT
+        self.name = self.number.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = self.number.convert(value, param, ctx)
+        problem = self.param.refusal(number, str(value))
+        if problem:
+            self.fail(problem, param, ctx)
+        return number
+
+
 def _click_param(p: Param) -> click.Parameter:
-    ptype: Any = click.Choice(p.choices) if p.choices else p.type
+    ptype: Any = click.Choice(p.choices) if p.choices else (_Bounded(p) if p.minimum is not None else p.type)
     if p.positional:
         metavar = p.metavar if p.required else f"[{p.metavar}]"
         return click.Argument([p.dest], required=p.required, type=ptype, metavar=metavar)

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from azure.batch import BatchClient
 from azure.batch._patch import BatchSharedKeyAuthPolicy  # what BatchClient itself signs with
 from azure.batch._utils.model_base import SdkJSONEncoder  # how the SDK writes its request bodies
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError, StreamClosedError, StreamConsumedError
 from azure.core.pipeline import policies
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
@@ -132,6 +132,21 @@ class _RequestCounter(SansIOHTTPPolicy):
             self.counts.clear()
 
 
+class _ReadFailedBody(SansIOHTTPPolicy):
+    """Reads the body of a failed streamed answer (a task file download) before the SDK's
+    error policy parses it: that policy reads the error model from the body, and on an
+    unread stream it logged a "deserialization error" with a traceback and lost the Batch
+    code (``TaskNotFound``). A per-retry policy, so it runs inside the SDK's error policy."""
+
+    def on_response(self, request: Any, response: Any) -> None:
+        answer = response.http_response
+        if not 200 <= answer.status_code < 300:
+            try:
+                answer.read()  # an error answer is a short JSON document
+            except (StreamConsumedError, StreamClosedError):
+                pass  # read or closed already: nothing more to get
+
+
 # client_options that leave the lean loopback policy list in place (see _loopback_policies)
 _LEAN_COMPATIBLE = frozenset({"transport", "per_call_policies", "per_retry_policies", "use_env_settings"})
 
@@ -181,6 +196,7 @@ class BatchConnection:
         options = {**self.retry.client_kwargs(), **(client_options or {})}
         # a fresh list: BatchClient appends its own exception policy to the one it is given
         options["per_call_policies"] = [self._counter, *options.get("per_call_policies", ())]
+        options["per_retry_policies"] = [*options.get("per_retry_policies", ()), _ReadFailedBody()]
         if self.is_local:
             # loopback needs no proxy, .netrc or TLS: a lean transport (see .transport)
             options.setdefault("use_env_settings", False)

@@ -393,7 +393,7 @@ class TaskOperations(BatchConnection):
         except HttpResponseError as exc:
             err = translate(exc, what)
             if exc.status_code == 404 and err.code is None:
-                err.code = "FileNotFound"  # the service sends no code for a missing file
+                err.code = "FileNotFound"  # a service whose 404 has no body names no code
             raise err from exc
         except AzureError as exc:
             raise translate(exc, what) from exc

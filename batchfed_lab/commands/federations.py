@@ -29,6 +29,8 @@ FEDERATION_TEXT = [
 def create_federation(c: Client, a: SimpleNamespace) -> Result:
     fed = c.create_federation(a.federation_id, unique_job_ids=not a.no_unique_job_ids, force=a.force)
     mode = "unique job ids" if fed.unique_job_ids else "non-unique job ids"
+    if fed.id != a.federation_id:  # the original's rule: federation ids are lower-cased, silently; we say so
+        mode += f"; ids are lower-cased: '{a.federation_id}' → '{fed.id}'"
     data = {"federation_id": fed.id, "unique_job_ids": fed.unique_job_ids, "created_at": fed.created_at.isoformat()}
     return done(f"federation {fed.id} created ({mode})", fed, data)
 

@@ -3,6 +3,7 @@ and the parameters several verbs share."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -27,10 +28,24 @@ class Param:
     required: bool = False
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    #: a number below this is refused (every ``int`` / ``float`` parameter sets one); a float
+    #: must also be finite: no nan, no inf
+    minimum: float | None = None
 
     @property
     def positional(self) -> bool:
         return not self.flags
+
+    def refusal(self, number: float, text: str) -> str | None:
+        """Why ``number`` (parsed from ``text``) is out of this parameter's range, or None.
+        Each surface puts it after its own name for the option, as for a value that is no number."""
+        shown = " ".join(text.split())[:40]
+        if isinstance(number, float) and not math.isfinite(number):
+            low = "" if self.minimum is None else f" of {self.minimum:g} or more"
+            return f"{shown}: must be a finite number{low}"
+        if self.minimum is not None and number < self.minimum:
+            return f"{shown}: must be {self.minimum:g} or more"
+        return None
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,7 @@ def ack_timeout(seconds: int) -> Param:
         ("--timeout",),
         type=float,
         default=float(seconds),
+        minimum=0,
         metavar="S",
         help=f"seconds to wait for the proxies to obey (default {seconds})",
     )
@@ -90,7 +106,9 @@ def ack_timeout(seconds: int) -> Param:
 
 PROXY_CONFIG = Param("config", ("--config",), metavar="FILE", help="federation.yaml (proxy options)")
 PROXY_CONFIG_REQUIRED = Param("config", ("--config",), required=True, metavar="FILE", help="federation.yaml (proxy options)")
-STANDBYS = Param("standby", ("--standby",), type=int, default=0, metavar="N", help="standby proxies besides the leader (HA)")
+STANDBYS = Param(
+    "standby", ("--standby",), type=int, default=0, minimum=0, metavar="N", help="standby proxies besides the leader (HA)"
+)
 WHAT_IF = Param("what_if", ("--what-if",), kind="flag", help="show what would be deployed or removed; change nothing")
 SERVICE_URL = Param(
     "batch_service_url",

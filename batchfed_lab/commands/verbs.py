@@ -68,7 +68,7 @@ VERBS: tuple[Verb, ...] = (
         ("proxy", "logs"),
         "show the tail of the proxy log",
         (
-            Param("lines", ("-n", "--lines"), type=int, default=50, metavar="N", help="lines to show (default 50)"),
+            Param("lines", ("-n", "--lines"), type=int, default=50, minimum=0, metavar="N", help="lines to show (default 50)"),
             Param("follow", ("-f", "--follow"), kind="flag", help="keep printing new lines until the proxy stops"),
             PROXY_ID,
         ),
@@ -183,9 +183,16 @@ VERBS: tuple[Verb, ...] = (
             POOL_YAML,
             SERVICE_URL,
             ACCOUNT,
-            Param("dedicated", ("--dedicated",), type=int, metavar="N", help="target dedicated nodes (default: vm_count)"),
             Param(
-                "low_priority", ("--low-priority",), type=int, metavar="N", help="target low-priority nodes (default: vm_count)"
+                "dedicated", ("--dedicated",), type=int, minimum=0, metavar="N", help="target dedicated nodes (default: vm_count)"
+            ),
+            Param(
+                "low_priority",
+                ("--low-priority",),
+                type=int,
+                minimum=0,
+                metavar="N",
+                help="target low-priority nodes (default: vm_count)",
             ),
         ),
         pool_resize,
@@ -199,7 +206,15 @@ VERBS: tuple[Verb, ...] = (
             JOBS,
             POOL_CONFIG,
             Param("wait", ("--wait",), kind="flag", help="wait until every job is placed (fails if one is blocked)"),
-            Param("timeout", ("--timeout",), type=float, default=60.0, metavar="S", help="seconds --wait waits (default 60)"),
+            Param(
+                "timeout",
+                ("--timeout",),
+                type=float,
+                default=60.0,
+                minimum=0,
+                metavar="S",
+                help="seconds --wait waits (default 60)",
+            ),
         ),
         jobs_add,
         aliases=(("submit",),),
@@ -276,7 +291,13 @@ VERBS: tuple[Verb, ...] = (
             Param("task_id", ("--task-id",), required=True, metavar="T", help="task id"),
             Param("stderr", ("--stderr",), kind="flag", help="stderr instead of stdout"),
             Param(
-                "max_bytes", ("--max-bytes",), type=int, default=1 << 20, metavar="N", help="read at most N bytes (default 1 MiB)"
+                "max_bytes",
+                ("--max-bytes",),
+                type=int,
+                default=1 << 20,
+                minimum=0,
+                metavar="N",
+                help="read at most N bytes (default 1 MiB)",
             ),
         ),
         output,

@@ -9,18 +9,17 @@ arguments, our own exception (shown as one line, no traceback) otherwise — so 
 run fails instead of reporting success.
 
 Cell bodies (``%%fed submit FED``, ``%%fed explain FED``) are jobs YAML. ``{name}``
-is replaced by ``str()`` of the user variable ``name`` when ``name`` is a Python
-identifier that names one; ``{{name}}`` gives a literal ``{name}``; everything else is
-left alone: ``${HOME}``, sweep placeholders ``{0}`` / ``{1:03d}``, YAML flow mappings
-``{a: b}`` and names that are not user variables.
+is replaced by the user variable ``name`` when ``name`` is a Python identifier that names
+one, inserted as a YAML scalar (:mod:`.substitute`); ``{{name}}`` gives a literal ``{name}``;
+everything else is left alone: ``${HOME}``, sweep placeholders ``{0}`` / ``{1:03d}``, YAML
+flow mappings ``{a: b}`` and names that are not user variables.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
-from collections.abc import Mapping
+from argparse import ArgumentTypeError
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -33,41 +32,42 @@ from ..client import Client, connect, default_home
 from ..commands import Param, Verb
 from ..errors import BatchfedError
 from ..results import TextOutput
+from .substitute import substitute
 
 __all__ = ["FedMagics", "build_parser", "substitute"]
 
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-# group 1: an escaped {{name}}; group 2: {name} not preceded by $ (${HOME}) or { (half an escape)
-_PLACEHOLDER = re.compile(r"\{\{(" + _NAME + r")\}\}|(?<![$\{])\{(" + _NAME + r")\}")
 
+def _type(p: Param) -> Any:
+    """argparse's ``type`` for ``p``: a number is also checked against :meth:`Param.refusal`."""
+    if p.minimum is None:
+        return p.type
 
-def substitute(text: str, namespace: Mapping[str, Any]) -> str:
-    """Replace ``{name}`` by ``str(namespace[name])`` (see the module docstring for the rule)."""
+    def bounded(text: str) -> Any:
+        number = p.type(text)  # not a number: argparse says "invalid int value: 'x'" as usual
+        problem = p.refusal(number, text)
+        if problem:
+            raise ArgumentTypeError(problem)
+        return number
 
-    def replace(m: re.Match[str]) -> str:
-        if m.group(1) is not None:
-            return "{" + m.group(1) + "}"
-        name = m.group(2)
-        return str(namespace[name]) if name in namespace else m.group(0)
-
-    return _PLACEHOLDER.sub(replace, text)
+    bounded.__name__ = p.type.__name__  # argparse names the type by it ("invalid int value")
+    return bounded
 
 
 def _add(parser: MagicArgumentParser, p: Param) -> None:
     if p.positional:
         parser.add_argument(
-            p.dest, nargs=None if p.required else "?", type=p.type, choices=p.choices, metavar=p.metavar, help=p.help
+            p.dest, nargs=None if p.required else "?", type=_type(p), choices=p.choices, metavar=p.metavar, help=p.help
         )
     elif p.kind == "flag":
         parser.add_argument(*p.flags, dest=p.dest, action="store_true", help=p.help)
     elif p.kind == "multi":
         # default None, not []: argparse would share one list between parses
-        parser.add_argument(*p.flags, dest=p.dest, action="append", type=p.type, metavar=p.metavar, help=p.help)
+        parser.add_argument(*p.flags, dest=p.dest, action="append", type=_type(p), metavar=p.metavar, help=p.help)
     else:
         parser.add_argument(
             *p.flags,
             dest=p.dest,
-            type=p.type,
+            type=_type(p),
             default=p.default,
             required=p.required,
             choices=p.choices,

@@ -112,9 +112,24 @@ CLI: list[tuple[str, list[str], str]] = [
         ["fed", "output", "bad", "--job-id", "j", "--task-id", "t", "--max-bytes", "lots"],
         "not a valid integer",
     ),
+    ("output-missing-task", ["fed", "output", "bad", "--job-id", "{placed}", "--task-id", "no-such-task"], "TaskNotFound"),
+    ("output-missing-stderr-task", ["fed", "output", "bad", "--job-id", "{placed}", "--task-id", "nope", "--stderr"], "nope"),
     ("tasks-no-job", ["fed", "tasks", "bad"], "--job-id"),
     ("tasks-unknown-job", ["fed", "tasks", "bad", "--job-id", "never-submitted"], "no location"),
     ("logs-bad-count", ["fed", "proxy", "logs", "-n", "abc"], "not a valid integer"),
+    ("logs-negative-count", ["fed", "proxy", "logs", "-n", "-5"], "-5: must be 0 or more"),
+    (
+        "output-max-bytes-negative",
+        ["fed", "output", "bad", "--job-id", "j", "--task-id", "t", "--max-bytes", "-1"],
+        "-1: must be 0 or more",
+    ),
+    ("jobs-add-timeout-nan", ["fed", "jobs", "add", "bad", "{good_jobs}", "--wait", "--timeout", "nan"], "nan: must be"),
+    ("jobs-add-timeout-negative", ["fed", "jobs", "add", "bad", "{good_jobs}", "--timeout", "-3"], "-3: must be"),
+    # harmless if accepted: resuming a running proxy, stopping one that does not exist
+    ("resume-timeout-inf", ["fed", "proxy", "resume", "--timeout", "inf"], "inf: must be"),
+    ("stop-timeout-huge", ["fed", "proxy", "stop", "--proxy-id", "no-such-proxy", "--timeout", "1e999"], "1e999: must be"),
+    ("pool-resize-negative", ["pool", "resize", "--pool-config", "{good_pool}", "--dedicated", "-2"], "-2: must be"),
+    ("proxy-create-negative-standby", ["fed", "proxy", "create", "--config", "{bad_fed}", "--standby", "-1"], "-1: must be"),
     ("proxy-start-missing-config", ["fed", "proxy", "start", "--config", "{missing}"], "file not found"),
     ("proxy-start-bad-config", ["fed", "proxy", "start", "--config", "{bad_fed}"], "polling_interval"),
     ("up-bad-config", ["up", "--config", "{bad_fed}"], "polling_interval"),
@@ -132,6 +147,8 @@ CLI_SUBPROCESS = [
     "destroy-unconfirmed",
     "pool-add-bad-url",
     "jobs-zap-not-uuid",
+    "logs-negative-count",
+    "output-missing-task",
 ]
 
 #: (case id, line, cell or None, the exception type name, a fragment of its one-line message)
@@ -179,6 +196,10 @@ MAGIC: list[tuple[str, str, str | None, str, str]] = [
     ("pool-add-ftp-url", "pool add bad --pool-id p --batch-service-url ftp://x", None, "ConfigError", "batch service url"),
     ("jobs-list-conflicting", "jobs bad --queued --blocked", None, "ConfigError", "cannot be combined"),
     ("logs-bad-count", "proxy logs -n many", None, "UsageError", "invalid int value"),
+    ("logs-negative-count", "proxy logs -n -5", None, "UsageError", "-5: must be 0 or more"),
+    ("output-max-bytes-negative", "output bad --job-id j --task-id t --max-bytes -1", None, "UsageError", "-1: must be"),
+    ("submit-timeout-nan", "submit bad --wait --timeout nan", "job_specifications: []\n", "UsageError", "nan: must be"),
+    ("resume-timeout-inf", "proxy resume --timeout inf", None, "UsageError", "inf: must be"),
     ("output-unplaced", "output bad --job-id never --task-id t", None, "NotFoundError", "no location"),
     ("submit-missing-file", "submit bad /nonexistent/jobs.yaml", None, "ConfigError", "file not found"),
 ]

@@ -4,6 +4,7 @@ shown. The bad jobs files of the YAML corpus go through ``%%fed submit`` as cell
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from badinput_helpers import assert_proxy_alive_and_placing
 from corpus import BAD_FILES, MAGIC
 from ipshell import ipython_shell
-from stack import Stack
+from stack import Stack, job_yaml
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,19 @@ def test_bad_jobs_file_as_a_cell_body(path: Path, ip: Any, stack: Stack) -> None
     assert str(exc).startswith("<cell>: ") and "\n" not in str(exc), str(exc)
     assert "Traceback" not in shown, shown
     assert stack.total_actions() == before
+
+
+def test_output_of_a_missing_task_logs_no_traceback(ip: Any, stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """A notebook kernel has no log handler: a warning with a traceback would print in red
+    above the one-line error, so there must be none."""
+    job = "corpus-missing-task"
+    stack.client.submit("bad", job_yaml(job)).wait(30)
+    caplog.set_level(logging.WARNING)
+    result, shown = run(ip, f"output bad --job-id {job} --task-id no-such-task", None)
+    exc = result.error_in_exec
+    assert type(exc).__name__ == "BatchNotFoundError" and "TaskNotFound" in str(exc) and "\n" not in str(exc), exc
+    assert "Traceback" not in shown, shown
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
 
 
 def test_the_proxy_survived_the_magic_corpus(stack: Stack, proxy_pid: int) -> None:

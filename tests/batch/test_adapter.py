@@ -336,6 +336,26 @@ def test_tasks_run_and_outputs_read_back(account):
     wait_for(lambda: account.get_job("runs").state == "completed", "the job to complete")
 
 
+def test_a_missing_task_or_file_is_one_error_and_no_logged_traceback(account, caplog):
+    """A download that fails is read as any other Batch error: its code, and no
+    "deserialization error" warning with the SDK's traceback on stderr before it."""
+    account.create_pool(spec("nf"))
+    steady(account, "nf", idle=1)
+    account.create_job("nf-job", "nf")
+    assert account.add_tasks("nf-job", [TaskDefinition(id="done", command="true")]).ok
+    completed(account, "nf-job", 1)
+    caplog.set_level(logging.WARNING)
+    for args, code in (
+        (("no-such-job", "done"), "JobNotFound"),
+        (("nf-job", "no-such-task"), "TaskNotFound"),
+        (("nf-job", "done", "nothing.txt"), "FileNotFound"),
+    ):
+        with pytest.raises(BatchNotFoundError) as info:
+            account.read_task_file(*args)
+        assert info.value.code == code and info.value.status == 404 and "\n" not in str(info.value), str(info.value)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
 def test_terminate_and_delete_twice_are_not_errors(account):
     account.create_pool(idle_spec("td"))
     account.create_job("td-job", "td")

@@ -48,7 +48,8 @@ def test_loopback_accounts_sign_and_retry_without_the_rest_of_the_default_polici
     traced = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"logging_enable": True})
     tuned = BatchAccount("http://127.0.0.1:9/accounts/lab", key=KEY, client_options={"retry_total": 0})
     azure = BatchAccount("https://acme.westeurope.batch.azure.com", key=KEY)
-    needed = {"_RequestCounter", "BatchExceptionPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy"}
+    # _ReadFailedBody: a failed download's error body is read before the SDK parses it
+    needed = {"_RequestCounter", "BatchExceptionPolicy", "RetryPolicy", "BatchSharedKeyAuthPolicy", "_ReadFailedBody"}
     assert policy_names(local) == needed
     default = {
         "RequestIdPolicy",

@@ -104,6 +104,15 @@ def test_every_bad_input_is_one_line_and_enqueues_nothing(cli, sh, stack: Stack,
     assert len(stack.client.pools("demo")) == pools and stack.client.federation("demo")
 
 
+def test_an_upper_case_federation_id_is_lower_cased_and_said_so(cli, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    made = cli("fed", "create", "Shout-Fed")
+    assert made.code == 0, made.err
+    assert made.out.strip() == "federation shout-fed created (unique job ids; ids are lower-cased: 'Shout-Fed' → 'shout-fed')"
+    assert stack.client.federation("shout-fed").id == "shout-fed"
+    quiet = cli("fed", "create", "quiet-fed")
+    assert quiet.out.strip() == "federation quiet-fed created (unique job ids)"
+
+
 def test_destructive_commands_run_with_yes(cli, stack: Stack) -> None:  # type: ignore[no-untyped-def]
     assert cli("fed", "create", "gone-soon").code == 0
     assert cli("fed", "create", "gone-soon").code == 1  # exists already

@@ -92,6 +92,12 @@ def test_explain_file_and_cell(ip: Any, stack: Stack, tmp_path: Path) -> None:
     assert df2.loc[df2.chosen, "pool_id"].tolist() == ["us-gpu"]
 
 
+def test_a_variable_holding_yaml_adds_no_job(ip: Any) -> None:
+    ip.user_ns["evil"] = "x\n- id: second\n  tasks: [{command: y}]"
+    df = fed(ip, "explain demo", "job_specifications:\n- id: first\n  tasks:\n  - command: echo {evil}\n")
+    assert set(df["job_id"]) == {"first"}
+
+
 def test_usage_and_help(ip: Any) -> None:
     doc = ip.find_line_magic("fed").__doc__
     for verb in ("proxy start", "jobs add | submit", "jobs zap", "explain", "pool list | pools", "tasks"):
@@ -106,6 +112,14 @@ def test_non_listing_verbs_print_one_line(ip: Any, stack: Stack, capsys: pytest.
     assert ip.user_ns["made"].id == "magic-tmp"
     fed(ip, "destroy magic-tmp -y")
     assert "destroyed" in capsys.readouterr().out
+
+
+def test_an_upper_case_federation_id_is_lower_cased_and_said_so(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    fed(ip, "create Magic-UPPER -o made")
+    assert capsys.readouterr().out.strip() == (
+        "federation magic-upper created (unique job ids; ids are lower-cased: 'Magic-UPPER' → 'magic-upper')"
+    )
+    assert ip.user_ns["made"].id == "magic-upper"
 
 
 def test_every_failure_raises_and_enqueues_nothing(ip: Any, stack: Stack, tmp_path: Path) -> None:

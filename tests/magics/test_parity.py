@@ -70,3 +70,60 @@ def test_root_groups_are_the_fed_groups() -> None:
         top, under_fed = main.commands[name], main.commands["fed"].commands[name]  # type: ignore[attr-defined]
         assert sorted(top.commands) == sorted(under_fed.commands)  # type: ignore[attr-defined]
         assert {"create", "delete", "resize", "list", "add", "remove"} <= set(top.commands)  # type: ignore[attr-defined]
+
+
+def _numbers() -> list[tuple[tuple[str, ...], commands.Param]]:
+    return [(path, p) for path, verb in commands.all_paths() for p in verb.params if p.type in (int, float) and not p.choices]
+
+
+def test_every_number_of_the_table_has_bounds() -> None:
+    """A numeric option says which values make sense, so neither surface takes -1 or nan."""
+    unbounded = [f"{' '.join(path)} {p.flags[0]}" for path, p in _numbers() if p.minimum is None]
+    assert _numbers() and not unbounded, unbounded
+
+
+def _argv(path: tuple[str, ...], p: commands.Param, value: str) -> list[str]:
+    """The verb's required arguments (any word parses) and ``p`` set to ``value`` (``--opt=-inf``:
+    argparse would take a lone ``-inf`` for an option)."""
+    verb = dict(commands.all_paths())[path]
+    argv = []
+    for q in verb.params:
+        if q.required:
+            argv += ["x"] if q.positional else [q.flags[0], "x"]
+    return [*argv, f"{p.flags[-1]}={value}"]
+
+
+def _refusals(path: tuple[str, ...], argv: list[str]) -> tuple[str | None, str | None]:
+    """What the CLI and the magic say when parsing ``argv`` (None: accepted)."""
+    from IPython.core.error import UsageError
+
+    said: list[str | None] = []
+    try:
+        _cli_command(path).make_context(path[-1], list(argv))
+        said.append(None)
+    except click.UsageError as exc:
+        said.append(exc.format_message())
+    try:
+        build_parser()[1][path].parse_args(list(argv))
+        said.append(None)
+    except UsageError as exc:
+        said.append(str(exc))
+    return said[0], said[1]
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf", "-inf", "1e999"])
+def test_out_of_range_numbers_are_refused_by_both_surfaces(bad: str) -> None:
+    """One line naming the option and the value, in the CLI and in %fed alike."""
+    for path, p in _numbers():
+        if p.type is int and bad != "-1":
+            continue  # not an integer at all: the integer parsing refuses it already
+        cli, magic = _refusals(path, _argv(path, p, bad))
+        where = f"{' '.join(path)} {p.flags[-1]}={bad}"
+        for said in (cli, magic):
+            assert said is not None, f"{where}: accepted"
+            assert bad in said and p.flags[-1] in said and "\n" not in said, f"{where}: {said!r}"
+
+
+def test_numbers_in_range_are_accepted_by_both_surfaces() -> None:
+    for path, p in _numbers():
+        assert _refusals(path, _argv(path, p, "0")) == (None, None), f"{' '.join(path)} {p.flags[-1]}=0"
