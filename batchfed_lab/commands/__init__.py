@@ -97,7 +97,7 @@ def usage_text() -> str:
         "`jobs ID …` is short for `jobs list ID …`. Every verb also takes -o NAME (store the result",
         "in the user namespace). Failures raise one-line errors (papermill fails the run).",
         "`%fed VERB -h` shows a verb's options. `%%fed submit FED [--wait] [-o NAME]`: the cell is jobs YAML;",
-        "{name} in it is replaced by the user variable `name` ({{name}} for a literal {name}).",
+        "{name} in it is replaced by the user variable `name`, as a YAML value ({{name}} for a literal {name}).",
     ]
     return "\n".join(lines)
 

@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_error(400, "Bad header line")
                 return False
             items.append((name, value.lstrip(" \t")))  # trailing spaces kept, as the stdlib keeps them
-        self.headers = RequestHeaders(items)  # type: ignore[assignment]
+        self.headers = RequestHeaders(items)  # type: ignore[assignment]  # the handlers read it as a Mapping, as they do the stdlib's
         connection = (self.headers.get("Connection") or "").lower()
         if connection == "close":
             self.close_connection = True
