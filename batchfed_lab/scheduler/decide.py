@@ -11,6 +11,7 @@ from ..config.constraints import FederationConstraints
 from .hard_checks import _MISS, _new_verdict, build_hard_checks
 from .matching import Check, constraint_table, decision_plan, load_verdict
 from .policies import Choice, Policy, get_policy
+from .reasons import verdict_summary
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
 
@@ -99,6 +100,10 @@ def _choose(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -
 
 def _blocked(req: Requirements, judged: _Judged, ordered: list[Verdict]) -> Decision:
     reason = _blocked_reason(len(judged.verdicts), judged.hard_failures, len(judged.candidates), req)
+    if not judged.candidates and req.need > 0:  # every pool failed: say how (the capacity case has no failure)
+        summary = verdict_summary(ordered)
+        if summary:
+            reason = f"{reason}: {summary}"
     return Decision(pool=None, unit=req.unit, required=req.need, reason=reason, verdicts=tuple(ordered))
 
 
