@@ -15,7 +15,7 @@ from .reasons import verdict_summary
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
 
-_JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
+JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
 _pool_of = itemgetter(0)  # a verdict's pool key
 
 
@@ -33,7 +33,7 @@ def decide_requirements(
     mapped to the reason; they get an "excluded" verdict and are not chosen.
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
-    reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, _JOB_CREATE_FAILED)
+    reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, JOB_CREATE_FAILED)
     judged = _judge_pools(req, pools, now, reasons)
     choice = _choose(judged.candidates, req, choose)
     ordered = sorted(judged.verdicts.values(), key=_pool_of)  # by pool key alone: keys are unique
