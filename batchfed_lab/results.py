@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import SubmissionError
+from .scheduler.decide import JOB_CREATE_FAILED
 from .scheduler.types import (  # PoolSnapshot: the capacity records the client returns
     Decision,
     PoolSnapshot,
@@ -173,6 +174,22 @@ class Explanation:
         }
 
 
+def unplaceable(a: Action) -> bool:
+    """Blocked where no pool of the federation can take it now: every pool is excluded by a
+    constraint or a federation rule (none merely skipped by load), or there is no pool. It
+    stays queued and is retried (a pool added or changed may take it), but waiting alone does
+    not place it. An unreachable service records no verdicts: not this."""
+    if a.state is not ActionState.BLOCKED or a.verdicts is None:
+        return False
+    return all(isinstance(v, dict) and v.get("status") == "excluded" and not _transient(v) for v in a.verdicts)
+
+
+def _transient(verdict: dict[str, Any]) -> bool:
+    """A pool where the job could not be created in this attempt (e.g. the job is still being
+    deleted there): the next attempt tries it again."""
+    return verdict.get("constraint") == "job_create" and JOB_CREATE_FAILED in str(verdict.get("reason") or "")
+
+
 class Submission:
     """Handle on the actions one submit enqueued: ``unique_ids``, ``status()``, ``wait()``."""
 
@@ -204,7 +221,10 @@ class Submission:
 
     def wait(self, timeout: float = 60.0) -> list[Action]:
         """Wait until every action is placed (or done). Raises :class:`SubmissionError` when
-        one failed or was zapped, or when some are still queued or blocked at ``timeout``."""
+        one failed or was zapped, as soon as one is blocked where no pool of the federation can
+        take it (see :func:`unplaceable`), or when some are still queued or blocked at
+        ``timeout``. A block by load (blackout, no idle node) or by an unreachable service
+        clears by itself: it is waited for."""
         store = self.client.store
         deadline = time.monotonic() + timeout
         while True:
@@ -216,6 +236,10 @@ class Submission:
                 raise SubmissionError(
                     f"{a.kind.value} {a.target_id} ({a.id}) {a.state.value}: {a.error or a.reason or 'no reason recorded'}"
                 )
+            stuck = [a for a in current if unplaceable(a)]
+            if stuck:
+                a = stuck[0]
+                raise SubmissionError(f"{a.kind.value} {a.target_id} ({a.id}) is blocked: {a.reason}")
             if all(a.state in TERMINAL_STATES for a in current):
                 return current
             remaining = deadline - time.monotonic()
