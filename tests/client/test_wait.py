@@ -96,3 +96,13 @@ def test_wait_still_times_out_on_a_block_by_load_with_its_reason() -> None:
     sub = submission(action(), load)
     with pytest.raises(SubmissionError, match=r"1 of 1 action\(s\) not placed after 0.2s; job big is blocked: no eligible"):
         sub.wait(timeout=0.2)
+
+
+def test_wait_reports_the_tasks_a_placement_left_out() -> None:
+    failures = [{"task_id": f"t{i}", "code": "TaskIdInUse", "message": "already\nthere"} for i in range(4)]
+    progress = {"tasks_added": 1, "task_failures": failures, "task_failure_count": 5}
+    sub = submission(action(), action(ActionState.PLACED, progress=progress))
+    with pytest.raises(SubmissionError) as info:
+        sub.wait(timeout=30)
+    named = ", ".join(f"t{i} (TaskIdInUse: already there)" for i in range(3))
+    assert str(info.value) == f"job big (u1) placed, but 5 of 6 task(s) not added: {named}, +2 more"
