@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .results import action_note
 from .scheduler.types import pool_key
 from .store.records import Action, ActionState, Location, PoolMember
 
@@ -233,6 +234,9 @@ PLACEMENT_COLUMNS: dict[str, Any] = {
 }
 
 
+_ERROR_ONLY = frozenset(ActionState) - {ActionState.BLOCKED, ActionState.PLACED}  # states whose reason is a stale block
+
+
 def _placement_row(a: Action) -> dict[str, Any]:
     pool = (a.progress or {}).get("pool") or {}
     return {
@@ -244,7 +248,7 @@ def _placement_row(a: Action) -> dict[str, Any]:
         "account": pool.get("account"),
         "location": pool.get("location"),
         "state": a.state.value,
-        "reason": a.reason if a.state is ActionState.BLOCKED else a.error,
+        "reason": a.error if a.state in _ERROR_ONLY else action_note(a),
         "enqueued": a.enqueued_at,
         "placed": a.placed_at,
         "latency_s": (a.placed_at - a.enqueued_at).total_seconds() if a.placed_at else None,
@@ -257,7 +261,8 @@ def placements_frame(actions: Sequence[Action]) -> pd.DataFrame:
     ``job_id``; ``kind`` (job / job_schedule), ``method`` (add / terminate / delete) and
     ``state`` (queued / placed / done / blocked / failed / zapped) are categorical;
     ``unique_id``; where it was placed: ``pool_id``, ``account``, ``location`` (None until
-    placed); ``reason`` (why it is blocked, or the error it failed with); ``enqueued`` and
+    placed); ``reason`` (why it is blocked, the error it failed with, or the tasks a placement
+    could not add, e.g. ``1 of 2 task(s) not added: a (TaskIdInUse: …)``); ``enqueued`` and
     ``placed`` (UTC); ``latency_s`` = placed − enqueued in seconds (NaN until placed).
     """
     return _frame([_placement_row(a) for a in actions], PLACEMENT_COLUMNS)
@@ -289,12 +294,12 @@ BLOCKED_COLUMNS: dict[str, Any] = {
 
 
 def blocked_frame(actions: Sequence[Action], pools: Iterable[PoolMember] = ()) -> pd.DataFrame:
-    """Blocked and failed actions with their per-pool explanation: one row per (action,
-    pool verdict); an action without verdicts (e.g. failed) has one row with empty verdict
-    columns.
+    """Blocked and failed actions (and placed ones that left tasks out) with their per-pool
+    explanation: one row per (action, pool verdict); an action without verdicts (e.g. failed)
+    has one row with empty verdict columns.
 
     Action columns: ``job_id``, ``kind``, ``unique_id``, ``state`` (categorical), ``reason``
-    (the block reason or the failure), ``enqueued`` and ``next_attempt`` (UTC),
+    (the block reason, the failure, or the tasks not added), ``enqueued`` and ``next_attempt`` (UTC),
     ``attempts``. Verdict columns as in :func:`verdicts_frame`: ``pool_id``, ``account``,
     ``location``, ``status``, ``passed``, ``constraint``, ``required``, ``actual``,
     ``verdict``. ``account`` and ``location`` come from ``pools`` (the federation's
@@ -308,7 +313,7 @@ def blocked_frame(actions: Sequence[Action], pools: Iterable[PoolMember] = ()) -
             "kind": a.kind.value,
             "unique_id": a.id,
             "state": a.state.value,
-            "reason": a.reason if a.state is ActionState.BLOCKED else (a.error or a.reason),
+            "reason": action_note(a),
             "enqueued": a.enqueued_at,
             "attempts": a.attempts,
             "next_attempt": a.next_attempt_at,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import SubmissionError
+from .scheduler.decide import JOB_CREATE_FAILED
 from .scheduler.types import (  # PoolSnapshot: the capacity records the client returns
     Decision,
     PoolSnapshot,
@@ -173,6 +174,61 @@ class Explanation:
         }
 
 
+SHOWN_TASK_FAILURES = 3  # task failures named in one line; the count is exact
+_MESSAGE_CHARS = 120
+
+
+def tasks_not_added(a: Action) -> str | None:
+    """A placed action's tasks Batch did not take (e.g. ``TaskIdInUse``: a merged task group
+    reuses a task id the job has), as one line — ``1 of 2 task(s) not added: a (TaskIdInUse:
+    …)`` — from what the proxy recorded on the action; None when every task was added."""
+    progress = a.progress or {}
+    count = progress.get("task_failure_count")
+    if a.state is not ActionState.PLACED or not isinstance(count, int) or count <= 0:
+        return None
+    failures = [f for f in progress.get("task_failures") or () if isinstance(f, dict)]
+    named = [_failure_text(f) for f in failures[:SHOWN_TASK_FAILURES]]
+    if count > len(named):
+        named.append(f"+{count - len(named)} more")
+    added = progress.get("tasks_added")
+    of = f" of {added + count}" if isinstance(added, int) else ""
+    return f"{count}{of} task(s) not added: {', '.join(named)}"
+
+
+def _failure_text(f: dict[str, Any]) -> str:
+    message = " ".join(str(f.get("message") or "").split())  # one line, whatever Batch wrote
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "…"
+    code = f.get("code") or "error"
+    return f"{f.get('task_id')} ({code}: {message})" if message else f"{f.get('task_id')} ({code})"
+
+
+def action_note(a: Action) -> str | None:
+    """What a user should read about an action: why it is blocked, the error it failed with,
+    or the tasks a placement could not add."""
+    if a.state is ActionState.BLOCKED:
+        return a.reason
+    if a.state is ActionState.PLACED:
+        return tasks_not_added(a)
+    return a.error or a.reason
+
+
+def unplaceable(a: Action) -> bool:
+    """Blocked where no pool of the federation can take it now: every pool is excluded by a
+    constraint or a federation rule (none merely skipped by load), or there is no pool. It
+    stays queued and is retried (a pool added or changed may take it), but waiting alone does
+    not place it. An unreachable service records no verdicts: not this."""
+    if a.state is not ActionState.BLOCKED or a.verdicts is None:
+        return False
+    return all(isinstance(v, dict) and v.get("status") == "excluded" and not _transient(v) for v in a.verdicts)
+
+
+def _transient(verdict: dict[str, Any]) -> bool:
+    """A pool where the job could not be created in this attempt (e.g. the job is still being
+    deleted there): the next attempt tries it again."""
+    return verdict.get("constraint") == "job_create" and JOB_CREATE_FAILED in str(verdict.get("reason") or "")
+
+
 class Submission:
     """Handle on the actions one submit enqueued: ``unique_ids``, ``status()``, ``wait()``."""
 
@@ -204,7 +260,10 @@ class Submission:
 
     def wait(self, timeout: float = 60.0) -> list[Action]:
         """Wait until every action is placed (or done). Raises :class:`SubmissionError` when
-        one failed or was zapped, or when some are still queued or blocked at ``timeout``."""
+        one failed or was zapped, when a placement left tasks out (:func:`tasks_not_added`), as soon as one is blocked where no pool of the federation can
+        take it (see :func:`unplaceable`), or when some are still queued or blocked at
+        ``timeout``. A block by load (blackout, no idle node) or by an unreachable service
+        clears by itself: it is waited for."""
         store = self.client.store
         deadline = time.monotonic() + timeout
         while True:
@@ -216,7 +275,12 @@ class Submission:
                 raise SubmissionError(
                     f"{a.kind.value} {a.target_id} ({a.id}) {a.state.value}: {a.error or a.reason or 'no reason recorded'}"
                 )
+            stuck = [a for a in current if unplaceable(a)]
+            if stuck:
+                a = stuck[0]
+                raise SubmissionError(f"{a.kind.value} {a.target_id} ({a.id}) is blocked: {a.reason}")
             if all(a.state in TERMINAL_STATES for a in current):
+                self._check_tasks_added(current)
                 return current
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -228,6 +292,14 @@ class Submission:
                     f"{a.kind.value} {a.target_id} is {a.state.value}{why}"
                 )
             store.wait_for_change(marks, timeout=min(remaining, 1.0))
+
+    @staticmethod
+    def _check_tasks_added(placed: list[Action]) -> None:
+        """A placement that left tasks out is not what was asked for: say which, and why."""
+        for a in placed:
+            missing = tasks_not_added(a)
+            if missing:
+                raise SubmissionError(f"{a.kind.value} {a.target_id} ({a.id}) placed, but {missing}")
 
     def __repr__(self) -> str:
         return f"Submission({self.federation_id!r}, {len(self._actions)} action(s): {', '.join(self.job_ids)})"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, NotFoundError
 from ..proxy import remove_payload
-from ..results import RemovalResult
+from ..results import RemovalResult, tasks_not_added
 from ..store import Action, ActionKind, ActionMethod, ActionState, Location, NewAction
 from .base import ClientBase
 
@@ -35,9 +35,15 @@ class JobsMixin(ClientBase):
         return self.store.list_queued(federation_id, job_id)
 
     def blocked(self, federation_id: str, job_id: str | None = None) -> list[Action]:
-        """Blocked actions (with reason and per-pool verdicts) and failed ones (with the error)."""
+        """Blocked actions (with reason and per-pool verdicts), failed ones (with the error) and
+        placed ones that left tasks out (see :func:`~batchfed_lab.results.tasks_not_added`)."""
         self.store.get_federation(federation_id)
-        return self.store.list_actions(federation_id, target_id=job_id, states=[ActionState.BLOCKED, ActionState.FAILED])
+        states = [ActionState.BLOCKED, ActionState.FAILED, ActionState.PLACED]
+        return [
+            a
+            for a in self.store.list_actions(federation_id, target_id=job_id, states=states)
+            if a.state is not ActionState.PLACED or tasks_not_added(a)
+        ]
 
     def actions(self, federation_id: str, job_id: str | None = None) -> list[Action]:
         """Every action of the federation (or of one job id), in FIFO order per job id."""

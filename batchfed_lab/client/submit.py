@@ -8,12 +8,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import JobsConfig
-from ..config.jobs import NON_UNIQUE_TASK_ID_MAX
+from ..config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
 from ..errors import ConfigError, ConflictError
 from ..proxy import add_payload
 from ..results import Explanation, Submission
-from ..scheduler import constraint_matrix, decide, summarize
-from ..store import ActionMethod, Federation, NewAction
+from ..scheduler import constraint_matrix, decide_placement, job_homes, job_requirements, summarize
+from ..store import ActionKind, ActionMethod, Federation, NewAction
 from .inputs import as_jobs, os_defaults
 from .pools import PoolsMixin
 from .tasks import TasksMixin
@@ -69,10 +69,21 @@ class SubmitMixin(TasksMixin, PoolsMixin):
         out = []
         for job in cfg.job_specifications:
             need, now = summarize(job), time.time()
-            decision = decide(job.federation_constraints, need, snaps, now, policy, **defaults)
+            # the proxy's own rules (decide_placement), with where the store locates the job id
+            req = job_requirements(job, **defaults)
+            decision = decide_placement(
+                req, snaps, now, policy, job_id=job.id, homes=self._job_homes(fed.id, job), unique_job_ids=fed.unique_job_ids
+            )
             matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults)
             out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
         return out
+
+    def _job_homes(self, federation_id: str, job: JobSpecification) -> dict[str, str]:
+        """Where the store locates a job's id (none for a job schedule), as the proxy reads it."""
+        if job.kind != ActionKind.JOB.value:
+            return {}
+        locations = self.store.get_locations(federation_id, job.id, kind=ActionKind.JOB)
+        return job_homes((loc.batch_service_url, loc.pool_id) for loc in locations)
 
     def explain_frame(self, federation_id: str, jobs: Any, **kwargs: Any) -> pd.DataFrame:
         from ..frames import verdicts_frame

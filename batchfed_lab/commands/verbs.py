@@ -205,7 +205,9 @@ VERBS: tuple[Verb, ...] = (
             YAML_FILE,
             JOBS,
             POOL_CONFIG,
-            Param("wait", ("--wait",), kind="flag", help="wait until every job is placed (fails if one is blocked)"),
+            Param(
+                "wait", ("--wait",), kind="flag", help="wait until every job is placed (fails at once if no pool can take one)"
+            ),
             Param(
                 "timeout",
                 ("--timeout",),

@@ -41,8 +41,8 @@ from ..errors import (
     StoreError,
     StoreUnavailableError,
 )
-from ..scheduler import decide_requirements, resolve, summarize
-from ..scheduler.types import Decision, PoolSnapshot, url_key
+from ..scheduler import decide_placement, job_homes, job_requirements
+from ..scheduler.types import Decision, PoolSnapshot
 from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, LocationUpdate, PoolMember
 from .capacity import CapacityCache
@@ -253,22 +253,22 @@ class ActionProcessor:
     def _decide(
         self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
     ) -> tuple[Decision, PoolSnapshot | None]:
-        """The decision, and the snapshot of the pool it chose (None when blocked)."""
+        """The decision, and the snapshot of the pool it chose (None when blocked). The rules
+        are those ``explain`` applies (:func:`~batchfed_lab.scheduler.decide_placement`)."""
         a = claim.action
-        spec = payload.job
-        group = summarize(spec)
-        req = resolve(
-            spec.federation_constraints,
-            group,
-            native_default=payload.native_default,
-            windows_default=payload.windows_default,
-        )
+        req = job_requirements(payload.job, native_default=payload.native_default, windows_default=payload.windows_default)
         fed, members = self._federation(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
-        reasons = dict.fromkeys(excluded, "job creation failed on this pool in this attempt")
-        if not fed.unique_job_ids:  # only there can a job id already live elsewhere
-            reasons.update(_same_account_conflicts(a, snaps, homes))
-        decision = decide_requirements(req, snaps, self.clock(), self.options.policy, reasons)
+        decision = decide_placement(
+            req,
+            snaps,
+            self.clock(),
+            self.options.policy,
+            job_id=a.target_id,
+            homes=homes,
+            unique_job_ids=fed.unique_job_ids,
+            failed=excluded,
+        )
         chosen = None if decision.pool is None else next(s for s in snaps if s.facts.key == decision.pool)
         return decision, chosen
 
@@ -278,10 +278,8 @@ class ActionProcessor:
         action's worker places its target meanwhile (FIFO per target)."""
         if a.kind is not ActionKind.JOB:
             return {}
-        return {
-            url_key(loc.batch_service_url): loc.pool_id
-            for loc in self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
-        }
+        locations = self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
+        return job_homes((loc.batch_service_url, loc.pool_id) for loc in locations)
 
     def _add(self, claim: Claim, follow: FollowOn | None = None) -> str:
         a = claim.action
@@ -409,23 +407,6 @@ class ActionProcessor:
         self.store.mark_done(claim, progress={"locations": len(locations), "acted_on": acted})
         log.info("action %s: %s %s %s on %d pool(s)", a.id, a.method, a.kind, a.target_id, acted)
         return "done"
-
-
-def _same_account_conflicts(a: Action, snaps: list[PoolSnapshot], homes: dict[str, str]) -> dict[str, str]:
-    """A Batch job id is unique per account: where the job id already lives on one pool,
-    every other pool of that account would refuse it — say so without asking Batch."""
-    if not homes:
-        return {}
-    # one reason per account, written once: this runs per pool per decision
-    homes_by_url = {
-        url: (home.lower(), f"job '{a.target_id}' already lives on pool {home} of this account") for url, home in homes.items()
-    }
-    out = {}
-    for s in snaps:
-        hit = homes_by_url.get(url_key(s.facts.service_url))
-        if hit is not None and hit[0] != s.pool_id.lower():
-            out[s.key] = hit[1]
-    return out
 
 
 def _check_target(a: Action, payload: AddPayload) -> None:

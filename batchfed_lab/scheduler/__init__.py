@@ -5,6 +5,7 @@ plain values, so it is tested without any process or file.
 """
 
 from .decide import constraint_matrix, decide, decide_requirements
+from .federation import decide_placement, job_homes, job_requirements
 from .policies import POLICIES, get_policy
 from .requirements import Requirements, resolve
 from .rewrite import renumber_generated_ids, rewrite_for_placement, suffix_task_ids
@@ -23,8 +24,11 @@ __all__ = [
     "VmSize",
     "constraint_matrix",
     "decide",
+    "decide_placement",
     "decide_requirements",
     "get_policy",
+    "job_homes",
+    "job_requirements",
     "pool_key",
     "renumber_generated_ids",
     "required_registry_logins",

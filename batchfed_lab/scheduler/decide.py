@@ -11,10 +11,11 @@ from ..config.constraints import FederationConstraints
 from .hard_checks import _MISS, _new_verdict, build_hard_checks
 from .matching import Check, constraint_table, decision_plan, load_verdict
 from .policies import Choice, Policy, get_policy
+from .reasons import verdict_summary
 from .requirements import Requirements, resolve
 from .types import Decision, PoolSnapshot, TaskGroup, Verdict
 
-_JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
+JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
 _pool_of = itemgetter(0)  # a verdict's pool key
 
 
@@ -32,7 +33,7 @@ def decide_requirements(
     mapped to the reason; they get an "excluded" verdict and are not chosen.
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
-    reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, _JOB_CREATE_FAILED)
+    reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, JOB_CREATE_FAILED)
     judged = _judge_pools(req, pools, now, reasons)
     choice = _choose(judged.candidates, req, choose)
     ordered = sorted(judged.verdicts.values(), key=_pool_of)  # by pool key alone: keys are unique
@@ -99,6 +100,10 @@ def _choose(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -
 
 def _blocked(req: Requirements, judged: _Judged, ordered: list[Verdict]) -> Decision:
     reason = _blocked_reason(len(judged.verdicts), judged.hard_failures, len(judged.candidates), req)
+    if not judged.candidates and req.need > 0:  # every pool failed: say how (the capacity case has no failure)
+        summary = verdict_summary(ordered)
+        if summary:
+            reason = f"{reason}: {summary}"
     return Decision(pool=None, unit=req.unit, required=req.need, reason=reason, verdicts=tuple(ordered))
 
 

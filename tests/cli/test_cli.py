@@ -6,6 +6,7 @@ import itertools
 import os
 import pty
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,20 @@ def test_submit_list_tasks_output(cli, tmp_path: Path) -> None:  # type: ignore[
     wait_until(lambda: cli("fed", "tasks", "demo", "--job-id", job, "--raw").json()[0]["state"] == "completed", "the task")
     out = cli("fed", "output", "demo", "--job-id", job, "--task-id", "task-00000")
     assert out.out.strip() == f"hi from {row['pool_id']}"
+
+
+def test_wait_answers_a_job_no_pool_can_take_at_once_with_its_reason(cli, stack: Stack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20, point 10: not after the whole --timeout, and with the reason."""
+    job = new_id("mars")
+    path = jobs_file(tmp_path, job_yaml(job, constraints="{pool: {location: mars}}"))
+    started = time.monotonic()
+    ran = cli("fed", "jobs", "add", "demo", "--jobs", path, "--wait", "--timeout", "120")
+    assert time.monotonic() - started < 60
+    assert ran.code == 1
+    assert f"job {job} (" in ran.err
+    assert "is blocked: no pool satisfies the constraints (3 of 3 excluded): location: needs mars" in ran.err
+    (a,) = stack.client.queued("demo", job)
+    stack.client.zap("demo", a.id)
 
 
 def test_explain_prints_the_choice(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -134,9 +134,13 @@ def test_wait_raises_while_blocked_and_zap_unblocks(stack: Stack) -> None:
     c = stack.client
     job = new_id("mars")
     sub = c.submit("demo", job_yaml(job, constraints="{pool: {location: mars}}"))
-    with pytest.raises(SubmissionError, match="blocked: no pool satisfies the constraints"):
+    with pytest.raises(
+        SubmissionError, match=r"blocked: no pool satisfies the constraints \(3 of 3 excluded\): location: needs mars, has \w+"
+    ):
         sub.wait(timeout=5)
     blocked = c.jobs_frame("demo", job, blocked=True)
+    want = "no pool satisfies the constraints (3 of 3 excluded): location: needs mars, has "
+    assert all(r.startswith(want) for r in blocked["reason"])  # the frame carries the same summary
     assert set(blocked["pool_id"]) == {"we-small", "we-big", "us-gpu"}
     assert set(blocked["constraint"]) == {"location"} and set(blocked["required"]) == {"mars"}
     assert set(blocked["account"]) == {"lab1", "lab2"}

@@ -136,8 +136,36 @@ def test_blocked_when_every_pool_is_excluded_reason_and_verdicts():
     c = make_constraints(pool={"location": "mars"})
     name, d = chosen([make_pool("a"), make_pool("b")], constraints=c)
     assert name is None
-    assert d.reason == "no pool satisfies the constraints (2 of 2 excluded)"
+    assert d.reason == "no pool satisfies the constraints (2 of 2 excluded): location: needs mars, has westeurope"
     assert [v.constraint for v in d.verdicts] == ["location", "location"]
+
+
+def test_a_blocked_reason_carries_what_each_constraint_needs_and_what_the_pools_have():
+    """Issue 20, point 9: the one-line reason says why, not only how many pools failed."""
+    pools = [make_pool("a", vm_size="standard_d4_v3"), make_pool("b", vm_size="standard_nc6s_v3")]
+    pools += [make_pool("c", vm_size="standard_d8_v3"), make_pool("d", vm_size="standard_e4_v3")]
+    c = make_constraints(compute_node={"memory": {"amount": "10000g"}})
+    name, d = chosen(pools, constraints=c)
+    assert name is None
+    assert d.reason == "no pool satisfies the constraints (4 of 4 excluded): memory: needs ≥ 10000g, has 16g/112g/32g"
+
+
+def test_a_blocked_reason_names_each_failing_constraint_with_its_pool_count():
+    pools = [make_pool("lin", location="eastus"), make_pool("win"), make_pool("far", location="japaneast")]
+    pools[1] = make_pool("win", location="eastus", windows=True, idle=0)  # eligible, but no node now
+    c = make_constraints(pool={"location": "eastus", "windows": True})
+    d = chosen(pools, constraints=c)[1]
+    assert d.reason.startswith("no eligible pool can take work now (2 excluded by constraints, 1 skipped by load): ")
+    assert "location: needs eastus, has japaneast (1 pool)" in d.reason
+    assert "windows: needs windows, has linux (1 pool)" in d.reason
+    assert "nodes: no schedulable (idle or running) dedicated or low-priority nodes (1 pool)" in d.reason
+
+
+def test_a_blocked_reason_stays_one_bounded_line_on_a_large_federation():
+    pools = [make_pool(f"p{i:04d}", location=f"region{i}") for i in range(2000)]
+    d = chosen(pools, constraints=make_constraints(pool={"location": "mars"}))[1]
+    assert d.reason.startswith("no pool satisfies the constraints (2000 of 2000 excluded): location: needs mars, has ")
+    assert "\n" not in d.reason and len(d.reason) < 400 and "(+1995 more)" in d.reason
 
 
 def test_blocked_by_load_only_says_so():
