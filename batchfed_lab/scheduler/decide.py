@@ -31,8 +31,8 @@ def decide_requirements(
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
     reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, _JOB_CREATE_FAILED)
-    judge = _Judge(req, now, reasons, pools)
-    screened = judge.screen()
+    judge = _Judge(req, now, reasons)
+    screened = judge.screen(pools)
     choice = _choose(screened.candidates, req, choose)
     if choice is None:
         return _blocked(req, screened, Verdicts(judge.verdicts))
@@ -51,19 +51,23 @@ class _Judge:
     skipped by load, or eligible. ``screen`` is the placement's pass and keeps nothing per
     pool; ``verdicts`` gives every pool's verdict, when the decision's table is read."""
 
-    def __init__(self, req: Requirements, now: float, reasons: dict[str, str], pools: Iterable[PoolSnapshot]):
+    def __init__(self, req: Requirements, now: float, reasons: dict[str, str]):
         self.req, self.now = req, now
         self.plan = decision_plan(build_hard_checks(req))
         failures: dict[str, Failure] = {}  # many pools share a reason (the job lives elsewhere in their account)
         self.excluded = {key: failures.setdefault(why, _job_create(why)) for key, why in reasons.items()}
-        self.pools: dict[str, PoolSnapshot] = {}
-        for p in pools:
-            self.pools.setdefault(p.facts.key, p)  # the same pool given twice counts once
+        self.pools: dict[str, PoolSnapshot] = {}  # by key, as screened
 
-    def screen(self) -> _Screened:
+    def screen(self, pools: Iterable[PoolSnapshot]) -> _Screened:
+        """One pass over the pools (a large federation does not fit in the CPU's caches)."""
+        seen = self.pools
         candidates: list[PoolSnapshot] = []
         hard_failures = 0
-        for p in self.pools.values():  # the hot path: per pool, a field look-up and a dict hit per check
+        for p in pools:  # the hot path: per pool, a field look-up and a dict hit per check
+            key = p.facts.key
+            if key in seen:
+                continue  # the same pool given twice counts once
+            seen[key] = p
             if self.failure(p.facts) is not None:
                 hard_failures += 1
             elif load_verdict(p, self.req, self.now) is None:
