@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
+from functools import partial
 from typing import Any, NamedTuple
 
 from ..config.constraints import FederationConstraints
-from .hard_checks import _MISS, _new_verdict, build_hard_checks
+from .hard_checks import _MISS, Failure, _new_verdict, build_hard_checks
 from .matching import Check, constraint_table, decision_plan, load_verdict
 from .policies import Choice, Policy, get_policy
 from .reasons import verdict_summary
 from .requirements import Requirements, resolve
-from .types import Decision, PoolSnapshot, TaskGroup, Verdict
+from .types import Decision, PoolFacts, PoolSnapshot, TaskGroup, Verdict, Verdicts
 
 JOB_CREATE_FAILED = "job creation failed on this pool in this attempt"
-_pool_of = itemgetter(0)  # a verdict's pool key
 
 
 def decide_requirements(
@@ -34,57 +32,81 @@ def decide_requirements(
     """
     choose = get_policy(policy) if isinstance(policy, str) else policy
     reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, JOB_CREATE_FAILED)
-    judged = _judge_pools(req, pools, now, reasons)
-    choice = _choose(judged.candidates, req, choose)
-    ordered = sorted(judged.verdicts.values(), key=_pool_of)  # by pool key alone: keys are unique
+    judge = _Judge(req, now, reasons)
+    screened = judge.screen(pools)
+    choice = _choose(screened.candidates, req, choose)
     if choice is None:
-        return _blocked(req, judged, ordered)
-    return _chosen(req, choice, ordered)
+        return _blocked(req, screened, Verdicts(judge.verdicts))
+    chosen_reason = f"chosen: {choice.rule}, {choice.capacity} {req.unit} available"
+    return _chosen(req, choice, Verdicts(partial(judge.verdicts, (choice.pool.key, chosen_reason))))
 
 
-class _Judged(NamedTuple):
-    verdicts: dict[str, Verdict]  # pool key → its verdict, each pool once
+class _Screened(NamedTuple):
+    total: int  # distinct pools
     candidates: list[PoolSnapshot]  # passed the hard constraints and the load filter
     hard_failures: int
 
 
-def _judge_pools(req: Requirements, pools: Iterable[PoolSnapshot], now: float, reasons: dict[str, str]) -> _Judged:
-    """Every pool's verdict: excluded by the caller, by a hard constraint, skipped by load, or eligible."""
-    plan = decision_plan(build_hard_checks(req))
-    verdicts: dict[str, Verdict] = {}
-    candidates: list[PoolSnapshot] = []
-    hard_failures = 0
-    why_text: dict[str, str] = {}
-    for p in pools:  # the hot path: per pool, a field look-up and a dict hit per check
-        facts = p.facts
-        key = facts.key
-        if key in verdicts:
-            continue  # the same pool given twice counts once
-        if reasons and key in reasons:
-            why = reasons[key]
-            text = why_text.get(why)
-            if text is None:  # many pools share a reason (the job lives elsewhere in their account)
-                text = why_text[why] = f"job_create: {why}"
-            verdicts[key] = Verdict(key, "excluded", "job_create", "job can be created", "conflict", text)
-            hard_failures += 1
-            continue
-        failed: Any = None  # a Failure, None, or _MISS until the memo misses
-        for depends_on, memo, failure in plan:
-            failed = memo.get(depends_on(facts), _MISS)
-            if failed is _MISS:
-                failed = failure(facts)
+class _Judge:
+    """One decision's view of its pools: excluded by the caller, by a hard constraint,
+    skipped by load, or eligible. ``screen`` is the placement's pass and keeps nothing per
+    pool; ``verdicts`` gives every pool's verdict, when the decision's table is read."""
+
+    def __init__(self, req: Requirements, now: float, reasons: dict[str, str]):
+        self.req, self.now = req, now
+        self.plan = decision_plan(build_hard_checks(req))
+        failures: dict[str, Failure] = {}  # many pools share a reason (the job lives elsewhere in their account)
+        self.excluded = {key: failures.setdefault(why, _job_create(why)) for key, why in reasons.items()}
+        self.pools: dict[str, PoolSnapshot] = {}  # by key, as screened
+
+    def screen(self, pools: Iterable[PoolSnapshot]) -> _Screened:
+        """One pass over the pools (a large federation does not fit in the CPU's caches)."""
+        seen = self.pools
+        candidates: list[PoolSnapshot] = []
+        hard_failures = 0
+        for p in pools:  # the hot path: per pool, a field look-up and a dict hit per check
+            key = p.facts.key
+            if key in seen:
+                continue  # the same pool given twice counts once
+            seen[key] = p
+            if self.failure(p.facts) is not None:
+                hard_failures += 1
+            elif load_verdict(p, self.req, self.now) is None:
+                candidates.append(p)
+        return _Screened(len(self.pools), candidates, hard_failures)
+
+    def failure(self, facts: PoolFacts) -> Failure | None:
+        """The pool's first failure: the caller's exclusion, else the first hard constraint."""
+        if self.excluded:
+            failed = self.excluded.get(facts.key)
             if failed is not None:
+                return failed
+        found: Any = None  # a Failure, None, or _MISS until the memo misses
+        for depends_on, memo, failure in self.plan:
+            found = memo.get(depends_on(facts), _MISS)
+            if found is _MISS:
+                found = failure(facts)
+            if found is not None:
                 break
-        if failed is not None:
-            hard_failures += 1
-            verdicts[key] = _new_verdict(Verdict, (key, *failed))
-            continue
-        v = load_verdict(p, req, now)
-        if v is None:
-            candidates.append(p)
-            v = Verdict(key, "eligible")
-        verdicts[key] = v
-    return _Judged(verdicts, candidates, hard_failures)
+        return found  # type: ignore[no-any-return]  # the loop ends on a Failure or None
+
+    def verdicts(self, chosen: tuple[str, str] | None = None) -> tuple[Verdict, ...]:
+        """Every pool's verdict in pool-key order; ``chosen`` is the chosen pool's (key, reason)."""
+        out = []
+        for key in sorted(self.pools):
+            p = self.pools[key]
+            failed = self.failure(p.facts)
+            if failed is not None:
+                out.append(_new_verdict(Verdict, (key, *failed)))
+            elif chosen is not None and key == chosen[0]:
+                out.append(Verdict(key, "chosen", reason=chosen[1]))
+            else:
+                out.append(load_verdict(p, self.req, self.now) or Verdict(key, "eligible"))
+        return tuple(out)
+
+
+def _job_create(why: str) -> Failure:
+    return ("excluded", "job_create", "job can be created", "conflict", f"job_create: {why}")
 
 
 def _choose(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -> Choice | None:
@@ -98,28 +120,25 @@ def _choose(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -
     return None
 
 
-def _blocked(req: Requirements, judged: _Judged, ordered: list[Verdict]) -> Decision:
-    reason = _blocked_reason(len(judged.verdicts), judged.hard_failures, len(judged.candidates), req)
-    if not judged.candidates and req.need > 0:  # every pool failed: say how (the capacity case has no failure)
-        summary = verdict_summary(ordered)
+def _blocked(req: Requirements, screened: _Screened, verdicts: Verdicts) -> Decision:
+    reason = _blocked_reason(screened.total, screened.hard_failures, len(screened.candidates), req)
+    if not screened.candidates and req.need > 0:  # every pool failed: say how (the capacity case has no failure)
+        summary = verdict_summary(verdicts)
         if summary:
             reason = f"{reason}: {summary}"
-    return Decision(pool=None, unit=req.unit, required=req.need, reason=reason, verdicts=tuple(ordered))
+    return Decision(pool=None, unit=req.unit, required=req.need, reason=reason, verdicts=verdicts)
 
 
-def _chosen(req: Requirements, choice: Choice, ordered: list[Verdict]) -> Decision:
-    chosen_key = choice.pool.key
-    at = bisect_left(ordered, (chosen_key,))  # the (unique) key leads each verdict
-    ordered[at] = ordered[at]._replace(status="chosen", reason=f"chosen: {choice.rule}, {choice.capacity} {req.unit} available")
+def _chosen(req: Requirements, choice: Choice, verdicts: Verdicts) -> Decision:
     return Decision(
-        pool=chosen_key,
+        pool=choice.pool.key,
         node_kind=choice.kind,
         unit=req.unit,
         required=req.need,
         capacity=choice.capacity,
         rule=choice.rule,
         reason=f"{choice.pool.pool_id}: {choice.rule} ({choice.capacity} {req.unit} for {req.need} needed, {choice.kind.replace('_', '-')})",
-        verdicts=tuple(ordered),
+        verdicts=verdicts,
     )
 
 

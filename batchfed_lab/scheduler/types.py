@@ -8,9 +8,10 @@ builds :class:`PoolSnapshot` objects from the service, the config layer builds
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 NodeKind = Literal["dedicated", "low_priority"]
 VerdictStatus = Literal["chosen", "eligible", "excluded", "skipped"]
@@ -153,6 +154,55 @@ class Verdict(NamedTuple):
         return self.pool.rsplit("#", 1)[-1]
 
 
+class Verdicts(Sequence[Verdict]):
+    """A decision's verdicts, one per pool in pool-key order, built when first read.
+
+    A placement reads none of them (a blocked action's record and explain read them all),
+    and each is an object the garbage collector tracks (it never untracks a NamedTuple):
+    one per pool of a 10,000-pool federation made its older generations sweep every pool,
+    which cost more than judging the pools.
+    """
+
+    __slots__ = ("_build", "_table")
+
+    def __init__(self, build: Callable[[], tuple[Verdict, ...]]) -> None:
+        self._build: Callable[[], tuple[Verdict, ...]] | None = build
+        self._table: tuple[Verdict, ...] = ()
+
+    @property
+    def table(self) -> tuple[Verdict, ...]:
+        build = self._build
+        if build is not None:  # two threads may both build it: the same pure result
+            self._table, self._build = build(), None  # let go of the pools and the checks
+        return self._table
+
+    @overload
+    def __getitem__(self, i: int) -> Verdict: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Verdict, ...]: ...
+    def __getitem__(self, i: int | slice) -> Verdict | tuple[Verdict, ...]:
+        return self.table[i]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return iter(self.table)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Verdicts):
+            return self.table == other.table
+        if isinstance(other, tuple):
+            return self.table == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.table)
+
+    def __repr__(self) -> str:
+        return repr(self.table)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The scheduler's answer for one task group."""
@@ -164,7 +214,7 @@ class Decision:
     capacity: int = 0
     rule: str | None = None  # idle-fit | schedulable-fit | steady-autoscale | backlog
     reason: str = ""
-    verdicts: tuple[Verdict, ...] = field(default=())
+    verdicts: Sequence[Verdict] = ()  # Verdicts from decide(): built when first read
 
     @property
     def placed(self) -> bool:
