@@ -14,8 +14,11 @@ error. Here:
   never counted as success;
 * ``servererror`` or a task missing from the response → re-posted, at most
   ``max_server_retries`` times, then ``failed``;
-* a whole-request ``RequestBodyTooLarge`` halves the chunk (and every later chunk); a single
-  task that is still too large is ``failed`` with that code;
+* a request holds at most 100 tasks and 1 MB of JSON (Batch's limits): tasks are packed by
+  their serialized size, and a task larger than a request may be is ``failed`` with Batch's
+  code ``RequestBodyTooLarge`` without being sent;
+* a whole-request ``RequestBodyTooLarge`` all the same halves the chunk (and every later
+  chunk); a single task that is still too large is ``failed`` with that code;
 * any other whole-request error (job gone, auth, service down after the pipeline's own
   retries) raises :class:`~batchfed_lab.errors.BatchError`: the caller may simply resubmit.
 
@@ -26,6 +29,7 @@ Commands run the way Batch runs them: *not* under a shell. Our task commands are
 
 from __future__ import annotations
 
+import json
 import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from azure.batch import models as bm
+from azure.batch._utils.model_base import SdkJSONEncoder  # how the SDK writes request bodies
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from ..config.jobs import TaskDefinition
@@ -59,6 +64,8 @@ __all__ = [
 ]
 
 MAX_TASKS_PER_REQUEST = 100  # Batch's limit per addtaskcollection call
+MAX_REQUEST_BYTES = 1024 * 1024  # Batch's limit on an addtaskcollection body
+_ENVELOPE_BYTES = len('{"value": []}')
 TOO_LARGE = "RequestBodyTooLarge"
 TASK_EXISTS = "TaskExists"
 TASK_SELECT = ["id", "state", "executionInfo", "nodeInfo", "creationTime"]
@@ -177,6 +184,7 @@ class _BulkAdd:
     """One bulk add: shared chunk limit (halved on RequestBodyTooLarge) and results."""
 
     def __init__(self, post: Post, max_server_retries: int, chunk_size: int, what: str):
+        self._sizes: dict[int, int] = {}  # id(task) → its JSON size (a retry re-packs the same objects)
         self._post = post
         self._what = what
         self._retries = max_server_retries
@@ -195,9 +203,28 @@ class _BulkAdd:
         while i < len(tasks):
             with self._lock:
                 limit = self._limit
-            chunk = tasks[i : i + limit]
-            i += len(chunk)
-            self._chunk(chunk, attempt)
+            chunk: list[bm.BatchTaskCreateOptions] = []
+            size = _ENVELOPE_BYTES
+            while i < len(tasks) and len(chunk) < limit:
+                task_size = self._size(tasks[i]) + 2  # and the ", " between tasks
+                if _ENVELOPE_BYTES + task_size > MAX_REQUEST_BYTES:
+                    why = f"the task is larger than a request may be ({task_size:,} bytes; Batch takes ≤ 1 MB)"
+                    self._record(TaskAddResult(tasks[i].id, "failed", TOO_LARGE, why))
+                elif chunk and size + task_size > MAX_REQUEST_BYTES:
+                    break
+                else:
+                    chunk.append(tasks[i])
+                    size += task_size
+                i += 1
+            if chunk:
+                self._chunk(chunk, attempt)
+
+    def _size(self, task: bm.BatchTaskCreateOptions) -> int:
+        size = self._sizes.get(id(task))
+        if size is None:
+            size = len(json.dumps(task, cls=SdkJSONEncoder, exclude_readonly=True).encode("utf-8"))
+            self._sizes[id(task)] = size
+        return size
 
     def _chunk(self, chunk: list[bm.BatchTaskCreateOptions], attempt: int) -> None:
         with self._lock:

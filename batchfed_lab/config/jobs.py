@@ -380,7 +380,13 @@ def _expand(job: JobSpecification) -> list[TaskDefinition]:
     for index, spec in enumerate(job.tasks):
         gpu = spec.wants_gpu if spec.wants_gpu is not None else job_gpu
         ib = spec.infiniband if spec.infiniband is not None else bool(job.infiniband)
-        env = {**job.environment_variables, **spec.environment_variables}
+        # tasks without their own variables share the job's mapping: thousands of tasks
+        # must not each copy a large job environment
+        env = (
+            {**job.environment_variables, **spec.environment_variables}
+            if spec.environment_variables
+            else job.environment_variables
+        )
         retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
         wall = spec.max_wall_time or job.max_wall_time
         common: dict[str, Any] = {

@@ -8,11 +8,14 @@ suggests the nearest valid key for a typo. Never a traceback.
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 import re
 import stat
 import types
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +23,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
+from .yaml_loader import Loader as _Loader
+from .yaml_loader import SafeLoader as _SafeLoader  # noqa: F401  (the pure-Python parser; tests check both)
 
 M = TypeVar("M", bound=BaseModel)
 
-MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config file larger than this is refused, not parsed
+# A config file larger than this is refused, not parsed. PyYAML makes a Python object (with
+# two position marks) for every node before the values exist, so the costliest shape — many
+# tiny jobs — takes ~1.2 s of CPU and ~100 MB per MiB on a 2-core VM; 3 MiB validates in ≤ 5 s
+# (bench/config_load.py) and still holds 100,000 short explicit tasks. Larger sweeps belong
+# in a task_factory.
+MAX_CONFIG_BYTES = 3 * 1024 * 1024
+_TOO_LARGE = "split it into several files, or generate tasks with a task_factory"
 
 
 # keys whose values are never echoed back in a message
@@ -104,58 +115,37 @@ def read_text(path: str | os.PathLike[str]) -> str:
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{p.name}: file is larger than {MAX_CONFIG_BYTES} bytes, the limit")
+        raise ConfigError(f"{p.name}: file is larger than {MAX_CONFIG_BYTES} bytes, the limit; {_TOO_LARGE}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p.name}: not UTF-8 text (byte {exc.start})") from None
 
 
-class _NoDuplicateKeys(yaml.constructor.SafeConstructor):
-    """A safe loader's mixin that refuses a key given twice in one mapping (PyYAML would
-    silently keep the last one, e.g. drop a whole ``tasks:`` list). Keys brought in by a
-    ``<<`` merge may still be overridden, as YAML intends."""
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector while a large tree of new objects is built.
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:  # unhashable key: SafeLoader reports it itself
-                    continue
-                if first is not None:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (first given on line {first})", key_node.start_mark
-                    )
-                seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-class _SafeLoader(_NoDuplicateKeys, yaml.SafeLoader):
-    pass
-
-
-# libyaml's parser when PyYAML was built with it: several times faster on a large job file
-# (a 200-job submit spent most of its time in the pure-Python scanner); same safe constructor
-_Loader: type = _SafeLoader
-if getattr(yaml, "__with_libyaml__", False):
-
-    class _CSafeLoader(_NoDuplicateKeys, yaml.CSafeLoader):
-        pass
-
-    _Loader = _CSafeLoader
+    Every 700 new containers it walks the young ones, and ever more often the old ones too,
+    all of them still alive: on a few MiB of YAML that made loading several times slower and
+    super-linear. Reference counting still frees everything; a cycle made meanwhile (a
+    self-referring YAML alias) is collected once the collector runs again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text safely (no object construction); errors name line and column."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: text is larger than {MAX_CONFIG_BYTES} bytes")
+        raise ConfigError(f"{source}: text is larger than {MAX_CONFIG_BYTES} bytes, the limit; {_TOO_LARGE}")
     try:
-        data = yaml.load(text, Loader=_Loader)
+        with no_cyclic_gc():
+            data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "somewhere"
@@ -479,6 +469,7 @@ def validate(model: type[M], data: Any, source: str, *, context: dict[str, Any] 
         raise ConfigError(f"{source}: (top level) = {short_value(data)}: expected a mapping of keys")
     data = drop_blank_keys(data)
     try:
-        return model.model_validate(data, context={"source": source, **(context or {})})
+        with no_cyclic_gc():
+            return model.model_validate(data, context={"source": source, **(context or {})})
     except ValidationError as exc:
         raise ConfigError(validation_problems(exc, model, source, data=data)) from None

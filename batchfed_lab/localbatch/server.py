@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("batchfed_lab.localbatch")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_DISCARD_BYTES = 256 * 1024 * 1024  # a larger body is not even read to be refused
 MAX_LINE_BYTES = 65536  # per request or header line, as the standard library's server
 MAX_HEADERS = 100
 MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
@@ -168,9 +169,24 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ApiError(400, "InvalidHeaderValue", "Content-Length is not a number.") from None
         if length > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body would poison the connection
+            self._discard_body(length)
             raise ApiError(413, "RequestBodyTooLarge", "The request body is too large.")
         return self.rfile.read(length) if length else b""
+
+    def _discard_body(self, length: int) -> None:
+        """Read and drop a body too large to use, so that the client, still sending it, reads
+        the 413 (as from Batch) instead of a broken pipe. Past MAX_DISCARD_BYTES the
+        connection is closed unread: a client that large gets no answer, as from Batch."""
+        if length > MAX_DISCARD_BYTES:
+            self.close_connection = True  # the unread body would poison the connection
+            return
+        left = length
+        while left > 0:
+            block = self.rfile.read(min(left, 1 << 16))
+            if not block:
+                self.close_connection = True
+                return
+            left -= len(block)
 
     def _dispatch(self, request_id: str) -> api.Response:
         raw = self._read_body()

@@ -213,6 +213,15 @@ def cut(text: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------- state machine
+def not_before(at: datetime, latest: float | None) -> datetime:
+    """``at``, or the latest enqueue time already in the target's FIFO when that is later:
+    the recorded times of one job id never go back along its FIFO, whatever the writers'
+    clocks or the moment each of them read its clock before its turn came."""
+    if latest is None or epoch(at) >= latest:
+        return at
+    return utc(float(latest))
+
+
 def ready_at(a: Action) -> float | None:
     """When the action, as head of its FIFO, may next be claimed (None: never).
 

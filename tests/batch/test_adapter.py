@@ -456,3 +456,18 @@ def test_get_account_caches_and_is_thread_safe(localbatch, lb_workspace, monkeyp
     assert not errors
     assert len({id(a) for a in accounts}) == 1 and len(accounts) == 8
     assert accounts[0].requests["POST /jobs"] == 40
+
+
+def test_a_task_larger_than_any_request_fails_alone_with_batchs_reason(account):
+    # 200,000 variables: a > 4 MB body, larger than localbatch reads; its neighbours still go in
+    account.create_pool(idle_spec("huge"))
+    account.create_job("huge-env", "huge")
+    env = {f"V{i}": "x" for i in range(200_000)}
+    tasks = [
+        TaskDefinition(id="small-1", command="true"),
+        TaskDefinition(id="huge", command="true", environment=env),
+        *(TaskDefinition(id=f"small-{i}", command="true") for i in range(2, 120)),
+    ]
+    report = account.add_tasks("huge-env", tasks)
+    assert [(r.task_id, r.code) for r in report.failed] == [("huge", "RequestBodyTooLarge")]
+    assert report.succeeded == 119 and "huge" not in account.task_ids("huge-env")

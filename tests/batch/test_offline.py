@@ -4,6 +4,7 @@ endpoint gives (RequestBodyTooLarge, per-task server errors, 5xx, dead ports).""
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import subprocess
 import sys
@@ -459,3 +460,20 @@ def test_cli_import_does_not_load_the_sdk():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_requests_are_packed_within_one_megabyte_and_an_oversized_task_is_never_sent(fake):
+    def script(method, path, body):
+        if len(json.dumps(body)) > 1024 * 1024:  # as Batch: a larger addtaskcollection is refused whole
+            return 413, batch_error("RequestBodyTooLarge")
+        return 200, {"value": [{"status": "success", "taskId": t["id"]} for t in body["value"]]}
+
+    server, acct = fake(script)
+    big = {f"V{i}": "x" * 90 for i in range(2_500)}  # ~300 KB of variables per task
+    tasks = [TaskDefinition(id=f"t{i:03d}", command="true", environment=big) for i in range(7)]
+    huge = TaskDefinition(id="huge", command="true", environment={f"V{i}": "x" * 90 for i in range(12_000)})
+    report = acct.add_tasks("job", [*tasks[:3], huge, *tasks[3:]])
+    bodies = server.paths("POST", "/addtaskcollection")
+    assert [len(b["value"]) for b in bodies] == [3, 3, 1]  # no request refused, none resent
+    assert [(r.task_id, r.code) for r in report.failed] == [("huge", "RequestBodyTooLarge")]
+    assert len(report.added) == 7

@@ -78,3 +78,15 @@ def test_other_request_lines_get_the_standard_library_answers(localbatch, line, 
     # (an error page without a status line: it cannot know the client speaks HTTP/1.x)
     answer = exchange(localbatch, line)
     assert f"Error code: {code}".encode() in answer
+
+
+def test_an_oversized_body_is_read_and_refused_with_413_on_a_kept_alive_connection(localbatch, account):
+    # the client sends all of it before reading: it must get Batch's 413, not a broken pipe
+    body = b"x" * (6 * 1024 * 1024)
+    head = (
+        f"POST /accounts/{account}/jobs/j/addtaskcollection?api-version=2025-06-01 HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
+    answer = exchange(localbatch, head + body + get(account, "Connection: close"))
+    assert status_of(answer) == 413 and b'"RequestBodyTooLarge"' in answer
+    assert answer.count(b"HTTP/1.1 ") == 2  # the next request on the connection is answered too

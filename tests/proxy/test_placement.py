@@ -351,3 +351,17 @@ def test_a_remembered_job_closed_outside_refuses_the_add_and_the_pool_is_exclude
     (a,) = later.actions()
     assert a.state is ActionState.BLOCKED and "is completed" in a.progress["last_exclusion"]
     stack.client.zap("memo-closed", a.id)
+
+
+def test_a_task_too_large_for_batch_fails_its_action_at_once_with_batchs_reason(stack):
+    # 200,000 variables: more than 4 MB as one task, more than Batch takes in any request
+    stack.federation("toolarge", ["we-native"])
+    stack.start_proxy()
+    env = {f"V{i}": "x" for i in range(200_000)}
+    job = {"id": "huge", "tasks": [{"command": "true", "environment_variables": env}]}
+    (a,) = stack.client.submit("toolarge", {"job_specifications": [job]}).actions()
+    done = (ActionState.FAILED, ActionState.PLACED)
+    wait_for(lambda: stack.client.store.get_action("toolarge", a.id).state in done, 60, "the action to end")
+    failed = stack.client.store.get_action("toolarge", a.id)
+    assert failed.state is ActionState.FAILED and "RequestBodyTooLarge" in failed.error
+    assert failed.errors == 0  # failed at once: no retry, no outage

@@ -200,3 +200,25 @@ def test_list_actions_filters_by_state(store, fed):
     assert [x.target_id for x in store.list_actions(fed, states=ActionState.QUEUED)] == ["b"]
     with pytest.raises(StoreError, match="action states"):
         store.list_actions(fed, states=["lost"])
+
+
+def test_enqueued_times_never_go_back_along_a_target_fifo(backend, clock):
+    # two submitters: the later in the FIFO read its clock earlier (or its clock lags)
+    timed = backend.open(clock=clock)
+    try:
+        timed.create_federation("mono")
+        (first,) = timed.enqueue("mono", [term("seq")])
+        clock.advance(-5)
+        second, other = timed.enqueue("mono", [term("seq"), term("free")])
+        assert second.position == 2 and second.enqueued_at >= first.enqueued_at
+        assert timed.get_action("mono", second.id).enqueued_at == second.enqueued_at  # as recorded
+        assert other.enqueued_at.timestamp() == pytest.approx(clock.now)  # another target keeps its own time
+        # the FIFO drained (idle): a later add still comes after what it ran
+        clock.advance(10)
+        for _ in range(3):
+            timed.mark_done(timed.claim("mono", "w", ttl=30))
+        clock.advance(-10)
+        (third,) = timed.enqueue("mono", [term("seq")])
+        assert third.position == 3 and third.enqueued_at >= second.enqueued_at
+    finally:
+        timed.close()

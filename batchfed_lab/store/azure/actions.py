@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import rules
-from ..records import Action, ActionState, Counts
+from ..records import Action, ActionState, Counts, epoch
 from ..rules import counts_from
 from .entities import (
     INLINE_CHARS,
@@ -21,6 +21,11 @@ from .entities import (
     unpack,
 )
 from .service import AzureService
+
+
+def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
+    """The latest enqueue time a FIFO record carries on to its idle record (none on older ones)."""
+    return {"last_at": live["last_at"]} if live.get("last_at") is not None else {}
 
 
 class ActionTables(AzureService):
@@ -67,23 +72,26 @@ class ActionTables(AzureService):
         self, fid: str, tk: str, live: Any, idle: Any, items: list[tuple[Action, dict[str, Any]]]
     ) -> tuple[list[Any], list[Action]]:
         """Operations that append ``items`` to one target's FIFO, conditional on its FIFO record."""
-        first = int(live["next_seq"]) if live is not None else int(idle["next_seq"]) if idle is not None else 1
+        record = live if live is not None else idle
+        first = int(record["next_seq"]) if record is not None else 1
+        # the record keeps the FIFO's latest enqueue time ("last_at"): times never go back along it
+        latest = record.get("last_at") if record is not None else None
         ops: list[Any] = []
         placed = []
         for n, (a, fields) in enumerate(items):
-            a = a.replace(position=first + n)
+            a = a.replace(position=first + n, enqueued_at=rules.not_before(a.enqueued_at, latest))
+            latest = epoch(a.enqueued_at)
             placed.append(a)
             ent = self._action_entity(fid, a, None, fields)
             ops.append(("create", ent))
             ops.append(("create", {"PartitionKey": fid, "RowKey": f"U~{a.id}", "t": tk, "seq": a.position}))
         nxt = first + len(items)
         if live is not None:
-            ops.append(("update", {**live, "next_seq": nxt}, replace_if(etag_of(live))))
+            ops.append(("update", {**live, "next_seq": nxt, "last_at": latest}, replace_if(etag_of(live))))
         else:
             ready = rules.ready_at(placed[0])
-            ops.append(
-                ("create", {"PartitionKey": fid, "RowKey": f"T~{tk}", "next_seq": nxt, "head_seq": first, "ready_at": ready})
-            )
+            fifo = {"next_seq": nxt, "head_seq": first, "ready_at": ready, "last_at": latest}
+            ops.append(("create", {"PartitionKey": fid, "RowKey": f"T~{tk}", **fifo}))
             if idle is not None:
                 ops.append(("delete", {"PartitionKey": fid, "RowKey": f"I~{tk}"}, delete_if(etag_of(idle))))
         return ops, placed
@@ -96,7 +104,7 @@ class ActionTables(AzureService):
             return [("update", {**live, "head_seq": head + 1, "ready_at": now}, replace_if(etag))]
         return [
             ("delete", {"PartitionKey": fid, "RowKey": live["RowKey"]}, delete_if(etag)),
-            ("upsert", {"PartitionKey": fid, "RowKey": "I" + live["RowKey"][1:], "next_seq": nxt}, REPLACE),
+            ("upsert", {"PartitionKey": fid, "RowKey": "I" + live["RowKey"][1:], "next_seq": nxt, **_last_at(live)}, REPLACE),
         ]
 
     # ------------------------------------------------------------------ reading actions

@@ -165,20 +165,21 @@ class SqliteStore(SqliteDatabase, Store):
         out = []
         with self._tx() as c:
             fed = federation_from_row(self._federation_row(c, fid))
-            fifo: dict[str, list[Any]] = {}  # target key → [next position, has a head, active before this batch]
+            # target key → [next position, has a head, active before this batch, latest enqueue time]
+            fifo: dict[str, list[Any]] = {}
             for a, text in zip(actions, payloads):
                 key = rules.target_key(a.target_id)
                 if key not in fifo:
-                    last, active = c.execute(
-                        f"SELECT max(seq), (SELECT count(*) FROM actions WHERE federation_id = ?1 AND target_key = ?2 "
-                        f"AND {ACTIVE_SQL}) FROM actions WHERE federation_id = ?1 AND target_key = ?2",
+                    last, latest, active = c.execute(
+                        f"SELECT max(seq), max(enqueued_at), (SELECT count(*) FROM actions WHERE federation_id = ?1 "
+                        f"AND target_key = ?2 AND {ACTIVE_SQL}) FROM actions WHERE federation_id = ?1 AND target_key = ?2",
                         (fid, key),
                     ).fetchone()
-                    fifo[key] = [(last or 0) + 1, bool(active), bool(active)]
+                    fifo[key] = [(last or 0) + 1, bool(active), bool(active), latest]
                 state = fifo[key]
                 if needs_unique_check(a, fed) and (state[2] or self._located(c, fid, key)):
                     raise in_use_error(a)
-                a = a.replace(position=state[0])
+                a = a.replace(position=state[0], enqueued_at=rules.not_before(a.enqueued_at, state[3]))
                 doc = rules.action_doc(a, None, payload_text=text)
                 doc["ready_at"] = None if state[1] else rules.ready_at(a)  # the first active one is the head
                 c.execute(INSERT_ACTION, doc)
