@@ -4,9 +4,11 @@ proxy deployed on Azure (create, destroy)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..results import TextOutput
+from . import stackstate
 from .base import ClientBase
 
 if TYPE_CHECKING:
@@ -74,19 +76,68 @@ class ProxiesMixin(ClientBase):
 
     def up(self, *, config: Any = None) -> dict[str, Any]:
         """Bring the embedded stack up: localbatch, then the proxy (each idempotent).
-        Returns ``{"localbatch": LocalBatchInfo, "proxy": ProxyProcess, "started": bool}``."""
+
+        The proxy options come from ``config`` (federation.yaml), else from the last ``up``
+        given one, else the defaults; a bad config is refused before anything starts, and a
+        failed start stops the localbatch this call started. Returns ``{"localbatch":
+        LocalBatchInfo, "proxy": ProxyProcess, "started": bool, "localbatch_started": bool,
+        "config": str | None, "config_source": "given" | "last up" | "running" | "defaults",
+        "suspended": bool, "warnings": [str]}``."""
         from .. import localbatch
 
+        chosen, source, warnings = self._proxy_config(config)
+        before = localbatch.info(self.workspace.path)
         lb = localbatch.start(self.workspace)
-        proxy, started = self.proxy_start(config=config)
-        return {"localbatch": lb, "proxy": proxy, "started": started}
+        lb_started = before is None or before.pid != lb.pid
+        try:
+            proxy, started = self.proxy_start(config=chosen)
+        except BaseException:
+            if lb_started:
+                localbatch.stop(self.workspace)
+            raise
+        if lb_started or started:
+            stackstate.mark_started(self.workspace)
+        if chosen is not None and source == "given" and started:
+            stackstate.remember_config(self.workspace, chosen)
+        if not started:
+            source = "running"
+            warnings += _running_keeps(proxy.config, chosen)
+        return {
+            "localbatch": lb,
+            "proxy": proxy,
+            "started": started,
+            "localbatch_started": lb_started,
+            "config": proxy.config if not started else (str(chosen) if chosen else None),
+            "config_source": source,
+            "suspended": self.store.is_suspended(),
+            "warnings": warnings,
+        }
+
+    def _proxy_config(self, config: Any) -> tuple[Path | None, str, list[str]]:
+        """The federation.yaml ``up`` runs the proxy with (validated), where it came from, and
+        what to warn about."""
+        from ..config import load_federation
+
+        if config is not None:
+            path = Path(config).expanduser().absolute()
+            load_federation(path)
+            return path, "given", []
+        last = stackstate.remembered_config(self.workspace)
+        if last is None:
+            return None, "defaults", []
+        if not last.is_file():
+            return None, "defaults", [f"{last} (the last up's) is gone: the proxy runs with default options"]
+        load_federation(last)
+        return last, "last up", []
 
     def down(self) -> dict[str, Any]:
         """Stop every proxy of the workspace, then localbatch (its task processes too)."""
         from .. import localbatch, proxy
 
         stopped = proxy.stop(self.workspace, all=True)  # this machine's: a proxy elsewhere keeps running
-        return {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
+        res = {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
+        stackstate.forget_started(self.workspace)
+        return res
 
     # -- the proxy on Azure ------------------------------------------------------------
     def proxy_create(self, *, config: Any, standby: int = 0, what_if: bool = False, azure: Any = None) -> DeployReport:
@@ -106,3 +157,11 @@ class ProxiesMixin(ClientBase):
         from .. import deploy
 
         return deploy.destroy(self.workspace, self.store, config, standby=standby, what_if=what_if, purge=purge, azure=azure)
+
+
+def _running_keeps(running: str | None, asked: Path | None) -> list[str]:
+    """A running proxy is not restarted by ``up``: say so when other options were asked for."""
+    if asked is None or (running is not None and Path(running) == asked):
+        return []
+    was = running or "the defaults"
+    return [f"the running proxy keeps the options of {was}; `down`, then `up --config {asked}`, applies {asked}"]
