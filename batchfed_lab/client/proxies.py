@@ -130,12 +130,17 @@ class ProxiesMixin(ClientBase):
         load_federation(last)
         return last, "last up", []
 
-    def down(self) -> dict[str, Any]:
-        """Stop every proxy of the workspace, then localbatch (its task processes too)."""
+    def down(self, *, if_started_here: bool = False) -> dict[str, Any]:
+        """Stop every proxy of the workspace, then localbatch (its task processes too).
+        ``if_started_here``: only if this process started the stack (``up``); otherwise it is
+        left running (``left_running``), as a notebook should leave a stack it did not start."""
         from .. import localbatch, proxy
 
+        if if_started_here and not stackstate.started_here(self.workspace):
+            running = bool(proxy.running(self.workspace)) or localbatch.info(self.workspace.path) is not None
+            return {"proxies": [], "localbatch": False, "left_running": running}
         stopped = proxy.stop(self.workspace, all=True)  # this machine's: a proxy elsewhere keeps running
-        res = {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
+        res = {"proxies": stopped, "localbatch": localbatch.stop(self.workspace), "left_running": False}
         stackstate.forget_started(self.workspace)
         return res
 

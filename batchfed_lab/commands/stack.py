@@ -47,6 +47,9 @@ def _options(res: dict[str, Any]) -> str:
 
 
 def down(c: Client, a: SimpleNamespace) -> Result:
-    res = c.down()
+    res = c.down(if_started_here=a.if_started_here)
+    if res["left_running"]:
+        text = "left running: this process did not start the stack (`down` without --if-started-here stops it)"
+        return done(text, res, res)
     text = f"stopped proxies: {', '.join(res['proxies']) or 'none'}; localbatch: {'stopped' if res['localbatch'] else 'was not running'}"
     return done(text, res, res)
