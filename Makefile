@@ -70,14 +70,20 @@ bench: venv azurite
 	echo; echo "every benchmark met its targets"
 
 # lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on
-# 127.0.0.1 opened on 01-quickstart (it prints its URL with the token); the stack goes down with it.
-LAB_WS := $(CURDIR)/notebooks/.workspaces/01-quickstart
+# 127.0.0.1 opened on 01-quickstart (it prints its URL with the token). Its kernels get that
+# workspace (BATCHFED_HOME) and a file (BATCHFED_LAB_STACKS) where every `up` or `proxy start` of
+# theirs notes its workspace; on exit (Ctrl-C twice) every stack noted there is brought down.
+LAB_WS ?= $(CURDIR)/notebooks/.workspaces/01-quickstart
+JUPYTER ?= $(VENV)/bin/jupyter
 AS_ROOT = $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: venv
-	BATCHFED_HOME=$(LAB_WS) $(VENV)/bin/batchfed up --config notebooks/federation.yaml
-	@trap 'BATCHFED_HOME=$(LAB_WS) $(VENV)/bin/batchfed down' EXIT; trap 'exit 130' INT TERM; \
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-	  --LabApp.default_url=/lab/tree/01-quickstart.ipynb $(AS_ROOT)
+	@stacks=$$(mktemp); echo "$(LAB_WS)" >"$$stacks"; \
+	trap 'sort -u "$$stacks" | while IFS= read -r ws; do BATCHFED_HOME="$$ws" $(VENV)/bin/batchfed down; done; rm -f "$$stacks"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	echo "starting the embedded stack in $(LAB_WS)"; \
+	BATCHFED_HOME="$(LAB_WS)" $(VENV)/bin/batchfed up --config notebooks/federation.yaml || exit 1; \
+	BATCHFED_HOME="$(LAB_WS)" BATCHFED_LAB_STACKS="$$stacks" $(JUPYTER) lab --notebook-dir=notebooks \
+	  --ServerApp.ip=127.0.0.1 --LabApp.default_url=/lab/tree/01-quickstart.ipynb $(AS_ROOT)
 
 # demo: run 01-quickstart headless (papermill, a temporary workspace and kernelspec of this venv)
 # and print its placement table; every process it started is stopped, the temp folder removed.

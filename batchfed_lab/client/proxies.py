@@ -26,7 +26,10 @@ class ProxiesMixin(ClientBase):
         Returns ``(proxy, started)``."""
         from .. import proxy
 
-        return proxy.start(self.workspace, config=config, standby=standby)
+        res = proxy.start(self.workspace, config=config, standby=standby)
+        if res[1]:
+            stackstate.note_for_lab(self.workspace)
+        return res
 
     def proxy_stop(self, *, all: bool = False, proxy_id: str | None = None, timeout: float = 40.0) -> list[str]:
         """Stop a proxy wherever it runs; returns the stopped ids. One of this machine is
