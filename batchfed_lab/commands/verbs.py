@@ -109,7 +109,10 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         ("destroy",),
         "remove a federation and all its metadata (Batch jobs are kept)",
-        (FED,),
+        (
+            FED,
+            Param("delete_jobs", ("--delete-jobs",), kind="flag", help="first delete the Batch jobs the federation placed"),
+        ),
         destroy_federation,
         destructive="destroy federation {federation_id} and all its metadata?",
     ),
