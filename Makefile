@@ -14,11 +14,13 @@ PYTEST_ARGS ?=
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): pyproject.toml
+	@echo "creating $(VENV) and installing batchfed_lab with its extras (pip, about a minute on a fresh machine) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install $(PIP_Q) --upgrade pip 2>/dev/null || true
 	$(PY) -m pip install $(PIP_Q) -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import batchfed_lab, pytest, pydantic, azure.batch" || (echo "python environment is incomplete" >&2; exit 1)
 	@touch $@
+	@echo "$(VENV) is ready"
 
 # Azurite (Azure Storage emulator) from the npm registry, pinned in package.json.
 azurite: $(NODE_STAMP)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,3 +89,32 @@ def test_ctrl_c_on_make_lab_stops_every_stack_its_kernels_started(tmp_path: Path
     )
     assert "starting the embedded stack" in out
     assert not Path(kernel["stacks"]).exists(), "the lab's list of stacks is removed"
+
+
+def _prerequisites(target: str) -> set[str]:
+    for line in (REPO / "Makefile").read_text().splitlines():
+        if line.startswith(f"{target}:"):
+            return set(line.split(":", 1)[1].split())
+    raise AssertionError(f"no target {target!r} in the Makefile")
+
+
+def test_the_readme_says_what_each_make_target_installs() -> None:
+    """Issue 20, point 23: the README said `make lab` installs Azurite; its target does not."""
+    text = (REPO / "README.md").read_text().split("## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    prose = text.split("```", 2)[2]
+    claims = [c for c in re.split(r"[.;] ", prose.replace("\n", " ")) if "Azurite" in c and "install" in c]
+    assert claims, "the README says who installs Azurite"
+    for clause in claims:
+        for target in ("lab", "test"):
+            named = f"`make {target}`" in clause or "Both commands" in clause
+            assert not named or "azurite" in _prerequisites(target), (target, clause)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_the_venv_build_says_what_it_is_doing(tmp_path: Path) -> None:
+    """Issue 20, point 23: the 30-40 s venv build printed nothing."""
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "venv", f"VENV={tmp_path / 'v'}"], cwd=REPO, capture_output=True, text=True
+    )
+    first = dry.stdout.splitlines()[0]
+    assert first.startswith("echo ") and "installing" in first and "pip" in first, dry.stdout
