@@ -14,11 +14,13 @@ PYTEST_ARGS ?=
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): pyproject.toml
+	@echo "creating $(VENV) and installing batchfed_lab with its extras (pip, about a minute on a fresh machine) ..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install $(PIP_Q) --upgrade pip 2>/dev/null || true
 	$(PY) -m pip install $(PIP_Q) -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import batchfed_lab, pytest, pydantic, azure.batch" || (echo "python environment is incomplete" >&2; exit 1)
 	@touch $@
+	@echo "$(VENV) is ready"
 
 # Azurite (Azure Storage emulator) from the npm registry, pinned in package.json.
 azurite: $(NODE_STAMP)
@@ -70,14 +72,20 @@ bench: venv azurite
 	echo; echo "every benchmark met its targets"
 
 # lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on
-# 127.0.0.1 opened on 01-quickstart (it prints its URL with the token); the stack goes down with it.
-LAB_WS := $(CURDIR)/notebooks/.workspaces/01-quickstart
+# 127.0.0.1 opened on 01-quickstart (it prints its URL with the token). Its kernels get that
+# workspace (BATCHFED_HOME) and a file (BATCHFED_LAB_STACKS) where every `up` or `proxy start` of
+# theirs notes its workspace; on exit (Ctrl-C twice) every stack noted there is brought down.
+LAB_WS ?= $(CURDIR)/notebooks/.workspaces/01-quickstart
+JUPYTER ?= $(VENV)/bin/jupyter
 AS_ROOT = $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: venv
-	BATCHFED_HOME=$(LAB_WS) $(VENV)/bin/batchfed up --config notebooks/federation.yaml
-	@trap 'BATCHFED_HOME=$(LAB_WS) $(VENV)/bin/batchfed down' EXIT; trap 'exit 130' INT TERM; \
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-	  --LabApp.default_url=/lab/tree/01-quickstart.ipynb $(AS_ROOT)
+	@stacks=$$(mktemp); echo "$(LAB_WS)" >"$$stacks"; \
+	trap 'sort -u "$$stacks" | while IFS= read -r ws; do BATCHFED_HOME="$$ws" $(VENV)/bin/batchfed down; done; rm -f "$$stacks"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	echo "starting the embedded stack in $(LAB_WS)"; \
+	BATCHFED_HOME="$(LAB_WS)" $(VENV)/bin/batchfed up --config notebooks/federation.yaml || exit 1; \
+	BATCHFED_HOME="$(LAB_WS)" BATCHFED_LAB_STACKS="$$stacks" $(JUPYTER) lab --notebook-dir=notebooks \
+	  --ServerApp.ip=127.0.0.1 --LabApp.default_url=/lab/tree/01-quickstart.ipynb $(AS_ROOT)
 
 # demo: run 01-quickstart headless (papermill, a temporary workspace and kernelspec of this venv)
 # and print its placement table; every process it started is stopped, the temp folder removed.

@@ -87,6 +87,7 @@ class DestroyResult:
 
     report: DestroyReport
     warnings: tuple[str, ...] = ()
+    deleted_jobs: int = 0  # Batch jobs (and job schedules) deleted with ``delete_jobs``
 
 
 @dataclass(frozen=True)

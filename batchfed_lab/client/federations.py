@@ -23,20 +23,32 @@ class FederationsMixin(ClientBase):
         """Create a federation; one that exists already is an error unless ``force``."""
         return self.store.create_federation(federation_id, unique_job_ids=unique_job_ids, force=force)
 
-    def destroy_federation(self, federation_id: str) -> DestroyResult:
-        """Remove the federation and all its metadata (never deletes Batch jobs). Warns when
-        actions were still queued or jobs still located."""
+    def destroy_federation(self, federation_id: str, *, delete_jobs: bool = False) -> DestroyResult:
+        """Remove the federation and all its metadata. Its Batch jobs are kept (a warning counts
+        them) unless ``delete_jobs``: then each job and job schedule it placed is deleted first.
+        Warns when actions were still queued or blocked."""
+        from ..store import ActionKind
+
+        deleted = 0
+        if delete_jobs:
+            for loc in self.store.get_locations(federation_id, None):
+                acct = self.account(loc.batch_service_url)
+                gone = (
+                    acct.delete_job_schedule(loc.job_id) if loc.kind is ActionKind.JOB_SCHEDULE else acct.delete_job(loc.job_id)
+                )
+                deleted += int(gone)
         report = self.store.destroy_federation(federation_id)
         warnings = []
         if report.active_actions:
             warnings.append(f"{report.active_actions} queued or blocked action(s) of {report.federation_id} were dropped")
-        if report.locations:
+        if report.locations and not delete_jobs:
             warnings.append(
-                f"{report.locations} job location(s) of {report.federation_id} were forgotten; their Batch jobs were not deleted"
+                f"{report.locations} Batch job(s) of {report.federation_id} still exist and are no longer tracked; "
+                f"`destroy {report.federation_id} --delete-jobs` deletes them with the federation"
             )
         for w in warnings:
             log.info(w)  # returned to the caller too: surfaces show it once
-        return DestroyResult(report, tuple(warnings))
+        return DestroyResult(report, tuple(warnings), deleted)
 
     def federations(self) -> list[Federation]:
         return self.store.list_federations()

@@ -4,9 +4,11 @@ proxy deployed on Azure (create, destroy)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..results import TextOutput
+from . import stackstate
 from .base import ClientBase
 
 if TYPE_CHECKING:
@@ -24,7 +26,10 @@ class ProxiesMixin(ClientBase):
         Returns ``(proxy, started)``."""
         from .. import proxy
 
-        return proxy.start(self.workspace, config=config, standby=standby)
+        res = proxy.start(self.workspace, config=config, standby=standby)
+        if res[1]:
+            stackstate.note_for_lab(self.workspace)
+        return res
 
     def proxy_stop(self, *, all: bool = False, proxy_id: str | None = None, timeout: float = 40.0) -> list[str]:
         """Stop a proxy wherever it runs; returns the stopped ids. One of this machine is
@@ -74,19 +79,73 @@ class ProxiesMixin(ClientBase):
 
     def up(self, *, config: Any = None) -> dict[str, Any]:
         """Bring the embedded stack up: localbatch, then the proxy (each idempotent).
-        Returns ``{"localbatch": LocalBatchInfo, "proxy": ProxyProcess, "started": bool}``."""
+
+        The proxy options come from ``config`` (federation.yaml), else from the last ``up``
+        given one, else the defaults; a bad config is refused before anything starts, and a
+        failed start stops the localbatch this call started. Returns ``{"localbatch":
+        LocalBatchInfo, "proxy": ProxyProcess, "started": bool, "localbatch_started": bool,
+        "config": str | None, "config_source": "given" | "last up" | "running" | "defaults",
+        "suspended": bool, "warnings": [str]}``."""
         from .. import localbatch
 
+        chosen, source, warnings = self._proxy_config(config)
+        before = localbatch.info(self.workspace.path)
         lb = localbatch.start(self.workspace)
-        proxy, started = self.proxy_start(config=config)
-        return {"localbatch": lb, "proxy": proxy, "started": started}
+        lb_started = before is None or before.pid != lb.pid
+        try:
+            proxy, started = self.proxy_start(config=chosen)
+        except BaseException:
+            if lb_started:
+                localbatch.stop(self.workspace)
+            raise
+        if lb_started or started:
+            stackstate.mark_started(self.workspace)
+        if chosen is not None and source == "given" and started:
+            stackstate.remember_config(self.workspace, chosen)
+        if not started:
+            source = "running"
+            warnings += _running_keeps(proxy.config, chosen)
+        return {
+            "localbatch": lb,
+            "proxy": proxy,
+            "started": started,
+            "localbatch_started": lb_started,
+            "config": proxy.config if not started else (str(chosen) if chosen else None),
+            "config_source": source,
+            "suspended": self.store.is_suspended(),
+            "warnings": warnings,
+        }
 
-    def down(self) -> dict[str, Any]:
-        """Stop every proxy of the workspace, then localbatch (its task processes too)."""
+    def _proxy_config(self, config: Any) -> tuple[Path | None, str, list[str]]:
+        """The federation.yaml ``up`` runs the proxy with (validated), where it came from, and
+        what to warn about."""
+        from ..config import load_federation
+
+        if config is not None:
+            path = Path(config).expanduser().absolute()
+            load_federation(path)
+            return path, "given", []
+        last = stackstate.remembered_config(self.workspace)
+        if last is None:
+            return None, "defaults", []
+        if not last.is_file():
+            return None, "defaults", [f"{last} (the last up's) is gone: the proxy runs with default options"]
+        load_federation(last)
+        return last, "last up", []
+
+    def down(self, *, if_started_here: bool = False) -> dict[str, Any]:
+        """Stop every proxy of the workspace, then localbatch (its task processes too).
+        ``if_started_here``: only if this process started the stack (``up``); otherwise it is
+        left running (``left_running``), as a notebook should leave a stack it did not start."""
         from .. import localbatch, proxy
 
+        if if_started_here and not stackstate.started_here(self.workspace):
+            running = bool(proxy.running(self.workspace)) or localbatch.info(self.workspace.path) is not None
+            return {"proxies": [], "localbatch": False, "left_running": running}
         stopped = proxy.stop(self.workspace, all=True)  # this machine's: a proxy elsewhere keeps running
-        return {"proxies": stopped, "localbatch": localbatch.stop(self.workspace)}
+        res = {"proxies": stopped, "localbatch": localbatch.stop(self.workspace), "left_running": False}
+        stackstate.forget_started(self.workspace)
+        return res
 
     # -- the proxy on Azure ------------------------------------------------------------
     def proxy_create(self, *, config: Any, standby: int = 0, what_if: bool = False, azure: Any = None) -> DeployReport:
@@ -106,3 +165,11 @@ class ProxiesMixin(ClientBase):
         from .. import deploy
 
         return deploy.destroy(self.workspace, self.store, config, standby=standby, what_if=what_if, purge=purge, azure=azure)
+
+
+def _running_keeps(running: str | None, asked: Path | None) -> list[str]:
+    """A running proxy is not restarted by ``up``: say so when other options were asked for."""
+    if asked is None or (running is not None and Path(running) == asked):
+        return []
+    was = running or "the defaults"
+    return [f"the running proxy keeps the options of {was}; `down`, then `up --config {asked}`, applies {asked}"]

@@ -36,7 +36,7 @@ def create_federation(c: Client, a: SimpleNamespace) -> Result:
 
 
 def destroy_federation(c: Client, a: SimpleNamespace) -> Result:
-    res = c.destroy_federation(a.federation_id)
+    res = c.destroy_federation(a.federation_id, delete_jobs=a.delete_jobs)
     r = res.report
     data = {
         "federation_id": r.federation_id,
@@ -44,8 +44,11 @@ def destroy_federation(c: Client, a: SimpleNamespace) -> Result:
         "actions": r.actions,
         "active_actions": r.active_actions,
         "locations": r.locations,
+        "deleted_jobs": res.deleted_jobs,
     }
-    text = f"federation {r.federation_id} destroyed ({r.pools} pool(s), {r.actions} action(s), {r.locations} location(s) removed)"
+    # the store forgets where jobs live; the jobs themselves are kept in Batch unless deleted
+    jobs = f"{res.deleted_jobs} Batch job(s) deleted" if a.delete_jobs else f"{r.locations} Batch job(s) kept"
+    text = f"federation {r.federation_id} destroyed ({r.pools} pool(s), {r.actions} action(s) removed; {jobs})"
     return done(text, res, data, res.warnings)
 
 

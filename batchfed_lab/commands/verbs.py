@@ -109,7 +109,10 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         ("destroy",),
         "remove a federation and all its metadata (Batch jobs are kept)",
-        (FED,),
+        (
+            FED,
+            Param("delete_jobs", ("--delete-jobs",), kind="flag", help="first delete the Batch jobs the federation placed"),
+        ),
         destroy_federation,
         destructive="destroy federation {federation_id} and all its metadata?",
     ),
@@ -305,7 +308,20 @@ VERBS: tuple[Verb, ...] = (
         output,
     ),
     Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), up, root=True),
-    Verb(("down",), "stop every proxy and localbatch of the workspace (no orphans)", (), down, root=True),
+    Verb(
+        ("down",),
+        "stop every proxy and localbatch of the workspace (no orphans)",
+        (
+            Param(
+                "if_started_here",
+                ("--if-started-here",),
+                kind="flag",
+                help="only if this process (kernel) started the stack with up; else leave it running",
+            ),
+        ),
+        down,
+        root=True,
+    ),
 )
 
 #: word groups and their default verb (``%fed jobs FED`` = ``%fed jobs list FED``); ``root``: the CLI

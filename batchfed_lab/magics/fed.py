@@ -17,9 +17,11 @@ flow mappings ``{a: b}`` and names that are not user variables.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from argparse import ArgumentTypeError
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -143,7 +145,7 @@ class FedMagics(Magics):
         for n in (2, 1):
             if len(words) >= n and words[:n] in by_path:
                 return TextOutput(by_path[words[:n]].format_help())
-        return TextOutput(commands.usage_text())
+        return TextOutput(commands.usage_text() + USE_HELP)
 
     # -- the magic -------------------------------------------------------------------
     @line_cell_magic
@@ -153,6 +155,8 @@ class FedMagics(Magics):
             argv = commands.with_default_verb(shlex.split(line, comments=True))
         except ValueError as exc:  # unbalanced quotes
             raise UsageError(f"%fed: cannot split the arguments: {exc}") from None
+        if argv[:1] == ["use"]:
+            return self._use(argv[1:])
         if not argv or "-h" in argv or "--help" in argv or argv[0] == "help":
             return self._help(argv[1:] if argv and argv[0] == "help" else argv)
         top, _ = self._parser()
@@ -188,6 +192,18 @@ class FedMagics(Magics):
         print(result.text)
         return None
 
+    # -- %fed use: the notebook's workspace ----------------------------------------------
+    def _use(self, argv: list[str]) -> None:
+        """Set ``$BATCHFED_HOME`` of this kernel, so ``%fed``, ``connect()`` and ``!batchfed``
+        all use the workspace; a relative path starts at the kernel's folder."""
+        if len(argv) > 1 or any(a.startswith("-") for a in argv):
+            raise UsageError(f"%fed use {' '.join(argv)}: give one workspace folder (or none to show it)")
+        if argv:
+            if not self._own_client:
+                raise UsageError("%fed use: this %fed was given its client; connect another one instead")
+            os.environ["BATCHFED_HOME"] = str(Path(argv[0]).expanduser().absolute())
+        print(f"workspace: {default_home().expanduser().absolute()}")
+
     @staticmethod
     def _print_stream(stream: Any) -> None:
         """Print text as it arrives (``--follow``) until it ends; interrupting the kernel ends it."""
@@ -206,4 +222,10 @@ class FedMagics(Magics):
         return any(p.dest == dest and p.kind == "multi" for p in verb.params)
 
 
-FedMagics.fed.__doc__ = dedent(commands.usage_text())
+USE_HELP = """
+
+`%fed use [PATH]` chooses this kernel's workspace (it sets $BATCHFED_HOME, so %fed,
+batchfed_lab.connect() and !batchfed all use it; a relative PATH starts at the notebook's
+folder); without PATH it shows the workspace in use."""
+
+FedMagics.fed.__doc__ = dedent(commands.usage_text() + USE_HELP)

@@ -78,6 +78,8 @@ def _clone(tmp: Path) -> Path:
     """What a fresh clone brings that the commands use (the package itself is installed)."""
     clone = tmp / "clone"
     shutil.copytree(ROOT / "docs" / "examples", clone / "docs" / "examples")
+    (clone / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "federation.yaml", clone / "notebooks")
     return clone
 
 
@@ -128,14 +130,14 @@ def test_quickstart_notebook_cells_work_as_written(tmp_path: Path) -> None:
     from IPython.utils.capture import capture_output
 
     lines = [ln for ln in block("quickstart.md", "## 3. The same in a notebook", "python").splitlines() if ln.strip()]
-    assert lines[0] == "%load_ext batchfed_lab" and lines[-1] == "%fed down"
+    assert lines[0] == "%load_ext batchfed_lab" and lines[-1] == "%fed down --if-started-here"
     clone = _clone(tmp_path)
     ws = tmp_path / "ws"
     cwd = os.getcwd()
     shown = []
     with ipython_shell(tmp_path / "ipython", ws) as ip:
         try:
-            os.chdir(clone)
+            os.chdir(clone / "notebooks")  # a notebook of `make lab` runs in notebooks/
             for line in lines:
                 with capture_output() as out:
                     result = ip.run_cell(line)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stack import wait_until, workspace_pids
+from stack import batchfed_exe, wait_until, workspace_pids
 
 from batchfed_lab import Submission
 
@@ -19,16 +20,27 @@ def readme_cells() -> list[str]:
 
 
 def test_notebook_example(ip: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a new notebook of `make lab` (issue 20, point 19): the kernel's folder is notebooks/,
+    its BATCHFED_HOME the lab's workspace, where `make lab` has started the stack."""
+    from IPython.utils.capture import capture_output
+
     monkeypatch.setenv("BATCHFED_HOME", str(tmp_path / "ws"))
-    monkeypatch.chdir(ROOT)
+    lab_up = subprocess.run(
+        [*batchfed_exe(), "up", "--config", "notebooks/federation.yaml"], cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+    assert lab_up.returncode == 0, lab_up.stderr
+    monkeypatch.chdir(ROOT / "notebooks")
     cells = readme_cells()
     assert len([line for line in cells[0].splitlines() if line.strip()]) == 5  # "five lines"
     try:
         results = []
         for cell in cells:
-            r = ip.run_cell(cell)
+            with capture_output() as shown:
+                r = ip.run_cell(cell)
             assert r.success, (cell, r.error_in_exec or r.error_before_exec)
             results.append(r.result)
+            if cell is cells[0]:
+                assert "already running" in shown.stdout and not shown.stderr, (shown.stdout, shown.stderr)
         assert isinstance(results[0], Submission) and results[0].status()["state"].tolist() == ["placed", "placed"]
         assert results[0].status().set_index("job_id").loc["train", "location"] == "eastus"
         assert results[1].strip() == "training on eus-gpu"  # the last line of the second cell

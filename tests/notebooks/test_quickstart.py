@@ -83,3 +83,58 @@ def test_placement_view_and_plots_render(run):
     assert "batchfed-submission" in html and "hello-westeurope-" in html
     pngs = [o for o in run.outputs() if "image/png" in (o.get("data") or {})]
     assert len(pngs) == 3, "capacity over time, placements, latency histogram"
+
+
+def test_teardown_stops_the_stack_the_notebook_started(run):
+    """Issue 20, point 22: under papermill the notebook started its stack, so its last cell stops it."""
+    out = "".join(o.get("text", "") for o in run.cell("widgets.stop_all()").outputs)
+    assert "stopped proxies: proxy-1; localbatch: stopped" in out, out
+
+
+def test_teardown_leaves_a_stack_it_did_not_start(tmp_path):
+    """Issue 20, point 22: `make lab` starts the stack in 01-quickstart's workspace before any
+    kernel; Run All must not take it down while JupyterLab keeps running."""
+    import os
+    import subprocess
+
+    import nbformat
+    from nbrun import NOTEBOOKS
+    from stack import batchfed_exe
+
+    ws = tmp_path / "ws-01-quickstart"
+    env = {**os.environ, "BATCHFED_HOME": str(ws)}
+    up = subprocess.run([*batchfed_exe(), "up", "--config", str(NOTEBOOKS / "federation.yaml")], env=env, capture_output=True, timeout=90)
+    assert up.returncode == 0, up.stderr
+    nb = nbformat.read(NOTEBOOKS / "01-quickstart.ipynb", as_version=4)
+    keep = ("# Parameters", "import os", "%fed up", "widgets.stop_all()")
+    nb.cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(keep)]
+    assert len(nb.cells) == len(keep)
+    run = execute("01-quickstart", tmp_path, source=nb, probes=False)  # brings the stack down afterwards
+    assert "already running" in "".join(o.get("text", "") for o in run.cell("%fed up").outputs)
+    out = "".join(o.get("text", "") for o in run.cell("widgets.stop_all()").outputs)
+    assert out.startswith("left running"), out
+
+
+def test_first_cell_lists_the_steps_in_order():
+    """Issue 20, point 21: a line starting "4." inside a paragraph made the list render 1, 3, 2, 5."""
+    import mistune
+    import nbformat
+    from nbrun import NOTEBOOKS
+
+    nb = nbformat.read(NOTEBOOKS / "01-quickstart.ipynb", as_version=4)
+    html = mistune.html(nb.cells[0].source)
+    items = re.findall(r"<li>(.*?)</li>", html, re.S)
+    assert [i.split()[0] for i in items] == ["start", "create", "watch", "submit", "watch", "read", "plots", "clean"], html
+    assert "<ol>" in html and "<ol start" not in html and not re.search(r"\d\. \w", " ".join(items)), html
+    for section in range(1, 9):  # each step is a section of the notebook
+        assert any(c.source.startswith(f"## {section}. ") for c in nb.cells if c.cell_type == "markdown"), section
+
+
+def test_a_rerun_deletes_the_earlier_runs_jobs_with_its_federation():
+    """Issue 20, point 21: a re-run destroys the earlier federation without a contradicting warning."""
+    import nbformat
+    from nbrun import NOTEBOOKS
+
+    nb = nbformat.read(NOTEBOOKS / "01-quickstart.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and "%fed destroy" in c.source]
+    assert "%fed destroy {federation} --delete-jobs -y" in cell.source
