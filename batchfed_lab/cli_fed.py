@@ -29,6 +29,12 @@ class _OneLineUsage(click.UsageError):
         click.echo(f"error: {self.format_message()}{where}", err=True)
 
 
+# every command carries its help names itself: click builds a command's help option once, from
+# the first context made for it, and a context made on a subcommand alone (a test, completion)
+# would otherwise fix it at --help only for the rest of the process
+HELP: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
 def _one_line(fn: Any, ctx: click.Context, *args: Any) -> Any:
     try:
         return fn(ctx, *args)
@@ -126,6 +132,7 @@ def _command(verb: Verb, name: str, help_suffix: str = "") -> click.Command:
         params=[_click_param(p) for p in commands.params_of(verb, "cli")],
         help=text,
         short_help=verb.summary,
+        context_settings=HELP,
     )
 
 
@@ -148,7 +155,8 @@ class _FedGroup(click.Group):
 def _groups() -> dict[str, click.Group]:
     """One click group per word group of the table, holding its verbs and their aliases."""
     groups: dict[str, click.Group] = {
-        name: _FedGroup(name, help=spec["help"], default=spec["default"]) for name, spec in commands.GROUPS.items()
+        name: _FedGroup(name, help=spec["help"], default=spec["default"], context_settings=HELP)
+        for name, spec in commands.GROUPS.items()
     }
     for path, verb in commands.all_paths():
         if len(path) == 2:
@@ -162,7 +170,7 @@ def fed_group(groups: dict[str, click.Group] | None = None) -> click.Group:
     fed = _FedGroup(
         "fed",
         help="Federations: proxy, pools, jobs (the verbs of `%fed` in a notebook).",
-        context_settings={"help_option_names": ["-h", "--help"]},
+        context_settings=HELP,
     )
     for group in (groups or _groups()).values():
         fed.add_command(group)
