@@ -162,7 +162,8 @@ class FakeSubmission:
         self.n += 1
         now = datetime.now(timezone.utc)
         placed = self.n >= 2
-        from batchfed_lab.frames import PLACEMENT_COLUMNS, _frame
+        from batchfed_lab.frames import PLACEMENT_COLUMNS
+        from batchfed_lab.frames._base import _frame
 
         rows = [{"job_id": j, "kind": "job", "method": "add", "unique_id": u, "pool_id": "p0" if placed else None,
                  "account": "a", "location": "eastus", "state": "placed" if placed else "queued", "reason": None,

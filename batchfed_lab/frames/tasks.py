@@ -1,0 +1,72 @@
+"""The frame of a federated job's tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ._base import (
+    TASK_RESULTS,
+    TASK_STATES,
+    _frame,
+)
+
+if TYPE_CHECKING:
+    from ..results import FederatedTask
+
+
+# --------------------------------------------------------------------------- tasks
+TASK_COLUMNS: dict[str, Any] = {
+    "job_id": "object",
+    "task_id": "object",
+    "pool_id": "object",
+    "account": "object",
+    "location": "object",
+    "node_id": "object",
+    "state": TASK_STATES,
+    "exit_code": "Int64",
+    "result": TASK_RESULTS,
+    "retry_count": "int64",
+    "start_time": "utc",
+    "end_time": "utc",
+    "duration_s": "float64",
+    "failure_code": "object",
+    "failure_message": "object",
+}
+
+
+def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
+    """One row per task of a job on each pool the job lives on.
+
+    ``job_id``, ``task_id``; where: ``pool_id``, ``account``, ``location``, ``node_id``;
+    ``state`` (categorical: active / preparing / running / completed); ``exit_code``
+    (Int64, ``<NA>`` until it ran); ``result`` (categorical: success / failure);
+    ``retry_count``; ``start_time`` and ``end_time`` (UTC) and ``duration_s``;
+    ``failure_code`` and ``failure_message`` when it failed to run.
+    """
+    rows = []
+    for ft in tasks:
+        t = ft.task
+        duration = (t.end_time - t.start_time).total_seconds() if t.start_time and t.end_time else None
+        rows.append(
+            {
+                "job_id": ft.job_id,
+                "task_id": t.id,
+                "pool_id": ft.pool_id,
+                "account": ft.account,
+                "location": ft.location,
+                "node_id": t.node_id,
+                "state": t.state,
+                "exit_code": t.exit_code,
+                "result": t.result,
+                "retry_count": t.retry_count,
+                "start_time": t.start_time,
+                "end_time": t.end_time,
+                "duration_s": duration,
+                "failure_code": t.failure_code,
+                "failure_message": t.failure_message,
+            }
+        )
+    return _frame(rows, TASK_COLUMNS)
