@@ -3,26 +3,15 @@ proxy says, and that a failed ``up`` leaves nothing running."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from stack import batchfed_exe, wait_until, workspace_pids
 
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
+from cli.conftest import Ran
 
 
 @pytest.fixture
