@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .._util import ApiError, exists, id_key, missing, parse_duration
 from ..engine import Engine
+from ..engine.exit_conditions import check_exit_conditions
 from ..model import Job, opt_int, require_dict, validate_task
 from .lookup import body_of, job_of, job_url, task_of, task_url
 from .messages import Request, Response
@@ -21,6 +22,7 @@ def _job_accepts_tasks(job: Job) -> None:
 
 
 def _check_dependencies(job: Job, fields: dict) -> None:
+    check_exit_conditions(job.doc, fields)
     if fields.get("dependsOn") and not job.doc.get("usesTaskDependencies"):
         raise ApiError(
             409,

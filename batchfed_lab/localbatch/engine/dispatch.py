@@ -18,6 +18,7 @@ from .._util import iso, iso_now, parse_duration
 from ..model import Job, Node, Pool, PrepState, Task
 from ..runner import Failure, Instance, Outcome, Prep, Run, RunSpec
 from .jobs import Jobs
+from .exit_conditions import take_exit_actions
 from .state import RunRecord
 
 # the environment a task starts from: enough for a shell and common tools, nothing secret
@@ -258,7 +259,7 @@ class Dispatcher(Jobs):
             self.set_state(task.doc, "completed")
             self.touch(task.doc)
             self.save_task(task)
-            self._task_succeeded(task)
+            take_exit_actions(self, task)
             self._after_completion(task)
             return
         limit = int((task.doc.get("constraints") or {}).get("maxTaskRetryCount") or 0)
@@ -281,6 +282,7 @@ class Dispatcher(Jobs):
         self.save_task(task)
         self._after_completion(task)
 
+        take_exit_actions(self, task)
 
 def _from_epoch(t: float) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from .._util import exists, id_key, iso_now
 from ..model import Account, Job, Schedule, Task, dependency_ids
+from .exit_conditions import satisfies_dependents
 from .state import State
 
 
@@ -120,7 +121,7 @@ class Jobs(State):
         for dep in dependency_ids(task.doc):
             dk = id_key(dep)
             other = job.tasks.get(dk)
-            if other is None or other.state != "completed" or other.doc.get("executionInfo", {}).get("result") != "success":
+            if other is None or not satisfies_dependents(other.doc):
                 waiting.add(dk)
                 job.dependents.setdefault(dk, set()).add(task.key)
         task.deps_left = waiting
