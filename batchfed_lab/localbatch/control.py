@@ -1,13 +1,16 @@
 """Start, find, check and stop the localbatch server of a workspace; build clients for it.
 
-Files (all inside the workspace, owner-only)::
+Files (inside the workspace, owner-only)::
 
     runtime/localbatch.json   discovery file, written atomically (temp + rename) once the server
                               listens, removed on clean exit; pruned by readers when its pid is dead
     localbatch/key            the shared key (one base64 line, 0600) that signs every account
     localbatch/state.sqlite   durable state
-    localbatch/tasks/...      task folders: tasks/<account>/<job>/<task>/{stdout.txt,stderr.txt,wd/}
     logs/localbatch.log       the server's output
+
+and the node root tasks see (``launch.isolation.node_root``: ``localbatch/root`` of the
+workspace, or a folder of /var/lib/batchfed-localbatch when localbatch runs as root), holding only
+``tasks/<account>/<job>/<task>/{stdout.txt,stderr.txt,wd/}`` and ``nodes/<account>/<pool>/<node>/``.
 
 The discovery file is a JSON object: ``pid``, ``url`` (``http://127.0.0.1:<port>``), ``port``,
 ``host``, ``version``, ``api_version``, ``started`` (ISO 8601 UTC), ``workspace``,
@@ -44,6 +47,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -54,6 +58,7 @@ from .. import runtime
 from ..errors import BatchError, LocalBatchNotRunning, LocalBatchStartFailed
 from . import auth, procs
 from ._util import ACCOUNT_RE, API_VERSION, parse_iso
+from .launch import isolation
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -62,6 +67,16 @@ if TYPE_CHECKING:
 DISCOVERY_NAME = "localbatch.json"
 LOG_NAME = "localbatch.log"
 SERVER_MODULE = "batchfed_lab.localbatch"
+
+# what the server inherits of its starter's environment: no credentials or connection strings
+# (a task could otherwise find them); docker's own settings for container tasks
+SERVER_ENV_NAMES = frozenset(
+    {
+        *("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"),
+        *("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONHASHSEED", "PYTHONWARNINGS", "COVERAGE_PROCESS_START"),
+        *("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT"),
+    }
+)
 
 # servers this process started: reaped by stop() so they do not linger as zombies
 _children: dict[int, subprocess.Popen] = {}
@@ -252,7 +267,7 @@ def start(
             argv += ["--allocation-delay-ms", str(allocation_delay_ms)]
         if relaxed_limits:
             argv.append("--relaxed-limits")
-        env = dict(os.environ)
+        env = server_environment(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
         env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         log_file = log_path(root)
@@ -285,6 +300,11 @@ def start(
             time.sleep(0.05)
         _terminate(proc.pid, 5.0)
         raise LocalBatchStartFailed(f"localbatch did not answer within {timeout:g} s; see {log_file}")
+
+
+def server_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment localbatch starts with: the names above and the locale, nothing else."""
+    return {k: v for k, v in environ.items() if k in SERVER_ENV_NAMES or k.startswith("LC_")}
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
@@ -346,6 +366,8 @@ def stop(workspace: Any = None, *, timeout: float = 10.0) -> bool:
     elif data is not None and data["pid"] in _children:
         _wait_gone(data["pid"], 0.5)  # reap our own zombie
     _kill_recorded_tasks(root)
+    # what tasks daemonised, orphaned to init if the server was killed: found by their node root
+    isolation.kill_everywhere("AZ_BATCH_NODE_ROOT_DIR", str(isolation.node_root(root / "localbatch")))
     if data is not None:
         remove_discovery_if_mine(root, data["pid"])
     return was_running

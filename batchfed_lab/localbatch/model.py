@@ -18,6 +18,7 @@ from ._util import ID_RE, ApiError, format_duration, invalid, missing, parse_dur
 from .formula import Formula
 
 if TYPE_CHECKING:
+    from .engine.start_task import StartTaskRun
     from .runner import Run
 
 MAX_NODES_PER_POOL = 1000
@@ -46,6 +47,11 @@ class Node:
     leaving: bool = False  # draining for a taskcompletion / retaineddata shrink
     total_tasks_run: int = 0
     total_succeeded: int = 0
+    # the pool's start task: the node's state while it holds the node back (starting,
+    # waitingforstarttask, starttaskfailed), its startTaskInfo, and its run
+    start_gate: str | None = None
+    start_info: dict | None = None
+    start_run: StartTaskRun | None = None
 
     @property
     def state(self) -> str:
@@ -53,6 +59,8 @@ class Node:
             return "preempted"
         if self.leaving:
             return "leavingpool"
+        if self.start_gate is not None:
+            return self.start_gate
         return "running" if self.slots_used else "idle"
 
     def persisted(self) -> dict:

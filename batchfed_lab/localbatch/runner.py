@@ -2,11 +2,12 @@
 
 The engine decides *what* runs *where* under its lock and hands a :class:`RunSpec` to a
 :class:`Run`, whose thread spawns the processes, enforces the wall-clock limit and reports the
-outcome back. Each process is ``/bin/sh -c <commandLine>`` in its own session (so its process
-group id is its pid and one ``killpg`` stops it and everything it started), with stdout.txt and
-stderr.txt in the task folder and the working directory ``<task folder>/wd``. A command line
-that is itself ``/bin/sh -c '<script>'`` (what the federation writes for shell text) runs as
-that one shell, not a shell inside a shell: the same result for one exec less per task.
+outcome back. Each process is the command line split into arguments without a shell, as the
+Batch agent runs it (``launch.command_line``), started in its own session (so its process group id
+is its pid and one ``killpg`` stops it and everything it started) as the task's user
+(``launch.isolation``), with stdout.txt and stderr.txt in the task folder and the working
+directory ``<task folder>/wd``. What a task daemonised out of its group is killed by its
+``AZ_BATCH_TASK_DIR`` when the attempt ends.
 
 Multi-instance tasks: the coordination command runs on every instance (each on its own node and
 folder); when all succeeded, the application command runs on the primary (instance 0). Leftover
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Protocol
 
 from . import procs
+from .launch import isolation
+from .launch.command_line import LaunchError, argv_of
 
 log = logging.getLogger("batchfed_lab.localbatch")
 
@@ -80,6 +83,7 @@ class RunSpec:
     wall_clock_seconds: float | None
     container: dict | None
     prep: Prep | None
+    user: isolation.TaskUser | None = None  # None: the server's own user
 
 
 @dataclass
@@ -183,6 +187,8 @@ class Run:
         outcome = Outcome(exit_code=None)
         try:
             outcome = self._execute()
+        except LaunchError as exc:
+            outcome = Outcome(None, Failure("usererror", exc.code, exc.message))
         except Exception as exc:  # a bug or an OS failure must still release the slots
             if not self.cancelled:  # a cancelled run racing its folder's deletion is no news
                 log.exception("run %s (%s) failed unexpectedly", self.spec.run_id, self.spec.label)
@@ -194,7 +200,13 @@ class Run:
                 procs.kill_group(pgid, signal.SIGKILL)
             for name in self.containers:
                 _docker_kill(name)
+            for folder in self._folders():  # and whatever it daemonised out of its groups
+                isolation.kill_marked("AZ_BATCH_TASK_DIR", str(folder))
         self.host.run_finished(self, outcome)
+
+    def _folders(self) -> list[Path]:
+        folders = [inst.task_dir for inst in self.spec.instances]
+        return folders + (list(self.spec.prep.dirs.values()) if self.spec.prep else [])
 
     def _deadline(self) -> float | None:
         w = self.spec.wall_clock_seconds
@@ -204,8 +216,7 @@ class Run:
         spec = self.spec
         results = [InstanceResult(i.index, time.time()) for i in spec.instances]
         for inst in spec.instances:
-            (inst.task_dir / "wd").mkdir(parents=True, exist_ok=True)
-            inst.node_shared_dir.mkdir(parents=True, exist_ok=True)
+            isolation.make_dirs(spec.user, inst.task_dir, inst.task_dir / "wd", inst.node_shared_dir)
         if spec.container is not None:
             reason = DOCKER.unavailable_reason()
             if reason:
@@ -292,6 +303,7 @@ class Run:
         env["AZ_BATCH_NODE_ID"] = inst.node_id
         env["AZ_BATCH_NODE_IS_DEDICATED"] = "true" if inst.dedicated else "false"
         env["AZ_BATCH_NODE_SHARED_DIR"] = str(inst.node_shared_dir)
+        env["AZ_BATCH_NODE_STARTUP_DIR"] = str(inst.node_shared_dir.parent / "startup")
         env["AZ_BATCH_TASK_DIR"] = str(inst.task_dir)
         env["AZ_BATCH_TASK_WORKING_DIR"] = str(inst.task_dir / "wd")
         if len(self.spec.instances) > 1 or self.spec.coordination_command_line is not None:
@@ -305,28 +317,19 @@ class Run:
 
     def _spawn(self, command: str, inst: Instance, *, append: bool) -> subprocess.Popen | None:
         env = self._instance_env(inst)
-        argv = shell_argv(command)
+        argv = argv_of(command)
         if self.spec.container is not None:
-            argv = self._docker_argv(command, inst, env)
+            argv = self._docker_argv(argv, inst, env)
         mode = "ab" if append else "wb"
         with open(inst.task_dir / "stdout.txt", mode) as out, open(inst.task_dir / "stderr.txt", mode) as err:
-            proc = subprocess.Popen(
-                argv,
-                cwd=str(inst.task_dir / "wd"),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # own session + process group: one killpg stops it all
-                close_fds=True,
-            )
+            proc = isolation.spawn(argv, cwd=inst.task_dir / "wd", env=env, stdout=out, stderr=err, user=self.spec.user)
         if not self.host.register_pgid(self, proc.pid):
             procs.kill_group(proc.pid, signal.SIGKILL)
             proc.wait()
             return None
         return proc
 
-    def _docker_argv(self, command: str, inst: Instance, env: dict[str, str]) -> list[str]:
+    def _docker_argv(self, command: list[str], inst: Instance, env: dict[str, str]) -> list[str]:
         c = self.spec.container or {}
         name = f"localbatch-{self.spec.run_id}-{inst.index}-{os.getpid()}"
         self.containers.append(name)
@@ -338,7 +341,7 @@ class Run:
             if name_.startswith("AZ_BATCH_") or name_ in self.spec.user_env_names:
                 argv += ["-e", name_]  # the value comes from docker's own environment: not on the command line
         argv += shlex.split(c.get("containerRunOptions") or "")
-        return [*argv, str(c["imageName"]), "/bin/sh", "-c", command]
+        return [*argv, str(c["imageName"]), *command]
 
     def _run_prep(self) -> Failure | None:
         """Run the job preparation task on each node of this attempt that has not run it yet."""
@@ -361,7 +364,7 @@ class Run:
         prep = self.spec.prep
         assert prep is not None
         folder = prep.dirs[inst.node_id]
-        (folder / "wd").mkdir(parents=True, exist_ok=True)
+        isolation.make_dirs(self.spec.user, folder, folder / "wd")
         env = dict(prep.env)
         env.update(
             AZ_BATCH_NODE_ID=inst.node_id,
@@ -372,17 +375,14 @@ class Run:
             AZ_BATCH_TASK_DIR=str(folder),
             AZ_BATCH_TASK_WORKING_DIR=str(folder / "wd"),
         )
-        with open(folder / "stdout.txt", "wb") as out, open(folder / "stderr.txt", "wb") as err:
-            proc = subprocess.Popen(
-                shell_argv(prep.command_line),
-                cwd=str(folder / "wd"),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
+        try:
+            with open(folder / "stdout.txt", "wb") as out, open(folder / "stderr.txt", "wb") as err:
+                argv = argv_of(prep.command_line)
+                proc = isolation.spawn(argv, cwd=folder / "wd", env=env, stdout=out, stderr=err, user=self.spec.user)
+        except LaunchError as exc:
+            why = Failure("usererror", "JobPreparationTaskFailed", f"the job preparation task could not start: {exc}")
+            self.host.prep_done(self, inst.node_id, why, stopped=False)
+            return why
         code: int | None = None
         if self.host.register_pgid(self, proc.pid):
             code = self._wait(proc)
@@ -398,20 +398,6 @@ class Run:
             failure = Failure("usererror", "JobPreparationTaskFailed", f"the job preparation task {how} on node {inst.node_id}")
         self.host.prep_done(self, inst.node_id, failure, stopped=False)
         return failure
-
-
-def shell_argv(command: str) -> list[str]:
-    """``/bin/sh -c <command>``; a command line that is exactly ``/bin/sh -c <quoted script>``
-    (as :func:`shlex.quote` writes it: nothing the outer shell would expand) runs as that shell."""
-    prefix = "/bin/sh -c "
-    if command.startswith(prefix):
-        try:
-            argv = shlex.split(command)
-        except ValueError:  # unbalanced quotes: the shell reports them as it would
-            argv = []
-        if len(argv) == 3 and command == prefix + shlex.quote(argv[2]):
-            return argv
-    return ["/bin/sh", "-c", command]
 
 
 def _docker_kill(name: str) -> None:

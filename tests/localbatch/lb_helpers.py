@@ -46,6 +46,12 @@ def leftover_processes(workspace: Path) -> list[str]:
     return found
 
 
+def sh(script: str) -> str:
+    """Shell text as a Batch command line: Batch runs command lines without a shell, so name one
+    (single-quoted, as the federation's adapter writes it)."""
+    return "/bin/sh -c '" + script.replace("'", "'\\''") + "'"
+
+
 def start_server(workspace: Path, **kwargs) -> control.LocalBatchInfo:
     kwargs.setdefault("allocation_delay_ms", 20)
     return control.start(workspace, **kwargs)

@@ -9,7 +9,7 @@ from azure.batch import models as bm
 from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from .lb_helpers import make_job, make_pool, stdout_of, vm_config, wait_for, wait_tasks_done
+from .lb_helpers import make_job, make_pool, sh, stdout_of, vm_config, wait_for, wait_tasks_done
 
 
 # -- pools ------------------------------------------------------------------------------------------
@@ -279,9 +279,11 @@ def test_task_add_list_get_and_counts(client, account):
         "job",
         bm.BatchTaskCreateOptions(
             id="env",
-            command_line='echo "$AZ_BATCH_ACCOUNT_NAME $AZ_BATCH_JOB_ID $AZ_BATCH_TASK_ID $AZ_BATCH_POOL_ID $SHARD"; '
-            'test "$PWD" = "$AZ_BATCH_TASK_WORKING_DIR" && echo wd-ok; '
-            'test -n "$AZ_BATCH_NODE_ID" && echo node-ok; echo oops >&2; exit 3',
+            command_line=sh(
+                'echo "$AZ_BATCH_ACCOUNT_NAME $AZ_BATCH_JOB_ID $AZ_BATCH_TASK_ID $AZ_BATCH_POOL_ID $SHARD"; '
+                'test "$PWD" = "$AZ_BATCH_TASK_WORKING_DIR" && echo wd-ok; '
+                'test -n "$AZ_BATCH_NODE_ID" && echo node-ok; echo oops >&2; exit 3'
+            ),
             environment_settings=[bm.EnvironmentSetting(name="SHARD", value="7")],
         ),
     )
@@ -367,7 +369,7 @@ def test_task_errors(client):
 def test_task_file_reads_stay_inside_the_task_folder(client, lb_workspace):
     make_pool(client, dedicated=1)
     make_job(client)
-    client.create_task("job", bm.BatchTaskCreateOptions(id="w", command_line="echo data > out.txt; ln -s /etc/passwd link"))
+    client.create_task("job", bm.BatchTaskCreateOptions(id="w", command_line=sh("echo data > out.txt; ln -s /etc/passwd link")))
     wait_tasks_done(client, "job", 1)
     assert stdout_of(client, "job", "w", "wd/out.txt") == "data\n"
     for bad in ("../../../key", "wd/../../../../key", "/etc/passwd", "wd/link"):
@@ -402,7 +404,7 @@ def test_dependencies_run_in_order(client):
             assert done[child].execution_info.start_time >= done[parent].execution_info.end_time, (child, parent)
 
     # a failed dependency blocks its dependents (Batch's default dependency action)
-    client.create_task("job", bm.BatchTaskCreateOptions(id="f", command_line="exit 1"))
+    client.create_task("job", bm.BatchTaskCreateOptions(id="f", command_line="false"))
     client.create_task(
         "job", bm.BatchTaskCreateOptions(id="after-f", command_line="true", depends_on=bm.BatchTaskDependencies(task_ids=["f"]))
     )

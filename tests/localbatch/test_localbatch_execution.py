@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from batchfed_lab import runtime
 from batchfed_lab.localbatch import control
 
-from .lb_helpers import make_job, make_pool, stdout_of, wait_for, wait_tasks_done
+from .lb_helpers import make_job, make_pool, sh, stdout_of, wait_for, wait_tasks_done
 
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -28,7 +28,7 @@ def test_fifty_tasks_never_exceed_the_slots(client):
     make_pool(client, dedicated=2, slots=2)
     make_job(client)
     # each task records its own start and end so the check does not rely on the server's clock alone
-    cmd = "date +%s.%N; sleep 0.15; date +%s.%N"
+    cmd = sh("date +%s.%N; sleep 0.15; date +%s.%N")
     client.create_tasks("job", [bm.BatchTaskCreateOptions(id=f"t{i:02d}", command_line=cmd) for i in range(50)])
     tasks = wait_tasks_done(client, "job", 50, timeout=60)
     assert all(t.execution_info.result == bm.BatchTaskExecutionResult.SUCCESS for t in tasks)
@@ -47,7 +47,7 @@ def test_fifty_tasks_never_exceed_the_slots(client):
 def test_required_slots_and_max_parallel_tasks(client):
     make_pool(client, dedicated=1, slots=4)
     make_job(client, "wide")
-    cmd = "date +%s.%N; sleep 0.2; date +%s.%N"
+    cmd = sh("date +%s.%N; sleep 0.2; date +%s.%N")
     client.create_tasks("wide", [bm.BatchTaskCreateOptions(id=f"w{i}", command_line=cmd, required_slots=3) for i in range(3)])
     tasks = wait_tasks_done(client, "wide", 3)
     spans = [tuple(float(x) for x in stdout_of(client, "wide", t.id).split()) for t in tasks]
@@ -66,7 +66,7 @@ def test_wall_clock_limit_kills_the_process_group(client):
         "job",
         bm.BatchTaskCreateOptions(
             id="slow",
-            command_line="echo $$ > pid; sleep 60 & echo $! > child; wait",
+            command_line=sh("echo $$ > pid; sleep 60 & echo $! > child; wait"),
             constraints=bm.BatchTaskConstraints(max_wall_clock_time=datetime.timedelta(seconds=1), max_task_retry_count=3),
         ),
     )
@@ -84,7 +84,7 @@ def test_wall_clock_limit_kills_the_process_group(client):
 def test_retries_then_success_and_exhausted_retries(client):
     make_pool(client, dedicated=1, slots=2)
     make_job(client)
-    flaky = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; test $n -ge 3'
+    flaky = sh('n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; test $n -ge 3')
     client.create_task(
         "job",
         bm.BatchTaskCreateOptions(id="flaky", command_line=flaky, constraints=bm.BatchTaskConstraints(max_task_retry_count=3)),
@@ -92,7 +92,7 @@ def test_retries_then_success_and_exhausted_retries(client):
     client.create_task(
         "job",
         bm.BatchTaskCreateOptions(
-            id="hopeless", command_line="exit 7", constraints=bm.BatchTaskConstraints(max_task_retry_count=2)
+            id="hopeless", command_line=sh("exit 7"), constraints=bm.BatchTaskConstraints(max_task_retry_count=2)
         ),
     )
     done = {t.id: t for t in wait_tasks_done(client, "job", 2)}
@@ -120,11 +120,15 @@ def test_multi_instance_task_gets_distinct_nodes_and_host_list(client):
         "job",
         bm.BatchTaskCreateOptions(
             id="mpi",
-            command_line='echo "hosts=$AZ_BATCH_HOST_LIST master=$AZ_BATCH_IS_CURRENT_NODE_MASTER node=$AZ_BATCH_NODE_ID"; '
-            'ls "$AZ_BATCH_TASK_SHARED_DIR"/coord-* | wc -l',
+            command_line=sh(
+                'echo "hosts=$AZ_BATCH_HOST_LIST master=$AZ_BATCH_IS_CURRENT_NODE_MASTER node=$AZ_BATCH_NODE_ID"; '
+                'ls "$AZ_BATCH_TASK_SHARED_DIR"/coord-* | wc -l'
+            ),
             multi_instance_settings=bm.MultiInstanceSettings(
                 number_of_instances=3,
-                coordination_command_line='echo "$AZ_BATCH_NODE_ID $AZ_BATCH_IS_CURRENT_NODE_MASTER" > "$AZ_BATCH_TASK_SHARED_DIR/coord-$AZ_BATCH_NODE_ID"',
+                coordination_command_line=sh(
+                    'echo "$AZ_BATCH_NODE_ID $AZ_BATCH_IS_CURRENT_NODE_MASTER" > "$AZ_BATCH_TASK_SHARED_DIR/coord-$AZ_BATCH_NODE_ID"'
+                ),
             ),
         ),
     )
@@ -181,7 +185,7 @@ def test_preemption_requeues_without_counting_a_retry(client, account, lb_worksp
     make_pool(client, dedicated=0, low=2)
     make_job(client)
     # the first attempt waits (far longer than the test); once requeued, the attempt finishes
-    cmd = "if [ -e first ]; then echo second; else touch first; sleep 60; fi"
+    cmd = sh("if [ -e first ]; then echo second; else touch first; sleep 60; fi")
     client.create_tasks("job", [bm.BatchTaskCreateOptions(id=f"lp{i}", command_line=cmd) for i in range(2)])
     wait_for(lambda: all(_has_file(client, f"lp{i}", "wd/first") for i in range(2)), what="both first attempts running")
     result = control.preempt(account, "pool", duration_seconds=0.5, workspace=lb_workspace)
@@ -213,11 +217,13 @@ def test_job_preparation_runs_once_per_node(client):
     make_pool(client, dedicated=1, slots=2)
     make_job(
         client,
-        job_preparation_task=bm.BatchJobPreparationTask(command_line='echo prepared >> "$AZ_BATCH_NODE_SHARED_DIR/prep-count"'),
+        job_preparation_task=bm.BatchJobPreparationTask(
+            command_line=sh('echo prepared >> "$AZ_BATCH_NODE_SHARED_DIR/prep-count"')
+        ),
     )
     client.create_tasks(
         "job",
-        [bm.BatchTaskCreateOptions(id=f"t{i}", command_line='cat "$AZ_BATCH_NODE_SHARED_DIR/prep-count"') for i in range(4)],
+        [bm.BatchTaskCreateOptions(id=f"t{i}", command_line=sh('cat "$AZ_BATCH_NODE_SHARED_DIR/prep-count"')) for i in range(4)],
     )
     tasks = wait_tasks_done(client, "job", 4)
     assert all(stdout_of(client, "job", t.id) == "prepared\n" for t in tasks)
@@ -227,7 +233,7 @@ def test_terminate_and_delete_kill_running_processes(client):
     make_pool(client, dedicated=1, slots=2)
     make_job(client)
     for tid in ("a", "b"):
-        client.create_task("job", bm.BatchTaskCreateOptions(id=tid, command_line="echo $$ > pid; exec sleep 60"))
+        client.create_task("job", bm.BatchTaskCreateOptions(id=tid, command_line=sh("echo $$ > pid; exec sleep 60")))
     wait_for(lambda: client.get_job_task_counts("job").task_counts.running == 2, what="both tasks running")
     pids = {tid: int(wait_for(lambda tid=tid: _read_pid(client, tid), what=f"{tid}'s pid")) for tid in ("a", "b")}
     client.terminate_task("job", "a")

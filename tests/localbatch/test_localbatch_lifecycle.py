@@ -22,9 +22,9 @@ from batchfed_lab import runtime
 from batchfed_lab.errors import LocalBatchNotRunning
 from batchfed_lab.localbatch import control
 
-from .lb_helpers import leftover_processes, make_job, make_pool, start_server, stdout_of, wait_for, wait_tasks_done
+from .lb_helpers import leftover_processes, make_job, make_pool, sh, start_server, stdout_of, wait_for, wait_tasks_done
 
-LONG_THEN_QUICK = "if [ -e marker ]; then echo rerun; else touch marker; echo $$ > pid; sleep 60; fi"
+LONG_THEN_QUICK = sh("if [ -e marker ]; then echo rerun; else touch marker; echo $$ > pid; sleep 60; fi")
 
 
 @pytest.fixture

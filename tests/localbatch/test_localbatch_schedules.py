@@ -9,7 +9,7 @@ import pytest
 from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from .lb_helpers import make_pool, stdout_of, wait_for
+from .lb_helpers import make_pool, sh, stdout_of, wait_for
 
 
 def _spec(**kwargs) -> bm.BatchJobSpecification:
@@ -39,7 +39,7 @@ def _add_tasks_and_close(client, job_id: str, tasks: list[dict]) -> None:
 def test_schedule_jobs_get_only_their_specification_and_recur_once_tasks_are_added(client):
     make_pool(client, dedicated=1, slots=2)
     tasks = [
-        {"id": "hello", "commandLine": 'echo "hi from $AZ_BATCH_JOB_ID of $AZ_BATCH_JOB_SCHEDULE_ID"'},
+        {"id": "hello", "commandLine": sh('echo "hi from $AZ_BATCH_JOB_ID of $AZ_BATCH_JOB_SCHEDULE_ID"')},
         {"id": "two", "commandLine": "true"},
     ]
     client.create_job_schedule(
@@ -90,7 +90,7 @@ def test_schedule_with_job_manager_waits_for_the_previous_job(client):
             id="jm",
             schedule=bm.BatchJobScheduleConfiguration(recurrence_interval=datetime.timedelta(seconds=1)),
             job_specification=_spec(
-                job_manager_task=bm.BatchJobManagerTask(id="manager", command_line="sleep 1.5; echo managed")
+                job_manager_task=bm.BatchJobManagerTask(id="manager", command_line=sh("sleep 1.5; echo managed"))
             ),
         )
     )

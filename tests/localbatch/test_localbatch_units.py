@@ -201,9 +201,9 @@ def test_container_command_line_keeps_values_off_argv(tmp_path):
     )
     run = Run(host=None, spec=spec, start_monotonic=0.0)  # type: ignore[arg-type]
     env = run._instance_env(inst)
-    argv = run._docker_argv("python train.py", inst, env)
+    argv = run._docker_argv(["python", "train.py"], inst, env)
     assert argv[:3] == ["docker", "run", "--rm"]
-    assert argv[-4:] == ["myacr.azurecr.io/worker:1", "/bin/sh", "-c", "python train.py"]
+    assert argv[-3:] == ["myacr.azurecr.io/worker:1", "python", "train.py"]  # no shell, as on Azure
     assert ["-w", str(tmp_path / "task" / "wd")] == argv[argv.index("-w") : argv.index("-w") + 2]
     assert "--gpus" in argv and "--shm-size" in argv
     passed = {argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
@@ -220,30 +220,33 @@ SCRIPTS = [
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_a_federation_shell_command_line_runs_as_one_shell_with_the_same_output(script):
-    import subprocess
-
+def test_a_federation_shell_command_line_is_one_shell_with_the_script_as_its_argument(script):
     from batchfed_lab.batch.tasks import command_line
-    from batchfed_lab.localbatch.runner import shell_argv
+    from batchfed_lab.localbatch.launch.command_line import argv_of
 
-    line = command_line(script)
-    assert shell_argv(line) == ["/bin/sh", "-c", script]  # one exec less per task
-    nested = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, check=True)
-    direct = subprocess.run(shell_argv(line), capture_output=True, text=True, check=True)
-    assert direct.stdout == nested.stdout != ""
+    assert argv_of(command_line(script)) == ["/bin/sh", "-c", script]
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "argv"),
     [
-        "echo hi",
-        '/bin/sh -c "echo $HOME"',  # the outer shell would expand $HOME first: keep both shells
-        "/bin/sh -c 'echo a' && echo b",  # more than one command
-        "/bin/sh -c 'unbalanced",
-        "/bin/sh -c echo a",
+        ("echo hi", ["echo", "hi"]),
+        ("echo $HOME | wc -l", ["echo", "$HOME", "|", "wc", "-l"]),  # nothing expanded, no pipe
+        ('/bin/sh -c "echo $HOME"', ["/bin/sh", "-c", "echo $HOME"]),  # the named shell expands it
+        ("/bin/sh -c 'echo a' && echo b", ["/bin/sh", "-c", "echo a", "&&", "echo", "b"]),
+        ("printf '%s' \"a b\" c\\ d", ["printf", "%s", "a b", "c d"]),
     ],
 )
-def test_other_command_lines_keep_the_outer_shell(line):
-    from batchfed_lab.localbatch.runner import shell_argv
+def test_a_command_line_is_split_like_posix_shell_words_without_expansion(line, argv):
+    from batchfed_lab.localbatch.launch.command_line import argv_of
 
-    assert shell_argv(line) == ["/bin/sh", "-c", line]
+    assert argv_of(line) == argv
+
+
+@pytest.mark.parametrize("line", ["/bin/sh -c 'unbalanced", "   ", "trailing\\"])
+def test_a_command_line_that_cannot_be_split_fails_to_launch(line):
+    from batchfed_lab.localbatch.launch.command_line import LaunchError, argv_of
+
+    with pytest.raises(LaunchError) as err:
+        argv_of(line)
+    assert err.value.code == "CommandLaunchFailed"

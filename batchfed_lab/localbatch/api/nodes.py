@@ -30,6 +30,13 @@ _COUNT_FIELDS = (
 )
 
 
+_COUNT_NAMES = {
+    "leavingpool": "leavingPool",
+    "starttaskfailed": "startTaskFailed",
+    "waitingforstarttask": "waitingForStartTask",
+}
+
+
 def list_nodes(eng: Engine, req: Request) -> Response:
     with eng.lock:
         pool = pool_of(eng, req)
@@ -55,7 +62,7 @@ def node_counts(eng: Engine, req: Request) -> Response:
                 counts = dict.fromkeys(_COUNT_FIELDS, 0)
                 for node in pool.nodes:
                     if node.dedicated == dedicated:
-                        counts[{"leavingpool": "leavingPool"}.get(node.state, node.state)] += 1
+                        counts[_COUNT_NAMES.get(node.state, node.state)] += 1
                         counts["total"] += 1
                 doc[name] = counts
             items.append((pool.seq, doc))

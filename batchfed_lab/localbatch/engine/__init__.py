@@ -37,6 +37,7 @@ import time
 
 from .. import procs
 from .._util import iso_now
+from ..launch import isolation
 from ..model import Job, Node, Pool, Schedule, Task
 from ..store import Store
 from .dispatch import Dispatcher
@@ -54,8 +55,8 @@ class Engine(Timers, Dispatcher):
     def open(self) -> None:
         """Load the saved state (requeueing what was running) and start the dispatcher."""
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for d in (self.tasks_root, self.nodes_root):
-            d.mkdir(mode=0o700, exist_ok=True)
+        isolation.prepare_node_root(self.node_root, self.dir)
+        isolation.become_subreaper()
         shutil.rmtree(self.trash, ignore_errors=True)
         self.store = Store(self.dir / "state.sqlite")
         with self.lock:
@@ -79,6 +80,8 @@ class Engine(Timers, Dispatcher):
             pending = [rec.run for rec in self.runs.values()]
         for run in pending:
             run.join(5)
+        self.stop_start_tasks()
+        isolation.kill_marked("AZ_BATCH_NODE_ROOT_DIR", str(self.node_root))
         if self._thread is not None:
             self._thread.join(5)
         with self.lock:
@@ -112,6 +115,7 @@ class Engine(Timers, Dispatcher):
             pool = Pool(account, key, seq, doc["rest"], node_counter=doc["x"].get("nodeCounter", 0))
             for n in doc["x"].get("nodes", []):
                 pool.nodes.append(Node(n["id"], n["dedicated"], n["ip"], n["allocationTime"], iso_now()))
+                self.begin_start_task(pool, pool.nodes[-1])  # a restart is a reboot: the start task runs again
             if doc["x"].get("resize"):
                 pool.resize = dict(doc["x"]["resize"], due=time.monotonic())
             if pool.doc.get("enableAutoScale") and pool.doc.get("autoScaleFormula"):

@@ -15,14 +15,15 @@ import time
 
 from ... import runtime
 from .._util import iso, iso_now, parse_duration
+from ..launch import isolation
 from ..model import Job, Node, Pool, PrepState, Task
 from ..runner import Failure, Instance, Outcome, Prep, Run, RunSpec
-from .jobs import Jobs
 from .exit_conditions import take_exit_actions
+from .jobs import Jobs
 from .state import RunRecord
 
-# the environment a task starts from: enough for a shell and common tools, nothing secret
-BASE_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM")
+# what a task takes from the server's environment: the program search path and the locale
+BASE_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _MAY_RUN_AGAIN = frozenset({"active", "disabling", "disabled", "enabling"})  # job states whose queue may still run
 MAX_UNPLACEABLE_SCAN = 64  # tasks looked at per job and pass when they do not fit
 
@@ -43,7 +44,7 @@ class Dispatcher(Jobs):
             if pool is None or pool.doc.get("state") != "active":
                 continue
             spn = pool.slots_per_node
-            usable = [n for n in pool.nodes if n.preempted_until is None and not n.leaving]
+            usable = [n for n in pool.nodes if n.preempted_until is None and not n.leaving and n.start_gate is None]
             free = sum(spn - n.slots_used for n in usable)
             jobs.sort(key=lambda j: (-int(j.doc.get("priority") or 0), j.seq))
             for job in jobs:
@@ -126,6 +127,7 @@ class Dispatcher(Jobs):
             wall_clock_seconds=self._wall_clock(task),
             container=task.doc.get("containerSettings"),
             prep=self._prep(job, pool, nodes, env),
+            user=isolation.task_user(task.doc.get("userIdentity")),
         )
         run = Run(self, spec, time.monotonic())
         task.run = run
@@ -150,7 +152,7 @@ class Dispatcher(Jobs):
             AZ_BATCH_POOL_ID=pool.doc["id"],
             AZ_BATCH_JOB_ID=job.doc["id"],
             AZ_BATCH_TASK_ID=task.doc["id"],
-            AZ_BATCH_NODE_ROOT_DIR=str(self.dir),
+            AZ_BATCH_NODE_ROOT_DIR=str(self.node_root),
         )
         if job.schedule_key:
             sched = self.account(job.account).schedules.get(job.schedule_key)
@@ -280,9 +282,9 @@ class Dispatcher(Jobs):
         self.set_state(task.doc, "completed")
         self.touch(task.doc)
         self.save_task(task)
+        take_exit_actions(self, task)
         self._after_completion(task)
 
-        take_exit_actions(self, task)
 
 def _from_epoch(t: float) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)

@@ -10,10 +10,10 @@ from .._util import iso_now, parse_duration
 from ..formula import Formula, FormulaError, Result
 from ..formula import parse as parse_formula
 from ..model import Node, Pool, node_ip
-from .jobs import Jobs
+from .start_task import StartTasks
 
 
-class Pools(Jobs):
+class Pools(StartTasks):
     # == resizing and nodes ====================================================================
     @staticmethod
     def _parse_formula(text: str) -> Formula | None:
@@ -55,6 +55,7 @@ class Pools(Jobs):
             mine = [n for n in pool.nodes if n.dedicated == dedicated and not n.leaving]
             for _ in range(target - len(mine)):
                 pool.nodes.append(self.new_node(pool, dedicated))
+                self.begin_start_task(pool, pool.nodes[-1])
             extra = len(mine) - target
             if extra > 0:
                 # remove idle nodes first, then the least busy
@@ -65,6 +66,7 @@ class Pools(Jobs):
 
     def remove_node(self, pool: Pool, node: Node, option: str) -> None:
         self.watch(pool)
+        self.stop_start_task(node)
         if node.runs and option in ("taskcompletion", "retaineddata"):
             node.leaving = True  # drains; removed when its tasks are done
             return
@@ -208,6 +210,8 @@ class Pools(Jobs):
             "isDedicated": node.dedicated,
             "nodeAgentInfo": {"version": "localbatch", "lastUpdateTime": node.allocation_time},
             "virtualMachineInfo": {"imageReference": vmc.get("imageReference", {})},
+            **({"startTask": pool.doc["startTask"]} if pool.doc.get("startTask") else {}),
+            **({"startTaskInfo": node.start_info} if node.start_info else {}),
         }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._util import iso_now, new_etag
+from ..launch import isolation
 from ..model import Account, Job, Node, Pool, Schedule, Task
 from ..runner import Run
 from ..store import Store
@@ -41,10 +42,11 @@ class State:
     they all read and change this one instance's fields."""
 
     def __init__(self, localbatch_dir: Path, options: Options | None = None):
-        self.dir = Path(localbatch_dir)
-        self.tasks_root = self.dir / "tasks"
-        self.nodes_root = self.dir / "nodes"
-        self.trash = self.dir / "trash"
+        self.dir = Path(localbatch_dir)  # key, state database: never inside the node root
+        self.node_root = isolation.node_root(self.dir)  # what tasks see as AZ_BATCH_NODE_ROOT_DIR
+        self.tasks_root = self.node_root / "tasks"
+        self.nodes_root = self.node_root / "nodes"
+        self.trash = self.node_root / "trash"
         self.options = options or Options()
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
