@@ -28,6 +28,7 @@ from . import api, auth
 from ._util import ACCOUNT_RE, SUPPORTED_API_VERSIONS, ApiError, iso_now
 from .api.tasks import add_task_collection
 from .engine import Engine, Options
+from .launch import isolation
 
 if TYPE_CHECKING:
     from ..config.workspace import LocalBatchSettings
@@ -329,6 +330,7 @@ def serve(
         return 2
     bound = server.server_address[1]
     engine.public_root = f"http://127.0.0.1:{bound}"
+    isolation.become_subreaper()  # this process only: an engine run inside a test must not adopt its orphans
     engine.open()
     _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits)
     _stop_on_signals(server)

@@ -56,7 +56,6 @@ class Engine(Timers, Dispatcher):
         """Load the saved state (requeueing what was running) and start the dispatcher."""
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         isolation.prepare_node_root(self.node_root, self.dir)
-        isolation.become_subreaper()
         shutil.rmtree(self.trash, ignore_errors=True)
         self.store = Store(self.dir / "state.sqlite")
         with self.lock:

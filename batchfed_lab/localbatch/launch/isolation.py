@@ -168,16 +168,20 @@ def spawn(
 
 
 # == the server process ===========================================================================
+_subreaper = False  # set once this process adopts orphans: only then are they ours to reap
+
+
 def become_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants and not dumpable (its
     environment and memory closed to processes of the same user); False when prctl fails."""
+    global _subreaper
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        ok = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        _subreaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-        return ok
     except (OSError, AttributeError):
-        return False
+        _subreaper = False
+    return _subreaper
 
 
 def _children(pid: int) -> list[int]:
@@ -214,6 +218,8 @@ def _environ_has(pid: int, marker: bytes) -> bool:
 def kill_marked(name: str, value: str) -> int:
     """SIGKILL this process's orphaned descendants whose environment holds ``name=value``, with
     everything below them, and reap the ones re-parented to it; how many were killed."""
+    if not _subreaper:
+        return 0
     me = os.getpid()
     marker = f"{name}={value}".encode()
     victims: list[int] = []
@@ -223,7 +229,9 @@ def kill_marked(name: str, value: str) -> int:
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    reap_orphans()
+    if victims:  # their children, re-parented to us as they die, are reaped by the next sweep
+        _reap(set(victims), wait=0.5)
+    _reap(set(_children_of_thread(me)), wait=0.0)
     return len(victims)
 
 
@@ -236,23 +244,20 @@ def _children_of_thread(pid: int) -> list[int]:
         return []
 
 
-def reap_orphans(wait: float = 0.5) -> None:
-    """Collect the exit status of adopted orphans that have ended (or end within ``wait``)."""
-    me = os.getpid()
+def _reap(pids: set[int], wait: float) -> None:
+    """Collect the exit status of those of ``pids`` that are our ended children, waiting up to
+    ``wait`` seconds for them to end; a pid that is not our child is skipped."""
     deadline = time.monotonic() + wait
-    pending = _children_of_thread(me)
-    while pending:
-        still = []
-        for pid in pending:
+    while pids:
+        for pid in list(pids):
             try:
                 done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                continue
-            if not done:
-                still.append(pid)
-        if not still or time.monotonic() > deadline:
+                done = pid
+            if done:
+                pids.discard(pid)
+        if not pids or time.monotonic() >= deadline:
             return
-        pending = still
         time.sleep(0.01)
 
 
