@@ -12,6 +12,7 @@ from azure.batch import BatchClient
 from azure.batch import models as bm
 
 from batchfed_lab.localbatch import control
+from batchfed_lab.localbatch.launch import isolation
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition", interval: float = 0.05):
@@ -27,9 +28,10 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str =
 
 
 def leftover_processes(workspace: Path) -> list[str]:
-    """Live localbatch servers of this workspace, and task processes whose folder lies inside it."""
+    """Live localbatch servers of this workspace, and task processes under its node root."""
     found = []
     ws = str(workspace)
+    root = str(isolation.node_root(workspace / "localbatch"))
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -41,7 +43,7 @@ def leftover_processes(workspace: Path) -> list[str]:
             env = (entry / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if (control.SERVER_MODULE in cmd and ws in cmd) or f"AZ_BATCH_TASK_WORKING_DIR={ws}" in env:
+        if (control.SERVER_MODULE in cmd and ws in cmd) or f"AZ_BATCH_NODE_ROOT_DIR={root}" in env:
             found.append(f"{entry.name}: {cmd[:120]}")
     return found
 

@@ -264,3 +264,10 @@ def test_start_task_without_wait_for_success_does_not_hold_the_node(client):
     assert task.execution_info.result == bm.BatchTaskExecutionResult.SUCCESS
     assert _node(client).start_task_info.state == bm.BatchStartTaskState.RUNNING
     client.begin_delete_pool("pool", polling_interval=0.05).result()
+
+
+def test_a_start_task_without_a_command_line_is_refused(client):
+    with pytest.raises(HttpResponseError) as err:
+        make_pool(client, start_task=bm.BatchStartTask(command_line="", wait_for_success=True), wait=False)
+    assert err.value.status_code == 400
+    assert err.value.error.code == "MissingRequiredProperty"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._util import ApiError, exists, id_key, invalid, missing, parse_duration
 from ..engine import Engine, default_pool_doc
+from ..engine.start_task import check_start_task
 from ..formula import DEALLOCATION_OPTIONS, Formula, FormulaError
 from ..formula import parse as parse_formula
 from ..model import (
@@ -115,6 +116,7 @@ def _optional_pool_fields(body: dict, fields: dict) -> None:
         net = require_dict(net, "networkConfiguration")
         if net.get("subnetId") is not None and not isinstance(net.get("subnetId"), str):
             raise invalid("networkConfiguration.subnetId", "must be a string", net.get("subnetId"))
+    check_start_task(body.get("startTask"))
     for prop in _KEPT_AS_GIVEN:
         if body.get(prop) is not None:
             fields[prop] = body[prop]
@@ -162,6 +164,7 @@ def update_pool(eng: Engine, req: Request, replace: bool = False) -> Response:
     """PATCH /pools/{id} (update_pool) and POST .../updateproperties (replace_pool_properties)."""
     body = body_of(req)
     metadata = name_values(body, "metadata")
+    check_start_task(body.get("startTask"))
     with eng.lock:
         pool = pool_of(eng, req)
         _pool_writable(pool)

@@ -21,13 +21,31 @@ from pathlib import Path
 
 from ... import runtime
 from .. import procs
-from .._util import iso_now
+from .._util import invalid, iso_now, missing
 from ..launch import isolation
 from ..launch.command_line import LaunchError, argv_of
-from ..model import Node, Pool
+from ..model import Node, Pool, name_values
 from .jobs import Jobs
 
 BASE_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+def check_start_task(spec: object) -> None:
+    """Refuse (400) a pool's ``startTask`` that cannot run: no command line, a bad retry count,
+    wait flag or environment setting."""
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise invalid("startTask", "must be an object", spec)
+    if not isinstance(spec.get("commandLine"), str) or not spec["commandLine"].strip():
+        raise missing("startTask.commandLine")
+    retries = spec.get("maxTaskRetryCount")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or not -1 <= retries <= 100):
+        raise invalid("startTask.maxTaskRetryCount", "must be an integer from -1 to 100", retries)
+    if spec.get("waitForSuccess") is not None and not isinstance(spec["waitForSuccess"], bool):
+        raise invalid("startTask.waitForSuccess", "must be true or false", spec["waitForSuccess"])
+    spec_env = {"environmentSettings": spec.get("environmentSettings")}
+    name_values(spec_env, "environmentSettings")
 
 
 class StartTaskRun:
