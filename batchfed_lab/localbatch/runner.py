@@ -200,13 +200,11 @@ class Run:
                 procs.kill_group(pgid, signal.SIGKILL)
             for name in self.containers:
                 _docker_kill(name)
-            for folder in self._folders():  # and whatever it daemonised out of its groups
-                isolation.kill_marked("AZ_BATCH_TASK_DIR", str(folder))
+            # and whatever it daemonised out of its groups (a job preparation task's daemons may
+            # serve the job's other tasks: they go with their node)
+            for inst in self.spec.instances:
+                isolation.kill_marked("AZ_BATCH_TASK_DIR", str(inst.task_dir))
         self.host.run_finished(self, outcome)
-
-    def _folders(self) -> list[Path]:
-        folders = [inst.task_dir for inst in self.spec.instances]
-        return folders + (list(self.spec.prep.dirs.values()) if self.spec.prep else [])
 
     def _deadline(self) -> float | None:
         w = self.spec.wall_clock_seconds

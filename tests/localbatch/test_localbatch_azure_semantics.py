@@ -8,6 +8,8 @@ import pytest
 from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError
 
+from batchfed_lab import runtime
+
 from .lb_helpers import make_job, make_pool, sh, stdout_of, wait_for, wait_tasks_done
 
 EXIT_ACTION = bm.BatchTaskFailureMode.PERFORM_EXIT_OPTIONS_JOB_ACTION
@@ -271,3 +273,17 @@ def test_a_start_task_without_a_command_line_is_refused(client):
         make_pool(client, start_task=bm.BatchStartTask(command_line="", wait_for_success=True), wait=False)
     assert err.value.status_code == 400
     assert err.value.error.code == "MissingRequiredProperty"
+
+
+def test_what_a_start_task_leaves_running_lives_until_its_node_leaves(client):
+    start = bm.BatchStartTask(command_line=sh("setsid sleep 300 & echo $! > ../service"), wait_for_success=True)
+    make_pool(client, start_task=start)
+    wait_for(lambda: _node(client).state == bm.BatchNodeState.IDLE, what="the node to be idle")
+    make_job(client)
+    client.create_task("job", _task("reads", sh('cat "$AZ_BATCH_NODE_STARTUP_DIR/service"')))
+    wait_tasks_done(client, "job", 1)
+    pid = int(stdout_of(client, "job", "reads"))
+    assert runtime.alive(pid)  # a service started by the start task outlives it and the task
+    client.begin_resize_pool("pool", bm.BatchPoolResizeOptions(target_dedicated_nodes=0), polling_interval=0.05).result()
+    wait_for(lambda: not list(client.list_nodes("pool")), what="the node to leave")
+    wait_for(lambda: not runtime.alive(pid), 10, "the service to end with its node")

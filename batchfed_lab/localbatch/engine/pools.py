@@ -9,6 +9,7 @@ import time
 from .._util import iso_now, parse_duration
 from ..formula import Formula, FormulaError, Result
 from ..formula import parse as parse_formula
+from ..launch import isolation
 from ..model import Node, Pool, node_ip
 from .start_task import StartTasks
 
@@ -64,9 +65,14 @@ class Pools(StartTasks):
                     self.remove_node(pool, node, rz["option"])
         self.refresh_pool_counts(pool)
 
+    def release_node(self, node: Node) -> None:
+        """A node leaves: its start task stops, and what its start and preparation tasks left
+        running is killed."""
+        self.stop_start_task(node)
+        isolation.kill_marked("AZ_BATCH_NODE_ID", node.id)
+
     def remove_node(self, pool: Pool, node: Node, option: str) -> None:
         self.watch(pool)
-        self.stop_start_task(node)
         if node.runs and option in ("taskcompletion", "retaineddata"):
             node.leaving = True  # drains; removed when its tasks are done
             return
@@ -81,6 +87,7 @@ class Pools(StartTasks):
             else:
                 self.requeue(rec.task, count=True)
         pool.nodes.remove(node)
+        self.release_node(node)
         self._trash(self.node_dir(pool, node))
 
     def refresh_pool_counts(self, pool: Pool) -> None:

@@ -71,11 +71,10 @@ class StartTaskRun:
         self._thread.join(timeout)
 
     def stop(self) -> None:
-        """Kill the attempt running now and what the start task left behind (engine lock held)."""
+        """Kill the attempt running now (engine lock held)."""
         self.stopped = True
         if self.proc is not None:
             procs.kill_group(self.proc.pid, signal.SIGKILL)
-        isolation.kill_marked("AZ_BATCH_TASK_DIR", str(self.folder))
 
     def _main(self) -> None:
         while not self.stopped:

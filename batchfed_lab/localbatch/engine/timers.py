@@ -64,6 +64,8 @@ class Timers(Pools, Schedules):
             else:
                 wait = min(wait, pool.resize["due"] - mono)
         if gone:  # drained nodes leave the pool
+            for node in [n for n in pool.nodes if n.leaving and not n.runs]:
+                self.release_node(node)
             pool.nodes[:] = [n for n in pool.nodes if not (n.leaving and not n.runs)]
             changed = True
         self.refresh_pool_counts(pool)
