@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import hashlib
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -103,8 +105,6 @@ def prepare_node_root(root: Path, localbatch_dir: Path) -> None:
 
 def _remove_orphaned_roots() -> None:
     """Delete the system node roots of workspaces that no longer exist."""
-    import shutil
-
     for note in SYSTEM_NODE_ROOTS.glob("*" + WORKSPACE_NOTE):
         try:
             workspace = Path(note.read_text().strip())
@@ -116,8 +116,6 @@ def _remove_orphaned_roots() -> None:
 
 
 def _move(old: Path, new: Path) -> None:
-    import shutil
-
     shutil.move(str(old), str(new))
 
 
@@ -144,12 +142,23 @@ def make_dirs(user: TaskUser | None, *paths: Path) -> None:
 def spawn(
     argv: list[str], *, cwd: Path, env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes], user: TaskUser | None
 ) -> subprocess.Popen:
-    """Start ``argv`` in its own session as ``user``; a LaunchError when it cannot start."""
+    """Start ``argv`` in its own session as ``user``; a LaunchError when it cannot start.
+
+    Another user is taken on through ``setpriv`` where there is one: asking Popen to switch
+    users makes it fork the whole server instead of vfork, which cut task starts by three
+    quarters. The program is looked up first so that a missing one is still reported as such."""
+    prefix: list[str] = []
     if user is not None:
         env = {**env, "HOME": str(cwd), "USER": user.name, "LOGNAME": user.name}
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            _check_program(argv, cwd, env.get("PATH", os.defpath))
+            ids = ["--reuid", str(user.uid), "--regid", str(user.gid), "--clear-groups"]
+            prefix = [setpriv, *ids, "--"]
+    switch = user is not None and not prefix
     try:
         return subprocess.Popen(
-            argv,
+            [*prefix, *argv],
             cwd=str(cwd),
             env=env,
             stdin=subprocess.DEVNULL,
@@ -157,14 +166,22 @@ def spawn(
             stderr=stderr,
             start_new_session=True,  # own session + process group: one killpg stops it all
             close_fds=True,
-            user=user.uid if user else None,
-            group=user.gid if user else None,
-            extra_groups=[] if user else None,
+            user=user.uid if switch and user else None,
+            group=user.gid if switch and user else None,
+            extra_groups=[] if switch else None,
         )
     except OSError as exc:
         if exc.filename == str(cwd):  # the task's own folder failed: localbatch's fault, not the command's
             raise
         raise launch_error(argv, exc, env.get("PATH", os.defpath)) from None
+
+
+def _check_program(argv: list[str], cwd: Path, search_path: str) -> None:
+    """LaunchError when ``argv[0]`` names no file (found on ``search_path`` or from ``cwd``)."""
+    program = argv[0]
+    found = os.path.exists(cwd / program) if "/" in program else shutil.which(program, path=search_path) is not None
+    if not found:
+        raise launch_error(argv, FileNotFoundError(errno.ENOENT, "No such file or directory", program), search_path)
 
 
 # == the server process ===========================================================================
