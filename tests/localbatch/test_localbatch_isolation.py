@@ -5,8 +5,12 @@ and what it daemonises ends with its task and with ``batchfed down``."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -150,3 +154,41 @@ def test_a_setsid_child_does_not_survive_a_killed_server(tmp_path):
     assert runtime.alive(pid)
     control.stop(ws)
     wait_for(lambda: not runtime.alive(pid), 10, "the daemon to be gone after stop")
+
+
+def _unprivileged_python() -> list[str] | None:
+    """The system Python, run as nobody, when it can import this checkout and its packages."""
+    site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    setpriv = shutil.which("setpriv")
+    if not (AS_ROOT and setpriv and system.exists() and site.is_dir()):
+        return None
+    checkout = Path(__file__).resolve().parents[2]
+    env = ["env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8", f"PYTHONPATH={checkout}:{site}"]
+    argv = [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", *env, str(system)]
+    probe = subprocess.run([*argv, "-c", "import azure.batch, batchfed_lab.localbatch"], capture_output=True, timeout=60)
+    return argv if probe.returncode == 0 else None
+
+
+def test_without_root_daemons_still_end_and_the_server_environment_stays_closed():
+    """What holds when localbatch runs as an ordinary user (here: nobody): the subreaper and the
+    marker still end what a task daemonised, and the server, not dumpable, keeps its environment
+    from the task. The key is readable then: the task runs as the key's owner (documented)."""
+    argv = _unprivileged_python()
+    if argv is None:
+        pytest.skip("needs root (to become nobody) and a system Python that can import this checkout")
+    ws = Path(tempfile.mkdtemp(prefix="lb-nonroot-"))
+    try:
+        os.chown(ws, 65534, 65534)
+        probe = Path(__file__).with_name("nonroot_probe.py")
+        run = subprocess.run([*argv, str(probe), str(ws)], capture_output=True, text=True, timeout=180, cwd=ws)
+        assert run.returncode == 0, run.stderr[-2000:]
+        seen = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+    assert seen == {
+        "server_environment": "denied",
+        "key": "read",
+        "daemon_ends_with_its_task": True,
+        "daemon_ends_with_stop": True,
+    }
