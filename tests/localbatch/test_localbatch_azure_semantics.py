@@ -287,3 +287,10 @@ def test_what_a_start_task_leaves_running_lives_until_its_node_leaves(client):
     client.begin_resize_pool("pool", bm.BatchPoolResizeOptions(target_dedicated_nodes=0), polling_interval=0.05).result()
     wait_for(lambda: not list(client.list_nodes("pool")), what="the node to leave")
     wait_for(lambda: not runtime.alive(pid), 10, "the service to end with its node")
+
+
+def test_a_start_task_asking_for_what_localbatch_does_not_do_is_refused(client):
+    start = bm.BatchStartTask(command_line="true", container_settings=bm.BatchTaskContainerSettings(image_name="busybox"))
+    with pytest.raises(HttpResponseError) as err:
+        make_pool(client, start_task=start, wait=False)
+    assert (err.value.status_code, err.value.error.code) == (400, "UnsupportedProperty")

@@ -21,13 +21,20 @@ from pathlib import Path
 
 from ... import runtime
 from .. import procs
-from .._util import invalid, iso_now, missing
+from .._util import ApiError, invalid, iso_now, missing
 from ..launch import isolation
 from ..launch.command_line import LaunchError, argv_of
 from ..model import Node, Pool, name_values
 from .jobs import Jobs
 
 BASE_ENV_NAMES = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+# what a start task may ask for that localbatch does not do (refused, never silently dropped)
+_REFUSED = (
+    ("containerSettings", "start tasks run on this machine, not in a container"),
+    ("resourceFiles", "start tasks get no resource files here; put inputs in place before"),
+)
 
 
 def check_start_task(spec: object) -> None:
@@ -46,6 +53,14 @@ def check_start_task(spec: object) -> None:
         raise invalid("startTask.waitForSuccess", "must be true or false", spec["waitForSuccess"])
     spec_env = {"environmentSettings": spec.get("environmentSettings")}
     name_values(spec_env, "environmentSettings")
+    for prop, why in _REFUSED:
+        if spec.get(prop):
+            raise ApiError(
+                400,
+                "UnsupportedProperty",
+                f"localbatch does not support startTask.{prop}: {why}.",
+                {"PropertyName": f"startTask.{prop}"},
+            )
 
 
 class StartTaskRun:
