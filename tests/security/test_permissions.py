@@ -44,7 +44,11 @@ def test_everything_the_stack_created_is_owner_only(secret_stack: tuple[Stack, A
     # task folders exist once the task ran
     from stack import wait_until
 
-    wait_until(lambda: list((root / "localbatch" / "tasks").rglob("stdout.txt")), "task output", 20)
+    from batchfed_lab.localbatch.launch import isolation
+
+    # the node root is the workspace's own folder unless localbatch runs as root (then tasks run
+    # as nobody under /var/lib/batchfed-localbatch, outside this owner-only check)
+    wait_until(lambda: list((isolation.node_root(root / "localbatch") / "tasks").rglob("stdout.txt")), "task output", 20)
     c.close()
     from batchfed_lab.client import connect
 

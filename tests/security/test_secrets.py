@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from security_helpers import Secrets, files_under
 from stack import Stack, wait_until
 
+from batchfed_lab.localbatch.launch import isolation
+
 JOBS = "job_specifications:\n- id: {id}\n  tasks: [{{command: 'env; echo done'}}]\n"
 
 
@@ -204,9 +206,11 @@ def test_no_file_of_the_workspace_holds_a_secret(exercised: dict[str, Any]) -> N
     assert "BATCHFED_BATCH_KEY" not in exercised["shown"]["task stdout"], "a task saw the batchfed environment"
     key_file = stack.root / "localbatch" / "key"
     texts: dict[str, bytes] = {}
-    for path in files_under(stack.root):
-        if path.is_file() and not path.is_symlink() and path != key_file:  # links: the traversal test plants some
-            texts[str(path.relative_to(stack.root))] = path.read_bytes()
+    node_root = isolation.node_root(stack.root / "localbatch")  # the task folders: outside the workspace as root
+    for base, label in ((stack.root, ""), (node_root, "noderoot/")):
+        for path in files_under(base) if base.exists() else []:
+            if path.is_file() and not path.is_symlink() and path != key_file:  # links: the traversal test plants some
+                texts.setdefault(label + str(path.relative_to(base)), path.read_bytes())
     assert any(p.startswith("logs/") and p.endswith(".log") for p in texts), sorted(texts)
     assert any(p.endswith("stdout.txt") for p in texts), sorted(texts)
     assert "store.sqlite" in texts
