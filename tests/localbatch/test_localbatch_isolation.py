@@ -19,6 +19,7 @@ from stack import batchfed_exe
 
 from batchfed_lab import runtime
 from batchfed_lab.localbatch import control
+from batchfed_lab.localbatch.launch import isolation
 
 from .lb_helpers import make_job, make_pool, sh, start_server, stdout_of, wait_for, wait_tasks_done
 
@@ -192,3 +193,21 @@ def test_without_root_daemons_still_end_and_the_server_environment_stays_closed(
         "daemon_ends_with_its_task": True,
         "daemon_ends_with_stop": True,
     }
+
+
+def test_a_workspace_from_before_the_node_root_keeps_its_task_folders(tmp_path):
+    lb_dir = tmp_path / "ws" / "localbatch"
+    old = lb_dir / "tasks" / "acct" / "job" / "t1"
+    old.mkdir(parents=True)
+    (old / "stdout.txt").write_text("kept\n")
+    (lb_dir / "key").write_text("k\n")
+    root = isolation.node_root(lb_dir)
+    try:
+        isolation.prepare_node_root(root, lb_dir)
+        assert (root / "tasks" / "acct" / "job" / "t1" / "stdout.txt").read_text() == "kept\n"
+        assert not (lb_dir / "tasks").exists() and (root / "nodes").is_dir()
+        assert (lb_dir / "key").exists() and not (root / "key").exists()
+    finally:
+        if AS_ROOT:
+            shutil.rmtree(root, ignore_errors=True)
+            root.with_name(root.name + isolation.WORKSPACE_NOTE).unlink(missing_ok=True)

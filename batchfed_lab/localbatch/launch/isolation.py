@@ -98,7 +98,7 @@ def prepare_node_root(root: Path, localbatch_dir: Path) -> None:
     for name in ("tasks", "nodes"):
         old, new = Path(localbatch_dir) / name, root / name
         if old.is_dir() and not new.exists():
-            os.rename(old, new) if old.stat().st_dev == root.stat().st_dev else _move(old, new)
+            shutil.move(str(old), str(new))  # a rename on one file system
         new.mkdir(mode=mode, exist_ok=True)
         os.chmod(new, mode)
 
@@ -113,10 +113,6 @@ def _remove_orphaned_roots() -> None:
         if not workspace.exists():
             shutil.rmtree(note.with_name(note.name[: -len(WORKSPACE_NOTE)]), ignore_errors=True)
             note.unlink(missing_ok=True)
-
-
-def _move(old: Path, new: Path) -> None:
-    shutil.move(str(old), str(new))
 
 
 def make_dirs(user: TaskUser | None, *paths: Path) -> None:
