@@ -18,13 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 from ..config.data import StorageInput, StorageOutput
 from ..config.jobs import TaskDefinition
 
-__all__ = ["ContainerUrlFor", "StorageAccess", "blob_url", "map_tasks", "output_files", "resource_files"]
+__all__ = [
+    "ContainerUrlFor",
+    "StorageAccess",
+    "blob_url",
+    "map_tasks",
+    "output_files",
+    "resource_files",
+    "sas_lifetime",
+]
 
 #: (storage account name, container, write access) → the container's URL as a task may use it
 ContainerUrlFor = Callable[[str, str, bool], str]
@@ -119,3 +128,16 @@ def map_tasks(job_id: str, tasks: Sequence[TaskDefinition], access: StorageAcces
             )
         )
     return mapped
+
+
+MAX_SAS_LIFETIME = timedelta(days=7)  # the longest a user-delegation SAS may live
+SAS_MARGIN = timedelta(days=1)  # time in Batch's own queue before a task starts
+
+
+def sas_lifetime(tasks: Sequence[TaskDefinition]) -> timedelta:
+    """How long the URLs minted for a task group live, from its placement: the tasks' longest
+    wall-clock limit plus a day in the queue, at most the 7 days of a user-delegation SAS."""
+    walls = [t.max_wall_time_s for t in tasks if t.inputs or t.outputs]
+    if not walls or any(w is None for w in walls):
+        return MAX_SAS_LIFETIME
+    return min(MAX_SAS_LIFETIME, timedelta(seconds=max(w for w in walls if w is not None)) + SAS_MARGIN)

@@ -1,0 +1,47 @@
+"""How the proxy reaches the storage accounts of the workspace it serves.
+
+The proxy — not the client — mints the URLs a task group's resource and output files carry,
+when it places the group: a SAS is a secret and never sits in the store (the action's payload
+names accounts and paths only), and an action may wait in the queue longer than a SAS lives.
+A pool with a managed identity (pool.yaml ``identity_reference``) gets bare container URLs
+and the identity instead: no secret at all. An account key never reaches a task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Protocol
+
+from ..config.workspace import Workspace
+from ..data.locality import account_regions
+from ..data.mapping import StorageAccess
+
+
+class StorageResolver(Protocol):
+    """What placement needs of storage: regions (data locality) and access (mapping)."""
+
+    def regions(self, names: Iterable[str]) -> dict[str, str | None]: ...
+
+    def access(self, identity: str | None, lifetime: timedelta) -> StorageAccess: ...
+
+
+class WorkspaceStorage:
+    """The storage accounts of settings.yaml (and ``local``, the embedded Azurite)."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+
+    def regions(self, names: Iterable[str]) -> dict[str, str | None]:
+        return account_regions(self.workspace.settings, names)
+
+    def access(self, identity: str | None, lifetime: timedelta) -> StorageAccess:
+        from ..data.accounts import container_url, resolve_account  # type: ignore[import-untyped,unused-ignore]
+
+        def url_for(name: str, container: str, write: bool) -> str:
+            account = resolve_account(self.workspace, name)
+            if identity:
+                return f"{account.account_url.rstrip('/')}/{container}"
+            return container_url(account, container, write=write, expiry=lifetime)
+
+        return StorageAccess(url_for, identity=identity)
