@@ -13,7 +13,8 @@ the proxy are reached only through their packages' entry points (``batchfed_lab.
 ``batchfed_lab.localbatch``, ``batchfed_lab.proxy``), never their modules.
 
 :class:`Client` is assembled here from one class per group of methods (:mod:`.federations`,
-:mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.proxies`), all standing on
+:mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.outputs`,
+:mod:`.proxies`), all standing on
 :mod:`.base`: the workspace, its store and its Batch accounts.
 """
 
@@ -25,6 +26,7 @@ from ..config import validate_file
 from ..config.workspace import Workspace, default_home, open_workspace
 from .federations import FederationsMixin
 from .jobs import JobsMixin
+from .outputs import OutputsMixin
 from .pools import PoolsMixin
 from .proxies import ProxiesMixin
 from .submit import SubmitMixin
@@ -33,7 +35,7 @@ from .tasks import TasksMixin
 __all__ = ["Client", "connect", "default_home", "validate_file"]
 
 
-class Client(SubmitMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin):
+class Client(SubmitMixin, OutputsMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin):
     """Federations, pools, jobs and the proxy of one workspace."""
 
 

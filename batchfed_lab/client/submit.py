@@ -16,8 +16,8 @@ from ..results import Explanation, Submission
 from ..scheduler import constraint_matrix, decide_placement, job_homes, job_requirements, summarize
 from ..store import ActionKind, ActionMethod, Federation, NewAction
 from .inputs import as_jobs, os_defaults
+from .outputs import OutputsMixin
 from .pools import PoolsMixin
-from .tasks import TasksMixin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +26,7 @@ log = logging.getLogger("batchfed.client")
 LOCAL_STORAGE = "local"  # the embedded Azurite: always a storage account
 
 
-class SubmitMixin(TasksMixin, PoolsMixin):
+class SubmitMixin(OutputsMixin, PoolsMixin):
     """Submit and explain: a :class:`Submission` watches its jobs' tasks, and ``explain`` reads
     the pools' live capacity."""
 

@@ -27,7 +27,7 @@ from .actions import (
 )
 from .explain import EXPLAIN_COLUMNS, MATRIX_COLUMNS, matrix_frame, verdicts_frame
 from .federations import FEDERATION_COLUMNS, POOL_COLUMNS, PROXY_COLUMNS, federations_frame, pools_frame, proxies_frame
-from .tasks import TASK_COLUMNS, tasks_frame
+from .tasks import OUTPUT_COLUMNS, RESULT_COLUMNS, TASK_COLUMNS, outputs_frame, task_results_frame, tasks_frame
 
 __all__ = [
     "ACTION_STATES",
@@ -36,10 +36,12 @@ __all__ = [
     "FEDERATION_COLUMNS",
     "LOCATION_COLUMNS",
     "MATRIX_COLUMNS",
+    "OUTPUT_COLUMNS",
     "PLACEMENT_COLUMNS",
     "POOL_COLUMNS",
     "PROXY_COLUMNS",
     "RECURRENCE_COLUMNS",
+    "RESULT_COLUMNS",
     "TASK_COLUMNS",
     "UTC_DTYPE",
     "VERDICT_COLUMNS",
@@ -48,10 +50,12 @@ __all__ = [
     "frame_records",
     "locations_frame",
     "matrix_frame",
+    "outputs_frame",
     "placements_frame",
     "pools_frame",
     "proxies_frame",
     "recurrences_frame",
+    "task_results_frame",
     "tasks_frame",
     "verdicts_frame",
 ]
