@@ -147,12 +147,17 @@ class TaskLogs:
         tasks = job_tasks(self.source, self.federation_id, self.job_ids) or []
         return "".join(self._new_text(ft, s, final=True) for ft in tasks for s in self.streams)
 
+    def step(self) -> tuple[str, bool]:
+        """One look: the new text, and whether every task has completed (nothing more comes)."""
+        tasks = job_tasks(self.source, self.federation_id, self.job_ids)
+        finished = bool(tasks) and all(ft.task.state == "completed" for ft in tasks or ())
+        piece = "".join(self._new_text(ft, s, final=ft.task.state == "completed") for ft in tasks or () for s in self.streams)
+        return piece, finished
+
     def __iter__(self) -> Iterator[str]:
         interval = self.poll
         while not self._stop.is_set():
-            tasks = job_tasks(self.source, self.federation_id, self.job_ids)
-            finished = bool(tasks) and all(ft.task.state == "completed" for ft in tasks or ())
-            piece = "".join(self._new_text(ft, s, final=ft.task.state == "completed") for ft in tasks or () for s in self.streams)
+            piece, finished = self.step()
             if piece:
                 interval = self.poll
                 yield piece

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .federations import create_federation, destroy_federation, list_federations
-from .jobs import explain, jobs_add, jobs_list, jobs_zap, output, removal, tasks
+from .jobs import WAIT, explain, jobs_add, jobs_list, jobs_zap, output, removal, results, task_logs, tasks
 from .params import (
     ACCOUNT,
     FED,
@@ -208,9 +208,7 @@ VERBS: tuple[Verb, ...] = (
             YAML_FILE,
             JOBS,
             POOL_CONFIG,
-            Param(
-                "wait", ("--wait",), kind="flag", help="wait until every job is placed (fails at once if no pool can take one)"
-            ),
+            WAIT,
             Param(
                 "timeout",
                 ("--timeout",),
@@ -306,6 +304,27 @@ VERBS: tuple[Verb, ...] = (
             ),
         ),
         output,
+    ),
+    Verb(
+        ("logs",),
+        "the stdout and stderr of a job's tasks, as [job/task] lines",
+        (
+            FED,
+            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+            Param("follow", ("-f", "--follow"), kind="flag", help="keep printing new lines until every task has completed"),
+            Param("stdout_only", ("--stdout",), kind="flag", help="stdout only"),
+        ),
+        task_logs,
+    ),
+    Verb(
+        ("results",),
+        "the blobs a job's tasks wrote through output_data (task, blob path, size, modified)",
+        (
+            FED,
+            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+            Param("download", ("--download",), metavar="DIR", help="also download them into DIR/<container>/<blob>"),
+        ),
+        results,
     ),
     Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), up, root=True),
     Verb(

@@ -73,9 +73,9 @@ class StorageInput(_Section):
     storage_account_settings: str = Field(..., description="a name under settings.yaml storage_accounts (local = Azurite)")
     remote_path: str = Field(..., description="container[/prefix]")
     local_path: str = Field("", description="relative to the task's working directory")
-    is_file_share: bool = False
+    is_file_share: bool = Field(False, description="only false: Azure Files shares are refused")
     include: tuple[str, ...] = Field((), description="blob names, or prefixes ending in *, relative to the prefix")
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = Field((), description="refused: Batch resource files cannot exclude blobs")
 
     _a = field_validator("storage_account_settings")(classmethod(lambda cls, v: _account(v)))
     _r = field_validator("remote_path")(classmethod(lambda cls, v: _remote_path(v)))
@@ -124,10 +124,12 @@ class StorageOutput(_Section):
     storage_account_settings: str = Field(..., description="a name under settings.yaml storage_accounts (local = Azurite)")
     remote_path: str = Field(..., description="container[/prefix]; {job_id} and {task_id} are replaced")
     local_path: str = Field("", description="relative to the task's working directory")
-    is_file_share: bool = False
+    is_file_share: bool = Field(False, description="only false: Azure Files shares are refused")
     include: tuple[str, ...] = Field(("**/*",), description="file patterns (*, ?, **, [abc]) under local_path")
-    exclude: tuple[str, ...] = ()
-    condition: UploadCondition = "taskcompletion"
+    exclude: tuple[str, ...] = Field((), description="refused: Batch output file patterns cannot exclude files")
+    condition: UploadCondition = Field(
+        "taskcompletion", description="upload when the task completes (taskcompletion), succeeds or fails"
+    )
 
     _a = field_validator("storage_account_settings")(classmethod(lambda cls, v: _account(v)))
     _l = field_validator("local_path", mode="before")(classmethod(lambda cls, v: _local_path(v)))
@@ -190,7 +192,7 @@ _AZURE_BATCH_REFUSED = (
 
 
 class InputData(_Section):
-    azure_storage: tuple[StorageInput, ...] = ()
+    azure_storage: tuple[StorageInput, ...] = Field((), description="blobs Batch downloads before the task starts")
     azure_batch: Any = Field(None, description="refused: see docs/data.md")
 
     @field_validator("azure_batch")
@@ -202,7 +204,7 @@ class InputData(_Section):
 
 
 class OutputData(_Section):
-    azure_storage: tuple[StorageOutput, ...] = ()
+    azure_storage: tuple[StorageOutput, ...] = Field((), description="files Batch uploads after the task ends")
 
     @model_validator(mode="before")
     @classmethod

@@ -173,8 +173,8 @@ class TaskSpec(_Section):
     task_factory: TaskFactory | None = None
     max_task_retries: int | None = Field(None, ge=-1, le=100)
     max_wall_time: timedelta | None = None
-    input_data: InputData | None = None
-    output_data: OutputData | None = None
+    input_data: InputData | None = Field(None, description="the task's own inputs, after the job's (docs/data.md)")
+    output_data: OutputData | None = Field(None, description="files uploaded when the task ends (docs/data.md)")
 
     _dur = field_validator("max_wall_time", mode="before")(classmethod(lambda cls, v: _duration(v)))
 
@@ -340,7 +340,7 @@ class JobSpecification(_Section):
     max_task_retries: int = Field(0, ge=-1, le=100)
     max_wall_time: timedelta | None = None
     priority: int = Field(0, ge=-1000, le=1000)
-    input_data: InputData | None = None
+    input_data: InputData | None = Field(None, description="inputs every task of the job gets (docs/data.md)")
     output_data: Any = Field(None, description="refused: output_data is a task-level key")
 
     _expanded: tuple[TaskDefinition, ...] = PrivateAttr(default=())

@@ -142,3 +142,16 @@ def test_cancel_terminates_the_submitted_jobs() -> None:
     owner = Owner([[]], actions=[placed("j"), replace(placed("k"), id="u-k")])
     sub(owner).cancel()
     assert owner.terminated == ["j", "k"]
+
+
+def test_logs_view_grows_in_the_background_and_stops_when_every_task_completed() -> None:
+    from batchfed_lab.widgets import LogsView
+
+    owner = Owner([[task("a", "running")], [task("a")]])
+    owner.files[("a", "stdout")] = ["one\n", "one\ntwo\n"]
+    view = LogsView(sub(owner), autostart=False)
+    view.refresh()
+    assert view.text == "[j/a] one\n" and not view._finished()
+    view.refresh()
+    assert view.text.splitlines() == ["[j/a] one", "[j/a] two"] and view._finished()
+    assert "[j/a] two" in view._repr_mimebundle_()["text/plain"]
