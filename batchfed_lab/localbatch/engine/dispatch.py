@@ -125,6 +125,8 @@ class Dispatcher(Jobs):
             wall_clock_seconds=self._wall_clock(task),
             container=task.doc.get("containerSettings"),
             prep=self._prep(job, pool, nodes, env),
+            resource_files=tuple(task.doc.get("resourceFiles") or ()),
+            output_files=tuple(task.doc.get("outputFiles") or ()),
         )
         run = Run(self, spec, time.monotonic())
         task.run = run
