@@ -74,6 +74,8 @@ class _HasStore(Protocol):
 
     def cancel(self, federation_id: str, job_ids: Iterable[str]) -> RemovalResult: ...
 
+    def output_notes(self, federation_id: str, job_id: str, tasks: Sequence[FederatedTask]) -> dict[str, str]: ...
+
 
 class TextOutput(str):
     """Text (a task's stdout, the proxy log) that a notebook shows as it is, not as a repr."""
@@ -350,14 +352,16 @@ class Submission:
 
     def result(self) -> pd.DataFrame:
         """One row per task of the submitted jobs: state, exit code, node, times, the failure
-        reason and the blobs it wrote through ``output_data`` (see
+        reason, the blobs it wrote through ``output_data`` and what Batch said about outputs it
+        did not upload (see
         :func:`batchfed_lab.frames.task_results_frame`)."""
         from .frames import task_results_frame
         from .outcomes import job_tasks
 
         tasks = job_tasks(self.client, self.federation_id, self._jobs()) or []
         blobs = [b for job in self._jobs() for b in self.client.job_outputs(self.federation_id, job, tasks)]
-        return task_results_frame(tasks, blobs)
+        notes = {(job, t): n for job in self._jobs() for t, n in self.client.output_notes(self.federation_id, job, tasks).items()}
+        return task_results_frame(tasks, blobs, notes)
 
     def logs(self, *, follow: bool = False, poll: float = 1.0, streams: Sequence[str] = ("stdout", "stderr")) -> Any:
         """The tasks' stdout and stderr as ``[job/task] line`` text; with ``follow``, an

@@ -6,12 +6,13 @@ downloads them (``%fed results``), ``cancel`` ends jobs whether queued or runnin
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config.data import StorageOutput
-from ..errors import BatchfedError, ConflictError, NotFoundError
+from ..errors import BatchfedError, ConflictError, DataError, NotFoundError
 from ..results import FederatedTask, OutputBlob, RemovalResult
 from ..store import ActionMethod, ActionState
 from .tasks import TasksMixin
@@ -20,6 +21,35 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("batchfed.client")
+
+
+UPLOAD_LOGS = ("fileuploadout.txt", "fileuploaderr.txt")  # where Batch says what it uploaded
+_UPLOAD_NEWS = re.compile(r"matched no file|not uploaded|: File\w+:|Error")
+
+
+def _task_file_lines(accounts: Sequence[Any], job_id: str, task_id: str, name: str) -> list[str]:
+    for account in accounts:
+        try:
+            data: bytes = account.read_task_file(job_id, task_id, name, max_bytes=64 << 10)
+            return data.decode("utf-8", "replace").splitlines()
+        except BatchfedError:  # not on this pool, or Batch wrote no such file
+            continue
+    return []
+
+
+def _without_stamp(line: str) -> str:
+    stamp, sep, rest = line.partition(" ")
+    return rest if sep and stamp[:4].isdigit() else line
+
+
+def _listing(list_blobs: Any, account: Any, remote: str) -> list[Any]:
+    """The blobs under ``remote``; none when its container does not exist (nothing uploaded yet)."""
+    try:
+        return list(list_blobs(account, remote))
+    except DataError as exc:
+        if "ContainerNotFound" in str(exc):
+            return []
+        raise
 
 
 class OutputsMixin(TasksMixin):
@@ -51,8 +81,8 @@ class OutputsMixin(TasksMixin):
         if tasks is None:
             tasks = self.tasks(federation_id, job_id)
         task_ids = sorted({ft.task.id for ft in tasks if ft.job_id == job_id})
-        from ..data.accounts import resolve_account  # type: ignore[import-untyped,unused-ignore]
-        from ..data.transfer import list_blobs  # type: ignore[import-untyped,unused-ignore]
+        from ..data.accounts import resolve_account
+        from ..data.transfer import list_blobs
 
         out: dict[tuple[str, str, str], OutputBlob] = {}
         for entry in entries:
@@ -62,12 +92,29 @@ class OutputsMixin(TasksMixin):
             )
             for task_id, prefix in targets:
                 owner = task_id if entry.per_task else (task_ids[0] if len(task_ids) == 1 else None)
-                for item in list_blobs(account, f"{entry.container}/{prefix}".rstrip("/")):
+                for item in _listing(list_blobs, account, f"{entry.container}/{prefix}".rstrip("/")):
                     key = (entry.storage_account_settings, entry.container, item.name)
                     out[key] = OutputBlob(
                         job_id, owner, entry.storage_account_settings, entry.container, item.name, item.size, item.last_modified
                     )
         return list(out.values())
+
+    def output_notes(self, federation_id: str, job_id: str, tasks: Sequence[FederatedTask]) -> dict[str, str]:
+        """Task id → what Batch said about outputs it did not upload (a pattern that matched no
+        file, a condition that did not hold), from the task's ``fileuploadout.txt``, and the
+        upload errors of ``fileuploaderr.txt``. Only for jobs with output_data."""
+        if not self._output_entries(federation_id, job_id):
+            return {}
+        accounts = [self.account(loc.batch_service_url) for loc in self._job_locations(federation_id, job_id)]
+        notes: dict[str, str] = {}
+        for ft in tasks:
+            if ft.job_id != job_id or ft.task.state != "completed":
+                continue
+            lines = [line for name in UPLOAD_LOGS for line in _task_file_lines(accounts, job_id, ft.task.id, name)]
+            said = [_without_stamp(line) for line in lines if _UPLOAD_NEWS.search(line)]
+            if said:
+                notes[ft.task.id] = "; ".join(said)
+        return notes
 
     def outputs_frame(self, federation_id: str, job_id: str, *, download: str | Path | None = None) -> pd.DataFrame:
         """``%fed results``: the job's output blobs (see :func:`batchfed_lab.frames.outputs_frame`);
@@ -80,8 +127,8 @@ class OutputsMixin(TasksMixin):
         return outputs_frame(blobs)
 
     def _download_outputs(self, blobs: Iterable[OutputBlob], folder: Path) -> None:
-        from ..data.accounts import resolve_account  # type: ignore[import-untyped,unused-ignore]
-        from ..data.transfer import download  # type: ignore[import-untyped,unused-ignore]
+        from ..data.accounts import resolve_account
+        from ..data.transfer import download
 
         for b in blobs:
             target = folder / b.container / b.blob

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import JobsConfig
 from ..config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
+from ..config.workspace import LOCAL_STORAGE
 from ..data.locality import account_regions
 from ..errors import ConfigError, ConflictError
 from ..proxy import add_payload
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("batchfed.client")
-LOCAL_STORAGE = "local"  # the embedded Azurite: always a storage account
 
 
 class SubmitMixin(OutputsMixin, PoolsMixin):
@@ -46,7 +46,7 @@ class SubmitMixin(OutputsMixin, PoolsMixin):
 
     def _check_storage_accounts(self, index: int, job: JobSpecification) -> None:
         """input_data / output_data name storage accounts settings.yaml knows (or ``local``)."""
-        known = {LOCAL_STORAGE, *(getattr(self.workspace.settings, "storage_accounts", None) or {})}
+        known = {LOCAL_STORAGE, *self.workspace.settings.storage_accounts}
         used = {i.storage_account_settings for t in job.task_definitions for i in t.inputs}
         used |= {o.storage_account_settings for t in job.task_definitions for o in t.outputs}
         for name in sorted(used - known):

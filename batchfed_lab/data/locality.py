@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+from ..config.workspace import WorkspaceSettings
 
 
-def account_regions(settings: Any, names: Iterable[str]) -> dict[str, str | None]:
+def account_regions(settings: WorkspaceSettings, names: Iterable[str]) -> dict[str, str | None]:
     """The region settings.yaml gives each storage account (``storage_accounts.<name>.location``),
     None where it gives none or does not know the name (the scheduler then cannot prefer a region;
     ``pool.location: data`` blocks and says which account lacks one)."""
-    accounts = getattr(settings, "storage_accounts", None) or {}
     out: dict[str, str | None] = {}
     for name in sorted(set(names)):
-        entry = accounts.get(name)
-        location = getattr(entry, "location", None) if entry is not None else None
-        out[name] = location.lower() if isinstance(location, str) and location else None
+        entry = settings.storage_accounts.get(name)
+        out[name] = entry.location.lower() if entry is not None and entry.location else None
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -86,18 +86,24 @@ RESULT_COLUMNS: dict[str, Any] = {
     "duration_s": "float64",
     "failure": "object",
     "outputs": "object",
+    "output_note": "object",
 }
 
 
-def task_results_frame(tasks: Sequence[FederatedTask], outputs: Sequence[OutputBlob] = ()) -> pd.DataFrame:
+def task_results_frame(
+    tasks: Sequence[FederatedTask], outputs: Sequence[OutputBlob] = (), notes: Mapping[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
     """``Submission.result()``: one row per task — ``job_id``, ``task_id``, ``pool_id``,
     ``node_id``, ``state``, ``exit_code``, ``result``, ``start_time``, ``end_time``,
     ``duration_s``; ``failure`` (why it failed: Batch's failure code and message, or the exit
     code; None when it succeeded) and ``outputs`` (the ``container/blob`` paths it wrote
     through output_data, a list; blobs under a prefix several tasks share are not listed here,
-    see :func:`outputs_frame`)."""
+    see :func:`outputs_frame`); ``output_note``: what Batch said about outputs it did not upload
+    (``y.txt: matched no file: nothing uploaded``, an upload condition that did not hold, an
+    upload error), keyed in ``notes`` by (job id, task id)."""
     from ..outcomes import failure_reason
 
+    notes = notes or {}
     written: dict[tuple[str, str], list[str]] = {}
     for b in outputs:
         if b.task_id is not None:
@@ -120,6 +126,7 @@ def task_results_frame(tasks: Sequence[FederatedTask], outputs: Sequence[OutputB
                 "duration_s": duration,
                 "failure": failure_reason(t),
                 "outputs": sorted(written.get((ft.job_id, t.id), [])),
+                "output_note": notes.get((ft.job_id, t.id)),
             }
         )
     return _frame(rows, RESULT_COLUMNS)

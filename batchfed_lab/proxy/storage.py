@@ -36,7 +36,7 @@ class WorkspaceStorage:
         return account_regions(self.workspace.settings, names)
 
     def access(self, identity: str | None, lifetime: timedelta) -> StorageAccess:
-        from ..data.accounts import container_url, resolve_account  # type: ignore[import-untyped,unused-ignore]
+        from ..data.accounts import container_url, resolve_account
 
         def url_for(name: str, container: str, write: bool) -> str:
             account = resolve_account(self.workspace, name)

@@ -73,6 +73,9 @@ class Owner:
     def job_outputs(self, federation_id: str, job_id: str, tasks: Any = None) -> list[OutputBlob]:
         return [OutputBlob("j", "a", "local", "outputs", "a/y.txt", 12, T0)]
 
+    def output_notes(self, federation_id: str, job_id: str, tasks: Any) -> dict[str, str]:
+        return {"b": "y.txt: matched no file: nothing uploaded"}
+
     def cancel(self, federation_id: str, job_ids: Any) -> RemovalResult:
         self.terminated += list(job_ids)
         return RemovalResult()
@@ -115,9 +118,12 @@ def test_result_is_one_row_per_task_with_state_exit_code_node_times_failure_and_
     bad = task("b", exit_code=None, result="failure", failure_code="BlobNotFound", failure_message="gone")
     df = sub(Owner([[task("a"), bad]])).result()
     assert list(df["task_id"]) == ["a", "b"]
-    assert {"state", "exit_code", "node_id", "start_time", "end_time", "duration_s", "failure", "outputs"} <= set(df.columns)
+    assert {"state", "exit_code", "node_id", "start_time", "end_time", "duration_s", "failure", "outputs", "output_note"} <= set(
+        df.columns
+    )
     assert df.loc[0, "failure"] is None and df.loc[1, "failure"] == "BlobNotFound: gone"
     assert df.loc[0, "outputs"] == ["outputs/a/y.txt"] and df.loc[1, "outputs"] == []
+    assert df.loc[0, "output_note"] is None and df.loc[1, "output_note"] == "y.txt: matched no file: nothing uploaded"
     assert str(df["start_time"].dtype) == "datetime64[us, UTC]"
 
 
