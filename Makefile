@@ -71,14 +71,14 @@ bench: venv azurite
 	if [ -n "$$missed" ]; then printf "\nmissed a target:$$missed\n" >&2; exit 1; fi; \
 	echo; echo "every benchmark met its targets"
 
-# lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on
+# lab: start the embedded stack (localbatch + Azurite + proxy) in 01-quickstart's workspace, then JupyterLab on
 # 127.0.0.1 opened on 01-quickstart (it prints its URL with the token). Its kernels get that
 # workspace (BATCHFED_HOME) and a file (BATCHFED_LAB_STACKS) where every `up` or `proxy start` of
 # theirs notes its workspace; on exit (Ctrl-C twice) every stack noted there is brought down.
 LAB_WS ?= $(CURDIR)/notebooks/.workspaces/01-quickstart
 JUPYTER ?= $(VENV)/bin/jupyter
 AS_ROOT = $$([ "$$(id -u)" = 0 ] && echo --allow-root)
-lab: venv
+lab: venv azurite
 	@stacks=$$(mktemp); echo "$(LAB_WS)" >"$$stacks"; \
 	trap 'sort -u "$$stacks" | while IFS= read -r ws; do BATCHFED_HOME="$$ws" $(VENV)/bin/batchfed down; done; rm -f "$$stacks"' EXIT; \
 	trap 'exit 130' INT TERM; \

@@ -326,10 +326,16 @@ VERBS: tuple[Verb, ...] = (
         ),
         results,
     ),
-    Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), up, root=True),
+    Verb(
+        ("up",),
+        "start the embedded stack: localbatch, the storage account local (Azurite) and the proxy",
+        (PROXY_CONFIG,),
+        up,
+        root=True,
+    ),
     Verb(
         ("down",),
-        "stop every proxy and localbatch of the workspace (no orphans)",
+        "stop every proxy, localbatch and the embedded Azurite of the workspace (no orphans)",
         (
             Param(
                 "if_started_here",

@@ -11,6 +11,7 @@ process that reused the pid), ``ports``, ``blob_url``, ``location``, ``started``
 It never holds a key: the emulator's account and key are Microsoft's published development
 pair (:data:`~batchfed_lab.store.emulator.DEV_KEY`).
 
+    available() -> bool               # Azurite installed (make azurite) and node found
     start(ws) -> LocalStorageInfo     # idempotent; DataError when Azurite is not installed
     info(ws) -> LocalStorageInfo | None
     stop(ws, timeout=10.0) -> bool    # True if one was running
@@ -124,6 +125,11 @@ def _argv(node: str, script: Path, location: Path, ports: dict[str, int]) -> lis
     for service in SERVICES:
         argv += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(ports.get(service, 0))]
     return argv
+
+
+def available() -> bool:
+    """Is Azurite installed (``make azurite``) and node on the PATH?"""
+    return find_azurite(Path(__file__).parent) is not None and shutil.which("node") is not None
 
 
 def start(ws: Workspace, *, timeout: float = 60.0) -> LocalStorageInfo:
