@@ -92,6 +92,7 @@ def test_a_missing_input_blob_fails_the_task_with_a_clear_reason(uploaded: Stack
     ran = cli(uploaded, "fed", "jobs", "add", "demo", str(jobs), "--wait", "completed", "--timeout", "90")
     assert ran.returncode == 1
     assert "2 of 2 task(s) failed" in ran.stderr and "BlobNotFound" in ran.stderr and "nope.txt" in ran.stderr
+    assert "sig=" not in ran.stderr  # the failure names the blob, never its SAS
     frame = uploaded.client.tasks_frame("demo", "missing")
     assert set(frame["failure_code"]) == {"BlobNotFound"} and set(frame["exit_code"].isna()) == {True}
 
@@ -143,3 +144,22 @@ def test_the_same_through_fed_magics_and_fed_results(ip: Any, tmp_path: Path) ->
     assert sorted(df["blob_path"]) == ["outputs/magic/count/result.txt", "outputs/magic/upper/result.txt"]
     assert sorted(df["task_id"]) == ["count", "upper"] and (df["size"] > 0).all()
     assert (folder / "outputs" / "magic" / "upper" / "result.txt").read_text() == "HELLO FEDERATION\n"
+
+
+def test_fed_logs_prints_every_tasks_output_and_follow_ends_when_the_tasks_do(uploaded: Stack, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text("job_specifications:\n- id: chatty\n  tasks:\n  - {id: a, command: 'echo one; echo oops >&2; echo two'}\n")
+    assert cli(uploaded, "fed", "jobs", "add", "demo", str(jobs), "--wait", "completed").returncode == 0
+    shown = cli(uploaded, "fed", "logs", "demo", "--job-id", "chatty")
+    assert shown.returncode == 0 and shown.stdout.splitlines() == ["[chatty/a] one", "[chatty/a] two", "[chatty/a stderr] oops"]
+    followed = cli(uploaded, "fed", "logs", "demo", "--job-id", "chatty", "--follow", timeout=60)
+    assert followed.returncode == 0 and "[chatty/a] two" in followed.stdout
+
+
+def test_no_sas_reaches_the_store_or_the_logs(uploaded: Stack) -> None:
+    for a in uploaded.client.store.list_actions("demo"):
+        assert "sig=" not in str(a.payload) + str(a.progress) + str(a.error)
+    logs = [p for p in (uploaded.root / "logs").rglob("*") if p.is_file()]
+    assert logs
+    leaking = [p.name for p in logs if "sig=" in p.read_text(errors="replace")]
+    assert not leaking, f"a SAS is written in {leaking}"
