@@ -60,7 +60,10 @@ class OutputsMixin(TasksMixin):
         from ..proxy import parse_add
 
         seen: dict[str, StorageOutput] = {}
-        for a in self.actions(federation_id, job_id):
+        actions = self.actions(federation_id, job_id)
+        if not actions:
+            raise NotFoundError(f"job '{job_id}' was never submitted to federation '{federation_id}'")
+        for a in actions:
             if a.method is not ActionMethod.ADD or a.kind.value != "job" or a.state is not ActionState.PLACED:
                 continue
             try:

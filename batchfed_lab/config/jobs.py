@@ -392,6 +392,30 @@ class JobSpecification(_Section):
         return frozenset(i.storage_account_settings for t in self._expanded for i in t.inputs)
 
 
+def _inherited(job: JobSpecification, spec: TaskSpec, index: int, job_gpu: bool) -> dict[str, Any]:
+    """A task's settings, with what it leaves unset taken from the job."""
+    gpu = spec.wants_gpu if spec.wants_gpu is not None else job_gpu
+    # tasks without their own variables share the job's mapping: thousands of tasks
+    # must not each copy a large job environment
+    env = {**job.environment_variables, **spec.environment_variables} if spec.environment_variables else job.environment_variables
+    retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
+    wall = spec.max_wall_time or job.max_wall_time
+    return {
+        "depends_on": spec.depends_on,
+        "gpu": bool(gpu),
+        "infiniband": spec.infiniband if spec.infiniband is not None else bool(job.infiniband),
+        "environment": env,
+        "docker_image": spec.docker_image,
+        "max_task_retries": retries,
+        "max_wall_time_s": wall.total_seconds() if wall else None,
+        "source_index": index,
+        # the job's inputs go to every task, before the task's own
+        "inputs": (job.input_data.azure_storage if job.input_data else ())
+        + (spec.input_data.azure_storage if spec.input_data else ()),
+        "outputs": spec.output_data.azure_storage if spec.output_data else (),
+    }
+
+
 def _expand(job: JobSpecification) -> list[TaskDefinition]:
     explicit = {t.id for t in job.tasks if t.id is not None}
     seen: dict[str, int] = {}
@@ -406,32 +430,7 @@ def _expand(job: JobSpecification) -> list[TaskDefinition]:
                 return candidate
 
     for index, spec in enumerate(job.tasks):
-        gpu = spec.wants_gpu if spec.wants_gpu is not None else job_gpu
-        ib = spec.infiniband if spec.infiniband is not None else bool(job.infiniband)
-        # tasks without their own variables share the job's mapping: thousands of tasks
-        # must not each copy a large job environment
-        env = (
-            {**job.environment_variables, **spec.environment_variables}
-            if spec.environment_variables
-            else job.environment_variables
-        )
-        retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
-        wall = spec.max_wall_time or job.max_wall_time
-        inputs = (job.input_data.azure_storage if job.input_data else ()) + (
-            spec.input_data.azure_storage if spec.input_data else ()
-        )
-        common: dict[str, Any] = {
-            "depends_on": spec.depends_on,
-            "gpu": bool(gpu),
-            "infiniband": ib,
-            "environment": env,
-            "docker_image": spec.docker_image,
-            "max_task_retries": retries,
-            "max_wall_time_s": wall.total_seconds() if wall else None,
-            "source_index": index,
-            "inputs": inputs,
-            "outputs": spec.output_data.azure_storage if spec.output_data else (),
-        }
+        common = _inherited(job, spec, index, job_gpu)
         if spec.task_factory is not None:
             for params in spec.task_factory.parametric_sweep.combinations():
                 try:
