@@ -210,8 +210,7 @@ def embedded_stack(
                 try:
                     lifecycle.stop(client.workspace, all=True)
                     control.stop(client.workspace)
-                    if storage:
-                        local_storage.stop(client.workspace)
+                    local_storage.stop(client.workspace)  # also one a test's `up` started
                 finally:
                     client.close()
                     close_accounts()
