@@ -171,6 +171,7 @@ def embedded_stack(
     allow non-unique job ids. ``proxy=False`` leaves the proxy to the test.
     """
     from batchfed_lab.batch.adapter import close_accounts
+    from batchfed_lab.data import local as local_storage
     from batchfed_lab.localbatch import control
     from batchfed_lab.proxy import lifecycle
 
@@ -200,6 +201,7 @@ def embedded_stack(
                 try:
                     lifecycle.stop(client.workspace, all=True)
                     control.stop(client.workspace)
+                    local_storage.stop(client.workspace)  # started by a test's `up`, if any
                 finally:
                     client.close()
                     close_accounts()
