@@ -20,7 +20,18 @@ LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id"
 BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
-TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
+TASK_TEXT = [
+    "task_id",
+    "pool_id",
+    "node_id",
+    "state",
+    "exit_code",
+    "result",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "failure_code",
+]
 
 
 def _jobs_source(a: SimpleNamespace) -> tuple[Any, str | None]:
