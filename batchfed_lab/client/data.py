@@ -60,10 +60,11 @@ class DataMixin(ClientBase):
         return delete(self.storage_account(storage), remote)
 
     def container_url(
-        self, storage: str, container: str, *, write: bool = False, expiry: dt.timedelta | dt.datetime = dt.timedelta(days=7)
+        self, storage: str, container: str, *, write: bool = False, expiry: dt.timedelta | dt.datetime | None = None
     ) -> str:
         """A URL of ``container`` with a SAS minted here, for a Batch task: read + list, or
-        (``write``) create + write. The account key, if any, never leaves this machine."""
+        (``write``) create + write; valid ``expiry`` long (default 7 days). The account key, if
+        any, never leaves this machine."""
         from ..data import container_url
 
         return container_url(self.storage_account(storage), container, write=write, expiry=expiry)
