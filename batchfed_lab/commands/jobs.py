@@ -20,18 +20,7 @@ LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id"
 BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
-TASK_TEXT = [
-    "task_id",
-    "pool_id",
-    "node_id",
-    "state",
-    "exit_code",
-    "result",
-    "start_time",
-    "end_time",
-    "duration_s",
-    "failure_code",
-]
+TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 
 
 def _jobs_source(a: SimpleNamespace) -> tuple[Any, str | None]:
@@ -127,9 +116,10 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
 
 def tasks(c: Client, a: SimpleNamespace) -> Result:
     df = c.tasks_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id)
+    columns = [*TASK_TEXT, "result", "failure_code"]  # why a task failed (BlobNotFound …), not only that it did
     if a.schedule_id:  # rows of several recurrence jobs: say which
-        return frame_result(df, ["job_id", *TASK_TEXT], f"job schedule {a.schedule_id} has no tasks yet")
-    return frame_result(df, TASK_TEXT, f"job {a.job_id} has no tasks")
+        return frame_result(df, ["job_id", *columns], f"job schedule {a.schedule_id} has no tasks yet")
+    return frame_result(df, columns, f"job {a.job_id} has no tasks")
 
 
 def output(c: Client, a: SimpleNamespace) -> Result:
