@@ -210,7 +210,7 @@ def embedded_stack(
                 try:
                     lifecycle.stop(client.workspace, all=True)
                     control.stop(client.workspace)
-                    local_storage.stop(client.workspace)  # also one a test's `up` started
+                    local_storage.stop(client.workspace)  # started by a test's `up`, if any
                 finally:
                     client.close()
                     close_accounts()

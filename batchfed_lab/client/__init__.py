@@ -14,7 +14,7 @@ the proxy are reached only through their packages' entry points (``batchfed_lab.
 
 :class:`Client` is assembled here from one class per group of methods (:mod:`.federations`,
 :mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.outputs`,
-:mod:`.proxies`), all standing on
+:mod:`.proxies`, :mod:`.data`), all standing on
 :mod:`.base`: the workspace, its store and its Batch accounts.
 """
 
@@ -24,6 +24,7 @@ import os
 
 from ..config import validate_file
 from ..config.workspace import Workspace, default_home, open_workspace
+from .data import DataMixin
 from .federations import FederationsMixin
 from .jobs import JobsMixin
 from .outputs import OutputsMixin
@@ -35,8 +36,8 @@ from .tasks import TasksMixin
 __all__ = ["Client", "connect", "default_home", "validate_file"]
 
 
-class Client(SubmitMixin, OutputsMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin):
-    """Federations, pools, jobs and the proxy of one workspace."""
+class Client(SubmitMixin, OutputsMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin, DataMixin):
+    """Federations, pools, jobs, the proxy and the data of one workspace."""
 
 
 def connect(workspace: str | os.PathLike[str] | Workspace | None = None) -> Client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .data import REMOTE, STORAGE, data_delete, data_download, data_list, data_upload
 from .federations import create_federation, destroy_federation, list_federations
 from .jobs import WAIT, explain, jobs_add, jobs_list, jobs_zap, output, removal, results, task_logs, tasks
 from .params import (
@@ -327,6 +328,32 @@ VERBS: tuple[Verb, ...] = (
         results,
     ),
     Verb(
+        ("data", "upload"),
+        "upload a file or a folder's files to a storage account",
+        (STORAGE, REMOTE, Param("local", metavar="LOCAL", required=True, help="file or folder to upload")),
+        data_upload,
+        details="A file goes to container/path (into path/ when REMOTE ends with /); a folder's files keep their paths.",
+    ),
+    Verb(
+        ("data", "download"),
+        "download a blob, or every blob under a path, from a storage account",
+        (STORAGE, REMOTE, Param("local", metavar="LOCAL", help="file or folder to write (default: the current folder)")),
+        data_download,
+    ),
+    Verb(
+        ("data", "list"),
+        "blobs of a container whose names start with a path: size, last modified",
+        (STORAGE, REMOTE),
+        data_list,
+    ),
+    Verb(
+        ("data", "delete"),
+        "delete a blob, or every blob under a path, in a storage account",
+        (STORAGE, REMOTE),
+        data_delete,
+        destructive="delete {remote} from storage account {storage}?",
+    ),
+    Verb(
         ("up",),
         "start the embedded stack: localbatch, the storage account local (Azurite) and the proxy",
         (PROXY_CONFIG,),
@@ -359,4 +386,5 @@ GROUPS: dict[str, dict[str, Any]] = {
         "root": True,
     },
     "jobs": {"help": "add, list, terminate, delete and zap federation jobs", "default": "list", "root": False},
+    "data": {"help": "upload, download, list and delete blobs in storage accounts by name", "default": None, "root": True},
 }

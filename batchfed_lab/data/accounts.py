@@ -8,7 +8,7 @@ environment) or with the connection string in the environment variable its
 ``connection_string_env`` names.
 
     resolve_account(workspace_or_settings, name) -> StorageAccount
-    container_url(account, container, *, write, expiry=timedelta(days=7)) -> str
+    container_url(account, container, *, write, expiry=None) -> str   # default: 7 days
 
 :func:`container_url` mints a SAS on this machine — a user-delegation SAS with a token
 credential, a service SAS signed with the connection string's key otherwise — so only the SAS,
@@ -184,15 +184,17 @@ def container_url(
     container: str,
     *,
     write: bool,
-    expiry: dt.timedelta | dt.datetime = dt.timedelta(days=7),
+    expiry: dt.timedelta | dt.datetime | None = None,
 ) -> str:
-    """A URL of ``container`` with a SAS a Batch task may use: read + list, or create + write."""
+    """A URL of ``container`` with a SAS a Batch task may use: read + list, or create + write.
+    ``expiry``: how long (or until when) it works; default the longest a user-delegation SAS may
+    live, 7 days from its start."""
     from azure.storage.blob import generate_container_sas
 
     check_container(container)
-    when = _expiry_time(expiry)
-    permission = WRITE_PERMISSIONS if write else READ_PERMISSIONS
     start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)  # clocks of nodes drift
+    when = _expiry_time(expiry) if expiry is not None else start + MAX_SAS_LIFETIME
+    permission = WRITE_PERMISSIONS if write else READ_PERMISSIONS
     key = account.signing_key()
     if key is not None:
         sas = generate_container_sas(key[0], container, account_key=key[1], permission=permission, expiry=when, start=start)

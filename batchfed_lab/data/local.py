@@ -156,6 +156,7 @@ def start(ws: Workspace, *, timeout: float = 60.0) -> LocalStorageInfo:
                 cwd=str(script.parents[3]),  # the folder holding node_modules
                 start_new_session=True,  # outlives the kernel or terminal that ran `up`
                 close_fds=True,
+                umask=0o077,  # its blobs and databases are owner-only, like the rest of the workspace
             )
         finally:
             os.close(log_fd)

@@ -22,6 +22,7 @@ TABLES = {
     "matrix": frames.MATRIX_COLUMNS,
     "results": frames.RESULT_COLUMNS,
     "outputs": frames.OUTPUT_COLUMNS,
+    "blobs": frames.BLOB_COLUMNS,
 }
 
 

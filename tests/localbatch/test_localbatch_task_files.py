@@ -226,3 +226,26 @@ def test_bad_task_files_are_refused_when_added_without_echoing_a_sas(client, fil
         client.create_task("job", bm.BatchTaskCreateOptions(id="bad", command_line="true", **files))
     text = str(err.value)
     assert code in text and words in text and "SECRET" not in text
+
+
+def test_the_failure_shows_in_fed_tasks(client, storage, container) -> None:
+    """The reason travels: localbatch failureInfo → the adapter → the tasks frame → `fed tasks`."""
+    from types import SimpleNamespace
+
+    from batchfed_lab.batch.tasks import task_info
+    from batchfed_lab.commands.jobs import tasks
+    from batchfed_lab.frames import tasks_frame
+    from batchfed_lab.results import FederatedTask
+
+    url = container_url(storage, container, write=False)
+    task = run_one(
+        client,
+        bm.BatchTaskCreateOptions(
+            id="t1", command_line="true", resource_files=[bm.ResourceFile(storage_container_url=url, blob_prefix="in/x.csv")]
+        ),
+    )
+    df = tasks_frame([FederatedTask("job", "pool", "local", None, task_info(task))])
+    stub = SimpleNamespace(tasks_frame=lambda *a, **k: df)
+    res = tasks(stub, SimpleNamespace(federation_id="demo", job_id="job", schedule_id=None))  # type: ignore[arg-type]
+    assert "BlobNotFound" in res.text and "failure" in res.text
+    assert res.data[0]["failure_code"] == "BlobNotFound" and "in/x.csv" in res.data[0]["failure_message"]

@@ -140,6 +140,10 @@ def test_a_token_credential_gets_a_user_delegation_sas(azurite_oauth, tmp_path: 
     q = parse_qs(urlsplit(url).query)
     assert "skoid" in q and q["sp"] == ["cw"]  # a user-delegation SAS names the signing identity
     ContainerClient.from_container_url(url, connection_verify=str(azurite_oauth.ca)).upload_blob("x.txt", b"hi")
+    # by default as long as a user-delegation SAS may live; longer is refused clearly
+    assert "se=" in container_url(acct, "udk", write=False)
+    with pytest.raises(DataError, match="at most 7 days"):
+        container_url(acct, "udk", write=False, expiry=dt.timedelta(days=8))
 
 
 def test_container_names_and_expiry_are_checked() -> None:
