@@ -89,3 +89,32 @@ def test_task_definitions_round_trip_with_their_data() -> None:
     (spec,) = validate_file(DATA / "good" / "jobs-data.yaml").job_specifications
     (task,) = spec.task_definitions
     assert TaskDefinition.from_dict(task.to_dict()) == task
+
+
+IDENTITY = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/reader"
+
+
+def pool_doc(**extra: Any) -> dict[str, Any]:
+    return {"pool_specification": {"id": "p", "vm_size": "standard_d2_v3", "vm_count": {"dedicated": 1}, **extra}}
+
+
+def test_a_pool_names_the_managed_identity_its_tasks_reach_storage_with() -> None:
+    from batchfed_lab.batch.pools import META_IDENTITY, pool_create_options, pool_facts
+    from batchfed_lab.config import PoolConfig
+
+    spec = validate(PoolConfig, pool_doc(identity_reference=IDENTITY), "pool.yaml").pool_specification
+    options = dict(pool_create_options(spec))
+    assert {"name": META_IDENTITY, "value": IDENTITY} in options["metadata"]
+    facts = pool_facts(options, service_url="http://127.0.0.1:1/accounts/a", account="a", region=None)
+    assert facts.identity == IDENTITY
+
+
+def test_an_identity_reference_that_is_no_user_assigned_identity_is_refused() -> None:
+    from batchfed_lab.config import PoolConfig
+
+    with pytest.raises(ConfigError) as info:
+        validate(PoolConfig, pool_doc(identity_reference="reader"), "pool.yaml")
+    assert (
+        "pool_specification.identity_reference = 'reader': must be the ARM id of a user-assigned managed identity"
+        in (info.value.problems[0])
+    )
