@@ -64,21 +64,21 @@ drills: venv azurite
 # bench: every benchmark runs and prints its figures, even after one misses a target; the
 # exit status is non-zero at the end if any missed
 BENCHES := bench/scheduler.py bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py \
-  "bench/proxy.py --store azure" bench/surfaces.py bench/widgets.py bench/config_load.py
+  "bench/proxy.py --store azure" bench/surfaces.py bench/widgets.py bench/config_load.py bench/data.py
 bench: venv azurite
 	@missed=""; for b in $(BENCHES); do \
 	  echo; echo "== $$b"; $(PY) $$b || missed="$$missed\n  $$b"; done; \
 	if [ -n "$$missed" ]; then printf "\nmissed a target:$$missed\n" >&2; exit 1; fi; \
 	echo; echo "every benchmark met its targets"
 
-# lab: start the embedded stack (localbatch + proxy) in 01-quickstart's workspace, then JupyterLab on
+# lab: start the embedded stack (localbatch + Azurite + proxy) in 01-quickstart's workspace, then JupyterLab on
 # 127.0.0.1 opened on 01-quickstart (it prints its URL with the token). Its kernels get that
 # workspace (BATCHFED_HOME) and a file (BATCHFED_LAB_STACKS) where every `up` or `proxy start` of
 # theirs notes its workspace; on exit (Ctrl-C twice) every stack noted there is brought down.
 LAB_WS ?= $(CURDIR)/notebooks/.workspaces/01-quickstart
 JUPYTER ?= $(VENV)/bin/jupyter
 AS_ROOT = $$([ "$$(id -u)" = 0 ] && echo --allow-root)
-lab: venv
+lab: venv azurite
 	@stacks=$$(mktemp); echo "$(LAB_WS)" >"$$stacks"; \
 	trap 'sort -u "$$stacks" | while IFS= read -r ws; do BATCHFED_HOME="$$ws" $(VENV)/bin/batchfed down; done; rm -f "$$stacks"' EXIT; \
 	trap 'exit 130' INT TERM; \

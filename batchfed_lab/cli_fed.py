@@ -76,6 +76,8 @@ def _click_param(p: Param) -> click.Parameter:
         return click.Option(names, is_flag=True, default=False, help=p.help)
     if p.kind == "multi":
         return click.Option(names, multiple=True, type=ptype, metavar=p.metavar, help=p.help)
+    if p.kind == "optional":
+        return click.Option(names, is_flag=False, flag_value=p.const, type=ptype, metavar=p.metavar, help=p.help)
     # click 8.3 treats an explicit default=None as a given value: a required option would pass
     extra = {} if p.default is None else {"default": p.default}
     return click.Option(names, type=ptype, required=p.required, metavar=p.metavar, help=p.help, **extra)

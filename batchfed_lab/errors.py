@@ -26,6 +26,7 @@ SDK and Azure errors are translated at the adapter boundary and chained with
     ├── SchedulingError          the pure scheduler was given impossible input
     ├── ProxyError               daemon lifecycle (start/stop/status)
     ├── DeployError              the proxy's Azure deployment (fed proxy create/destroy)
+    ├── DataError                storage accounts and blob transfers (``batchfed data …``)
     ├── SubmissionError          a waited-on submission failed, was zapped or stayed blocked
     └── ConfirmationRequired     a destructive command was not confirmed
 
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ConfirmationRequired",
     "ConflictError",
+    "DataError",
     "DeployError",
     "InvalidIdError",
     "LocalBatchNotRunning",
@@ -171,6 +173,10 @@ class ProxyError(BatchfedError):
 
 class DeployError(BatchfedError):
     """Deploying or removing the proxy on Azure failed (``fed proxy create | destroy``)."""
+
+
+class DataError(BatchfedError):
+    """A storage account cannot be resolved or reached, or a blob transfer failed."""
 
 
 class SubmissionError(BatchfedError):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import SubmissionError
@@ -40,6 +41,7 @@ __all__ = [
     "Explanation",
     "FederatedTask",
     "FederationSummary",
+    "OutputBlob",
     "PoolChange",
     "PoolOperation",
     "PoolSnapshot",
@@ -56,6 +58,23 @@ class _HasStore(Protocol):
     def store(self) -> Store: ...
 
     def tasks(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> list[FederatedTask]: ...
+
+    def task_output(
+        self,
+        federation_id: str,
+        job_id: str | None,
+        task_id: str,
+        stream: str = ...,
+        *,
+        schedule_id: str | None = ...,
+        max_bytes: int | None = ...,
+    ) -> TextOutput: ...
+
+    def job_outputs(self, federation_id: str, job_id: str, tasks: Sequence[FederatedTask] | None = None) -> list[OutputBlob]: ...
+
+    def cancel(self, federation_id: str, job_ids: Iterable[str]) -> RemovalResult: ...
+
+    def output_notes(self, federation_id: str, job_id: str, tasks: Sequence[FederatedTask]) -> dict[str, str]: ...
 
 
 class TextOutput(str):
@@ -132,6 +151,24 @@ class FederatedTask:
     account: str | None
     location: str | None
     task: TaskInfo
+
+
+@dataclass(frozen=True)
+class OutputBlob:
+    """One blob a job's task wrote through ``output_data`` (``task_id`` None when several
+    tasks share the prefix it is under)."""
+
+    job_id: str
+    task_id: str | None
+    storage: str  # the settings.yaml storage account name
+    container: str
+    blob: str
+    size: int
+    modified: datetime | None
+
+    @property
+    def path(self) -> str:
+        return f"{self.container}/{self.blob}"
 
 
 @dataclass(frozen=True)
@@ -259,14 +296,30 @@ class Submission:
     def done(self) -> bool:
         return all(a.state in TERMINAL_STATES for a in self.actions())
 
-    def wait(self, timeout: float = 60.0) -> list[Action]:
-        """Wait until every action is placed (or done). Raises :class:`SubmissionError` when
+    def wait(self, timeout: float = 60.0, *, until: str = "placed", poll: float = 0.25) -> list[Action]:
+        """Wait until every action is placed (``until="placed"``), or also every task of the
+        placed jobs has completed (``until="completed"``: raises :class:`SubmissionError` naming
+        the failed tasks and why, or what still runs at ``timeout``; tasks are polled from
+        ``poll`` seconds up to 2 s apart). Placement: raises :class:`SubmissionError` when
         one failed or was zapped, when a placement left tasks out (:func:`tasks_not_added`), as soon as one is blocked where no pool of the federation can
         take it (see :func:`unplaceable`), or when some are still queued or blocked at
         ``timeout``. A block by load (blackout, no idle node) or by an unreachable service
         clears by itself: it is waited for."""
-        store = self.client.store
+        if until not in ("placed", "completed"):
+            raise ValueError(f"until must be 'placed' or 'completed', not {until!r}")
         deadline = time.monotonic() + timeout
+        placed = self._wait_placed(deadline, timeout)
+        if until == "completed":
+            from .outcomes import failures_error, wait_completed
+
+            jobs = [a.target_id for a in placed if a.kind.value == "job" and a.state is ActionState.PLACED]
+            error = failures_error(wait_completed(self.client, self.federation_id, jobs, deadline, timeout, poll))
+            if error is not None:
+                raise error
+        return placed
+
+    def _wait_placed(self, deadline: float, timeout: float) -> list[Action]:
+        store = self.client.store
         while True:
             marks = store.change_marks()  # before reading: a change in between wakes us at once
             current = self.actions()
@@ -293,6 +346,35 @@ class Submission:
                     f"{a.kind.value} {a.target_id} is {a.state.value}{why}"
                 )
             store.wait_for_change(marks, timeout=min(remaining, 1.0))
+
+    def _jobs(self) -> list[str]:
+        return [a.target_id for a in self._actions if a.kind.value == "job"]
+
+    def result(self) -> pd.DataFrame:
+        """One row per task of the submitted jobs: state, exit code, node, times, the failure
+        reason, the blobs it wrote through ``output_data`` and what Batch said about outputs it
+        did not upload (see
+        :func:`batchfed_lab.frames.task_results_frame`)."""
+        from .frames import task_results_frame
+        from .outcomes import job_tasks
+
+        tasks = job_tasks(self.client, self.federation_id, self._jobs()) or []
+        blobs = [b for job in self._jobs() for b in self.client.job_outputs(self.federation_id, job, tasks)]
+        notes = {(job, t): n for job in self._jobs() for t, n in self.client.output_notes(self.federation_id, job, tasks).items()}
+        return task_results_frame(tasks, blobs, notes)
+
+    def logs(self, *, follow: bool = False, poll: float = 1.0, streams: Sequence[str] = ("stdout", "stderr")) -> Any:
+        """The tasks' stdout and stderr as ``[job/task] line`` text; with ``follow``, an
+        iterator of new text as the files grow, until every task has completed (the widget
+        :class:`batchfed_lab.widgets.LogsView` shows it live without blocking the kernel)."""
+        from .outcomes import TaskLogs
+
+        logs = TaskLogs(self.client, self.federation_id, self._jobs(), poll=poll, streams=streams)
+        return logs if follow else TextOutput(logs.snapshot())
+
+    def cancel(self) -> RemovalResult:
+        """Terminate the submitted jobs: what is queued is dropped, running tasks are ended."""
+        return self.client.cancel(self.federation_id, self._jobs())
 
     @staticmethod
     def _check_tasks_added(placed: list[Action]) -> None:

@@ -163,18 +163,26 @@ def embedded_stack(
     non_unique: Collection[str] = (),
     proxy: bool = True,
     federation_yaml: str = FAST_FEDERATION_YAML,
+    storage: bool = False,
+    settings_yaml: str | None = None,
 ) -> Iterator[Stack]:
     """Start the stack in a fresh workspace at ``root``.
+
+    ``storage=True`` also starts the embedded Azurite (the storage account ``local``) as
+    ``batchfed up`` does; ``settings_yaml`` is written as the workspace's settings.yaml first.
 
     ``federations`` maps a federation id to its pool ids (None: every pool of ``pools``;
     a pool belongs to one federation, so None can be used once); ids in ``non_unique``
     allow non-unique job ids. ``proxy=False`` leaves the proxy to the test.
     """
     from batchfed_lab.batch.adapter import close_accounts
+    from batchfed_lab.data import local as local_storage
     from batchfed_lab.localbatch import control
     from batchfed_lab.proxy import lifecycle
 
     root.mkdir(parents=True, exist_ok=True)
+    if settings_yaml is not None:
+        (root / "settings.yaml").write_text(settings_yaml)
     clean_exit = False
     try:
         with patch.dict(os.environ, {"BATCHFED_HOME": str(root)}):
@@ -183,6 +191,8 @@ def embedded_stack(
             config.write_text(federation_yaml)
             try:
                 control.start(client.workspace, allocation_delay_ms=20)
+                if storage:
+                    local_storage.start(client.workspace)
                 accounts = sorted({p.account for p in pools})
                 urls = {a: control.account_url(a, client.workspace) for a in accounts}
                 _create_pools(client, urls, pools)
@@ -200,6 +210,7 @@ def embedded_stack(
                 try:
                     lifecycle.stop(client.workspace, all=True)
                     control.stop(client.workspace)
+                    local_storage.stop(client.workspace)  # started by a test's `up`, if any
                 finally:
                     client.close()
                     close_accounts()

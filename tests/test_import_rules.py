@@ -68,6 +68,11 @@ RULES: tuple[Rule, ...] = (
         "the deployment reads config and the store (and the pure size catalog); it drives no proxy or Batch itself",
         only=("config", "store", "errors", "scheduler.catalog", "_version"),
     ),
+    Rule(
+        ("data",),
+        "data knows storage accounts and blobs: config, the runtime-files helper and the Azurite launcher",
+        only=("config", "errors", "runtime", "store.emulator"),
+    ),
     Rule(("frames",), "frames build DataFrames from client results, without the client", never=("client",)),
     Rule(
         ("cli", "cli_fed", "commands", "magics", "widgets"),

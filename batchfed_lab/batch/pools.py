@@ -38,6 +38,7 @@ from .errors import batch_call, error_code, translate
 
 __all__ = [
     "LOCAL_DEFAULT_LOCATION",
+    "META_IDENTITY",
     "META_LOCATION",
     "META_NATIVE",
     "META_OS",
@@ -55,6 +56,7 @@ META_LOCATION = "batchfed_location"
 META_NATIVE = "batchfed_native"
 META_OS = "batchfed_os"
 META_VM_OVERRIDE = "batchfed_vm_size_override"
+META_IDENTITY = "batchfed_identity_reference"  # pool.yaml identity_reference: tasks reach storage with it
 SHIPYARD_NATIVE = "BATCH_SHIPYARD_NATIVE_CONTAINER_POOL"
 LOCAL_DEFAULT_LOCATION = "local"  # a local pool created without a location label
 REGISTRY_PASSWORD_ENV_PREFIX = "BATCHFED_REGISTRY_PASSWORD_"
@@ -142,6 +144,7 @@ def pool_facts(
         registry_logins=registry_logins(pool),
         target_dedicated=pool.get("targetDedicatedNodes") or 0,
         target_low_priority=pool.get("targetLowPriorityNodes") or 0,
+        identity=meta.get(META_IDENTITY) or None,
     )
 
 
@@ -215,6 +218,8 @@ def pool_create_options(spec: PoolSpecification) -> bm.BatchPoolCreateOptions:
         metadata.append(bm.BatchMetadataItem(name=META_LOCATION, value=spec.location))
     if spec.os:
         metadata.append(bm.BatchMetadataItem(name=META_OS, value=spec.os))
+    if spec.identity_reference:
+        metadata.append(bm.BatchMetadataItem(name=META_IDENTITY, value=spec.identity_reference))
     if spec.vm_size_override is not None:
         override = spec.vm_size_override.model_dump(exclude_none=True)
         metadata.append(bm.BatchMetadataItem(name=META_VM_OVERRIDE, value=json.dumps(override, sort_keys=True)))

@@ -105,6 +105,9 @@ def task_create_options(task: TaskDefinition, *, windows: bool = False, shell: b
         constraints=constraints,
         multi_instance_settings=multi,
         depends_on=bm.BatchTaskDependencies(task_ids=list(task.depends_on)) if task.depends_on else None,
+        # mapped from input_data / output_data at placement (batchfed_lab.data.mapping), REST-shaped
+        resource_files=[bm.ResourceFile(rf) for rf in task.resource_files] or None,
+        output_files=[bm.OutputFile(of) for of in task.output_files] or None,
     )
 
 

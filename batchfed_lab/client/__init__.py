@@ -13,7 +13,8 @@ the proxy are reached only through their packages' entry points (``batchfed_lab.
 ``batchfed_lab.localbatch``, ``batchfed_lab.proxy``), never their modules.
 
 :class:`Client` is assembled here from one class per group of methods (:mod:`.federations`,
-:mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.proxies`), all standing on
+:mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.outputs`,
+:mod:`.proxies`, :mod:`.data`), all standing on
 :mod:`.base`: the workspace, its store and its Batch accounts.
 """
 
@@ -23,8 +24,10 @@ import os
 
 from ..config import validate_file
 from ..config.workspace import Workspace, default_home, open_workspace
+from .data import DataMixin
 from .federations import FederationsMixin
 from .jobs import JobsMixin
+from .outputs import OutputsMixin
 from .pools import PoolsMixin
 from .proxies import ProxiesMixin
 from .submit import SubmitMixin
@@ -33,8 +36,8 @@ from .tasks import TasksMixin
 __all__ = ["Client", "connect", "default_home", "validate_file"]
 
 
-class Client(SubmitMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin):
-    """Federations, pools, jobs and the proxy of one workspace."""
+class Client(SubmitMixin, OutputsMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin, DataMixin):
+    """Federations, pools, jobs, the proxy and the data of one workspace."""
 
 
 def connect(workspace: str | os.PathLike[str] | Workspace | None = None) -> Client:

@@ -14,6 +14,7 @@ from .base import ClientBase
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..data.local import LocalStorageInfo
     from ..deploy import DeployReport
     from ..proxy import Acknowledgement, ProxyProcess
 
@@ -78,27 +79,35 @@ class ProxiesMixin(ClientBase):
         return proxy.follow_logs(self.workspace, lines, store=self.store, proxy_id=proxy_id, poll=poll)
 
     def up(self, *, config: Any = None) -> dict[str, Any]:
-        """Bring the embedded stack up: localbatch, then the proxy (each idempotent).
+        """Bring the embedded stack up: localbatch, the embedded Azurite (the storage account
+        ``local``, when Azurite is installed; a warning otherwise), then the proxy (each idempotent).
 
         The proxy options come from ``config`` (federation.yaml), else from the last ``up``
         given one, else the defaults; a bad config is refused before anything starts, and a
         failed start stops the localbatch this call started. Returns ``{"localbatch":
-        LocalBatchInfo, "proxy": ProxyProcess, "started": bool, "localbatch_started": bool,
+        LocalBatchInfo, "proxy": ProxyProcess, "storage": LocalStorageInfo | None, "storage_started":
+        bool, "started": bool, "localbatch_started": bool,
         "config": str | None, "config_source": "given" | "last up" | "running" | "defaults",
         "suspended": bool, "warnings": [str]}``."""
         from .. import localbatch
+        from ..data import local as local_storage
 
         chosen, source, warnings = self._proxy_config(config)
         before = localbatch.info(self.workspace.path)
         lb = localbatch.start(self.workspace)
         lb_started = before is None or before.pid != lb.pid
+        storage, storage_started = None, False
         try:
+            storage, storage_started, storage_warnings = self._start_local_storage()
+            warnings += storage_warnings
             proxy, started = self.proxy_start(config=chosen)
         except BaseException:
+            if storage_started:
+                local_storage.stop(self.workspace)
             if lb_started:
                 localbatch.stop(self.workspace)
             raise
-        if lb_started or started:
+        if lb_started or started or storage_started:
             stackstate.mark_started(self.workspace)
         if chosen is not None and source == "given" and started:
             stackstate.remember_config(self.workspace, chosen)
@@ -108,6 +117,8 @@ class ProxiesMixin(ClientBase):
         return {
             "localbatch": lb,
             "proxy": proxy,
+            "storage": storage,
+            "storage_started": storage_started,
             "started": started,
             "localbatch_started": lb_started,
             "config": proxy.config if not started else (str(chosen) if chosen else None),
@@ -115,6 +126,17 @@ class ProxiesMixin(ClientBase):
             "suspended": self.store.is_suspended(),
             "warnings": warnings,
         }
+
+    def _start_local_storage(self) -> tuple[LocalStorageInfo | None, bool, list[str]]:
+        """The embedded Azurite, started on every ``up`` where Azurite is installed: whether a
+        workspace uses storage is only known when a later command or job names ``local``."""
+        from ..data import local as local_storage
+
+        if not local_storage.available():
+            return None, False, ["Azurite is not installed (`make azurite`): the storage account 'local' is unavailable"]
+        before = local_storage.info(self.workspace)
+        rec = local_storage.start(self.workspace)
+        return rec, before is None or before.pid != rec.pid, []
 
     def _proxy_config(self, config: Any) -> tuple[Path | None, str, list[str]]:
         """The federation.yaml ``up`` runs the proxy with (validated), where it came from, and
@@ -134,16 +156,24 @@ class ProxiesMixin(ClientBase):
         return last, "last up", []
 
     def down(self, *, if_started_here: bool = False) -> dict[str, Any]:
-        """Stop every proxy of the workspace, then localbatch (its task processes too).
+        """Stop every proxy of the workspace, then localbatch (its task processes too) and the
+        embedded Azurite (its blobs stay in the workspace).
         ``if_started_here``: only if this process started the stack (``up``); otherwise it is
         left running (``left_running``), as a notebook should leave a stack it did not start."""
         from .. import localbatch, proxy
+        from ..data import local as local_storage
 
         if if_started_here and not stackstate.started_here(self.workspace):
             running = bool(proxy.running(self.workspace)) or localbatch.info(self.workspace.path) is not None
-            return {"proxies": [], "localbatch": False, "left_running": running}
+            running = running or local_storage.info(self.workspace) is not None
+            return {"proxies": [], "localbatch": False, "storage": False, "left_running": running}
         stopped = proxy.stop(self.workspace, all=True)  # this machine's: a proxy elsewhere keeps running
-        res = {"proxies": stopped, "localbatch": localbatch.stop(self.workspace), "left_running": False}
+        res = {
+            "proxies": stopped,
+            "localbatch": localbatch.stop(self.workspace),
+            "storage": local_storage.stop(self.workspace),
+            "left_running": False,
+        }
         stackstate.forget_started(self.workspace)
         return res
 

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import JobsConfig
 from ..config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
+from ..config.workspace import LOCAL_STORAGE
+from ..data.locality import account_regions
 from ..errors import ConfigError, ConflictError
 from ..proxy import add_payload
 from ..results import Explanation, Submission
 from ..scheduler import constraint_matrix, decide_placement, job_homes, job_requirements, summarize
 from ..store import ActionKind, ActionMethod, Federation, NewAction
 from .inputs import as_jobs, os_defaults
+from .outputs import OutputsMixin
 from .pools import PoolsMixin
-from .tasks import TasksMixin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("batchfed.client")
 
 
-class SubmitMixin(TasksMixin, PoolsMixin):
+class SubmitMixin(OutputsMixin, PoolsMixin):
     """Submit and explain: a :class:`Submission` watches its jobs' tasks, and ``explain`` reads
     the pools' live capacity."""
 
@@ -38,8 +40,24 @@ class SubmitMixin(TasksMixin, PoolsMixin):
                             f"federation '{fed.id}' allows non-unique job ids, so task ids with dependencies "
                             f"may have at most {NON_UNIQUE_TASK_ID_MAX}"
                         )
+            self._check_storage_accounts(i, job)
             if fed.unique_job_ids and self.store.job_id_in_use(fed.id, job.id):
                 raise ConflictError(f"job id '{job.id}' already exists in federation '{fed.id}' (unique job ids)")
+
+    def _check_storage_accounts(self, index: int, job: JobSpecification) -> None:
+        """input_data / output_data name storage accounts settings.yaml knows (or ``local``)."""
+        known = {LOCAL_STORAGE, *self.workspace.settings.storage_accounts}
+        used = {i.storage_account_settings for t in job.task_definitions for i in t.inputs}
+        used |= {o.storage_account_settings for t in job.task_definitions for o in t.outputs}
+        for name in sorted(used - known):
+            raise ConfigError(
+                f"jobs: job_specifications[{index}] storage_account_settings '{name}' is not a storage account of "
+                f"{self.workspace.path / 'settings.yaml'} (known: {', '.join(sorted(known))})"
+            )
+
+    def data_regions(self, job: JobSpecification) -> dict[str, str | None] | None:
+        """Where the job's inputs live (storage account → region), as the proxy reads it."""
+        return account_regions(self.workspace.settings, job.input_accounts) if job.input_accounts else None
 
     def submit(self, federation_id: str, jobs: Any, *, pool_config: Any = None, name: str | None = None) -> Submission:
         """Validate the jobs (file path, YAML text, dict or model), turn each job / job
@@ -70,11 +88,12 @@ class SubmitMixin(TasksMixin, PoolsMixin):
         for job in cfg.job_specifications:
             need, now = summarize(job), time.time()
             # the proxy's own rules (decide_placement), with where the store locates the job id
-            req = job_requirements(job, **defaults)
+            regions = self.data_regions(job)
+            req = job_requirements(job, **defaults, data_regions=regions)
             decision = decide_placement(
                 req, snaps, now, policy, job_id=job.id, homes=self._job_homes(fed.id, job), unique_job_ids=fed.unique_job_ids
             )
-            matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults)
+            matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults, data_regions=regions)
             out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
         return out
 

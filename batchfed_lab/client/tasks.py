@@ -3,7 +3,8 @@ whichever pool runs them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BatchfedError, ConfigError, NotFoundError
 from ..results import FederatedTask, TextOutput
@@ -80,3 +81,21 @@ class TasksMixin(JobsMixin):
         if last is None:
             raise NotFoundError(f"job schedule '{schedule_id}' has no recurrence job yet")
         raise last
+
+    def task_logs(
+        self,
+        federation_id: str,
+        job_id: str,
+        *,
+        follow: bool = False,
+        poll: float = 1.0,
+        streams: Sequence[str] = ("stdout", "stderr"),
+    ) -> Any:
+        """Every task's stdout and stderr as ``[job/task] line`` text; with ``follow``, an
+        iterator of new text as the files grow, ending when every task has completed
+        (see :class:`batchfed_lab.outcomes.TaskLogs`)."""
+        from ..outcomes import TaskLogs
+
+        self._job_locations(federation_id, job_id)  # not placed: say so now, not on the first read
+        logs = TaskLogs(self, federation_id, [job_id], poll=poll, streams=streams)
+        return logs if follow else TextOutput(logs.snapshot())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from .params import Param
 from .shape import Result, done, frame_result, table
 
 if TYPE_CHECKING:
@@ -21,6 +23,18 @@ BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
+OUTPUT_TEXT = ["task_id", "blob_path", "size", "modified"]
+
+WAIT = Param(
+    "wait",
+    ("--wait",),
+    kind="optional",
+    const="placed",
+    choices=("placed", "completed"),
+    metavar="[placed|completed]",
+    help="wait until every job is placed (alone, or 'placed': fails at once if no pool can take one), "
+    "or until every task has completed ('completed': fails naming each failed task and why)",
+)
 
 
 def _jobs_source(a: SimpleNamespace) -> tuple[Any, str | None]:
@@ -40,11 +54,28 @@ def jobs_add(c: Client, a: SimpleNamespace) -> Result:
     src, name = _jobs_source(a)
     sub = c.submit(a.federation_id, src, pool_config=a.pool_config, name=name)
     if a.wait:
-        sub.wait(timeout=a.timeout)
+        sub.wait(timeout=a.timeout, until=a.wait)
     df = sub.status()
     from ..frames import frame_records
 
     return Result(sub, lambda: df[PLACEMENT_TEXT].to_string(index=False), lambda: frame_records(df), rich=True)
+
+
+def task_logs(c: Client, a: SimpleNamespace) -> Result:
+    streams = ("stdout",) if a.stdout_only else ("stdout", "stderr")
+    if a.follow:
+        return Result(None, "", {"logs": None}, stream=c.task_logs(a.federation_id, a.job_id, follow=True, streams=streams))
+    text = c.task_logs(a.federation_id, a.job_id, streams=streams)
+    return Result(text, str(text).rstrip("\n") or f"job {a.job_id}: no output yet", {"logs": str(text)}, rich=True)
+
+
+def results(c: Client, a: SimpleNamespace) -> Result:
+    df = c.outputs_frame(a.federation_id, a.job_id, download=a.download)
+    empty = f"job {a.job_id} wrote no blobs through output_data"
+    result = frame_result(df, OUTPUT_TEXT, empty)
+    if a.download and len(df):
+        return replace(result, render=lambda: f"{table(df, OUTPUT_TEXT, empty)}\ndownloaded {len(df)} blob(s) into {a.download}")
+    return result
 
 
 def jobs_list(c: Client, a: SimpleNamespace) -> Result:
@@ -116,9 +147,10 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
 
 def tasks(c: Client, a: SimpleNamespace) -> Result:
     df = c.tasks_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id)
+    columns = [*TASK_TEXT, "result", "failure_code"]  # why a task failed (BlobNotFound …), not only that it did
     if a.schedule_id:  # rows of several recurrence jobs: say which
-        return frame_result(df, ["job_id", *TASK_TEXT], f"job schedule {a.schedule_id} has no tasks yet")
-    return frame_result(df, TASK_TEXT, f"job {a.job_id} has no tasks")
+        return frame_result(df, ["job_id", *columns], f"job schedule {a.schedule_id} has no tasks yet")
+    return frame_result(df, columns, f"job {a.job_id} has no tasks")
 
 
 def output(c: Client, a: SimpleNamespace) -> Result:

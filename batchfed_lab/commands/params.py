@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Param:
     """One argument. ``flags`` empty → positional (optional unless ``required``).
-    ``kind``: ``value`` (one value), ``multi`` (repeatable option), ``flag`` (switch)."""
+    ``kind``: ``value`` (one value), ``multi`` (repeatable option), ``flag`` (switch),
+    ``optional`` (an option whose value may be left out: alone it means ``const``)."""
 
     dest: str
     flags: tuple[str, ...] = ()
@@ -31,6 +32,7 @@ class Param:
     #: a number below this is refused (every ``int`` / ``float`` parameter sets one); a float
     #: must also be finite: no nan, no inf
     minimum: float | None = None
+    const: Any = None  # the value of an ``optional`` option given alone (``--wait`` = ``--wait placed``)
 
     @property
     def positional(self) -> bool:

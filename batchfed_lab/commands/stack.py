@@ -1,4 +1,4 @@
-"""``batchfed up`` / ``down``: the embedded stack (localbatch and the proxy) of a workspace."""
+"""``batchfed up`` / ``down``: the embedded stack (localbatch, the embedded Azurite and the proxy) of a workspace."""
 
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ if TYPE_CHECKING:
 
 def up(c: Client, a: SimpleNamespace) -> Result:
     res = c.up(config=a.config)
-    lb, proxy = res["localbatch"], res["proxy"]
-    text = "\n".join(
-        [
-            f"localbatch at {lb.url} (pid {lb.pid})",
-            f"proxy {proxy.proxy_id} {_proxy_state(res)} (pid {proxy.pid})",
-            f"proxy options: {_options(res)}",
-        ]
-    )
+    lb, proxy, storage = res["localbatch"], res["proxy"], res["storage"]
+    lines = [f"localbatch at {lb.url} (pid {lb.pid})"]
+    if storage is not None:
+        lines.append(f"storage account local (Azurite) at {storage.blob_url} (pid {storage.pid})")
+    lines += [f"proxy {proxy.proxy_id} {_proxy_state(res)} (pid {proxy.pid})", f"proxy options: {_options(res)}"]
+    text = "\n".join(lines)
     data = {
         "localbatch": lb.as_dict(),
+        "storage": storage.as_dict() if storage is not None else None,
         "proxy": proxy.as_dict(),
         "proxy_started": res["started"],
         "suspended": res["suspended"],
@@ -51,5 +50,9 @@ def down(c: Client, a: SimpleNamespace) -> Result:
     if res["left_running"]:
         text = "left running: this process did not start the stack (`down` without --if-started-here stops it)"
         return done(text, res, res)
-    text = f"stopped proxies: {', '.join(res['proxies']) or 'none'}; localbatch: {'stopped' if res['localbatch'] else 'was not running'}"
+    text = (
+        f"stopped proxies: {', '.join(res['proxies']) or 'none'}; "
+        f"localbatch: {'stopped' if res['localbatch'] else 'was not running'}; "
+        f"storage (Azurite): {'stopped' if res['storage'] else 'was not running'}"
+    )
     return done(text, res, res)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .data import REMOTE, STORAGE, data_delete, data_download, data_list, data_upload
 from .federations import create_federation, destroy_federation, list_federations
-from .jobs import explain, jobs_add, jobs_list, jobs_zap, output, removal, tasks
+from .jobs import WAIT, explain, jobs_add, jobs_list, jobs_zap, output, removal, results, task_logs, tasks
 from .params import (
     ACCOUNT,
     FED,
@@ -208,9 +209,7 @@ VERBS: tuple[Verb, ...] = (
             YAML_FILE,
             JOBS,
             POOL_CONFIG,
-            Param(
-                "wait", ("--wait",), kind="flag", help="wait until every job is placed (fails at once if no pool can take one)"
-            ),
+            WAIT,
             Param(
                 "timeout",
                 ("--timeout",),
@@ -307,10 +306,63 @@ VERBS: tuple[Verb, ...] = (
         ),
         output,
     ),
-    Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), up, root=True),
+    Verb(
+        ("logs",),
+        "the stdout and stderr of a job's tasks, as [job/task] lines",
+        (
+            FED,
+            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+            Param("follow", ("-f", "--follow"), kind="flag", help="keep printing new lines until every task has completed"),
+            Param("stdout_only", ("--stdout",), kind="flag", help="stdout only"),
+        ),
+        task_logs,
+    ),
+    Verb(
+        ("results",),
+        "the blobs a job's tasks wrote through output_data (task, blob path, size, modified)",
+        (
+            FED,
+            Param("job_id", ("--job-id",), required=True, metavar="J", help="job id"),
+            Param("download", ("--download",), metavar="DIR", help="also download them into DIR/<container>/<blob>"),
+        ),
+        results,
+    ),
+    Verb(
+        ("data", "upload"),
+        "upload a file or a folder's files to a storage account",
+        (STORAGE, REMOTE, Param("local", metavar="LOCAL", required=True, help="file or folder to upload")),
+        data_upload,
+        details="A file goes to container/path (into path/ when REMOTE ends with /); a folder's files keep their paths.",
+    ),
+    Verb(
+        ("data", "download"),
+        "download a blob, or every blob under a path, from a storage account",
+        (STORAGE, REMOTE, Param("local", metavar="LOCAL", help="file or folder to write (default: the current folder)")),
+        data_download,
+    ),
+    Verb(
+        ("data", "list"),
+        "blobs of a container whose names start with a path: size, last modified",
+        (STORAGE, REMOTE),
+        data_list,
+    ),
+    Verb(
+        ("data", "delete"),
+        "delete a blob, or every blob under a path, in a storage account",
+        (STORAGE, REMOTE),
+        data_delete,
+        destructive="delete {remote} from storage account {storage}?",
+    ),
+    Verb(
+        ("up",),
+        "start the embedded stack: localbatch, the storage account local (Azurite) and the proxy",
+        (PROXY_CONFIG,),
+        up,
+        root=True,
+    ),
     Verb(
         ("down",),
-        "stop every proxy and localbatch of the workspace (no orphans)",
+        "stop every proxy, localbatch and the embedded Azurite of the workspace (no orphans)",
         (
             Param(
                 "if_started_here",
@@ -334,4 +386,5 @@ GROUPS: dict[str, dict[str, Any]] = {
         "root": True,
     },
     "jobs": {"help": "add, list, terminate, delete and zap federation jobs", "default": "list", "root": False},
+    "data": {"help": "upload, download, list and delete blobs in storage accounts by name", "default": None, "root": True},
 }

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .constraints import FederationConstraints
+from .data import InputData, OutputData, StorageInput, StorageOutput
 from .loading import PathError
 from .pool import check_batch_id
 from .units import parse_duration
@@ -172,6 +173,8 @@ class TaskSpec(_Section):
     task_factory: TaskFactory | None = None
     max_task_retries: int | None = Field(None, ge=-1, le=100)
     max_wall_time: timedelta | None = None
+    input_data: InputData | None = Field(None, description="the task's own inputs, after the job's (docs/data.md)")
+    output_data: OutputData | None = Field(None, description="files uploaded when the task ends (docs/data.md)")
 
     _dur = field_validator("max_wall_time", mode="before")(classmethod(lambda cls, v: _duration(v)))
 
@@ -234,6 +237,12 @@ class TaskDefinition:
     max_task_retries: int | None = None
     max_wall_time_s: float | None = None
     source_index: int = 0  # index in the YAML tasks list (for error paths)
+    inputs: tuple[StorageInput, ...] = ()  # the job's input_data, then the task's own
+    outputs: tuple[StorageOutput, ...] = ()
+    # Batch's resourceFiles / outputFiles (REST shape) mapped from inputs / outputs at placement
+    # (:mod:`batchfed_lab.data.mapping`): they hold SAS URLs, so they are never stored
+    resource_files: tuple[dict[str, Any], ...] = ()
+    output_files: tuple[dict[str, Any], ...] = ()
 
     @property
     def multi_instance(self) -> bool:
@@ -253,6 +262,8 @@ class TaskDefinition:
             "generated_id": self.generated_id,
             "max_task_retries": self.max_task_retries,
             "max_wall_time_s": self.max_wall_time_s,
+            "inputs": [i.model_dump(mode="json") for i in self.inputs],
+            "outputs": [o.model_dump(mode="json") for o in self.outputs],
         }
 
     @classmethod
@@ -270,6 +281,8 @@ class TaskDefinition:
             generated_id=bool(d.get("generated_id")),
             max_task_retries=d.get("max_task_retries"),
             max_wall_time_s=d.get("max_wall_time_s"),
+            inputs=tuple(StorageInput.model_validate(i) for i in d.get("inputs") or ()),
+            outputs=tuple(StorageOutput.model_validate(o) for o in d.get("outputs") or ()),
         )
 
 
@@ -327,6 +340,8 @@ class JobSpecification(_Section):
     max_task_retries: int = Field(0, ge=-1, le=100)
     max_wall_time: timedelta | None = None
     priority: int = Field(0, ge=-1000, le=1000)
+    input_data: InputData | None = Field(None, description="inputs every task of the job gets (docs/data.md)")
+    output_data: Any = Field(None, description="refused: output_data is a task-level key")
 
     _expanded: tuple[TaskDefinition, ...] = PrivateAttr(default=())
 
@@ -338,11 +353,19 @@ class JobSpecification(_Section):
     def _id(cls, v: str) -> str:
         return check_batch_id(v, "job id")
 
+    @field_validator("output_data")
+    @classmethod
+    def _task_level_outputs(cls, v: Any) -> Any:
+        if v is not None:
+            raise ValueError("output_data is a task-level key (as in the original): move it under each task")
+        return v
+
     @model_validator(mode="after")
     def _expand_and_check(self) -> JobSpecification:
         tasks = _expand(self)
         _check_dependencies(tasks)
         _check_gpu_ib(self, tasks)
+        _check_data(self, tasks)
         self._expanded = tuple(tasks)
         return self
 
@@ -363,6 +386,35 @@ class JobSpecification(_Section):
     def uses_dependencies(self) -> bool:
         return any(t.depends_on for t in self._expanded)
 
+    @property
+    def input_accounts(self) -> frozenset[str]:
+        """The storage accounts (settings names) the job's tasks read inputs from."""
+        return frozenset(i.storage_account_settings for t in self._expanded for i in t.inputs)
+
+
+def _inherited(job: JobSpecification, spec: TaskSpec, index: int, job_gpu: bool) -> dict[str, Any]:
+    """A task's settings, with what it leaves unset taken from the job."""
+    gpu = spec.wants_gpu if spec.wants_gpu is not None else job_gpu
+    # tasks without their own variables share the job's mapping: thousands of tasks
+    # must not each copy a large job environment
+    env = {**job.environment_variables, **spec.environment_variables} if spec.environment_variables else job.environment_variables
+    retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
+    wall = spec.max_wall_time or job.max_wall_time
+    return {
+        "depends_on": spec.depends_on,
+        "gpu": bool(gpu),
+        "infiniband": spec.infiniband if spec.infiniband is not None else bool(job.infiniband),
+        "environment": env,
+        "docker_image": spec.docker_image,
+        "max_task_retries": retries,
+        "max_wall_time_s": wall.total_seconds() if wall else None,
+        "source_index": index,
+        # the job's inputs go to every task, before the task's own
+        "inputs": (job.input_data.azure_storage if job.input_data else ())
+        + (spec.input_data.azure_storage if spec.input_data else ()),
+        "outputs": spec.output_data.azure_storage if spec.output_data else (),
+    }
+
 
 def _expand(job: JobSpecification) -> list[TaskDefinition]:
     explicit = {t.id for t in job.tasks if t.id is not None}
@@ -378,27 +430,7 @@ def _expand(job: JobSpecification) -> list[TaskDefinition]:
                 return candidate
 
     for index, spec in enumerate(job.tasks):
-        gpu = spec.wants_gpu if spec.wants_gpu is not None else job_gpu
-        ib = spec.infiniband if spec.infiniband is not None else bool(job.infiniband)
-        # tasks without their own variables share the job's mapping: thousands of tasks
-        # must not each copy a large job environment
-        env = (
-            {**job.environment_variables, **spec.environment_variables}
-            if spec.environment_variables
-            else job.environment_variables
-        )
-        retries = spec.max_task_retries if spec.max_task_retries is not None else job.max_task_retries
-        wall = spec.max_wall_time or job.max_wall_time
-        common: dict[str, Any] = {
-            "depends_on": spec.depends_on,
-            "gpu": bool(gpu),
-            "infiniband": ib,
-            "environment": env,
-            "docker_image": spec.docker_image,
-            "max_task_retries": retries,
-            "max_wall_time_s": wall.total_seconds() if wall else None,
-            "source_index": index,
-        }
+        common = _inherited(job, spec, index, job_gpu)
         if spec.task_factory is not None:
             for params in spec.task_factory.parametric_sweep.combinations():
                 try:
@@ -498,6 +530,22 @@ def _check_gpu_ib(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
                     False,
                     f"infiniband: false but task '{t.id}' asks for InfiniBand ({where(t, 'infiniband')})",
                 )
+
+
+def _check_data(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
+    has_inputs = any(t.inputs for t in tasks)
+    if job.federation_constraints.pool.location == "data" and not has_inputs:
+        raise PathError(
+            ("federation_constraints", "pool", "location"),
+            "data",
+            "pool.location: data needs input_data (it places the job in the region of its inputs)",
+        )
+    if job.recurrence is not None and (has_inputs or any(t.outputs for t in tasks)):
+        raise PathError(
+            ("recurrence", "schedule"),
+            "…",
+            "input_data / output_data are not supported on job schedules yet; submit jobs instead",
+        )
 
 
 class JobsConfig(BaseModel):

@@ -258,7 +258,7 @@ def suggest_key(model: type[BaseModel] | None, key: str) -> str:
     close = difflib.get_close_matches(str(key), choices, n=1, cutoff=0.6)
     if close:
         return f"; did you mean '{close[0]}'?"
-    return f"; valid keys: {', '.join(choices)}" if len(choices) <= 12 else ""
+    return f"; valid keys: {', '.join(choices)}" if len(choices) <= 16 else ""
 
 
 # pydantic's wording names Python types; a YAML author thinks in lists and mappings

@@ -155,6 +155,27 @@ class PoolSpecification(_Section):
     location: str | None = Field(None, description="where an embedded (localbatch) pool 'is', e.g. westeurope")
     container_registries: tuple[RegistryLogin, ...] = ()
     vm_size_override: VmSizeOverride | None = None
+    identity_reference: str | None = Field(
+        None,
+        description="ARM id of the user-assigned managed identity the pool's tasks reach storage with "
+        "(input_data / output_data use it instead of a SAS); assign it to the pool in Azure",
+    )
+
+    @field_validator("identity_reference")
+    @classmethod
+    def _identity(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        text = v.strip()
+        if not re.match(
+            r"(?i)^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+$",
+            text,
+        ):
+            raise ValueError(
+                "must be the ARM id of a user-assigned managed identity "
+                "(/subscriptions/…/resourceGroups/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME)"
+            )
+        return text
 
     @field_validator("id")
     @classmethod

@@ -21,11 +21,12 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError, WorkspaceError
-from .loading import SECRET_KEY_RE, format_path, load_yaml_file, validate
+from .loading import SECRET_KEY_RE, PathError, format_path, load_yaml_file, validate
 
 HOME_ENV = "BATCHFED_HOME"
 CONNECTION_STRING_ENV = "BATCHFED_STORAGE_CONNECTION_STRING"
@@ -82,10 +83,82 @@ class ProxySettings(_Strict):
     renew_seconds: float = Field(5.0, ge=0.1)
 
 
+#: the built-in storage account: the workspace's embedded Azurite (``batchfed up`` starts it)
+LOCAL_STORAGE = "local"
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STORAGE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class StorageAccountSettings(_Strict):
+    """One entry of ``storage_accounts:``: where the blobs are and how to sign in, never a secret."""
+
+    account_url: str | None = Field(
+        None, description="blob endpoint, e.g. https://<account>.blob.core.windows.net (no SAS: it is a secret)"
+    )
+    location: str | None = Field(None, description="Azure region of the account (data locality), e.g. westeurope")
+    connection_string_env: str | None = Field(
+        None,
+        description="name of an environment variable holding the account's connection string; "
+        "without it the workspace's Azure credential (DefaultAzureCredential) signs in",
+    )
+
+    @field_validator("account_url")
+    @classmethod
+    def _url_ok(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL of a blob endpoint, e.g. https://<account>.blob.core.windows.net")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            shown = f"{parts.scheme}://{parts.hostname}{parts.path} (the rest hidden)"
+            raise PathError(
+                (),
+                shown,
+                "give the URL without a query string or user info: a SAS or key is a secret and is never read "
+                "from files (use connection_string_env, or the workspace's Azure credential)",
+            )
+        return v.rstrip("/")
+
+    @field_validator("connection_string_env")
+    @classmethod
+    def _env_ok(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME_RE.match(v):
+            raise ValueError("must be the name of an environment variable (letters, digits and _), not its value")
+        return v
+
+
+def _check_storage_accounts(accounts: dict[str, StorageAccountSettings]) -> None:
+    for name, acct in accounts.items():
+        if not _STORAGE_NAME_RE.match(name):
+            raise PathError((name,), name, "a storage account name is 1-63 letters, digits, '_', '.' or '-'")
+        if name == LOCAL_STORAGE:
+            for key in ("account_url", "connection_string_env"):
+                if getattr(acct, key) is not None:
+                    raise PathError(
+                        (name, key),
+                        getattr(acct, key),
+                        "'local' is the workspace's embedded Azurite: only its location may be set",
+                    )
+        elif acct.account_url is None:
+            raise PathError((name, "account_url"), None, "required: the account's blob endpoint")
+
+
 class WorkspaceSettings(_Strict):
     store: StoreSettings = StoreSettings()
     localbatch: LocalBatchSettings = LocalBatchSettings()
     proxy: ProxySettings = ProxySettings()
+    storage_accounts: dict[str, StorageAccountSettings] = Field(
+        default_factory=dict,
+        description="storage accounts by name (jobs.yaml storage_account_settings, `batchfed data`); "
+        f"'{LOCAL_STORAGE}' is always the workspace's embedded Azurite",
+    )
+
+    @field_validator("storage_accounts")
+    @classmethod
+    def _accounts_ok(cls, v: dict[str, StorageAccountSettings]) -> dict[str, StorageAccountSettings]:
+        _check_storage_accounts(v)
+        return v
 
 
 def default_home() -> Path:
@@ -163,10 +236,11 @@ def _refuse_secrets(data: object, source: str, path: tuple[object, ...] = ()) ->
         for k, v in data.items():
             here = (*path, k)
             if _SECRET_KEYS.search(str(k)):
-                raise ConfigError(
-                    f"{source}: {format_path(here)} = <hidden>: secrets are not read from files; "
-                    f"set {CONNECTION_STRING_ENV} or use credential: default (managed identity / CLI login)"
-                )
+                instead = f"set {CONNECTION_STRING_ENV} or use credential: default (managed identity / CLI login)"
+                if path[:1] == ("storage_accounts",):
+                    instead = "name the environment variable holding it with connection_string_env, or leave it out "
+                    instead += "to sign in with the workspace's Azure credential"
+                raise ConfigError(f"{source}: {format_path(here)} = <hidden>: secrets are not read from files; {instead}")
             _refuse_secrets(v, source, here)
     elif isinstance(data, list):
         for i, v in enumerate(data):

@@ -1,4 +1,4 @@
-"""pandas DataFrames for federations, pools, placements, locations, verdicts, tasks and proxies.
+"""pandas DataFrames for federations, pools, placements, locations, verdicts, tasks, proxies and blobs.
 
 Every builder returns its columns in a fixed order with fixed dtypes, also when it has no
 rows, so code written against a frame does not break on an empty one. Conventions:
@@ -25,33 +25,40 @@ from .actions import (
     placements_frame,
     recurrences_frame,
 )
+from .data import BLOB_COLUMNS, blobs_frame
 from .explain import EXPLAIN_COLUMNS, MATRIX_COLUMNS, matrix_frame, verdicts_frame
 from .federations import FEDERATION_COLUMNS, POOL_COLUMNS, PROXY_COLUMNS, federations_frame, pools_frame, proxies_frame
-from .tasks import TASK_COLUMNS, tasks_frame
+from .tasks import OUTPUT_COLUMNS, RESULT_COLUMNS, TASK_COLUMNS, outputs_frame, task_results_frame, tasks_frame
 
 __all__ = [
     "ACTION_STATES",
+    "BLOB_COLUMNS",
     "BLOCKED_COLUMNS",
     "EXPLAIN_COLUMNS",
     "FEDERATION_COLUMNS",
     "LOCATION_COLUMNS",
     "MATRIX_COLUMNS",
+    "OUTPUT_COLUMNS",
     "PLACEMENT_COLUMNS",
     "POOL_COLUMNS",
     "PROXY_COLUMNS",
     "RECURRENCE_COLUMNS",
+    "RESULT_COLUMNS",
     "TASK_COLUMNS",
     "UTC_DTYPE",
     "VERDICT_COLUMNS",
+    "blobs_frame",
     "blocked_frame",
     "federations_frame",
     "frame_records",
     "locations_frame",
     "matrix_frame",
+    "outputs_frame",
     "placements_frame",
     "pools_frame",
     "proxies_frame",
     "recurrences_frame",
+    "task_results_frame",
     "tasks_frame",
     "verdicts_frame",
 ]

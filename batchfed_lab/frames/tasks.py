@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -14,7 +14,7 @@ from ._base import (
 )
 
 if TYPE_CHECKING:
-    from ..results import FederatedTask
+    from ..results import FederatedTask, OutputBlob
 
 
 # --------------------------------------------------------------------------- tasks
@@ -70,3 +70,92 @@ def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
             }
         )
     return _frame(rows, TASK_COLUMNS)
+
+
+# --------------------------------------------------------------------------- results
+RESULT_COLUMNS: dict[str, Any] = {
+    "job_id": "object",
+    "task_id": "object",
+    "pool_id": "object",
+    "node_id": "object",
+    "state": TASK_STATES,
+    "exit_code": "Int64",
+    "result": TASK_RESULTS,
+    "start_time": "utc",
+    "end_time": "utc",
+    "duration_s": "float64",
+    "failure": "object",
+    "outputs": "object",
+    "output_note": "object",
+}
+
+
+def task_results_frame(
+    tasks: Sequence[FederatedTask], outputs: Sequence[OutputBlob] = (), notes: Mapping[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
+    """``Submission.result()``: one row per task — ``job_id``, ``task_id``, ``pool_id``,
+    ``node_id``, ``state``, ``exit_code``, ``result``, ``start_time``, ``end_time``,
+    ``duration_s``; ``failure`` (why it failed: Batch's failure code and message, or the exit
+    code; None when it succeeded) and ``outputs`` (the ``container/blob`` paths it wrote
+    through output_data, a list; blobs under a prefix several tasks share are not listed here,
+    see :func:`outputs_frame`); ``output_note``: what Batch said about outputs it did not upload
+    (``y.txt: matched no file: nothing uploaded``, an upload condition that did not hold, an
+    upload error), keyed in ``notes`` by (job id, task id)."""
+    from ..outcomes import failure_reason
+
+    notes = notes or {}
+    written: dict[tuple[str, str], list[str]] = {}
+    for b in outputs:
+        if b.task_id is not None:
+            written.setdefault((b.job_id, b.task_id), []).append(b.path)
+    rows = []
+    for ft in tasks:
+        t = ft.task
+        duration = (t.end_time - t.start_time).total_seconds() if t.start_time and t.end_time else None
+        rows.append(
+            {
+                "job_id": ft.job_id,
+                "task_id": t.id,
+                "pool_id": ft.pool_id,
+                "node_id": t.node_id,
+                "state": t.state,
+                "exit_code": t.exit_code,
+                "result": t.result,
+                "start_time": t.start_time,
+                "end_time": t.end_time,
+                "duration_s": duration,
+                "failure": failure_reason(t),
+                "outputs": sorted(written.get((ft.job_id, t.id), [])),
+                "output_note": notes.get((ft.job_id, t.id)),
+            }
+        )
+    return _frame(rows, RESULT_COLUMNS)
+
+
+OUTPUT_COLUMNS: dict[str, Any] = {
+    "job_id": "object",
+    "task_id": "object",
+    "storage": "object",
+    "blob_path": "object",
+    "size": "int64",
+    "modified": "utc",
+}
+
+
+def outputs_frame(outputs: Sequence[OutputBlob]) -> pd.DataFrame:
+    """``%fed results``: one row per blob a job's tasks wrote through output_data —
+    ``job_id``, ``task_id`` (None under a prefix several tasks share), ``storage`` (the
+    settings.yaml account name), ``blob_path`` (``container/blob``), ``size`` (bytes),
+    ``modified`` (UTC)."""
+    rows = [
+        {
+            "job_id": b.job_id,
+            "task_id": b.task_id,
+            "storage": b.storage,
+            "blob_path": b.path,
+            "size": b.size,
+            "modified": b.modified,
+        }
+        for b in sorted(outputs, key=lambda b: (b.job_id, b.task_id or "", b.path))
+    ]
+    return _frame(rows, OUTPUT_COLUMNS)

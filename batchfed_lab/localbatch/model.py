@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ._util import ID_RE, ApiError, format_duration, invalid, missing, parse_duration
 from .formula import Formula
+from .task_files import check_task_files
 
 if TYPE_CHECKING:
     from .engine.start_task import StartTaskRun
@@ -274,12 +275,8 @@ def autoscale_interval(value: object, relaxed: bool) -> float:
     return seconds
 
 
-# refused on every task: localbatch runs tasks on this machine, with no storage or packages
-_TASK_REFUSED = (
-    ("resourceFiles", "tasks run on this machine; put inputs in place before submitting"),
-    ("outputFiles", "there is no storage upload; read stdout.txt/stderr.txt or files under wd/"),
-    ("applicationPackageReferences", "there are no application packages"),
-)
+# refused on every task: localbatch runs tasks on this machine, with no application packages
+_TASK_REFUSED = (("applicationPackageReferences", "there are no application packages"),)
 _TASK_FIELDS = (
     "id",
     "displayName",
@@ -293,6 +290,8 @@ _TASK_FIELDS = (
     "userIdentity",
     "multiInstanceSettings",
     "dependsOn",
+    "resourceFiles",
+    "outputFiles",
 )
 _JOB_FIELDS = (
     "id",
@@ -378,6 +377,7 @@ def validate_task(body: object, prefix: str = "") -> dict:
     opt_int(body, "requiredSlots", 1, MAX_TASK_SLOTS_PER_NODE)
     _check_multi_instance(body.get("multiInstanceSettings"), prefix)
     _check_dependencies(body.get("dependsOn"), prefix)
+    check_task_files(body, prefix)
     out = _copy_fields(body, _TASK_FIELDS)
     out["id"] = tid
     return out

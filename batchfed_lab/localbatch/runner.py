@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import procs
+from . import procs, task_files
 from .launch import isolation
 from .launch.command_line import LaunchError, argv_of
 
@@ -84,6 +84,8 @@ class RunSpec:
     container: dict | None
     prep: Prep | None
     user: isolation.TaskUser | None = None  # None: the server's own user
+    resource_files: tuple[dict, ...] = ()  # downloaded before the command (task_files)
+    output_files: tuple[dict, ...] = ()  # uploaded after it, by their upload condition
 
 
 @dataclass
@@ -186,7 +188,7 @@ class Run:
     def _main(self) -> None:
         outcome = Outcome(exit_code=None)
         try:
-            outcome = self._execute()
+            outcome = self._with_output_files(self._execute())
         except LaunchError as exc:
             outcome = Outcome(None, Failure("usererror", exc.code, exc.message))
         except Exception as exc:  # a bug or an OS failure must still release the slots
@@ -234,6 +236,11 @@ class Run:
                 return Outcome(None, failure, instances=results)
 
         primary = spec.instances[0]
+        missed = task_files.fetch_inputs(list(spec.resource_files), primary.task_dir / "wd")
+        if missed is not None:
+            return Outcome(None, Failure("usererror", missed.code, missed.message), instances=results)
+        if spec.resource_files:
+            isolation.hand_over(spec.user, primary.task_dir / "wd")
         if spec.coordination_command_line is not None:
             running = [(inst, self._spawn(spec.coordination_command_line, inst, append=False)) for inst in spec.instances]
             failed: tuple[Instance, int] | None = None
@@ -264,6 +271,20 @@ class Run:
         if code != 0:
             failure = Failure("usererror", "FailureExitCode", f"the task process exited with an unexpected exit code ({code})")
         return Outcome(code, failure, instances=results)
+
+    def _with_output_files(self, outcome: Outcome) -> Outcome:
+        """Upload the output files once the command ran (not when it never started or was stopped);
+        an upload failure is the attempt's failure unless the command already failed."""
+        if not self.spec.output_files or outcome.exit_code is None or self.cancelled:
+            return outcome
+        primary = self.spec.instances[0]
+        env = self._instance_env(primary)
+        failed = task_files.upload_outputs(
+            list(self.spec.output_files), primary.task_dir, primary.task_dir / "wd", outcome.exit_code, env
+        )
+        if failed is not None and outcome.failure is None:
+            outcome.failure = Failure("usererror", failed.code, failed.message)
+        return outcome
 
     def _timed_out(self, results: list[InstanceResult]) -> Outcome:
         limit = self.spec.wall_clock_seconds

@@ -62,6 +62,10 @@ def _add(parser: MagicArgumentParser, p: Param) -> None:
         )
     elif p.kind == "flag":
         parser.add_argument(*p.flags, dest=p.dest, action="store_true", help=p.help)
+    elif p.kind == "optional":
+        parser.add_argument(
+            *p.flags, dest=p.dest, nargs="?", const=p.const, default=p.default, choices=p.choices, metavar=p.metavar, help=p.help
+        )
     elif p.kind == "multi":
         # default None, not []: argparse would share one list between parses
         parser.add_argument(*p.flags, dest=p.dest, action="append", type=_type(p), metavar=p.metavar, help=p.help)

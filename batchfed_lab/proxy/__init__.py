@@ -4,7 +4,7 @@ The client reaches the proxy only through the names below: the lifecycle of the 
 process (``start``, ``stop``, ``status``, ``log_tail``), what reaches a proxy wherever it
 runs through the store (``stop_anywhere``, ``suspend``, ``follow_logs``, ``Acknowledgement``), a one-off capacity read as the proxy
 would make it (``live_snapshots``) and the action payloads it understands (``add_payload``,
-``remove_payload``). Names are imported on first use (PEP 562), so importing one submodule
+``parse_add``, ``remove_payload``). Names are imported on first use (PEP 562), so importing one submodule
 (the daemon process imports ``daemon``) does not load the others.
 """
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from .lifecycle import stop_anywhere as stop_anywhere
     from .lifecycle import suspend as suspend
     from .payload import add_payload as add_payload
+    from .payload import parse_add as parse_add
     from .payload import remove_payload as remove_payload
     from .remote import Acknowledgement as Acknowledgement
 
@@ -42,6 +43,7 @@ _EXPORTS = {
     "Acknowledgement": (".remote", "Acknowledgement"),
     "live_snapshots": (".capacity", "live_snapshots"),
     "add_payload": (".payload", "add_payload"),
+    "parse_add": (".payload", "parse_add"),
     "remove_payload": (".payload", "remove_payload"),
 }
 

@@ -78,6 +78,7 @@ def _daemon(args: argparse.Namespace, ws: Workspace, opts: ProxyOptions, store: 
     from ..batch.adapter import get_account
     from .daemon import LoopOptions, ProxyDaemon
     from .processor import ProcessingOptions
+    from .storage import WorkspaceStorage
 
     settings = ws.settings.proxy
     processing = ProcessingOptions(
@@ -103,6 +104,7 @@ def _daemon(args: argparse.Namespace, ws: Workspace, opts: ProxyOptions, store: 
         loop,
         proxy_id=args.proxy_id,
         info={"log": str(log_path), "store": store.backend, "config": args.config},
+        storage=WorkspaceStorage(ws),
     )
 
 

@@ -29,6 +29,7 @@ from ..store.records import Claim, ProxyRecord
 from .capacity import CapacityCache
 from .processor import ActionProcessor, Counters, FollowOn, ProcessingOptions
 from .recurrences import RecurrenceTasks
+from .storage import StorageResolver
 
 log = logging.getLogger("batchfed.proxy")
 
@@ -62,6 +63,7 @@ class ProxyDaemon:
         *,
         proxy_id: str | None = None,
         info: dict[str, Any] | None = None,
+        storage: StorageResolver | None = None,
     ):
         self.store = store
         self.processing = processing or ProcessingOptions()
@@ -71,7 +73,9 @@ class ProxyDaemon:
         self.counters = Counters()
         self.capacity = CapacityCache(account_for, ttl=self.loop.capacity_ttl)
         self.stop_event = threading.Event()
-        self.processor = ActionProcessor(store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event)
+        self.processor = ActionProcessor(
+            store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event, storage=storage
+        )
         self.recurrences = RecurrenceTasks(store, account_for, self.counters)
         self.is_leader = threading.Event()
         self.started_at = datetime.now(timezone.utc)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..batch.jobs import JobInfo, JobSettings
 from ..config.jobs import TaskDefinition
-from ..errors import BatchConflictError, BatchError, BatchNotFoundError
+from ..data.mapping import map_tasks, sas_lifetime
+from ..errors import BatchConflictError, BatchError, BatchNotFoundError, ConfigError
 from ..scheduler import rewrite_for_placement
 from ..scheduler.rewrite import highest_generated
 from ..scheduler.types import Decision, PoolSnapshot, url_key
@@ -48,6 +49,7 @@ class Target(NamedTuple):
     rule: str | None
     node_kind: str | None
     decided_at: float | None
+    identity: str | None = None  # the pool's managed identity for storage (pool.yaml identity_reference)
 
     @classmethod
     def chosen(cls, snap: PoolSnapshot, decision: Decision, decided_at: float) -> Target:
@@ -65,6 +67,7 @@ class Target(NamedTuple):
                 decision.rule,
                 decision.node_kind,
                 decided_at,
+                f.identity,
             ),
         )
 
@@ -83,6 +86,7 @@ class Target(NamedTuple):
             get("rule"),
             get("node_kind"),
             get("decided_at"),
+            get("identity"),
         )
 
     def record(self) -> dict[str, Any]:
@@ -223,7 +227,18 @@ class JobPlacement:
         rewritten = rewrite_for_placement(
             self.tasks, unique_id=self.claim.action_id, unique_job_ids=unique_job_ids, highest=highest
         )
-        return [t for t in rewritten if t.id not in collisions]
+        return self._with_data([t for t in rewritten if t.id not in collisions])
+
+    def _with_data(self, tasks: list[TaskDefinition]) -> list[TaskDefinition]:
+        """The tasks' input_data / output_data as Batch resource and output files, with URLs
+        minted now for the chosen pool (see :mod:`.storage`): nothing secret was stored."""
+        if not any(t.inputs or t.outputs for t in tasks):
+            return tasks
+        storage = self.proc.storage
+        if storage is None:
+            raise ConfigError(f"job '{self.spec.id}' has input_data / output_data but this proxy has no storage accounts")
+        access = storage.access(self.target.identity, sas_lifetime(tasks))
+        return map_tasks(self.spec.id, tasks, access)
 
     def _add_tasks(self, to_add: list[TaskDefinition]) -> TaskAddReport | Excluded:
         """The add report, or Excluded when the job closed meanwhile."""

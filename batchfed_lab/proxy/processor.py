@@ -49,6 +49,7 @@ from .capacity import CapacityCache
 from .known_jobs import KnownJobs
 from .payload import AddPayload, parse_add, parse_remove
 from .placement import Excluded, JobPlacement, Target, place_schedule
+from .storage import StorageResolver
 
 log = logging.getLogger("batchfed.proxy")
 
@@ -119,8 +120,10 @@ class ActionProcessor:
         counters: Counters | None = None,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
+        storage: StorageResolver | None = None,
     ):
         self.store = store
+        self.storage = storage  # the storage accounts of input_data / output_data (None: none)
         self.stop = stop or threading.Event()  # set when the proxy stops: no more waiting
         self.capacity = capacity
         self.account_for = account_for
@@ -256,7 +259,12 @@ class ActionProcessor:
         """The decision, and the snapshot of the pool it chose (None when blocked). The rules
         are those ``explain`` applies (:func:`~batchfed_lab.scheduler.decide_placement`)."""
         a = claim.action
-        req = job_requirements(payload.job, native_default=payload.native_default, windows_default=payload.windows_default)
+        req = job_requirements(
+            payload.job,
+            native_default=payload.native_default,
+            windows_default=payload.windows_default,
+            data_regions=self.data_regions(payload.job.input_accounts),
+        )
         fed, members = self._federation(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
         decision = decide_placement(
@@ -271,6 +279,12 @@ class ActionProcessor:
         )
         chosen = None if decision.pool is None else next(s for s in snaps if s.facts.key == decision.pool)
         return decision, chosen
+
+    def data_regions(self, accounts: frozenset[str]) -> dict[str, str | None] | None:
+        """Where a job's inputs live (storage account → region), for data-locality placement."""
+        if not accounts:
+            return None
+        return self.storage.regions(accounts) if self.storage is not None else dict.fromkeys(accounts)
 
     def _job_homes(self, a: Action) -> dict[str, str]:
         """Where the store locates this job id: account URL (normalised) → pool id. Read once

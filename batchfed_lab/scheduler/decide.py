@@ -34,11 +34,11 @@ def decide_requirements(
     reasons = dict(exclude) if isinstance(exclude, Mapping) else dict.fromkeys(exclude, JOB_CREATE_FAILED)
     judge = _Judge(req, now, reasons)
     screened = judge.screen(pools)
-    choice = _choose(screened.candidates, req, choose)
+    choice, data_note = _choose_near_data(screened.candidates, req, choose)
     if choice is None:
         return _blocked(req, screened, Verdicts(judge.verdicts))
-    chosen_reason = f"chosen: {choice.rule}, {choice.capacity} {req.unit} available"
-    return _chosen(req, choice, Verdicts(partial(judge.verdicts, (choice.pool.key, chosen_reason))))
+    chosen_reason = f"chosen: {choice.rule}, {choice.capacity} {req.unit} available{data_note}"
+    return _chosen(req, choice, Verdicts(partial(judge.verdicts, (choice.pool.key, chosen_reason))), data_note)
 
 
 class _Screened(NamedTuple):
@@ -109,6 +109,19 @@ def _job_create(why: str) -> Failure:
     return ("excluded", "job_create", "job can be created", "conflict", f"job_create: {why}")
 
 
+def _choose_near_data(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -> tuple[Choice | None, str]:
+    """The soft data rule: among the eligible pools, those in the region of the job's inputs
+    first (moving data across regions costs money and time); the others only when none there
+    can take the group. The note says which way it went."""
+    if not req.data_regions or req.data_hard:
+        return _choose(candidates, req, choose), (f"; {req.data_text}" if req.data_hard else "")
+    near = [p for p in candidates if p.facts.location in req.data_regions]
+    choice = _choose(near, req, choose) if near else None
+    if choice is not None:
+        return choice, f"; {req.data_text}"
+    return _choose(candidates, req, choose), f"; {req.data_text}, none eligible there"
+
+
 def _choose(candidates: list[PoolSnapshot], req: Requirements, choose: Policy) -> Choice | None:
     """The policy's pick among the eligible pools, trying the allowed node kinds in order."""
     if not candidates or req.need <= 0:
@@ -129,7 +142,7 @@ def _blocked(req: Requirements, screened: _Screened, verdicts: Verdicts) -> Deci
     return Decision(pool=None, unit=req.unit, required=req.need, reason=reason, verdicts=verdicts)
 
 
-def _chosen(req: Requirements, choice: Choice, verdicts: Verdicts) -> Decision:
+def _chosen(req: Requirements, choice: Choice, verdicts: Verdicts, data_note: str = "") -> Decision:
     return Decision(
         pool=choice.pool.key,
         node_kind=choice.kind,
@@ -137,7 +150,8 @@ def _chosen(req: Requirements, choice: Choice, verdicts: Verdicts) -> Decision:
         required=req.need,
         capacity=choice.capacity,
         rule=choice.rule,
-        reason=f"{choice.pool.pool_id}: {choice.rule} ({choice.capacity} {req.unit} for {req.need} needed, {choice.kind.replace('_', '-')})",
+        reason=f"{choice.pool.pool_id}: {choice.rule} ({choice.capacity} {req.unit} for {req.need} needed, "
+        f"{choice.kind.replace('_', '-')}){data_note}",
         verdicts=verdicts,
     )
 
@@ -164,9 +178,11 @@ def decide(
     exclude: Iterable[str] | Mapping[str, str] = (),
     native_default: bool | None = None,
     windows_default: bool | None = False,
+    data_regions: Mapping[str, str | None] | None = None,
 ) -> Decision:
-    """Pure: constraints + task group + pool snapshots + now + policy → decision with verdicts."""
-    req = resolve(constraints, group, native_default=native_default, windows_default=windows_default)
+    """Pure: constraints + task group + pool snapshots + now + policy → decision with verdicts.
+    ``data_regions``: the storage accounts of the job's inputs → their region (None: unknown)."""
+    req = resolve(constraints, group, native_default=native_default, windows_default=windows_default, data_regions=data_regions)
     return decide_requirements(req, pools, now, policy, exclude)
 
 
@@ -178,15 +194,19 @@ def constraint_matrix(
     *,
     native_default: bool | None = None,
     windows_default: bool | None = False,
+    data_regions: Mapping[str, str | None] | None = None,
 ) -> list[Check]:
     """Explain's full table: for every pool, every constraint the job sets (pass / fail,
     required, actual), then the load filter as one ``load`` row. The decision itself stops
     at a pool's first failure; this dry-run view does not."""
-    req = resolve(constraints, group, native_default=native_default, windows_default=windows_default)
+    req = resolve(constraints, group, native_default=native_default, windows_default=windows_default, data_regions=data_regions)
     checks = build_hard_checks(req)
     rows: list[Check] = []
     for p in sorted(pools, key=lambda p: p.key):
         rows += constraint_table(p.facts, checks)
+        if req.data_regions and not req.data_hard:  # the soft rule: a preference, shown as its own row
+            near = p.facts.location in req.data_regions
+            rows.append(Check(p.key, "data", near, ", ".join(sorted(req.data_regions)), p.facts.location))
         v = load_verdict(p, req, now)
         rows.append(Check(p.key, "load", v is None, v.required or "" if v else "capacity now", v.reason if v else "ok"))
     return rows

@@ -19,9 +19,22 @@ from .taskgroup import summarize
 from .types import Decision, PoolSnapshot, url_key
 
 
-def job_requirements(job: JobSpecification, *, native_default: bool | None, windows_default: bool | None) -> Requirements:
-    """What a job's task group needs, with the pool.yaml defaults for ``native`` / ``windows``."""
-    return resolve(job.federation_constraints, summarize(job), native_default=native_default, windows_default=windows_default)
+def job_requirements(
+    job: JobSpecification,
+    *,
+    native_default: bool | None,
+    windows_default: bool | None,
+    data_regions: Mapping[str, str | None] | None = None,
+) -> Requirements:
+    """What a job's task group needs, with the pool.yaml defaults for ``native`` / ``windows``
+    and the regions of the storage accounts its inputs come from (``data_regions``)."""
+    return resolve(
+        job.federation_constraints,
+        summarize(job),
+        native_default=native_default,
+        windows_default=windows_default,
+        data_regions=data_regions,
+    )
 
 
 def job_homes(locations: Iterable[tuple[str, str]]) -> dict[str, str]:

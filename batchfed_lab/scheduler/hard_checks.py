@@ -80,6 +80,25 @@ def _range(lo: float, hi: float | None, fmt: Callable[[float], str]) -> str:
     return f"{fmt(lo)}–{fmt(hi)}"
 
 
+def _data_location(req: Requirements) -> HardCheck | None:
+    if not req.data_hard:
+        return None
+    regions = req.data_regions
+    unknown = req.data_unknown
+    required = ", ".join(sorted(regions))
+    if unknown:
+        required = f"the region of storage account {', '.join(unknown)} (unknown: set its location)"
+
+    def judge(f: PoolFacts) -> Judgement | None:
+        if unknown:
+            return "data", required, f.location, f"inputs in {required}"
+        if f.location not in regions:
+            return "data", required, f.location, f"inputs in {required}, pool is in {f.location}"
+        return None
+
+    return HardCheck("data", required, lambda f: f.location, ("location",), judge)
+
+
 # One builder per hard constraint: the check it needs, or None when the job leaves it unset
 # (unset constraints cost nothing). Each check's ``depends_on`` fields must cover every field
 # its ``judge`` reads.
@@ -384,6 +403,7 @@ def _registries(req: Requirements) -> HardCheck | None:
 # The original's evaluation order: a pool's first failing constraint is the one reported.
 HARD_CONSTRAINTS: tuple[Callable[[Requirements], HardCheck | None], ...] = (
     _location,
+    _data_location,
     _virtual_network,
     _custom_image,
     _windows,

@@ -7,6 +7,7 @@ implied GPU/IB from tasks, memory in MiB, variance bounds, defaults for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +40,14 @@ class Requirements:
     multi_instance: bool = False
     need: int = 1
     unit: Literal["slots", "nodes"] = "slots"
+    data_regions: frozenset[str] = frozenset()  # where the job's inputs live (known regions)
+    data_unknown: tuple[str, ...] = ()  # storage accounts of its inputs whose region is unknown
+    data_hard: bool = False  # pool.location: data
+
+    @property
+    def data_text(self) -> str:
+        """``data: inputs in westeurope`` — what explain shows for the data rule."""
+        return f"data: inputs in {', '.join(sorted(self.data_regions)) or 'an unknown region'}"
 
     @property
     def node_kinds(self) -> tuple[Literal["dedicated", "low_priority"], ...]:
@@ -47,6 +56,9 @@ class Requirements:
         if not self.allow_low_priority:
             return ("dedicated",)
         return ("dedicated", "low_priority")
+
+
+DATA_LOCATION = "data"  # pool.location: data — the region of the job's inputs
 
 
 def normalize_size(name: str) -> str:
@@ -66,14 +78,19 @@ def resolve(
     *,
     native_default: bool | None = None,
     windows_default: bool | None = False,
+    data_regions: Mapping[str, str | None] | None = None,
 ) -> Requirements:
     """Resolve constraints for one task group.
 
     ``native_default`` / ``windows_default`` are what the submitter's pool.yaml
     says (SPEC §4.1 "from pool config"); with no pool.yaml, any native flag is
     accepted and Linux is assumed (task commands are shell commands).
+    ``data_regions``: the storage accounts the job's inputs come from → their region (None
+    when unknown); ``pool.location: data`` turns the preference for them into a constraint.
     """
     pool = constraints.pool
+    data = dict(data_regions or {})
+    data_hard = pool.location == DATA_LOCATION
     node = constraints.compute_node
     backlog = pool.max_active_task_backlog
     gpu = True if group.gpu else node.gpu
@@ -85,7 +102,7 @@ def resolve(
         low_priority_exclusive=pool.low_priority_nodes.exclusive,
         native=pool.native if pool.native is not None else native_default,
         windows=pool.windows if pool.windows is not None else windows_default,
-        location=pool.location.lower() if pool.location else None,
+        location=pool.location.lower() if pool.location and not data_hard else None,
         registries=group.registries,
         backlog_ratio=backlog.ratio if backlog else None,
         backlog_autoscale_exempt=backlog.autoscale_exempt if backlog else True,
@@ -102,4 +119,7 @@ def resolve(
         multi_instance=group.multi_instance,
         need=group.max_instances if group.multi_instance else group.total_instances,
         unit="nodes" if group.multi_instance else "slots",
+        data_regions=frozenset(r.lower() for r in data.values() if r),
+        data_unknown=tuple(sorted(a for a, r in data.items() if not r)),
+        data_hard=data_hard,
     )

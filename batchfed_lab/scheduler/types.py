@@ -74,6 +74,7 @@ class PoolFacts:
     registry_logins: frozenset[str] = frozenset()
     target_dedicated: int = 0
     target_low_priority: int = 0
+    identity: str | None = None  # ARM id of the managed identity its tasks reach storage with
     # unique across a federation (the same pool id may exist in two accounts);
     # computed once because every verdict and sort uses it
     key: str = field(init=False, repr=False, compare=False)

@@ -5,6 +5,7 @@ papermill output alike.
 - :class:`PoolCapacity` — pools by region: nodes by state, slots, backlog; live refresh.
 - :class:`SubmissionView` — per action state, pool, region, latency; per job task progress.
 - :class:`ExplainView` — a dry run as pools × constraints.
+- :class:`LogsView` — the stdout / stderr of a submission's tasks, growing as they write.
 - :class:`SubmitForm` — federation, YAML editor, dry-run and submit buttons.
 - :class:`CapacitySampler` — capacity time series for :mod:`batchfed_lab.widgets.plots`.
 - :mod:`batchfed_lab.widgets.plots` — matplotlib figures of capacity, placements and latency
@@ -24,12 +25,14 @@ from .capacity import CapacitySampler, PoolCapacity
 from .explain import ExplainView
 from .form import SubmitForm
 from .glue import glue
+from .logs import LogsView
 from .submission import SubmissionView
 
 __all__ = [
     "CapacitySampler",
     "ExplainView",
     "LiveView",
+    "LogsView",
     "PoolCapacity",
     "SubmissionView",
     "SubmitForm",

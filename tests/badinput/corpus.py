@@ -125,6 +125,9 @@ CLI: list[tuple[str, list[str], str]] = [
     ),
     ("jobs-add-timeout-nan", ["fed", "jobs", "add", "bad", "{good_jobs}", "--wait", "--timeout", "nan"], "nan: must be"),
     ("jobs-add-timeout-negative", ["fed", "jobs", "add", "bad", "{good_jobs}", "--timeout", "-3"], "-3: must be"),
+    ("jobs-add-wait-unknown", ["fed", "jobs", "add", "bad", "{good_jobs}", "--wait", "finished"], "finished"),
+    ("logs-task-no-job", ["fed", "logs", "bad"], "--job-id"),
+    ("results-unknown-job", ["fed", "results", "bad", "--job-id", "never-submitted"], "never-submitted"),
     # harmless if accepted: resuming a running proxy, stopping one that does not exist
     ("resume-timeout-inf", ["fed", "proxy", "resume", "--timeout", "inf"], "inf: must be"),
     ("stop-timeout-huge", ["fed", "proxy", "stop", "--proxy-id", "no-such-proxy", "--timeout", "1e999"], "1e999: must be"),
@@ -199,6 +202,7 @@ MAGIC: list[tuple[str, str, str | None, str, str]] = [
     ("logs-negative-count", "proxy logs -n -5", None, "UsageError", "-5: must be 0 or more"),
     ("output-max-bytes-negative", "output bad --job-id j --task-id t --max-bytes -1", None, "UsageError", "-1: must be"),
     ("submit-timeout-nan", "submit bad --wait --timeout nan", "job_specifications: []\n", "UsageError", "nan: must be"),
+    ("submit-wait-unknown", "submit bad --wait finished", "job_specifications: []\n", "UsageError", "invalid choice"),
     ("resume-timeout-inf", "proxy resume --timeout inf", None, "UsageError", "inf: must be"),
     ("output-unplaced", "output bad --job-id never --task-id t", None, "NotFoundError", "no location"),
     ("submit-missing-file", "submit bad /nonexistent/jobs.yaml", None, "ConfigError", "file not found"),

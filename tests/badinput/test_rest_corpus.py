@@ -133,7 +133,7 @@ REST: list[tuple[str, str, str, Any, dict[str, Any], tuple[int, ...], str | None
         "task-unsupported-property",
         "POST",
         "/accounts/lab1/jobs/{job}/tasks?" + V,
-        json.dumps({"id": "rf", "commandLine": "true", "resourceFiles": [{"httpUrl": "http://x"}]}),
+        json.dumps({"id": "rf", "commandLine": "true", "applicationPackageReferences": [{"applicationId": "a"}]}),
         {},
         (400,),
         "UnsupportedProperty",

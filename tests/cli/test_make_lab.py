@@ -118,3 +118,11 @@ def test_the_venv_build_says_what_it_is_doing(tmp_path: Path) -> None:
     )
     first = dry.stdout.splitlines()[0]
     assert first.startswith("echo ") and "installing" in first and "pip" in first, dry.stdout
+
+
+def test_make_lab_installs_azurite_before_up_starts_it() -> None:
+    """`batchfed up` starts the storage account `local` (Azurite from node_modules): on a fresh
+    clone `make lab` must have installed it first."""
+    text = (REPO / "Makefile").read_text()
+    prereqs = re.search(r"^lab:(.*)$", text, re.M)
+    assert prereqs is not None and "azurite" in prereqs.group(1).split()

@@ -20,6 +20,9 @@ TABLES = {
     "federations": frames.FEDERATION_COLUMNS,
     "proxies": frames.PROXY_COLUMNS,
     "matrix": frames.MATRIX_COLUMNS,
+    "results": frames.RESULT_COLUMNS,
+    "outputs": frames.OUTPUT_COLUMNS,
+    "blobs": frames.BLOB_COLUMNS,
 }
 
 

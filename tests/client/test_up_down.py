@@ -12,7 +12,10 @@ import pytest
 from stack import batchfed_exe, wait_until, workspace_pids
 
 import batchfed_lab
-from batchfed_lab import localbatch
+from batchfed_lab import localbatch, runtime
+from batchfed_lab.config.workspace import open_workspace
+from batchfed_lab.data import list_blobs, resolve_account, upload
+from batchfed_lab.data import local as local_storage
 from batchfed_lab.errors import ProxyError
 
 
@@ -35,7 +38,7 @@ def test_up_stops_the_localbatch_it_started_when_the_proxy_fails(ws: Path, monke
         monkeypatch.setattr(c, "proxy_start", fail)
         with pytest.raises(ProxyError, match="boom"):
             c.up()
-        assert localbatch.info(ws) is None
+        assert localbatch.info(ws) is None and local_storage.info(open_workspace(ws)) is None
         assert not workspace_pids(ws)
 
 
@@ -57,7 +60,7 @@ def test_down_if_started_here_leaves_a_stack_started_elsewhere(ws: Path) -> None
     with batchfed_lab.connect(ws) as c:
         assert c.up()["started"] is False
         res = c.down(if_started_here=True)
-        assert res == {"proxies": [], "localbatch": False, "left_running": True}
+        assert res == {"proxies": [], "localbatch": False, "storage": False, "left_running": True}
         assert sorted(workspace_pids(ws)) == pids
         assert c.down()["localbatch"] is True  # plain down stops it, wherever it was started
 
@@ -70,3 +73,29 @@ def test_down_if_started_here_stops_a_stack_this_process_started(ws: Path) -> No
         assert res["proxies"] == ["proxy-1"] and res["localbatch"] is True and res["left_running"] is False
         assert c.down(if_started_here=True)["left_running"] is False  # nothing left to stop or keep
     wait_until(lambda: not workspace_pids(ws), "the stack to stop", 15)
+
+
+def test_up_starts_the_storage_account_local_and_down_stops_it_by_pid(ws: Path, tmp_path: Path) -> None:
+    """Issue 18, point 2: the embedded Azurite is part of the stack; its blobs outlive a restart."""
+    with batchfed_lab.connect(ws) as c:
+        res = c.up()
+        storage = res["storage"]
+        assert storage is not None and res["storage_started"] is True and runtime.alive(storage.pid)
+        assert storage.blob_url.startswith("http://127.0.0.1:") and storage.pid in workspace_pids(ws)
+        f = tmp_path / "x.txt"
+        f.write_text("kept")
+        upload(resolve_account(c.workspace, "local"), "inputs/x.txt", f, progress=False)
+        assert c.up()["storage"].pid == storage.pid  # idempotent
+        down = c.down()
+        assert down["storage"] is True and not runtime.alive(storage.pid)
+        assert local_storage.info(c.workspace) is None
+        again = c.up()["storage"]
+        assert again.pid != storage.pid
+        assert [b.name for b in list_blobs(resolve_account(c.workspace, "local"), "inputs")] == ["x.txt"]
+
+
+def test_up_without_azurite_says_local_is_unavailable(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local_storage, "available", lambda: False)
+    with batchfed_lab.connect(ws) as c:
+        res = c.up()
+        assert res["storage"] is None and any("make azurite" in w for w in res["warnings"])

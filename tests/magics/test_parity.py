@@ -57,19 +57,21 @@ def test_every_verb_of_spec_section_2_is_there() -> None:
 
 def test_destructive_verbs_take_yes() -> None:
     destructive = {v.name for v in commands.VERBS if v.destructive}
-    assert destructive == {"destroy", "pool remove", "jobs term", "jobs del", "jobs zap", "proxy destroy"}
+    assert destructive == {"destroy", "pool remove", "jobs term", "jobs del", "jobs zap", "proxy destroy", "data delete"}
     for v in commands.VERBS:
         assert any(p.dest == "yes" for p in commands.params_of(v, "cli")) is bool(v.destructive)
 
 
 def test_root_groups_are_the_fed_groups() -> None:
-    """`batchfed pool …` (the pools of a Batch account, and of a federation) is `batchfed fed pool …`."""
+    """`batchfed pool …` (the pools of a Batch account, and of a federation) is `batchfed fed pool …`;
+    `batchfed data …` is `batchfed fed data …`."""
     roots = [name for name, spec in commands.GROUPS.items() if spec["root"]]
-    assert roots == ["pool"]
+    assert roots == ["pool", "data"]
     for name in roots:
         top, under_fed = main.commands[name], main.commands["fed"].commands[name]  # type: ignore[attr-defined]
         assert sorted(top.commands) == sorted(under_fed.commands)  # type: ignore[attr-defined]
-        assert {"create", "delete", "resize", "list", "add", "remove"} <= set(top.commands)  # type: ignore[attr-defined]
+    assert {"create", "delete", "resize", "list", "add", "remove"} <= set(main.commands["pool"].commands)  # type: ignore[attr-defined]
+    assert {"upload", "download", "list", "delete"} == set(main.commands["data"].commands)  # type: ignore[attr-defined]
 
 
 def _numbers() -> list[tuple[tuple[str, ...], commands.Param]]:

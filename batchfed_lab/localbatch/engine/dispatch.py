@@ -128,6 +128,8 @@ class Dispatcher(Jobs):
             container=task.doc.get("containerSettings"),
             prep=self._prep(job, pool, nodes, env),
             user=isolation.task_user(task.doc.get("userIdentity")),
+            resource_files=tuple(task.doc.get("resourceFiles") or ()),
+            output_files=tuple(task.doc.get("outputFiles") or ()),
         )
         run = Run(self, spec, time.monotonic())
         task.run = run

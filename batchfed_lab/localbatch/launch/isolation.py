@@ -134,6 +134,16 @@ def make_dirs(user: TaskUser | None, *paths: Path) -> None:
         os.chmod(path, 0o755)
 
 
+def hand_over(user: TaskUser | None, root: Path) -> None:
+    """Give everything under ``root`` to ``user``: files the server wrote for a task (its
+    downloaded resource files) must be the task's own, or it could not rewrite them."""
+    if user is None:
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            os.chown(os.path.join(dirpath, name), user.uid, user.gid, follow_symlinks=False)
+
+
 # == starting a process ===========================================================================
 def spawn(
     argv: list[str], *, cwd: Path, env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes], user: TaskUser | None
