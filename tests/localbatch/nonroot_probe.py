@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from azure.batch import models as bm
+from azure.core.exceptions import ResourceNotFoundError
 
 from batchfed_lab import runtime
 from batchfed_lab.localbatch import control
@@ -25,7 +26,11 @@ def _wait(condition, timeout: float = 20.0):
 
 
 def _file(client, task_id: str, name: str) -> str:
-    return b"".join(client.download_task_file("job", task_id, name)).decode()
+    """The file's text, or "" while the task has not written it yet."""
+    try:
+        return b"".join(client.download_task_file("job", task_id, name)).decode()
+    except ResourceNotFoundError:
+        return ""
 
 
 def main(ws: Path) -> dict:
