@@ -13,7 +13,7 @@ the proxy are reached only through their packages' entry points (``batchfed_lab.
 ``batchfed_lab.localbatch``, ``batchfed_lab.proxy``), never their modules.
 
 :class:`Client` is assembled here from one class per group of methods (:mod:`.federations`,
-:mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.proxies`), all standing on
+:mod:`.pools`, :mod:`.submit`, :mod:`.jobs`, :mod:`.tasks`, :mod:`.proxies`, :mod:`.data`), all standing on
 :mod:`.base`: the workspace, its store and its Batch accounts.
 """
 

@@ -309,27 +309,6 @@ VERBS: tuple[Verb, ...] = (
         output,
     ),
     Verb(
-        ("up",),
-        "start the embedded stack: localbatch, the storage account local (Azurite) and the proxy",
-        (PROXY_CONFIG,),
-        up,
-        root=True,
-    ),
-    Verb(
-        ("down",),
-        "stop every proxy, localbatch and the embedded Azurite of the workspace (no orphans)",
-        (
-            Param(
-                "if_started_here",
-                ("--if-started-here",),
-                kind="flag",
-                help="only if this process (kernel) started the stack with up; else leave it running",
-            ),
-        ),
-        down,
-        root=True,
-    ),
-    Verb(
         ("data", "upload"),
         "upload a file or a folder's files to a storage account",
         (STORAGE, REMOTE, Param("local", metavar="LOCAL", required=True, help="file or folder to upload")),
@@ -354,6 +333,27 @@ VERBS: tuple[Verb, ...] = (
         (STORAGE, REMOTE),
         data_delete,
         destructive="delete {remote} from storage account {storage}?",
+    ),
+    Verb(
+        ("up",),
+        "start the embedded stack: localbatch, the storage account local (Azurite) and the proxy",
+        (PROXY_CONFIG,),
+        up,
+        root=True,
+    ),
+    Verb(
+        ("down",),
+        "stop every proxy, localbatch and the embedded Azurite of the workspace (no orphans)",
+        (
+            Param(
+                "if_started_here",
+                ("--if-started-here",),
+                kind="flag",
+                help="only if this process (kernel) started the stack with up; else leave it running",
+            ),
+        ),
+        down,
+        root=True,
     ),
 )
 

@@ -11,7 +11,6 @@ from batchfed_lab import commands, frames
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TABLES = {
-    "blobs": frames.BLOB_COLUMNS,
     "pools": frames.POOL_COLUMNS,
     "placements": frames.PLACEMENT_COLUMNS,
     "blocked": frames.BLOCKED_COLUMNS,
@@ -21,6 +20,7 @@ TABLES = {
     "federations": frames.FEDERATION_COLUMNS,
     "proxies": frames.PROXY_COLUMNS,
     "matrix": frames.MATRIX_COLUMNS,
+    "blobs": frames.BLOB_COLUMNS,
 }
 
 
