@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import procs, task_files
+from . import procs
 
 log = logging.getLogger("batchfed_lab.localbatch")
 
@@ -184,7 +184,7 @@ class Run:
     def _main(self) -> None:
         outcome = Outcome(exit_code=None)
         try:
-            outcome = self._with_output_files(self._execute())
+            outcome = self._execute()
         except Exception as exc:  # a bug or an OS failure must still release the slots
             if not self.cancelled:  # a cancelled run racing its folder's deletion is no news
                 log.exception("run %s (%s) failed unexpectedly", self.spec.run_id, self.spec.label)
@@ -196,6 +196,7 @@ class Run:
                 procs.kill_group(pgid, signal.SIGKILL)
             for name in self.containers:
                 _docker_kill(name)
+        outcome = self._with_output_files(outcome)
         self.host.run_finished(self, outcome)
 
     def _deadline(self) -> float | None:
@@ -227,6 +228,8 @@ class Run:
                 return Outcome(None, failure, instances=results)
 
         primary = spec.instances[0]
+        from . import task_files  # here, not at the top: most tasks have no files
+
         missed = task_files.fetch_inputs(list(spec.resource_files), primary.task_dir / "wd")
         if missed is not None:
             return Outcome(None, Failure("usererror", missed.code, missed.message), instances=results)
@@ -262,15 +265,24 @@ class Run:
         return Outcome(code, failure, instances=results)
 
     def _with_output_files(self, outcome: Outcome) -> Outcome:
-        """Upload the output files once the command ran (not when it never started or was stopped);
-        an upload failure is the attempt's failure unless the command already failed."""
+        """Upload the output files once the command ran (not when it never started or was stopped),
+        after its leftover processes are gone; an upload failure is the attempt's failure unless
+        the command already failed. Never raises: the run must still report its end."""
         if not self.spec.output_files or outcome.exit_code is None or self.cancelled:
             return outcome
+        from . import task_files
+
         primary = self.spec.instances[0]
-        env = self._instance_env(primary)
-        failed = task_files.upload_outputs(
-            list(self.spec.output_files), primary.task_dir, primary.task_dir / "wd", outcome.exit_code, env
-        )
+        try:
+            failed = task_files.upload_outputs(
+                list(self.spec.output_files),
+                primary.task_dir,
+                primary.task_dir / "wd",
+                outcome.exit_code,
+                self._instance_env(primary),
+            )
+        except Exception as exc:  # e.g. the task folder deleted under it
+            failed = task_files.FileFailure("FileUploadMiscError", f"uploading output files failed: {exc}")
         if failed is not None and outcome.failure is None:
             outcome.failure = Failure("usererror", failed.code, failed.message)
         return outcome
