@@ -228,11 +228,9 @@ class Run:
                 return Outcome(None, failure, instances=results)
 
         primary = spec.instances[0]
-        from . import task_files  # here, not at the top: most tasks have no files
-
-        missed = task_files.fetch_inputs(list(spec.resource_files), primary.task_dir / "wd")
+        missed = self._fetch_inputs(primary)
         if missed is not None:
-            return Outcome(None, Failure("usererror", missed.code, missed.message), instances=results)
+            return Outcome(None, missed, instances=results)
         if spec.coordination_command_line is not None:
             running = [(inst, self._spawn(spec.coordination_command_line, inst, append=False)) for inst in spec.instances]
             failed: tuple[Instance, int] | None = None
@@ -263,6 +261,15 @@ class Run:
         if code != 0:
             failure = Failure("usererror", "FailureExitCode", f"the task process exited with an unexpected exit code ({code})")
         return Outcome(code, failure, instances=results)
+
+    def _fetch_inputs(self, primary: Instance) -> Failure | None:
+        """Download the resource files into the primary's working directory; why not, or None."""
+        if not self.spec.resource_files:
+            return None
+        from . import task_files  # here, not at the top: most tasks have no files
+
+        missed = task_files.fetch_inputs(list(self.spec.resource_files), primary.task_dir / "wd")
+        return None if missed is None else Failure("usererror", missed.code, missed.message)
 
     def _with_output_files(self, outcome: Outcome) -> Outcome:
         """Upload the output files once the command ran (not when it never started or was stopped),
