@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -106,7 +107,9 @@ def _code(exc: Any) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    """The first line of an error, any URL query (a SAS) in it cut out."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"\?[^\s'\"]+", "?<hidden>", text)[:200]
 
 
 def _container(account: StorageAccount, container: str) -> ContainerClient:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import procs, task_files
+from . import procs
 from .launch import isolation
 from .launch.command_line import LaunchError, argv_of
 
@@ -188,7 +188,7 @@ class Run:
     def _main(self) -> None:
         outcome = Outcome(exit_code=None)
         try:
-            outcome = self._with_output_files(self._execute())
+            outcome = self._execute()
         except LaunchError as exc:
             outcome = Outcome(None, Failure("usererror", exc.code, exc.message))
         except Exception as exc:  # a bug or an OS failure must still release the slots
@@ -206,6 +206,7 @@ class Run:
             # serve the job's other tasks: they go with their node)
             for inst in self.spec.instances:
                 isolation.kill_marked("AZ_BATCH_TASK_DIR", str(inst.task_dir))
+        outcome = self._with_output_files(outcome)
         self.host.run_finished(self, outcome)
 
     def _deadline(self) -> float | None:
@@ -236,9 +237,9 @@ class Run:
                 return Outcome(None, failure, instances=results)
 
         primary = spec.instances[0]
-        missed = task_files.fetch_inputs(list(spec.resource_files), primary.task_dir / "wd")
+        missed = self._fetch_inputs(primary)
         if missed is not None:
-            return Outcome(None, Failure("usererror", missed.code, missed.message), instances=results)
+            return Outcome(None, missed, instances=results)
         if spec.resource_files:
             isolation.hand_over(spec.user, primary.task_dir / "wd")
         if spec.coordination_command_line is not None:
@@ -272,16 +273,34 @@ class Run:
             failure = Failure("usererror", "FailureExitCode", f"the task process exited with an unexpected exit code ({code})")
         return Outcome(code, failure, instances=results)
 
+    def _fetch_inputs(self, primary: Instance) -> Failure | None:
+        """Download the resource files into the primary's working directory; why not, or None."""
+        if not self.spec.resource_files:
+            return None
+        from . import task_files  # here, not at the top: most tasks have no files
+
+        missed = task_files.fetch_inputs(list(self.spec.resource_files), primary.task_dir / "wd")
+        return None if missed is None else Failure("usererror", missed.code, missed.message)
+
     def _with_output_files(self, outcome: Outcome) -> Outcome:
-        """Upload the output files once the command ran (not when it never started or was stopped);
-        an upload failure is the attempt's failure unless the command already failed."""
+        """Upload the output files once the command ran (not when it never started or was stopped),
+        after its leftover processes are gone; an upload failure is the attempt's failure unless
+        the command already failed. Never raises: the run must still report its end."""
         if not self.spec.output_files or outcome.exit_code is None or self.cancelled:
             return outcome
+        from . import task_files
+
         primary = self.spec.instances[0]
-        env = self._instance_env(primary)
-        failed = task_files.upload_outputs(
-            list(self.spec.output_files), primary.task_dir, primary.task_dir / "wd", outcome.exit_code, env
-        )
+        try:
+            failed = task_files.upload_outputs(
+                list(self.spec.output_files),
+                primary.task_dir,
+                primary.task_dir / "wd",
+                outcome.exit_code,
+                self._instance_env(primary),
+            )
+        except Exception as exc:  # e.g. the task folder deleted under it
+            failed = task_files.FileFailure("FileUploadMiscError", f"uploading output files failed: {exc}")
         if failed is not None and outcome.failure is None:
             outcome.failure = Failure("usererror", failed.code, failed.message)
         return outcome

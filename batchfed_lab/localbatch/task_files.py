@@ -35,11 +35,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from ._util import ApiError, invalid, missing
 
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
 DEFAULT_FILE_MODE = 0o770
 DOWNLOAD_TIMEOUT_SECONDS = 120.0
+RETRIES = 2  # of a failed Storage call, a few seconds apart
 UPLOAD_CONDITIONS = ("tasksuccess", "taskfailure", "taskcompletion")
 # headers an upload may set, as Batch passes them to Storage
 _CONTENT_HEADERS = {
@@ -55,6 +60,7 @@ _CONTENT_HEADERS = {
     "x-ms-blob-cache-control": "cache_control",
 }
 _WILDCARD = re.compile(r"[*?\[]")
+_QUERY = re.compile(r"\?[^\s'\"]+")  # a URL's query: where a SAS sits
 _ENV_REF = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
 
@@ -166,6 +172,12 @@ def _strip_query(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+def _detail(exc: BaseException) -> str:
+    """The first line of an error, any URL query (a SAS) in it cut out."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return _QUERY.sub("?<hidden>", text)[:200]
+
+
 def _inside(wd: Path, rel: str) -> Path | None:
     target = (wd / rel).resolve()
     return target if target == wd.resolve() or wd.resolve() in target.parents else None
@@ -187,7 +199,7 @@ def _fetch_url(url: str, dest: Path, mode: int, what: str) -> FileFailure | None
         dest.unlink(missing_ok=True)
         return FileFailure("BlobDownloadTimedOut", f"downloading {what} took longer than {DOWNLOAD_TIMEOUT_SECONDS:g} s")
     except urllib.error.URLError as exc:
-        return FileFailure("BlobDownloadMiscError", f"cannot reach {what}: {exc.reason}")
+        return FileFailure("BlobDownloadMiscError", f"cannot reach {what}: {_detail(exc)}")
     except OSError as exc:
         dest.unlink(missing_ok=True)
         return FileFailure("ResourceFileWriteFailed", f"cannot write {dest}: {exc.strerror or exc}")
@@ -195,18 +207,25 @@ def _fetch_url(url: str, dest: Path, mode: int, what: str) -> FileFailure | None
     return None
 
 
+def _container_client(url: str) -> ContainerClient:
+    """A client of the container URL (its SAS signs in), retrying a few seconds, not a minute."""
+    from azure.storage.blob import ContainerClient, ExponentialRetry
+
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=RETRIES, random_jitter_range=1)
+    return ContainerClient.from_container_url(url, retry_policy=retry)
+
+
 def _container_blobs(url: str, prefix: str) -> tuple[list[str], FileFailure | None]:
     from azure.core.exceptions import AzureError, HttpResponseError
-    from azure.storage.blob import ContainerClient
 
     what = f"container {_strip_query(url)}"
     try:
-        client = ContainerClient.from_container_url(url, retry_total=2)
+        client = _container_client(url)
         return [b.name for b in client.list_blobs(name_starts_with=prefix or None)], None
     except HttpResponseError as exc:
         return [], _http_failure(exc.status_code or 0, what, container=True)
     except AzureError as exc:
-        return [], FileFailure("BlobDownloadMiscError", f"cannot list {what}: {str(exc).splitlines()[0][:200]}")
+        return [], FileFailure("BlobDownloadMiscError", f"cannot list {what}: {_detail(exc)}")
 
 
 def _blob_url(container_url: str, name: str) -> str:
@@ -293,7 +312,7 @@ def _upload_failure(exc: Exception) -> FileFailure:
     from azure.core.exceptions import HttpResponseError
 
     status = exc.status_code if isinstance(exc, HttpResponseError) else None
-    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    detail = _detail(exc)
     if status == 404:
         return FileFailure(
             "FileUploadContainerNotFound", f"a destination container was not found while uploading output files: {detail}"
@@ -304,13 +323,13 @@ def _upload_failure(exc: Exception) -> FileFailure:
 
 
 def _upload_one(container_url: str, file: Path, name: str, headers: list[dict]) -> None:
-    from azure.storage.blob import ContainerClient, ContentSettings
+    from azure.storage.blob import ContentSettings
 
     content = {
         _CONTENT_HEADERS[h["name"].lower()]: h.get("value") or "" for h in headers if h["name"].lower() in _CONTENT_HEADERS
     }
     meta = {h["name"][len("x-ms-meta-") :]: h.get("value") or "" for h in headers if h["name"].lower().startswith("x-ms-meta-")}
-    client = ContainerClient.from_container_url(container_url, retry_total=2)
+    client = _container_client(container_url)
     with open(file, "rb") as fh:
         client.upload_blob(
             name,

@@ -249,3 +249,19 @@ def test_the_failure_shows_in_fed_tasks(client, storage, container) -> None:
     res = tasks(stub, SimpleNamespace(federation_id="demo", job_id="job", schedule_id=None))  # type: ignore[arg-type]
     assert "BlobNotFound" in res.text and "failure" in res.text
     assert res.data[0]["failure_code"] == "BlobNotFound" and "in/x.csv" in res.data[0]["failure_message"]
+
+
+def test_an_unreachable_endpoint_fails_fast_without_showing_the_sas(client, monkeypatch) -> None:
+    dead = "http://127.0.0.1:9/devstoreaccount1/inputs?sv=2025-01-05&sp=rl&sig=SECRETSIG"
+    task = run_one(
+        client,
+        bm.BatchTaskCreateOptions(
+            id="dead",
+            command_line="true",
+            resource_files=[bm.ResourceFile(storage_container_url=dead)],
+            output_files=[out_file(dead, "x")],
+        ),
+    )
+    info = task.execution_info
+    assert info.failure_info.code == "BlobDownloadMiscError"
+    assert "127.0.0.1:9" in info.failure_info.message and "SECRETSIG" not in info.failure_info.message

@@ -126,10 +126,10 @@ class Dispatcher(Jobs):
             user_env_names=frozenset(user_names),
             wall_clock_seconds=self._wall_clock(task),
             container=task.doc.get("containerSettings"),
-            prep=self._prep(job, pool, nodes, env),
             user=isolation.task_user(task.doc.get("userIdentity")),
             resource_files=tuple(task.doc.get("resourceFiles") or ()),
             output_files=tuple(task.doc.get("outputFiles") or ()),
+            prep=self._prep(job, pool, nodes, env),
         )
         run = Run(self, spec, time.monotonic())
         task.run = run
