@@ -265,3 +265,20 @@ def test_an_unreachable_endpoint_fails_fast_without_showing_the_sas(client, monk
     info = task.execution_info
     assert info.failure_info.code == "BlobDownloadMiscError"
     assert "127.0.0.1:9" in info.failure_info.message and "SECRETSIG" not in info.failure_info.message
+
+
+def test_a_task_owns_its_downloaded_inputs_even_when_it_runs_as_another_user(client, storage, blobs, container) -> None:
+    """As root, tasks run as nobody: the files the server downloaded for them are handed over,
+    so the task can rewrite them (Azure's task user owns its working directory too)."""
+    blobs.get_container_client(container).upload_blob("in/a.txt", b"alpha\n")
+    url = container_url(storage, container, write=False)
+    task = run_one(
+        client,
+        bm.BatchTaskCreateOptions(
+            id="rewrites",
+            command_line="/bin/sh -c 'echo more >> in/a.txt && echo more >> in/new.txt && cat in/a.txt'",
+            resource_files=[bm.ResourceFile(storage_container_url=url, blob_prefix="in/", file_mode="0600")],
+        ),
+    )
+    assert task.execution_info.result == bm.BatchTaskExecutionResult.SUCCESS, task.execution_info.failure_info
+    assert stdout_of(client, "job", "rewrites").split() == ["alpha", "more"]
