@@ -50,7 +50,13 @@ class SubmitMixin(TasksMixin, PoolsMixin):
         defaults = os_defaults(pool_config)
         self._check_submittable(fed, cfg)
         new = [
-            NewAction(kind=job.kind, method=ActionMethod.ADD, target_id=job.id, payload=add_payload(job, **defaults))
+            NewAction(
+                kind=job.kind,
+                method=ActionMethod.ADD,
+                target_id=job.id,
+                payload=add_payload(job, **defaults),
+                priority=job.priority,
+            )
             for job in cfg.job_specifications
         ]
         actions = self.store.enqueue(fed.id, new)

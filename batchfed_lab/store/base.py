@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError
 from . import rules
 from .control import ProxyControl
+from .identity import Submitter, os_submitter
 from .locations import JobLocations
 from .primitives import Located, Transition
 from .records import (
@@ -89,6 +90,7 @@ class Store(JobLocations, ProxyControl):
         self._local_version = 0
         self._crash_at = _parse_crashpoint(os.environ.get(CRASHPOINT_ENV))
         self._closed = False
+        self._submitter: Submitter | None = None
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> float:
@@ -97,6 +99,17 @@ class Store(JobLocations, ProxyControl):
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         self._closed = True
+
+    @property
+    def submitter(self) -> Submitter:
+        """Whose credential this store uses: recorded on every action it enqueues."""
+        if self._submitter is None:
+            self._submitter = self._identity()
+        return self._submitter
+
+    def _identity(self) -> Submitter:
+        """The backend's identity of its credential (default: the OS user)."""
+        return os_submitter()
 
     def __enter__(self) -> Store:
         return self
@@ -212,6 +225,7 @@ class Store(JobLocations, ProxyControl):
         """
         fid = rules.federation_id(federation_id)
         now = self.now()
+        who = self.submitter
         built: list[Action] = []
         texts: list[str] = []
         seen: set[str] = set()
@@ -234,6 +248,9 @@ class Store(JobLocations, ProxyControl):
                     state=ActionState.QUEUED,
                     payload=payload,
                     enqueued_at=utc(now),
+                    submitter=who.name,
+                    submitter_id=who.id,
+                    priority=rules.priority(new.priority, f"{rules.kind(new.kind).value.replace('_', ' ')} {target!r}"),
                 )
             )
         if not built:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ...errors import StoreError
 from .. import rules
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE_SQL = "state IN ('queued', 'blocked')"
 SCHEMA = [
     "CREATE TABLE signals (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
@@ -24,7 +24,7 @@ SCHEMA = [
         enqueued_at REAL NOT NULL, payload TEXT NOT NULL, reason TEXT, verdicts TEXT, error TEXT,
         attempts INTEGER NOT NULL, errors INTEGER NOT NULL, next_attempt_at REAL, placed_at REAL, finished_at REAL,
         progress TEXT NOT NULL, claimed_by TEXT, claim_deadline REAL, claim_token TEXT,
-        ready_at REAL)""",
+        ready_at REAL, submitter TEXT, submitter_id TEXT, priority INTEGER NOT NULL DEFAULT 0)""",
     "CREATE UNIQUE INDEX actions_fifo ON actions (federation_id, target_key, seq)",
     f"CREATE INDEX actions_active ON actions (federation_id, target_key, seq) WHERE {ACTIVE_SQL}",
     "CREATE INDEX actions_ready ON actions (federation_id, ready_at) WHERE ready_at IS NOT NULL",
@@ -36,6 +36,11 @@ SCHEMA = [
     "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL)",
     """CREATE TABLE proxies (proxy_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, version TEXT, role TEXT,
         counters TEXT, info TEXT, started_at REAL, heartbeat_at REAL)""",
+]
+UPGRADE_1_TO_2 = [
+    "ALTER TABLE actions ADD COLUMN submitter TEXT",
+    "ALTER TABLE actions ADD COLUMN submitter_id TEXT",
+    "ALTER TABLE actions ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
 ]
 # the two hot queries: the readiest head of a federation, and a target's head
 CLAIM_SQL = (
@@ -95,4 +100,8 @@ def ensure_schema(c: sqlite3.Connection, path: Path) -> None:
     if version == 0:
         for statement in SCHEMA:
             c.execute(statement)
+    elif version == 1:  # a store from before submitters and priorities: its actions have none
+        for statement in UPGRADE_1_TO_2:
+            c.execute(statement)
+    if version < SCHEMA_VERSION:
         c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
