@@ -68,6 +68,12 @@ RULES: tuple[Rule, ...] = (
         "the deployment reads config and the store (and the pure size catalog); it drives no proxy or Batch itself",
         only=("config", "store", "errors", "scheduler.catalog", "_version"),
     ),
+    Rule(
+        ("accounting",),
+        "accounting rules are pure like the scheduler: config, scheduler types and the store's claim-order shape only",
+        only=("config", "scheduler", "store.ordering", "store.identity", "errors"),
+    ),
+    Rule(("store.ordering",), "the claim-order shape is a leaf the accounting rules and the store share", only=()),
     Rule(("frames",), "frames build DataFrames from client results, without the client", never=("client",)),
     Rule(
         ("cli", "cli_fed", "commands", "magics", "widgets"),

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..accounting.published import explain_wait, last_published
 from ..config import JobsConfig
 from ..config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
 from ..errors import ConfigError, ConflictError
@@ -72,6 +73,7 @@ class SubmitMixin(TasksMixin, PoolsMixin):
         cfg = as_jobs(jobs, name)
         defaults = os_defaults(pool_config)
         snaps = self.pool_snapshots(fed.id)
+        published = last_published(self.store)
         out = []
         for job in cfg.job_specifications:
             need, now = summarize(job), time.time()
@@ -80,6 +82,9 @@ class SubmitMixin(TasksMixin, PoolsMixin):
             decision = decide_placement(
                 req, snaps, now, policy, job_id=job.id, homes=self._job_homes(fed.id, job), unique_job_ids=fed.unique_job_ids
             )
+            if decision.pool is not None:  # the proxy's quotas, as it publishes them
+                chosen = next(s for s in snaps if s.key == decision.pool)
+                decision = explain_wait(published, self.store.submitter.name, fed.id, job, chosen, decision) or decision
             matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults)
             out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
         return out

@@ -30,6 +30,7 @@ from . import rules
 from .control import ProxyControl
 from .identity import Submitter, os_submitter
 from .locations import JobLocations
+from .ordering import HeadOrder, group_ready
 from .primitives import Located, Transition
 from .records import (
     ACTIVE_STATES,
@@ -82,6 +83,8 @@ class Store(JobLocations, ProxyControl):
     poll_interval: float = 0.002
     #: ``_placed_then_claim`` is one write, not two steps (worth a read to use)
     claims_with_placement: ClassVar[bool] = False
+    #: which ready head a claim takes (see :mod:`.ordering`); None: the readiest
+    head_order: HeadOrder | None = None
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_payload_bytes: int = rules.MAX_PAYLOAD_BYTES):
         self._clock = clock or time.time
@@ -106,6 +109,20 @@ class Store(JobLocations, ProxyControl):
         if self._submitter is None:
             self._submitter = self._identity()
         return self._submitter
+
+    def _pick_fifo(self, ready: Sequence[Mapping[str, Any]], now: float) -> Mapping[str, Any]:
+        """For backends that read every ready FIFO record (``ready_at``, ``submitter``,
+        ``priority``, ``RowKey``): the one the claim order picks."""
+
+        def oldest(records: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+            return min(records, key=lambda r: (r["ready_at"], r["RowKey"]))
+
+        if self.head_order is None:
+            return oldest(ready)
+        pick = self.head_order.choose(
+            group_ready((r.get("submitter"), int(r.get("priority") or 0), r["ready_at"]) for r in ready), now
+        )
+        return oldest(r for r in ready if (r.get("submitter"), int(r.get("priority") or 0)) == (pick.submitter, pick.priority))
 
     def _identity(self) -> Submitter:
         """The backend's identity of its credential (default: the OS user)."""

@@ -47,6 +47,17 @@ CLAIM_SQL = (
     "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? "
     "AND NOT EXISTS (SELECT 1 FROM flags WHERE name = 'suspended' AND value) ORDER BY ready_at LIMIT 1"
 )
+# with a claim order: the ready heads grouped by (submitter, priority), then the oldest head of
+# the group the order chose
+READY_GROUPS_SQL = (
+    "SELECT submitter, priority, min(ready_at), count(*) FROM actions WHERE federation_id = ? "
+    "AND ready_at IS NOT NULL AND ready_at <= ? GROUP BY submitter, priority"
+)
+CLAIM_IN_GROUP_SQL = (
+    "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? "
+    "AND submitter IS ? AND priority = ? "
+    "AND NOT EXISTS (SELECT 1 FROM flags WHERE name = 'suspended' AND value) ORDER BY ready_at LIMIT 1"
+)
 READY_SQL = "SELECT 1 FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? LIMIT 1"
 HEAD_SQL = f"SELECT * FROM actions WHERE federation_id = ? AND target_key = ? AND {ACTIVE_SQL} ORDER BY seq LIMIT 1"
 MUTABLE = [

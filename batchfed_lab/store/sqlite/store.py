@@ -10,6 +10,7 @@ from typing import Any
 from ...errors import ClaimLostError, ConflictError, NotFoundError
 from .. import rules
 from ..base import Store
+from ..ordering import ReadyGroup
 from ..primitives import Located, LocationChange, LocationKey, Transition
 from ..records import (
     TERMINAL_STATES,
@@ -46,10 +47,12 @@ from .rows import (
 )
 from .schema import (
     ACTIVE_SQL,
+    CLAIM_IN_GROUP_SQL,
     CLAIM_SQL,
     HEAD_SQL,
     INSERT_ACTION,
     INSERT_LOCATION,
+    READY_GROUPS_SQL,
     READY_SQL,
     STORED,
     UPDATE_ACTION,
@@ -276,7 +279,12 @@ class SqliteStore(SqliteDatabase, Store):
 
     def _claim_in(self, c: sqlite3.Connection, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
         # the suspend flag is checked by the same statement: nothing slips through after a suspend
-        row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
+        if self.head_order is None:
+            row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
+        else:
+            groups = [ReadyGroup(*r) for r in c.execute(READY_GROUPS_SQL, (fid, now))]
+            pick = self.head_order.choose(groups, now) if groups else None
+            row = None if pick is None else c.execute(CLAIM_IN_GROUP_SQL, (fid, now, pick.submitter, pick.priority)).fetchone()
         if row is None:
             return None
         claimed = rules.t_claim(action_from_row(row), worker, deadline)

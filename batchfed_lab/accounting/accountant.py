@@ -1,0 +1,146 @@
+"""The proxy's accountant: the claim order (fair share + priority aging), and the placement
+gate (quotas, budgets) with the usage ledger they share. It holds state but does no I/O: the
+proxy installs it (``store.head_order``, ``processor.gate``) and publishes :meth:`published`
+in its heartbeat, from which a new leader and ``%fed share`` read it back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..config.accounting import Accounting
+from ..config.jobs import JobSpecification
+from ..scheduler.types import Decision, PoolSnapshot
+from .demand import Demand, charged_hours, job_demand
+from .fairshare import UNKNOWN_USER, FairShareOrder, Shares, UsageLedger
+from .priority import Aging
+from .quota import quota_verdict, waiting
+
+HOUR = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An admitted placement: charged, and held against quotas, once it is written."""
+
+    federation_id: str
+    target_id: str
+    user: str
+    demand: Demand
+    core_hours: float
+    hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Placed work counted against quotas until its job is removed or its hours pass."""
+
+    federation_id: str
+    target_id: str
+    user: str
+    demand: Demand
+    until: float
+
+
+def shares_of(cfg: Accounting) -> Shares:
+    fs = cfg.fair_share
+    return Shares(users=dict(fs.shares), groups={g: (v.share, v.members) for g, v in fs.groups.items()})
+
+
+class Accountant:
+    def __init__(self, cfg: Accounting, *, clock: Callable[[], float] = time.time, info: dict[str, Any] | None = None):
+        self.cfg = cfg
+        self.clock = clock
+        self.shares = shares_of(cfg)
+        self.ledger = UsageLedger(cfg.fair_share.half_life_hours * HOUR)
+        self.order = FairShareOrder(self.shares, self.ledger, Aging(cfg.priority_aging_seconds), enabled=cfg.fair_share.enabled)
+        self.info = info if info is not None else {}
+        self._lock = threading.Lock()
+        self._pending: dict[str, Pending] = {}
+        self._held: dict[str, Held] = {}  # action id → what its placement holds
+
+    # ------------------------------------------------------------------ placement gate
+    def admit(self, action: Any, job: JobSpecification, chosen: PoolSnapshot, decision: Decision) -> Decision | None:
+        """None: the placement may go ahead (and is charged once placed); else a blocked
+        decision whose reason names the quota or budget it would exceed."""
+        user, fid = action.submitter or UNKNOWN_USER, action.federation_id
+        demand = job_demand(job, chosen.facts)
+        hours = charged_hours(job, self.cfg.fair_share.assumed_job_hours)
+        with self._lock:
+            held_user, held_fed = self._holdings(fid, user)
+            reason = quota_verdict(user, fid, demand, held_user, held_fed, self.cfg.quotas)
+            if reason is not None:
+                return waiting(decision, chosen.key, reason, "quota")
+            self._pending[action.id] = Pending(fid, action.target_id, user, demand, demand.cores * hours, hours)
+        return None
+
+    def placed(self, action: Any) -> None:
+        """The placement is written: charge its user and hold its demand."""
+        now = self.clock()
+        with self._lock:
+            p = self._pending.pop(action.id, None)
+            if p is not None:
+                self._held[action.id] = Held(p.federation_id, p.target_id, p.user, p.demand, now + p.hours * HOUR)
+        if p is None:  # a retry that found its pool in the journal: charged by the earlier run, if at all
+            return
+        self.ledger.charge(p.user, p.core_hours, at=now)
+        self.publish()
+
+    def removed(self, action: Any) -> None:
+        """A terminate or delete of the job id was carried out: its work no longer counts."""
+        with self._lock:
+            for aid in [
+                k for k, h in self._held.items() if (h.federation_id, h.target_id) == (action.federation_id, action.target_id)
+            ]:
+                del self._held[aid]
+        self.publish()
+
+    def _holdings(self, fid: str, user: str) -> tuple[Demand, Demand]:
+        """(the user's, the federation's) held demand now; forgets work whose hours passed."""
+        now = self.clock()
+        for aid in [k for k, h in self._held.items() if h.until <= now]:
+            del self._held[aid]
+        mine, everyone = Demand(), Demand()
+        for h in self._held.values():
+            if h.federation_id == fid:
+                everyone = everyone + h.demand
+                if h.user == user:
+                    mine = mine + h.demand
+        return mine, everyone
+
+    def holdings(self) -> dict[str, dict[str, Demand]]:
+        """Federation → user → held demand, now."""
+        out: dict[str, dict[str, Demand]] = {}
+        with self._lock:
+            self._holdings("", "")
+            for h in self._held.values():
+                per = out.setdefault(h.federation_id, {})
+                per[h.user] = per.get(h.user, Demand()) + h.demand
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def published(self) -> dict[str, Any]:
+        now = self.clock()
+        held = {f: {u: [d.cores, d.nodes, d.tasks] for u, d in per.items()} for f, per in self.holdings().items()}
+        return {
+            "as_of": now,
+            "usage": {u: round(v, 6) for u, v in self.ledger.snapshot(now).items()},
+            "held": held,
+            "quotas": self.cfg.quotas.model_dump(mode="json", exclude_defaults=True),
+            "shares": self.cfg.fair_share.model_dump(mode="json", include={"shares", "groups", "half_life_hours"}),
+        }
+
+    def publish(self) -> None:
+        self.info["accounting"] = self.published()  # one assignment: a heartbeat copying info sees old or new
+
+    def restore(self, record: Mapping[str, Any] | None) -> None:
+        """Take back what an earlier leader published (its heartbeat's ``accounting``)."""
+        if not record:
+            return
+        at = float(record.get("as_of") or self.clock())
+        for user, value in dict(record.get("usage") or {}).items():
+            self.ledger.charge(str(user), float(value), at=at)
+        self.publish()

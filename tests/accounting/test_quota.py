@@ -1,0 +1,78 @@
+"""Quotas: per-user and per-federation caps on concurrent cores, nodes or tasks (running +
+placed, not finished). A placement that would exceed one waits with a verdict naming it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from factories import make_pool
+
+from batchfed_lab.accounting.accountant import Accountant
+from batchfed_lab.accounting.demand import Demand
+from batchfed_lab.accounting.quota import quota_verdict
+from batchfed_lab.config.accounting import Accounting, Quotas
+from batchfed_lab.config.jobs import JobSpecification
+from batchfed_lab.scheduler.types import Decision, Verdict
+
+HOUR = 3600.0
+
+
+def test_the_verdict_names_the_user_the_held_amount_and_the_cap():
+    quotas = Quotas(users={"ada": {"cores": 64}})
+    held = Demand(cores=64, nodes=16, tasks=64)
+    assert quota_verdict("ada", "lab", Demand(cores=1), held, Demand(), quotas) == "quota: user ada has 64 of 64 cores"
+    assert quota_verdict("ada", "lab", Demand(cores=1), Demand(cores=63), Demand(), quotas) is None
+    assert quota_verdict("bob", "lab", Demand(cores=1), held, Demand(), quotas) is None  # no cap for bob
+
+
+def test_the_default_user_and_the_federation_caps_apply():
+    quotas = Quotas(default_user={"tasks": 10}, federation={"nodes": 4})
+    assert quota_verdict("cy", "lab", Demand(tasks=2), Demand(tasks=9), Demand(), quotas) == "quota: user cy has 9 of 10 tasks"
+    assert (
+        quota_verdict("cy", "lab", Demand(nodes=1), Demand(), Demand(nodes=4), quotas) == "quota: federation lab has 4 of 4 nodes"
+    )
+
+
+class Clock:
+    now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _job(tasks: int, jid: str = "j", **kw) -> JobSpecification:
+    return JobSpecification(id=jid, tasks=[{"command": "true"}] * tasks, **kw)
+
+
+def _place(acct: Accountant, pool, aid: str, tasks: int, who: str = "ada", fed: str = "lab") -> Decision | None:
+    action = SimpleNamespace(id=aid, submitter=who, target_id=aid, federation_id=fed)
+    decision = Decision(pool=pool.key, verdicts=(Verdict(pool.key, "chosen", reason="chosen"),))
+    wait = acct.admit(action, _job(tasks, aid), pool, decision)
+    if wait is None:
+        acct.placed(action)
+    return wait
+
+
+def test_a_placement_over_quota_waits_with_the_verdict_and_goes_once_work_ends():
+    clock = Clock()
+    acct = Accountant(Accounting(quotas={"users": {"ada": {"cores": 4}}}), clock=clock)
+    pool = make_pool(vm_size="standard_d2_v3", slots=2)  # one core per slot
+    assert _place(acct, pool, "a1", 3) is None
+    wait = _place(acct, pool, "a2", 2)
+    assert wait is not None and not wait.placed
+    assert wait.reason == "quota: user ada has 3 of 4 cores"
+    (v,) = wait.verdicts
+    assert (v.status, v.constraint, v.reason) == ("skipped", "quota", wait.reason)
+    assert _place(acct, pool, "b1", 4, who="bob") is None  # another user's cap is their own
+    clock.now += 1.5 * HOUR  # a1 held for its assumed hour
+    assert _place(acct, pool, "a2", 2) is None
+
+
+def test_work_is_released_when_its_job_is_removed():
+    clock = Clock()
+    acct = Accountant(Accounting(quotas={"federation": {"tasks": 2}}), clock=clock)
+    pool = make_pool()
+    assert _place(acct, pool, "a1", 2) is None
+    assert _place(acct, pool, "b1", 1, who="bob").reason == "quota: federation lab has 2 of 2 tasks"
+    acct.removed(SimpleNamespace(federation_id="lab", target_id="a1"))
+    assert _place(acct, pool, "b1", 1, who="bob") is None

@@ -1,0 +1,53 @@
+"""A federation shared by a group, end to end on the embedded stack (localbatch + a detached
+proxy + SQLite) with federation.yaml accounting: quotas make placements wait with a verdict
+that ``jobs list --blocked`` and ``explain`` show, and removing work lets them go."""
+
+from __future__ import annotations
+
+import getpass
+
+import pytest
+from federation_stack import FAST_FEDERATION, running_stack, wait_for
+
+from batchfed_lab.store import ActionState
+
+ACCOUNTING = """\
+  accounting:
+    quotas:
+      default_user: {tasks: 1}
+"""
+ME = getpass.getuser()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("shared") / "ws", federation_yaml=FAST_FEDERATION + ACCOUNTING) as s:
+        s.federation("shared", ["we-native"], unique_job_ids=True)
+        s.start_proxy()
+        yield s
+
+
+def _job(jid: str) -> str:
+    return f"job_specifications:\n- id: {jid}\n  tasks: [{{command: 'sleep 30'}}]\n"
+
+
+def test_over_quota_waits_with_its_verdict_in_jobs_list_and_explain_until_work_is_removed(stack):
+    c = stack.client
+    first = c.submit("shared", _job("q1"))
+    first.wait(timeout=30)
+    second = c.submit("shared", _job("q2"))
+    wanted = f"quota: user {ME} has 1 of 1 tasks"
+
+    def blocked():
+        (a,) = second.actions()
+        return a.state is ActionState.BLOCKED and a
+
+    a = wait_for(blocked, 30, "the second job to wait for the quota")
+    assert a.reason == wanted
+    df = c.jobs_frame("shared", blocked=True)
+    assert set(df["reason"]) == {wanted} and "quota" in set(df["constraint"])
+    # explain reads what the proxy publishes with its heartbeat (every 2 s)
+    e = wait_for(lambda: (x := c.explain("shared", _job("q3"))[0]).pool_id is None and x, 10, "explain to see the quota")
+    assert e.decision.reason == wanted
+    c.terminate("shared", ["q1"])
+    wait_for(lambda: second.actions()[0].state is ActionState.PLACED, 30, "the waiting job to be placed")
