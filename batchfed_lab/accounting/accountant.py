@@ -14,8 +14,11 @@ from typing import Any
 from ..config.accounting import Accounting
 from ..config.jobs import JobSpecification
 from ..scheduler.types import Decision, PoolSnapshot
+from .budget import budget_verdict, month_of
+from .cost import job_cost
 from .demand import Demand, charged_hours, job_demand
 from .fairshare import UNKNOWN_USER, FairShareOrder, Shares, UsageLedger
+from .prices import default_prices
 from .priority import Aging
 from .quota import quota_verdict, waiting
 
@@ -32,6 +35,7 @@ class Pending:
     demand: Demand
     core_hours: float
     hours: float
+    cost: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class Accountant:
         self._lock = threading.Lock()
         self._pending: dict[str, Pending] = {}
         self._held: dict[str, Held] = {}  # action id → what its placement holds
+        self._spent: dict[str, dict[str, float]] = {}  # month → user or group:NAME → estimated spend
+        self.prices = default_prices(cfg.prices)
 
     # ------------------------------------------------------------------ placement gate
     def admit(self, action: Any, job: JobSpecification, chosen: PoolSnapshot, decision: Decision) -> Decision | None:
@@ -74,7 +80,12 @@ class Accountant:
             reason = quota_verdict(user, fid, demand, held_user, held_fed, self.cfg.quotas)
             if reason is not None:
                 return waiting(decision, chosen.key, reason, "quota")
-            self._pending[action.id] = Pending(fid, action.target_id, user, demand, demand.cores * hours, hours)
+            cost = job_cost(demand, chosen.facts, self.prices.price_of(chosen.facts), decision.node_kind, hours=hours) or 0.0
+            spent = self._spent.get(month_of(self.clock()), {})
+            reason = budget_verdict(user, self.shares.group_of(user), cost, spent, self.cfg.budgets)
+            if reason is not None:
+                return waiting(decision, chosen.key, reason, "budget")
+            self._pending[action.id] = Pending(fid, action.target_id, user, demand, demand.cores * hours, hours, cost)
         return None
 
     def placed(self, action: Any) -> None:
@@ -84,10 +95,17 @@ class Accountant:
             p = self._pending.pop(action.id, None)
             if p is not None:
                 self._held[action.id] = Held(p.federation_id, p.target_id, p.user, p.demand, now + p.hours * HOUR)
+                self._spend(p.user, p.cost, now)
         if p is None:  # a retry that found its pool in the journal: charged by the earlier run, if at all
             return
         self.ledger.charge(p.user, p.core_hours, at=now)
         self.publish()
+
+    def _spend(self, user: str, cost: float, at: float) -> None:
+        month = self._spent.setdefault(month_of(at), {})
+        group = self.shares.group_of(user)
+        for key in [user] + ([f"group:{group}"] if group else []):
+            month[key] = round(month.get(key, 0.0) + cost, 6)
 
     def removed(self, action: Any) -> None:
         """A terminate or delete of the job id was carried out: its work no longer counts."""
@@ -129,8 +147,13 @@ class Accountant:
             "as_of": now,
             "usage": {u: round(v, 6) for u, v in self.ledger.snapshot(now).items()},
             "held": held,
+            "spent": {m: dict(v) for m, v in self._spent.items() if m >= month_of(now)},
             "quotas": self.cfg.quotas.model_dump(mode="json", exclude_defaults=True),
-            "shares": self.cfg.fair_share.model_dump(mode="json", include={"shares", "groups", "half_life_hours"}),
+            "shares": self.cfg.fair_share.model_dump(
+                mode="json", include={"shares", "groups", "half_life_hours", "assumed_job_hours", "enabled"}
+            ),
+            "budgets": self.cfg.budgets.model_dump(mode="json"),
+            "prices": {"as_of": self.prices.as_of, "source": self.prices.source},
         }
 
     def publish(self) -> None:
@@ -143,4 +166,6 @@ class Accountant:
         at = float(record.get("as_of") or self.clock())
         for user, value in dict(record.get("usage") or {}).items():
             self.ledger.charge(str(user), float(value), at=at)
+        for month, spent in dict(record.get("spent") or {}).items():
+            self._spent[str(month)] = {str(k): float(v) for k, v in dict(spent).items()}
         self.publish()

@@ -23,6 +23,7 @@ import os
 
 from ..config import validate_file
 from ..config.workspace import Workspace, default_home, open_workspace
+from .accounting import AccountingMixin
 from .federations import FederationsMixin
 from .jobs import JobsMixin
 from .pools import PoolsMixin
@@ -33,7 +34,7 @@ from .tasks import TasksMixin
 __all__ = ["Client", "connect", "default_home", "validate_file"]
 
 
-class Client(SubmitMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin):
+class Client(SubmitMixin, TasksMixin, JobsMixin, AccountingMixin, PoolsMixin, FederationsMixin, ProxiesMixin):
     """Federations, pools, jobs and the proxy of one workspace."""
 
 

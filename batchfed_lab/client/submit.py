@@ -7,7 +7,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..accounting.published import explain_wait, last_published
+from ..accounting.cost import candidate_costs
+from ..accounting.demand import charged_hours
+from ..accounting.prices import default_prices
+from ..accounting.published import assumed_hours, explain_wait, last_published
 from ..config import JobsConfig
 from ..config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
 from ..errors import ConfigError, ConflictError
@@ -74,6 +77,7 @@ class SubmitMixin(TasksMixin, PoolsMixin):
         defaults = os_defaults(pool_config)
         snaps = self.pool_snapshots(fed.id)
         published = last_published(self.store)
+        prices = default_prices()
         out = []
         for job in cfg.job_specifications:
             need, now = summarize(job), time.time()
@@ -82,11 +86,14 @@ class SubmitMixin(TasksMixin, PoolsMixin):
             decision = decide_placement(
                 req, snaps, now, policy, job_id=job.id, homes=self._job_homes(fed.id, job), unique_job_ids=fed.unique_job_ids
             )
-            if decision.pool is not None:  # the proxy's quotas, as it publishes them
+            hours = charged_hours(job, assumed_hours(published))
+            costs = candidate_costs(job, snaps, decision, prices, hours=hours)
+            if decision.pool is not None:  # the proxy's quotas and budgets, as it publishes them
                 chosen = next(s for s in snaps if s.key == decision.pool)
-                decision = explain_wait(published, self.store.submitter.name, fed.id, job, chosen, decision) or decision
+                wait = explain_wait(published, self.store.submitter.name, fed.id, job, chosen, decision, costs[chosen.key][1])
+                decision = wait or decision
             matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults)
-            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
+            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix), costs))
         return out
 
     def _job_homes(self, federation_id: str, job: JobSpecification) -> dict[str, str]:

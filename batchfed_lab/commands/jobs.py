@@ -30,7 +30,7 @@ PLACEMENT_TEXT = [
 ]
 LOCATION_TEXT = ["job_id", "submitter", "kind", "pool_id", "account", "location", "unique_id", "added", "terminated"]
 BLOCKED_TEXT = ["job_id", "submitter", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
-VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
+VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict", "price_per_hour", "est_cost"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 

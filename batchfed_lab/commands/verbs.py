@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .accounting import cost, share
 from .federations import create_federation, destroy_federation, list_federations
 from .jobs import explain, jobs_add, jobs_list, jobs_zap, output, removal, tasks
 from .params import (
@@ -307,6 +308,23 @@ VERBS: tuple[Verb, ...] = (
             ),
         ),
         output,
+    ),
+    Verb(
+        ("cost",),
+        "estimated cost of the federation's placed tasks (list prices x run times)",
+        (
+            FED,
+            Param("by", ("--by",), choices=("user", "job", "pool"), help="sum by user, job or pool (default: one row per task)"),
+        ),
+        cost,
+        details="Estimates from the price table (docs/accounting.md), not a bill.",
+    ),
+    Verb(
+        ("share",),
+        "fair share of the federation's users: shares, recent usage, factor, queued and running work",
+        (FED,),
+        share,
+        details="Like Slurm's sshare; usage and factors are those the leading proxy publishes.",
     ),
     Verb(("up",), "start the embedded stack: localbatch and the proxy", (PROXY_CONFIG,), up, root=True),
     Verb(

@@ -15,6 +15,7 @@ The columns are listed in each builder's docstring and in ``docs/magics.md``.
 from __future__ import annotations
 
 from ._base import ACTION_STATES, UTC_DTYPE, VERDICT_COLUMNS, frame_records
+from .accounting import COST_BY, COST_TASK_COLUMNS, SHARE_COLUMNS, cost_frame, share_frame
 from .actions import (
     BLOCKED_COLUMNS,
     LOCATION_COLUMNS,
@@ -32,6 +33,8 @@ from .tasks import TASK_COLUMNS, tasks_frame
 __all__ = [
     "ACTION_STATES",
     "BLOCKED_COLUMNS",
+    "COST_BY",
+    "COST_TASK_COLUMNS",
     "EXPLAIN_COLUMNS",
     "FEDERATION_COLUMNS",
     "LOCATION_COLUMNS",
@@ -40,10 +43,12 @@ __all__ = [
     "POOL_COLUMNS",
     "PROXY_COLUMNS",
     "RECURRENCE_COLUMNS",
+    "SHARE_COLUMNS",
     "TASK_COLUMNS",
     "UTC_DTYPE",
     "VERDICT_COLUMNS",
     "blocked_frame",
+    "cost_frame",
     "federations_frame",
     "frame_records",
     "locations_frame",
@@ -52,6 +57,7 @@ __all__ = [
     "pools_frame",
     "proxies_frame",
     "recurrences_frame",
+    "share_frame",
     "tasks_frame",
     "verdicts_frame",
 ]

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..accounting.cost import pool_burn_rate
+from ..accounting.prices import PriceTable, default_prices
 from ._base import (
     ALLOCATION_STATES,
     POOL_STATES,
@@ -94,10 +96,13 @@ POOL_COLUMNS: dict[str, Any] = {
     "allocation_state": ALLOCATION_STATES,
     "blackout_until": "utc",
     "batch_service_url": "object",
+    "price_per_hour": "float64",
+    "low_priority_price_per_hour": "float64",
+    "burn_per_hour": "float64",
 }
 
 
-def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot]) -> pd.DataFrame:
+def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot], prices: PriceTable | None = None) -> pd.DataFrame:
     """One row per pool of a federation, with its live capacity.
 
     Identity: ``federation_id``, ``pool_id``, ``account``, ``location``, ``batch_service_url``.
@@ -113,10 +118,15 @@ def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot]) ->
     ``state`` (active / deleting / missing) and ``allocation_state`` (steady / resizing /
     stopping) are categorical; ``blackout_until`` (UTC) is when a pool in its post-placement
     blackout becomes a candidate again (``NaT``: not blacked out, or not published).
+    Cost ESTIMATES from the price table (``prices``, default the shipped one; NaN when the
+    size or region has no price): ``price_per_hour`` and ``low_priority_price_per_hour`` of a
+    node, and ``burn_per_hour``, what the pool's allocated nodes cost per hour now.
     """
+    table = prices if prices is not None else default_prices()
     rows = []
     for s in snapshots:
         f = s.facts
+        price = table.price_of(f)
         size = f.size
         slots = f.task_slots_per_node
         available = s.total_slots
@@ -152,6 +162,9 @@ def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot]) ->
                 "allocation_state": s.allocation_state,
                 "blackout_until": None if s.blackout_until is None else pd.Timestamp(s.blackout_until, unit="s", tz="UTC"),
                 "batch_service_url": f.service_url,
+                "price_per_hour": None if price is None else price.dedicated,
+                "low_priority_price_per_hour": None if price is None else price.low_priority,
+                "burn_per_hour": pool_burn_rate(s, price),
             }
         )
     return _frame(rows, POOL_COLUMNS)

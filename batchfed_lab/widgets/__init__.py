@@ -6,6 +6,7 @@ papermill output alike.
 - :class:`SubmissionView` — per action state, pool, region, latency; per job task progress.
 - :class:`ExplainView` — a dry run as pools × constraints.
 - :class:`SubmitForm` — federation, YAML editor, dry-run and submit buttons.
+- :class:`ShareView` — fair share of a federation's users: shares, usage, factor, work, spend.
 - :class:`CapacitySampler` — capacity time series for :mod:`batchfed_lab.widgets.plots`.
 - :mod:`batchfed_lab.widgets.plots` — matplotlib figures of capacity, placements and latency
   (``from batchfed_lab.widgets import plots``; matplotlib is imported when a figure is drawn).
@@ -24,6 +25,7 @@ from .capacity import CapacitySampler, PoolCapacity
 from .explain import ExplainView
 from .form import SubmitForm
 from .glue import glue
+from .share import ShareView
 from .submission import SubmissionView
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "ExplainView",
     "LiveView",
     "PoolCapacity",
+    "ShareView",
     "SubmissionView",
     "SubmitForm",
     "glue",

@@ -45,3 +45,21 @@ def test_the_cli_text_and_raw_records_carry_the_submitter(client, as_user):
     res = _list(client, queued=True, user="bob")
     assert "bob" in res.text and "ada" not in res.text
     assert [r["submitter"] for r in res.data] == ["bob"]
+
+
+def test_share_lists_each_user_with_their_work_and_equal_default_shares(client, as_user):
+    _two_users(client, as_user)
+    df = client.share_frame("lab")
+    rows = {r["user"]: r for r in df.to_dict("records")}
+    assert set(rows) == {"ada", "bob"}
+    assert (rows["ada"]["queued"], rows["ada"]["placed"], rows["bob"]["queued"]) == (1, 1, 1)
+    assert rows["ada"]["norm_shares"] == rows["bob"]["norm_shares"] == 0.5
+    assert rows["ada"]["fair_share"] == 1.0  # no proxy has published usage
+
+
+def test_the_cli_share_and_cost_verbs_print_tables_and_raw_records(client, as_user):
+    from batchfed_lab.commands import accounting as acct_cmd
+
+    _two_users(client, as_user)
+    res = acct_cmd.share(client, SimpleNamespace(federation_id="lab"))
+    assert "ada" in res.text and [r["user"] for r in res.data] == ["ada", "bob"]

@@ -76,3 +76,30 @@ def test_work_is_released_when_its_job_is_removed():
     assert _place(acct, pool, "b1", 1, who="bob").reason == "quota: federation lab has 2 of 2 tasks"
     acct.removed(SimpleNamespace(federation_id="lab", target_id="a1"))
     assert _place(acct, pool, "b1", 1, who="bob") is None
+
+
+def test_a_placement_over_budget_waits_with_what_is_left_and_the_jobs_estimate():
+    from batchfed_lab.accounting.budget import budget_verdict
+    from batchfed_lab.config.accounting import Budgets
+
+    budgets = Budgets(users={"ada": 200}, groups={"lab": 50})
+    spent = {"ada": 187.6}
+    assert budget_verdict("ada", None, 18.0, spent, budgets) == "budget: ada has $12.40 of $200 left, this job ~ $18"
+    assert budget_verdict("ada", None, 12.0, spent, budgets) is None
+    assert budget_verdict("bob", "lab", 60.0, {}, budgets) == "budget: group lab has $50 of $50 left, this job ~ $60"
+    assert budget_verdict("cy", None, 1e6, {}, budgets) is None  # no budget: no limit
+
+
+def test_the_accountant_charges_estimated_spend_and_blocks_past_the_budget():
+    from batchfed_lab.accounting.prices import PriceTable
+
+    clock = Clock()
+    acct = Accountant(Accounting(budgets={"users": {"ada": 1.0}}), clock=clock)
+    acct.prices = PriceTable.from_rows([("standard_d2_v3", "westeurope", 0.4, 0.1)])
+    pool = make_pool(vm_size="standard_d2_v3", slots=2)  # 2 cores: a 1-task job is half a node
+    assert _place(acct, pool, "a1", 2) is None  # 1 node x 0.4 x 1 h
+    assert _place(acct, pool, "a2", 2) is None
+    wait = _place(acct, pool, "a3", 2)
+    assert wait.reason == "budget: ada has $0.20 of $1 left, this job ~ $0.40"
+    assert [v.constraint for v in wait.verdicts] == ["budget"]
+    assert acct.published()["spent"] == {"1970-01": {"ada": 0.8}}

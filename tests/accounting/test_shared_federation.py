@@ -49,5 +49,29 @@ def test_over_quota_waits_with_its_verdict_in_jobs_list_and_explain_until_work_i
     # explain reads what the proxy publishes with its heartbeat (every 2 s)
     e = wait_for(lambda: (x := c.explain("shared", _job("q3"))[0]).pool_id is None and x, 10, "explain to see the quota")
     assert e.decision.reason == wanted
+    row = e.frame().iloc[0]
+    assert row["constraint"] == "quota" and row["price_per_hour"] > 0 and row["est_cost"] == row["price_per_hour"] / 2
     c.terminate("shared", ["q1"])
     wait_for(lambda: second.actions()[0].state is ActionState.PLACED, 30, "the waiting job to be placed")
+
+
+def test_cost_and_share_show_the_running_work(stack):
+    """q2 runs now (placed once q1 was terminated, in the test above)."""
+    c = stack.client
+
+    def costed():
+        df = c.cost_frame("shared", by="user")
+        return (not df.empty and df["est_cost"].iloc[0] > 0, df)
+
+    (by_user,) = wait_for(lambda: (got := costed())[0] and [got[1]], 20, "a cost")
+    assert by_user["user"].iloc[0] == ME and by_user.attrs["note"].startswith("estimates")
+    per_task = c.cost_frame("shared")
+    assert set(per_task["job_id"]) >= {"q2"} and (per_task["price_per_hour"] > 0).all()
+
+    def used():
+        df = c.share_frame("shared")
+        return (not df.empty and df["usage"].iloc[0] > 0, df)
+
+    (share,) = wait_for(lambda: (got := used())[0] and [got[1]], 10, "published usage")
+    me = share[share["user"] == ME].iloc[0]
+    assert me["placed"] >= 1 and me["held_cores"] >= 1 and 0 < me["fair_share"] <= 1

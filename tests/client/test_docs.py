@@ -20,6 +20,8 @@ TABLES = {
     "federations": frames.FEDERATION_COLUMNS,
     "proxies": frames.PROXY_COLUMNS,
     "matrix": frames.MATRIX_COLUMNS,
+    "cost": frames.COST_TASK_COLUMNS,
+    "share": frames.SHARE_COLUMNS,
 }
 
 
