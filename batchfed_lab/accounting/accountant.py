@@ -23,6 +23,9 @@ from .priority import Aging
 from .quota import quota_verdict, waiting
 
 HOUR = 3600.0
+#: an admitted placement counts against quotas and budgets until it is written, or this long
+#: (a placement that failed meanwhile is never written: its admission lapses)
+PENDING_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Pending:
     core_hours: float
     hours: float
     cost: float
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +80,18 @@ class Accountant:
         demand = job_demand(job, chosen.facts)
         hours = charged_hours(job, self.cfg.fair_share.assumed_job_hours)
         with self._lock:
+            self._pending.pop(action.id, None)  # a new attempt of the same action replaces the last
             held_user, held_fed = self._holdings(fid, user)
             reason = quota_verdict(user, fid, demand, held_user, held_fed, self.cfg.quotas)
             if reason is not None:
                 return waiting(decision, chosen.key, reason, "quota")
             cost = job_cost(demand, chosen.facts, self.prices.price_of(chosen.facts), decision.node_kind, hours=hours) or 0.0
-            spent = self._spent.get(month_of(self.clock()), {})
-            reason = budget_verdict(user, self.shares.group_of(user), cost, spent, self.cfg.budgets)
+            reason = budget_verdict(user, self.shares.group_of(user), cost, self._committed(), self.cfg.budgets)
             if reason is not None:
                 return waiting(decision, chosen.key, reason, "budget")
-            self._pending[action.id] = Pending(fid, action.target_id, user, demand, demand.cores * hours, hours, cost)
+            self._pending[action.id] = Pending(
+                fid, action.target_id, user, demand, demand.cores * hours, hours, cost, self.clock()
+            )
         return None
 
     def placed(self, action: Any) -> None:
@@ -121,13 +127,24 @@ class Accountant:
         now = self.clock()
         for aid in [k for k, h in self._held.items() if h.until <= now]:
             del self._held[aid]
+        for aid in [k for k, p in self._pending.items() if p.at + PENDING_SECONDS <= now]:
+            del self._pending[aid]
         mine, everyone = Demand(), Demand()
-        for h in self._held.values():
+        for h in [*self._held.values(), *self._pending.values()]:
             if h.federation_id == fid:
                 everyone = everyone + h.demand
                 if h.user == user:
                     mine = mine + h.demand
         return mine, everyone
+
+    def _committed(self) -> dict[str, float]:
+        """This month's estimated spend per user and group:NAME, admitted placements included."""
+        spent = dict(self._spent.get(month_of(self.clock()), {}))
+        for p in self._pending.values():
+            group = self.shares.group_of(p.user)
+            for key in [p.user] + ([f"group:{group}"] if group else []):
+                spent[key] = spent.get(key, 0.0) + p.cost
+        return spent
 
     def holdings(self) -> dict[str, dict[str, Demand]]:
         """Federation → user → held demand, now."""

@@ -103,3 +103,18 @@ def test_the_accountant_charges_estimated_spend_and_blocks_past_the_budget():
     assert wait.reason == "budget: ada has $0.20 of $1 left, this job ~ $0.40"
     assert [v.constraint for v in wait.verdicts] == ["budget"]
     assert acct.published()["spent"] == {"1970-01": {"ada": 0.8}}
+
+
+def test_placements_admitted_at_once_count_against_the_quota_before_they_are_written():
+    """Workers decide concurrently: an admitted, not yet written placement holds its demand."""
+    clock = Clock()
+    acct = Accountant(Accounting(quotas={"users": {"ada": {"tasks": 1}}}, budgets={"users": {"ada": 0.5}}), clock=clock)
+    pool = make_pool()
+    first = SimpleNamespace(id="a1", submitter="ada", target_id="a1", federation_id="lab")
+    decision = Decision(pool=pool.key, verdicts=(Verdict(pool.key, "chosen", reason="chosen"),))
+    assert acct.admit(first, _job(1, "a1"), pool, decision) is None
+    second = SimpleNamespace(id="a2", submitter="ada", target_id="a2", federation_id="lab")
+    assert acct.admit(second, _job(1, "a2"), pool, decision).reason == "quota: user ada has 1 of 1 tasks"
+    assert acct.admit(first, _job(1, "a1"), pool, decision) is None  # a retry of the same action
+    clock.now += 601  # the first was never written: its admission lapses
+    assert acct.admit(second, _job(1, "a2"), pool, decision) is None
