@@ -130,7 +130,8 @@ class Accountant:
         for aid in [k for k, p in self._pending.items() if p.at + PENDING_SECONDS <= now]:
             del self._pending[aid]
         mine, everyone = Demand(), Demand()
-        for h in [*self._held.values(), *self._pending.values()]:
+        work: list[Held | Pending] = [*self._held.values(), *self._pending.values()]
+        for h in work:
             if h.federation_id == fid:
                 everyone = everyone + h.demand
                 if h.user == user:
