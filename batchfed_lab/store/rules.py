@@ -441,7 +441,7 @@ def action_from_doc(d: dict[str, Any]) -> Action:
         progress=load_json(d.get("progress"), {}),
         claimed_by=d.get("claimed_by"),
         claim_deadline=utc(d.get("claim_deadline")),
-        submitter=d.get("submitter"),
+        submitter=d.get("submitter") or None,
         submitter_id=d.get("submitter_id"),
         priority=int(d.get("priority") or 0),
     )

@@ -89,6 +89,7 @@ def test_a_sqlite_store_from_before_submitters_is_upgraded_in_place(tmp_path):
         s.create_federation("fed")
         s.enqueue("fed", [NewAction("job", "add", "old")])
     with sqlite3.connect(path) as conn:  # what schema 1 wrote: no submitter, no priority
+        conn.execute("DROP INDEX actions_groups")
         for column in ("submitter", "submitter_id", "priority"):
             conn.execute(f"ALTER TABLE actions DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 1")

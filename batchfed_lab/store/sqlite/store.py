@@ -49,10 +49,11 @@ from .schema import (
     ACTIVE_SQL,
     CLAIM_IN_GROUP_SQL,
     CLAIM_SQL,
+    FIRST_GROUP_SQL,
     HEAD_SQL,
     INSERT_ACTION,
     INSERT_LOCATION,
-    READY_GROUPS_SQL,
+    NEXT_GROUP_SQL,
     READY_SQL,
     STORED,
     UPDATE_ACTION,
@@ -282,14 +283,30 @@ class SqliteStore(SqliteDatabase, Store):
         if self.head_order is None:
             row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
         else:
-            groups = [ReadyGroup(*r) for r in c.execute(READY_GROUPS_SQL, (fid, now))]
+            groups = self._ready_groups(c, fid, now)
             pick = self.head_order.choose(groups, now) if groups else None
-            row = None if pick is None else c.execute(CLAIM_IN_GROUP_SQL, (fid, now, pick.submitter, pick.priority)).fetchone()
+            row = (
+                None
+                if pick is None
+                else c.execute(CLAIM_IN_GROUP_SQL, (fid, pick.submitter or "", pick.priority, now)).fetchone()
+            )
         if row is None:
             return None
         claimed = rules.t_claim(action_from_row(row), worker, deadline)
         hint = self._save(c, claimed, token, head=True)
         return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
+
+    @staticmethod
+    def _ready_groups(c: sqlite3.Connection, fid: str, now: float) -> list[ReadyGroup]:
+        """The (submitter, priority) groups with a head ready now, each with its earliest ready time."""
+        groups = []
+        row = c.execute(FIRST_GROUP_SQL, (fid,)).fetchone()
+        while row is not None:
+            who, prio, at = row
+            if at <= now:
+                groups.append(ReadyGroup(who or None, prio, at, 1))
+            row = c.execute(NEXT_GROUP_SQL, (fid, who, prio)).fetchone()
+        return groups
 
     def _placed_then_claim(
         self,
