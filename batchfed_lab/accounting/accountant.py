@@ -20,6 +20,7 @@ from .demand import Demand, charged_hours, job_demand
 from .fairshare import UNKNOWN_USER, FairShareOrder, Shares, UsageLedger
 from .prices import default_prices
 from .priority import Aging
+from .published import last_published
 from .quota import quota_verdict, waiting
 
 HOUR = 3600.0
@@ -186,4 +187,22 @@ class Accountant:
             self.ledger.charge(str(user), float(value), at=at)
         for month, spent in dict(record.get("spent") or {}).items():
             self._spent[str(month)] = {str(k): float(v) for k, v in dict(spent).items()}
+        # held work comes back as one entry per (federation, user), held for the assumed hours:
+        # its job ids are not published, so a removal cannot release it before
+        until = self.clock() + self.cfg.fair_share.assumed_job_hours * HOUR
+        for fid, per in dict(record.get("held") or {}).items():
+            for user, (cores, nodes, tasks) in dict(per).items():
+                self._held[f"restored:{fid}:{user}"] = Held(fid, "", user, Demand(cores, nodes, int(tasks)), until)
         self.publish()
+
+    def lead(self, store: Any) -> None:
+        """This proxy became the leader: start from what the latest leader published (a
+        standby's own view is as old as its start)."""
+        record = last_published(store)
+        if record is None:
+            return
+        with self._lock:
+            self.ledger = UsageLedger(self.ledger.half_life)
+            self.order.ledger = self.ledger
+            self._spent, self._held, self._pending = {}, {}, {}
+        self.restore(record)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def install(daemon: ProxyDaemon, cfg: Accounting) -> Accountant:
     accountant = Accountant(cfg, info=daemon.info)
-    accountant.restore(last_published(daemon.store))
+    accountant.restore(last_published(daemon.store))  # and again when it becomes the leader
     accountant.publish()  # its quotas and shares are visible before the first placement
     daemon.store.head_order = accountant.order
     daemon.processor.gate = accountant

@@ -68,3 +68,20 @@ def test_usage_survives_a_restart_through_the_published_record():
     second = Accountant(Accounting(), clock=clock)
     second.restore(info["accounting"])
     assert second.ledger.usage("ada", clock.now) == pytest.approx(2.0)
+
+
+def test_a_new_leader_starts_from_what_the_last_leader_published():
+    from batchfed_lab.store.records import ProxyRecord
+
+    clock = Clock()
+    leader_info: dict = {}
+    leader = Accountant(Accounting(quotas={"users": {"ada": {"tasks": 2}}}), clock=clock, info=leader_info)
+    standby = Accountant(Accounting(quotas={"users": {"ada": {"tasks": 2}}}), clock=clock)
+    pool = make_pool()
+    leader.admit(_action(), _job(2), pool, Decision(pool=pool.key))
+    leader.placed(_action())
+    store = SimpleNamespace(list_proxies=lambda: [ProxyRecord("p1", info=dict(leader_info), heartbeat_at=None)])
+    standby.lead(store)
+    assert standby.ledger.usage("ada", clock.now) == pytest.approx(4.0)
+    again = standby.admit(_action("ada", "a2"), _job(1), pool, Decision(pool=pool.key))
+    assert again is not None and again.reason == "quota: user ada has 2 of 2 tasks"
