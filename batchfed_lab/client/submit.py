@@ -88,7 +88,7 @@ class SubmitMixin(TasksMixin, PoolsMixin):
             )
             hours = charged_hours(job, assumed_hours(published))
             costs = candidate_costs(job, snaps, decision, prices, hours=hours)
-            if decision.pool is not None:  # the proxy's quotas and budgets, as it publishes them
+            if decision.pool is not None and published:  # the proxy's quotas and budgets, as it publishes them
                 chosen = next(s for s in snaps if s.key == decision.pool)
                 wait = explain_wait(published, self.store.submitter.name, fed.id, job, chosen, decision, costs[chosen.key][1])
                 decision = wait or decision
