@@ -27,6 +27,8 @@ HOUR = 3600.0
 #: an admitted placement counts against quotas and budgets until it is written, or this long
 #: (a placement that failed meanwhile is never written: its admission lapses)
 PENDING_SECONDS = 600.0
+#: how often Batch is asked, at most, whether one held job has finished
+REAP_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Pending:
     hours: float
     cost: float
     at: float
+    service_url: str | None = None  # where the job runs (None: a job schedule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Held:
     user: str
     demand: Demand
     until: float
+    service_url: str | None = None
 
 
 def shares_of(cfg: Accounting) -> Shares:
@@ -60,8 +64,19 @@ def shares_of(cfg: Accounting) -> Shares:
 
 
 class Accountant:
-    def __init__(self, cfg: Accounting, *, clock: Callable[[], float] = time.time, info: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        cfg: Accounting,
+        *,
+        clock: Callable[[], float] = time.time,
+        info: dict[str, Any] | None = None,
+        finished: Callable[[str, str], bool] | None = None,
+    ):
+        """``finished(service_url, job_id)``: whether Batch has finished a placed job (the
+        proxy's; without it, held work is released by removal or when its hours pass)."""
         self.cfg = cfg
+        self.finished = finished
+        self._asked: dict[str, float] = {}  # action id → when Batch was last asked about its job
         self.clock = clock
         self.shares = shares_of(cfg)
         self.ledger = UsageLedger(cfg.fair_share.half_life_hours * HOUR)
@@ -82,18 +97,45 @@ class Accountant:
         hours = charged_hours(job, self.cfg.fair_share.assumed_job_hours)
         with self._lock:
             self._pending.pop(action.id, None)  # a new attempt of the same action replaces the last
-            held_user, held_fed = self._holdings(fid, user)
-            reason = quota_verdict(user, fid, demand, held_user, held_fed, self.cfg.quotas)
+            over = self._quota(fid, user, demand) is not None
+        if over:
+            self._reap(fid, user)  # Batch calls: outside the lock
+        with self._lock:
+            reason = self._quota(fid, user, demand)
             if reason is not None:
                 return waiting(decision, chosen.key, reason, "quota")
             cost = job_cost(demand, chosen.facts, self.prices.price_of(chosen.facts), decision.node_kind, hours=hours) or 0.0
             reason = budget_verdict(user, self.shares.group_of(user), cost, self._committed(), self.cfg.budgets)
             if reason is not None:
                 return waiting(decision, chosen.key, reason, "budget")
+            url = chosen.facts.service_url if str(getattr(action, "kind", "job")) == "job" else None
             self._pending[action.id] = Pending(
-                fid, action.target_id, user, demand, demand.cores * hours, hours, cost, self.clock()
+                fid, action.target_id, user, demand, demand.cores * hours, hours, cost, self.clock(), url
             )
         return None
+
+    def _quota(self, fid: str, user: str, demand: Demand) -> str | None:
+        held_user, held_fed = self._holdings(fid, user)
+        return quota_verdict(user, fid, demand, held_user, held_fed, self.cfg.quotas)
+
+    def _reap(self, fid: str, user: str) -> None:
+        """Release the held jobs Batch says are finished (each asked at most every
+        ``REAP_SECONDS``): work counts while it runs or is placed and not finished."""
+        if self.finished is None:
+            return
+        now = self.clock()
+        with self._lock:
+            ask = [
+                (aid, h.service_url, h.target_id)
+                for aid, h in self._held.items()
+                if h.federation_id == fid and h.service_url and now - self._asked.get(aid, -REAP_SECONDS) >= REAP_SECONDS
+            ]
+            self._asked.update({aid: now for aid, _, _ in ask})
+        done = [aid for aid, url, job_id in ask if url and self.finished(url, job_id)]
+        with self._lock:
+            for aid in done:
+                self._held.pop(aid, None)
+                self._asked.pop(aid, None)
 
     def placed(self, action: Any) -> None:
         """The placement is written: charge its user and hold its demand."""
@@ -101,7 +143,7 @@ class Accountant:
         with self._lock:
             p = self._pending.pop(action.id, None)
             if p is not None:
-                self._held[action.id] = Held(p.federation_id, p.target_id, p.user, p.demand, now + p.hours * HOUR)
+                self._held[action.id] = Held(p.federation_id, p.target_id, p.user, p.demand, now + p.hours * HOUR, p.service_url)
                 self._spend(p.user, p.cost, now)
         if p is None:  # a retry that found its pool in the journal: charged by the earlier run, if at all
             return

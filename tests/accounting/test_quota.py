@@ -118,3 +118,25 @@ def test_placements_admitted_at_once_count_against_the_quota_before_they_are_wri
     assert acct.admit(first, _job(1, "a1"), pool, decision) is None  # a retry of the same action
     clock.now += 601  # the first was never written: its admission lapses
     assert acct.admit(second, _job(1, "a2"), pool, decision) is None
+
+
+def test_work_whose_batch_job_finished_is_released_when_a_quota_would_block():
+    """Placed-not-finished: when a cap would make a job wait, the proxy asks Batch whether the
+    held jobs are done (at most every reap interval per job) and releases those that are."""
+    clock = Clock()
+    done: set[str] = set()
+    asked: list[str] = []
+
+    def finished(service_url: str, job_id: str) -> bool:
+        asked.append(job_id)
+        return job_id in done
+
+    acct = Accountant(Accounting(quotas={"users": {"ada": {"tasks": 1}}}), clock=clock, finished=finished)
+    pool = make_pool()
+    assert _place(acct, pool, "a1", 1) is None
+    assert _place(acct, pool, "a2", 1).reason == "quota: user ada has 1 of 1 tasks"
+    assert asked == ["a1"]
+    assert _place(acct, pool, "a2", 1) is not None and asked == ["a1"]  # asked again only later
+    done.add("a1")
+    clock.now += 11
+    assert _place(acct, pool, "a2", 1) is None and asked == ["a1", "a1"]

@@ -75,3 +75,13 @@ def test_cost_and_share_show_the_running_work(stack):
     (share,) = wait_for(lambda: (got := used())[0] and [got[1]], 10, "published usage")
     me = share[share["user"] == ME].iloc[0]
     assert me["placed"] >= 1 and me["held_cores"] >= 1 and 0 < me["fair_share"] <= 1
+
+
+def test_a_job_whose_tasks_completed_no_longer_counts_against_the_quota(stack):
+    c = stack.client
+    c.terminate("shared", ["q2"])  # the tests above leave q2 running
+    quick = "job_specifications:\n- id: done1\n  tasks: [{command: 'true'}]\n"
+    c.submit("shared", quick).wait(timeout=30)
+    wait_for(lambda: c.tasks("shared", "done1") and c.tasks("shared", "done1")[0].task.state == "completed", 30, "done1")
+    # done1 is placed and finished; its job stays active (no auto_complete), yet it holds nothing
+    c.submit("shared", "job_specifications:\n- id: next1\n  tasks: [{command: 'true'}]\n").wait(timeout=30)
