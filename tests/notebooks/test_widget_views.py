@@ -241,6 +241,15 @@ def test_explain_grid_names_the_failing_constraint_with_required_and_actual(live
     assert "j → a" in bundle["text/plain"]
 
 
+def test_explain_grid_shows_each_pools_estimated_cost():
+    df = explain_frame()
+    df["price_per_hour"] = [0.4, 0.08, None]
+    df["est_cost"] = [1.2, 0.24, None]
+    bundle = widgets.ExplainView(df)._repr_mimebundle_()
+    assert "~$1.20 ($0.40/h)" in bundle["text/html"] and "~$0.24 ($0.08/h)" in bundle["text/plain"]
+    assert "est. cost" in bundle["text/plain"]
+
+
 def test_submit_form_buttons_show_results_and_report_errors(live):
     calls = []
 
