@@ -25,6 +25,11 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)"
     )
+    p.add_argument(
+        "--loose",
+        action="store_true",
+        help="accept and ignore, with a warning, request properties localbatch cannot honour (default: settings localbatch.loose)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         allocation_delay_ms=args.allocation_delay_ms,
         relaxed_limits=args.relaxed_limits,
+        loose=args.loose or None,
     )
 
 
@@ -70,6 +76,7 @@ def _control(args: argparse.Namespace) -> int:
                 latency_ms=args.latency_ms,
                 allocation_delay_ms=args.allocation_delay_ms,
                 relaxed_limits=args.relaxed_limits,
+                loose=args.loose,
             )
             print(json.dumps(rec.as_dict(), indent=2))
         elif args.command == "stop":

@@ -18,19 +18,21 @@ ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
 class ApiError(Exception):
     """A Batch REST error: HTTP status plus the Batch error JSON (code, message, values)."""
 
-    def __init__(self, status: int, code: str, message: str, values: dict[str, str] | None = None):
+    def __init__(self, status: int, code: str, message: str, values: dict[str, str] | list[tuple[str, str]] | None = None):
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
-        self.values = dict(values or {})
+        # a list keeps repeated keys: one PropertyName per unsupported property
+        self.pairs = list(values.items()) if isinstance(values, dict) else list(values or [])
+        self.values = dict(self.pairs)
 
     def body(self, request_id: str) -> dict:
         # Azure appends the request id and time to the message text; the SDK shows it verbatim.
         text = f"{self.message}\nRequestId:{request_id}\nTime:{iso_now()}"
         doc: dict = {"code": self.code, "message": {"lang": "en-US", "value": text}}
-        if self.values:
-            doc["values"] = [{"key": k, "value": str(v)} for k, v in self.values.items()]
+        if self.pairs:
+            doc["values"] = [{"key": k, "value": str(v)} for k, v in self.pairs]
         return doc
 
 

@@ -83,6 +83,7 @@ class LocalBatchInfo:
     host: str = "127.0.0.1"
     latency_ms: float = 0.0
     relaxed_limits: bool = False
+    loose: bool = False
 
     def account_url(self, account: str) -> str:
         """The endpoint a ``BatchClient`` for ``account`` uses."""
@@ -232,6 +233,7 @@ def start(
     latency_ms: float | None = None,
     allocation_delay_ms: float | None = None,
     relaxed_limits: bool = False,
+    loose: bool = False,
     timeout: float = 30.0,
 ) -> LocalBatchInfo:
     """Start localbatch for the workspace in the background (own session, output to the log
@@ -252,6 +254,8 @@ def start(
             argv += ["--allocation-delay-ms", str(allocation_delay_ms)]
         if relaxed_limits:
             argv.append("--relaxed-limits")
+        if loose:
+            argv.append("--loose")
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
         env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -307,6 +307,7 @@ def serve(
     latency_ms: float | None = None,
     allocation_delay_ms: float | None = None,
     relaxed_limits: bool = False,
+    loose: bool | None = None,
 ) -> int:
     """Run localbatch in the foreground until SIGTERM/SIGINT. Returns the process exit code."""
     from ..config.workspace import open_workspace
@@ -322,7 +323,9 @@ def serve(
         return 3
     key = auth.load_or_create_key(lb_dir)
     latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
-    engine = Engine(lb_dir, _engine_options(ws.settings.localbatch, allocation_delay_ms, relaxed_limits))
+    options = _engine_options(ws.settings.localbatch, allocation_delay_ms, relaxed_limits)
+    options.loose = ws.settings.localbatch.loose if loose is None else loose
+    engine = Engine(lb_dir, options)
     server = _listen(lb_dir, port, engine, key, latency)
     if server is None:
         os.close(lock_fd)
@@ -330,15 +333,16 @@ def serve(
     bound = server.server_address[1]
     engine.public_root = f"http://127.0.0.1:{bound}"
     engine.open()
-    _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits)
+    _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits, options.loose)
     _stop_on_signals(server)
     log.info(
-        "localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)",
+        "localbatch %s serving %s on %s (latency %s ms, relaxed limits %s, %s)",
         api.VERSION,
         ws.path,
         engine.public_root,
         latency,
         relaxed_limits,
+        "loose: unsupported properties ignored" if options.loose else "strict",
     )
     try:
         server.serve_forever(poll_interval=0.25)
@@ -395,7 +399,9 @@ def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -
     return server
 
 
-def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, latency: float, relaxed_limits: bool) -> None:
+def _publish_discovery(
+    ws_path: Path, lb_dir: Path, engine: Engine, bound: int, latency: float, relaxed_limits: bool, loose: bool
+) -> None:
     """Write ``<workspace>/runtime/localbatch.json``: how clients find and reach this server."""
     from . import control
 
@@ -413,6 +419,7 @@ def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, 
         "log_file": str(control.log_path(ws_path)),
         "latency_ms": latency,
         "relaxed_limits": relaxed_limits,
+        "loose": loose,
     }
     runtime.write_json_atomic(control.discovery_path(ws_path), info)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from .._util import ApiError, id_key, invalid, missing, parse_duration
 from ..engine import Engine
 from ..model import Job, name_values, opt_enum, opt_int, require_dict, validate_job_spec
-from .lookup import body_of, job_of, job_url, schedule_of
+from . import support
+from .lookup import job_of, job_url, schedule_of, screened_body
 from .messages import Request, Response
 from .replies import check_conditions, created, one, page, with_url
 
 
 def create_job(eng: Engine, req: Request) -> Response:
-    fields = validate_job_spec(body_of(req), with_id=True)
+    fields = validate_job_spec(screened_body(eng, req, support.JOB), with_id=True)
     with eng.lock:
         with eng.store_batch():
             job = eng.add_job(eng.account(req.account), fields)
@@ -51,7 +52,7 @@ def _job_writable(job: Job) -> None:
 # == update =========================================================================================
 def update_job(eng: Engine, req: Request) -> Response:
     """PATCH (only the given properties change) or PUT (the updatable properties are replaced)."""
-    body = body_of(req)
+    body = screened_body(eng, req, support.JOB_UPDATE)
     replace = req.method == "PUT"
     _validate_job_update(body)
     metadata = name_values(body, "metadata")
@@ -141,7 +142,7 @@ def delete_job(eng: Engine, req: Request) -> Response:
 
 
 def disable_job(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.JOB_DISABLE)
     option = opt_enum(body, "disableTasks", ("requeue", "terminate", "wait"), "requeue")
     with eng.lock:
         job = job_of(eng, req)

@@ -20,7 +20,8 @@ from ..model import (
     require_dict,
     validate_vm_configuration,
 )
-from .lookup import body_of, pool_of
+from . import support
+from .lookup import body_of, pool_of, screened_body
 from .messages import Request, Response
 from .replies import check_conditions, created, one, page, with_url
 
@@ -55,7 +56,7 @@ def _check_node_total(total: int) -> None:
 
 # == create =========================================================================================
 def create_pool(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.POOL)
     fields = _required_pool_fields(body)
     formula = _scaling_fields(body, fields, eng.options.relaxed_limits)
     dedicated = opt_int(body, "targetDedicatedNodes", 0, MAX_NODES_PER_POOL, 0) or 0
@@ -160,7 +161,7 @@ def delete_pool(eng: Engine, req: Request) -> Response:
 
 def update_pool(eng: Engine, req: Request, replace: bool = False) -> Response:
     """PATCH /pools/{id} (update_pool) and POST .../updateproperties (replace_pool_properties)."""
-    body = body_of(req)
+    body = screened_body(eng, req, support.POOL_REPLACE if replace else support.POOL_UPDATE)
     metadata = name_values(body, "metadata")
     with eng.lock:
         pool = pool_of(eng, req)
@@ -190,7 +191,7 @@ def replace_pool_properties(eng: Engine, req: Request) -> Response:
 
 # == size ===========================================================================================
 def resize_pool(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.POOL_RESIZE)
     ded = opt_int(body, "targetDedicatedNodes", 0, MAX_NODES_PER_POOL)
     low = opt_int(body, "targetLowPriorityNodes", 0, MAX_NODES_PER_POOL)
     option = opt_enum(body, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue")
@@ -235,7 +236,7 @@ def _targets_are_current_nodes(pool: Pool) -> None:
 
 
 def remove_nodes(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.NODE_REMOVAL)
     ids = body.get("nodeList")
     if not isinstance(ids, list) or not ids:
         raise missing("nodeList")
@@ -260,7 +261,7 @@ def remove_nodes(eng: Engine, req: Request) -> Response:
 
 # == autoscale ======================================================================================
 def enable_autoscale(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.AUTOSCALE)
     text = body.get("autoScaleFormula")
     interval = body.get("autoScaleEvaluationInterval")
     if interval is not None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from .._util import ApiError, exists, id_key, missing, parse_duration
 from ..engine import Engine
 from ..model import Job, opt_int, require_dict, validate_task
-from .lookup import body_of, job_of, job_url, task_of, task_url
+from . import support
+from .lookup import body_of, job_of, job_url, screened_body, task_of, task_url
 from .messages import Request, Response
 from .replies import check_conditions, created, one, page
 
@@ -30,7 +31,7 @@ def _check_dependencies(job: Job, fields: dict) -> None:
 
 
 def add_task(eng: Engine, req: Request) -> Response:
-    fields = validate_task(body_of(req))
+    fields = validate_task(screened_body(eng, req, support.TASK))
     with eng.lock:
         job = job_of(eng, req)
         _job_accepts_tasks(job)
@@ -58,6 +59,7 @@ def add_task_collection(eng: Engine, req: Request) -> Response:
             for item in items:
                 tid = item.get("id") if isinstance(item, dict) else None
                 try:
+                    support.screen(item, support.TASK, loose=eng.options.loose, where=f"task {tid} of {req.route}")
                     fields = validate_task(item)
                     _check_dependencies(job, fields)
                     if id_key(fields["id"]) in job.tasks:
@@ -93,7 +95,7 @@ def get_task(eng: Engine, req: Request) -> Response:
 
 
 def replace_task(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.TASK_UPDATE)
     cons = require_dict(body.get("constraints") or {}, "constraints")
     if cons.get("maxWallClockTime") is not None:
         parse_duration(cons["maxWallClockTime"], "constraints.maxWallClockTime")
