@@ -11,8 +11,9 @@ SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
 
 # Azure Batch ids: letters, digits, hyphens and underscores, 1-64 characters; case-preserving
 # but case-insensitive ("job1" and "JOB1" are the same job).
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
+# Use them with fullmatch: "$" would also match before a final newline.
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
 
 
 class ApiError(Exception):
@@ -106,7 +107,7 @@ def parse_duration(text: object, prop: str) -> float:
     """
     if not isinstance(text, str):
         raise invalid(prop, "must be an ISO 8601 duration string", text)
-    m = _DURATION_RE.match(text.strip().upper())
+    m = _DURATION_RE.fullmatch(text.strip().upper())
     if not m or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise invalid(prop, "must be an ISO 8601 duration such as PT30S or PT1H", text)
     f = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}

@@ -122,7 +122,7 @@ def remove_discovery_if_mine(workspace: Any, pid: int) -> None:
 
 
 def _check_account(account: str) -> None:
-    if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
         raise BatchError(
             f"invalid localbatch account name {account!r}: use 3-24 lower-case letters or digits", code="InvalidAccountName"
         )
@@ -234,6 +234,8 @@ def start(
     allocation_delay_ms: float | None = None,
     relaxed_limits: bool = False,
     loose: bool = False,
+    read_timeout: float | None = None,
+    max_connections: int | None = None,
     timeout: float = 30.0,
 ) -> LocalBatchInfo:
     """Start localbatch for the workspace in the background (own session, output to the log
@@ -256,6 +258,10 @@ def start(
             argv.append("--relaxed-limits")
         if loose:
             argv.append("--loose")
+        if read_timeout is not None:
+            argv += ["--read-timeout", str(read_timeout)]
+        if max_connections is not None:
+            argv += ["--max-connections", str(max_connections)]
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
         env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -91,7 +91,7 @@ def _skip_token(req: Request) -> int:
     token = req.query.get("$skiptoken")
     if not token:
         return 0
-    if not re.match(r"^seq:\d+$", token):
+    if not re.fullmatch(r"seq:\d+", token):
         raise odata.bad_query("$skiptoken", token, "not a token this service issued")
     return int(token[4:])
 
