@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 
 TARGETS = ("$TargetDedicatedNodes", "$TargetLowPriorityNodes")
+ALIASES = {"$TargetDedicated": "$TargetDedicatedNodes"}  # the older name, which Batch still takes (its own examples use it)
 DEALLOCATION = "$NodeDeallocationOption"
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 SAMPLES = ("$ActiveTasks", "$RunningTasks", "$PendingTasks")
@@ -65,7 +66,8 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         if not m or m.end() == pos:
             raise FormulaError(f"unexpected character {text[pos:].lstrip()[:1]!r} at offset {pos}")
         kind = m.lastgroup or ""
-        out.append((kind, m.group(kind), m.start(kind)))
+        value = m.group(kind)
+        out.append((kind, ALIASES.get(value, value) if kind == "var" else value, m.start(kind)))
         pos = m.end()
     out.append(("end", "", len(text)))
     return out

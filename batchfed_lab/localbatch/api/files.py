@@ -35,7 +35,7 @@ def _file_props(path: Path) -> dict:
     return {
         "creationTime": created,
         "lastModified": iso(_dt_from(st.st_mtime)),
-        "contentLength": 0 if path.is_dir() else st.st_size,
+        "contentLength": str(0 if path.is_dir() else st.st_size),  # an int64, which Batch sends as a string
         "contentType": "application/octet-stream",
         "fileMode": oct(st.st_mode & 0o777)[2:].rjust(4, "0"),
     }

@@ -6,10 +6,10 @@ from __future__ import annotations
 from .._util import ApiError, id_key, invalid, missing, parse_duration
 from ..engine import Engine
 from ..model import Job, name_values, opt_enum, opt_int, require_dict, validate_job_spec
-from . import support
+from . import support, views
 from .lookup import job_of, job_url, schedule_of, screened_body
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page, with_url
+from .replies import check_conditions, created, one, page, updated, with_url
 
 
 def create_job(eng: Engine, req: Request) -> Response:
@@ -25,7 +25,7 @@ def list_jobs(eng: Engine, req: Request, schedule_key: str | None = None) -> Res
         jobs = sorted(eng.account(req.account).jobs.values(), key=lambda j: j.seq)
         if schedule_key is not None:
             jobs = [j for j in jobs if j.schedule_key == schedule_key]
-        return page(req, [(j.seq, with_url(j.doc, job_url(req, j))) for j in jobs])
+        return page(req, [(j.seq, with_url(j.doc, job_url(req, j))) for j in jobs], view=views.job)
 
 
 def list_schedule_jobs(eng: Engine, req: Request) -> Response:
@@ -37,7 +37,7 @@ def list_schedule_jobs(eng: Engine, req: Request) -> Response:
 def get_job(eng: Engine, req: Request) -> Response:
     with eng.lock:
         job = job_of(eng, req)
-        return one(req, job.doc, job_url(req, job))
+        return one(req, job.doc, job_url(req, job), views.job)
 
 
 def _job_writable(job: Job) -> None:
@@ -66,7 +66,7 @@ def update_job(eng: Engine, req: Request) -> Response:
             eng.save_job(job)
             eng.check_job_complete(job)
         eng.wake()
-        return Response(200, None, {"ETag": job.doc["eTag"]})
+        return updated(job.doc, job_url(req, job))
 
 
 def _validate_job_update(body: dict) -> None:

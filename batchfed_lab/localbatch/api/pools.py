@@ -20,10 +20,10 @@ from ..model import (
     require_dict,
     validate_vm_configuration,
 )
-from . import support
+from . import support, views
 from .lookup import body_of, pool_of, screened_body
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page, with_url
+from .replies import check_conditions, created, one, page, updated, with_url
 
 # properties a new pool keeps as given
 _KEPT_AS_GIVEN = ("displayName", "networkConfiguration", "startTask", "userAccounts", "mountConfiguration", "upgradePolicy")
@@ -141,13 +141,13 @@ def list_pools(eng: Engine, req: Request) -> Response:
     with eng.lock:
         pools = eng.account(req.account).pools.values()
         items = [(p.seq, with_url(p.doc, f"{req.base}/pools/{p.doc['id']}")) for p in sorted(pools, key=lambda p: p.seq)]
-        return page(req, items)
+        return page(req, items, view=views.pool)
 
 
 def get_pool(eng: Engine, req: Request) -> Response:
     with eng.lock:
         pool = pool_of(eng, req)
-        return one(req, pool.doc, f"{req.base}/pools/{pool.doc['id']}")
+        return one(req, pool.doc, f"{req.base}/pools/{pool.doc['id']}", views.pool)
 
 
 def delete_pool(eng: Engine, req: Request) -> Response:
@@ -182,7 +182,7 @@ def update_pool(eng: Engine, req: Request, replace: bool = False) -> Response:
         eng.touch(pool.doc)
         eng.save_pool(pool)
         eng.wake()
-        return Response(204 if replace else 200, None, {"ETag": pool.doc["eTag"]})
+        return updated(pool.doc, f"{req.base}/pools/{pool.doc['id']}", 204 if replace else 200)
 
 
 def replace_pool_properties(eng: Engine, req: Request) -> Response:
@@ -276,7 +276,7 @@ def enable_autoscale(eng: Engine, req: Request) -> Response:
         pool.formula = formula
         with eng.store_batch():
             eng.autoscale_now(pool)
-        return Response(200, None, {"ETag": pool.doc["eTag"]})
+        return updated(pool.doc, f"{req.base}/pools/{pool.doc['id']}")
 
 
 def disable_autoscale(eng: Engine, req: Request) -> Response:
@@ -290,7 +290,7 @@ def disable_autoscale(eng: Engine, req: Request) -> Response:
         pool.next_autoscale = None
         eng.touch(pool.doc)
         eng.save_pool(pool)
-        return Response(200, None, {"ETag": pool.doc["eTag"]})
+        return updated(pool.doc, f"{req.base}/pools/{pool.doc['id']}")
 
 
 def evaluate_autoscale(eng: Engine, req: Request) -> Response:

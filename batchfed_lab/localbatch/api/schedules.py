@@ -25,10 +25,10 @@ from ..model import (
     require_dict,
     validate_job_spec,
 )
-from . import support
+from . import support, views
 from .lookup import schedule_of, screened_body
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page, with_url
+from .replies import check_conditions, created, one, page, updated, with_url
 
 
 def _validate_schedule_config(cfg: object, relaxed: bool) -> dict:
@@ -91,7 +91,7 @@ def create_schedule(eng: Engine, req: Request) -> Response:
 
 
 def _schedule_doc(req: Request, sched: Schedule) -> dict:
-    out = with_url(sched.doc, f"{req.base}/jobschedules/{sched.doc['id']}")
+    out = views.schedule(with_url(sched.doc, f"{req.base}/jobschedules/{sched.doc['id']}"))
     recent = (out.get("executionInfo") or {}).get("recentJob")
     if recent:
         out["executionInfo"] = dict(out["executionInfo"], recentJob=dict(recent, url=f"{req.base}/jobs/{recent['id']}"))
@@ -136,7 +136,7 @@ def update_schedule(eng: Engine, req: Request) -> Response:
         eng.touch(sched.doc)
         eng.save_schedule(sched)
         eng.wake()
-        return Response(200, None, {"ETag": sched.doc["eTag"]})
+        return updated(sched.doc, f"{req.base}/jobschedules/{sched.doc['id']}")
 
 
 def terminate_schedule(eng: Engine, req: Request) -> Response:
