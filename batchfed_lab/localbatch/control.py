@@ -226,6 +226,17 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
+def _server_flags(options: dict[str, object]) -> list[str]:
+    """``serve`` flags for the options given: a true bool is a bare flag, None and False are left out."""
+    out: list[str] = []
+    for flag, value in options.items():
+        if value is True:
+            out.append(flag)
+        elif value is not None and value is not False:
+            out += [flag, str(value)]
+    return out
+
+
 def start(
     workspace: Any = None,
     *,
@@ -250,18 +261,16 @@ def start(
             return rec
         auth.load_or_create_key(ws.localbatch_dir)
         argv = [sys.executable, "-m", SERVER_MODULE, "serve", "--workspace", str(root), "--port", str(port)]
-        if latency_ms is not None:
-            argv += ["--latency-ms", str(latency_ms)]
-        if allocation_delay_ms is not None:
-            argv += ["--allocation-delay-ms", str(allocation_delay_ms)]
-        if relaxed_limits:
-            argv.append("--relaxed-limits")
-        if loose:
-            argv.append("--loose")
-        if read_timeout is not None:
-            argv += ["--read-timeout", str(read_timeout)]
-        if max_connections is not None:
-            argv += ["--max-connections", str(max_connections)]
+        argv += _server_flags(
+            {
+                "--latency-ms": latency_ms,
+                "--allocation-delay-ms": allocation_delay_ms,
+                "--relaxed-limits": relaxed_limits,
+                "--loose": loose,
+                "--read-timeout": read_timeout,
+                "--max-connections": max_connections,
+            }
+        )
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
         env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
