@@ -73,7 +73,8 @@ def main() -> None:
         [
             bm.BatchTaskCreateOptions(
                 id=f"task-{i}",
-                command_line=f'echo "task {i} ran on $AZ_BATCH_NODE_ID"',
+                # as on Azure, a command line is not run under a shell: ask for one to expand $VARS
+                command_line=f"/bin/sh -c 'echo \"task {i} ran on $AZ_BATCH_NODE_ID\"'",
                 environment_settings=[bm.EnvironmentSetting(name="N", value=str(i))],
             )
             for i in range(3)
