@@ -5,6 +5,7 @@ with one warning line each in the log."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,62 @@ def test_loose_accepts_and_ignores_them_with_one_warning_each(loose_server, acco
     found = wait_for(lambda: len(warnings()) >= 2 and warnings(), 5, "two warning lines")
     assert len(found) == 2
     assert "virtualMachineConfiguration.osDisk" in found[0] and "mountConfiguration" in found[1]
+
+
+# -- the trees against the API's own models ----------------------------------------------------------
+def _rest_fields(model: type) -> dict[str, type | None]:
+    """A model's JSON property names -> the model class of its value (or of its list items)."""
+    from azure.batch.models import _models
+
+    annotations: dict = {}
+    for klass in reversed(model.__mro__):
+        annotations.update(getattr(klass, "__annotations__", {}))
+    out: dict[str, type | None] = {}
+    for klass in reversed(model.__mro__):
+        for attr, value in vars(klass).items():
+            if type(value).__name__ == "_RestField":
+                names = re.findall(r"_models\.(\w+)", str(annotations.get(attr)))
+                nested = [getattr(_models, n) for n in names if isinstance(getattr(_models, n, None), type)]
+                out[value._rest_name_input or attr] = next((n for n in nested if _rest_fields_of(n)), None)
+    return out
+
+
+def _rest_fields_of(model: type) -> bool:
+    return any(type(v).__name__ == "_RestField" for k in model.__mro__ for v in vars(k).values())
+
+
+def _names_not_in_model(tree: dict, model: type, prefix: str = "") -> list[str]:
+    fields = _rest_fields(model)
+    wrong = []
+    for name, rule in tree.items():
+        if name not in fields:
+            wrong.append(prefix + name)
+        elif isinstance(rule, dict) and fields[name] is not None:
+            wrong += _names_not_in_model(rule, fields[name], f"{prefix}{name}.")
+    return wrong
+
+
+@pytest.mark.parametrize(
+    "tree, model",
+    [
+        ("POOL", "BatchPoolCreateOptions"),
+        ("POOL_UPDATE", "BatchPoolUpdateOptions"),
+        ("POOL_REPLACE", "BatchPoolReplaceOptions"),
+        ("JOB", "BatchJobCreateOptions"),
+        ("JOB_UPDATE", "BatchJobUpdateOptions"),
+        ("TASK", "BatchTaskCreateOptions"),
+        ("SCHEDULE", "BatchJobScheduleCreateOptions"),
+        ("SCHEDULE_UPDATE", "BatchJobScheduleUpdateOptions"),
+        ("POOL_RESIZE", "BatchPoolResizeOptions"),
+        ("NODE_REMOVAL", "BatchNodeRemoveOptions"),
+        ("AUTOSCALE", "BatchPoolEnableAutoScaleOptions"),
+        ("JOB_DISABLE", "BatchJobDisableOptions"),
+        ("TASK_UPDATE", "BatchTask"),
+    ],
+)
+def test_every_property_localbatch_honours_is_one_of_the_api_models(tree, model):
+    # the SDK's models are generated from the same 2025-06-01 description: a misspelt name here
+    # would refuse a property Azure takes
+    from azure.batch.models import _models
+
+    assert _names_not_in_model(getattr(support, tree), getattr(_models, model)) == []
