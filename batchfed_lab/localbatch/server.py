@@ -219,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
             response = self._dispatch(request_id)
         except ApiError as exc:
             response = api.Response(exc.status, exc.body(request_id) if exc.status != 304 else None)
-        except OSError:  # the client went quiet (read timeout) or away: nobody to answer
+        except (TimeoutError, ConnectionError):  # the client went quiet (read timeout) or away: nobody to answer
             self.close_connection = True
             return
         except Exception:  # a bug must not kill the connection without an answer
