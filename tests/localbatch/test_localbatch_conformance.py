@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -204,3 +205,30 @@ def _shape(path: str) -> str:
     literal |= {"resize", "stopresize", "removenodes", "updateproperties", "enableautoscale", "disableautoscale"}
     literal |= {"evaluateautoscale", "terminate", "disable", "enable", "reactivate", "addtaskcollection"}
     return "/".join(s if s in literal else "*" for s in path.split("?")[0].split("/"))
+
+
+def _statuses_the_api_gives() -> dict[tuple[str, str], set[int]]:
+    """(method, path shape) -> the success statuses, as the SDK's operations (generated from
+    BatchService.json) check them."""
+    import azure.batch._operations._operations as generated
+
+    src = Path(generated.__file__).read_text()
+    urls = {
+        name: (method, re.sub(r"\{\w+\}", "*", url).lstrip("/"))
+        for name, url, method in re.findall(r'def (build_batch_\w+)_request\(.*?_url = "([^"]+)".*?method="(\w+)"', src, re.S)
+    }
+    out: dict[tuple[str, str], set[int]] = {}
+    for name, codes in re.findall(r"_request = (build_batch_\w+)_request\(.*?status_code not in \[([\d, ]+)\]", src, re.S):
+        if name in urls:
+            out[urls[name]] = {int(c) for c in codes.split(",")}
+    return out
+
+
+def test_every_case_expects_the_status_the_api_description_gives():
+    given = _statuses_the_api_gives()
+    wrong = [
+        (c.example, c.method, c.path, c.status)
+        for c in CASES
+        if c.status < 400 and c.status not in given.get((c.method, _shape(c.path)), set())
+    ]
+    assert not wrong, wrong
