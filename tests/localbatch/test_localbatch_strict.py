@@ -217,3 +217,14 @@ def test_every_property_localbatch_honours_is_one_of_the_api_models(tree, model)
     from azure.batch.models import _models
 
     assert _names_not_in_model(getattr(support, tree), getattr(_models, model)) == []
+
+
+def test_the_workspace_setting_makes_every_start_loose(tmp_path_factory: pytest.TempPathFactory):
+    # how `batchfed up` starts localbatch: no flags, the workspace's settings
+    ws = tmp_path_factory.mktemp("loose-setting-ws")
+    (ws / "settings.yaml").write_text("localbatch:\n  loose: true\n")
+    info = start_server(ws)
+    try:
+        assert info.loose
+    finally:
+        control.stop(ws)
