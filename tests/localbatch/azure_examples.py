@@ -304,7 +304,6 @@ REFUSED_POOL_CASES = [
         },
         400,
         refused=(
-            "jobManagerTask.userIdentity.autoUser.elevationLevel",
             "jobManagerTask.runExclusive",
             "poolInfo.autoPoolSpecification",
         ),
@@ -320,7 +319,6 @@ NODE_CASES = [
         "GET",
         "pools/pool/nodes/<pool.node0>",
         props=START_TASK_INFO,
-        pending="start tasks run (issue 19, point 3)",
     ),
 ]
 
@@ -422,8 +420,8 @@ TASK_CASES = [
                 }
             ]
         },
-        props={"value[]/status": "success"},
-        pending="resource files (issue 18)",
+        # auto-storage and multi-instance common files are refused here: give a URL with a SAS
+        props={"value[]/status": "clienterror", "value[]/error/code": "UnsupportedProperty"},
     ),
     Case("Tasks_ListTasks", "GET", "jobs/job/tasks", props=_in_list(TASK)),
     Case("Tasks_ListSubTasks", "GET", "jobs/job/tasks/mpi/subtasksinfo", props=SUBTASK),
