@@ -55,7 +55,9 @@ def node_counts(eng: Engine, req: Request) -> Response:
                 counts = dict.fromkeys(_COUNT_FIELDS, 0)
                 for node in pool.nodes:
                     if node.dedicated == dedicated:
-                        counts[{"leavingpool": "leavingPool"}.get(node.state, node.state)] += 1
+                        counts[
+                            {"leavingpool": "leavingPool", "starttaskfailed": "startTaskFailed"}.get(node.state, node.state)
+                        ] += 1
                         counts["total"] += 1
                 doc[name] = counts
             items.append((pool.seq, doc))
