@@ -144,6 +144,7 @@ class Explanation:
     decision: Decision
     pools: tuple[PoolSnapshot, ...] = ()
     matrix: tuple[Any, ...] = ()  # scheduler.matching.Check rows: pool × constraint
+    replacement: tuple[str, ...] = ()  # the re-placement rules that would apply, one line per failure kind
 
     @property
     def pool_id(self) -> str | None:

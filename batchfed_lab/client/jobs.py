@@ -50,6 +50,17 @@ class JobsMixin(ClientBase):
         self.store.get_federation(federation_id)
         return self.store.list_actions(federation_id, target_id=job_id)
 
+    def moves(self, federation_id: str, job_id: str | None = None) -> list[Action]:
+        """The moves (re-placements) of a job, or of every job of the federation, oldest first."""
+        self.store.get_federation(federation_id)
+        return self.store.list_moves(federation_id, job_id)
+
+    def moves_frame(self, federation_id: str, job_id: str | None = None) -> pd.DataFrame:
+        """Each move: from, to, why, when (see :func:`batchfed_lab.frames.moves_frame`)."""
+        from .. import frames
+
+        return frames.moves_frame(self.moves(federation_id, job_id))
+
     def recurrences(self, federation_id: str, schedule_id: str) -> list[tuple[JobInfo, Location]]:
         """The jobs a placed job schedule's recurrences created, newest first, with where they run."""
         found = self.locations(federation_id, schedule_id, kind="job_schedule")
@@ -67,14 +78,19 @@ class JobsMixin(ClientBase):
         queued: bool = False,
         blocked: bool = False,
         recurrences: bool = False,
+        moves: bool = False,
     ) -> pd.DataFrame:
         """``jobs list`` as a DataFrame: locations (default), queued actions, blocked
         actions with their per-pool verdicts, or a job schedule's recurrence jobs
         (see :mod:`batchfed_lab.frames`)."""
         from .. import frames
 
-        if queued and blocked:
-            raise ConfigError("--queued and --blocked cannot be combined")
+        if sum((queued, blocked, moves)) > 1:
+            raise ConfigError("--queued, --blocked and --moves cannot be combined")
+        if moves:
+            if schedule_id or recurrences:
+                raise ConfigError("--moves is for jobs: it goes without --jobschedule-id / --recurrences")
+            return self.moves_frame(federation_id, job_id)
         if recurrences:
             if not schedule_id or queued or blocked:
                 raise ConfigError("--recurrences needs --jobschedule-id and goes without --queued / --blocked")

@@ -75,7 +75,8 @@ class SubmitMixin(TasksMixin, PoolsMixin):
                 req, snaps, now, policy, job_id=job.id, homes=self._job_homes(fed.id, job), unique_job_ids=fed.unique_job_ids
             )
             matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults)
-            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
+            rules = tuple(job.federation_constraints.replacement.summary()) if job.kind == ActionKind.JOB.value else ()
+            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix), rules))
         return out
 
     def _job_homes(self, federation_id: str, job: JobSpecification) -> dict[str, str]:

@@ -20,6 +20,7 @@ LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id"
 BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
+MOVE_TEXT = ["job_id", "move", "from_pool", "to_pool", "why", "when", "state", "moved_tasks"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 
 
@@ -49,8 +50,16 @@ def jobs_add(c: Client, a: SimpleNamespace) -> Result:
 
 def jobs_list(c: Client, a: SimpleNamespace) -> Result:
     df = c.jobs_frame(
-        a.federation_id, a.job_id, schedule_id=a.schedule_id, queued=a.queued, blocked=a.blocked, recurrences=a.recurrences
+        a.federation_id,
+        a.job_id,
+        schedule_id=a.schedule_id,
+        queued=a.queued,
+        blocked=a.blocked,
+        recurrences=a.recurrences,
+        moves=a.moves,
     )
+    if a.moves:
+        return frame_result(df, MOVE_TEXT, "no moves")
     if a.recurrences:
         return frame_result(df, RECURRENCE_TEXT, f"job schedule {a.schedule_id} has no recurrence jobs yet")
     if a.queued:
@@ -95,7 +104,9 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
     explanations = c.explain(a.federation_id, src, pool_config=a.pool_config, policy=a.policy, name=name)
     df = verdicts_frame(explanations)
     head = "\n".join(
-        f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})" for e in explanations
+        f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})"
+        + "".join(f"\n  re-placement: {line}" for line in e.replacement)
+        for e in explanations
     )
 
     def data() -> list[dict[str, Any]]:
@@ -106,6 +117,7 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
                 "kind": e.kind,
                 "pool_id": e.pool_id,
                 "reason": e.decision.reason,
+                "replacement": list(e.replacement),
                 "verdicts": [r for r in records if r["job_id"] == e.job_id],
             }
             for e in explanations

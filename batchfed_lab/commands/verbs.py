@@ -235,6 +235,7 @@ VERBS: tuple[Verb, ...] = (
             Param("queued", ("--queued",), kind="flag", help="actions not processed yet, FIFO per job"),
             Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
             Param("recurrences", ("--recurrences",), kind="flag", help="with --jobschedule-id: the schedule's recurrence jobs"),
+            Param("moves", ("--moves",), kind="flag", help="each job's moves to another pool: from, to, why, when"),
         ),
         jobs_list,
     ),

@@ -27,6 +27,7 @@ from .actions import (
 )
 from .explain import EXPLAIN_COLUMNS, MATRIX_COLUMNS, matrix_frame, verdicts_frame
 from .federations import FEDERATION_COLUMNS, POOL_COLUMNS, PROXY_COLUMNS, federations_frame, pools_frame, proxies_frame
+from .moves import MOVE_COLUMNS, moves_frame
 from .tasks import TASK_COLUMNS, tasks_frame
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "FEDERATION_COLUMNS",
     "LOCATION_COLUMNS",
     "MATRIX_COLUMNS",
+    "MOVE_COLUMNS",
     "PLACEMENT_COLUMNS",
     "POOL_COLUMNS",
     "PROXY_COLUMNS",
@@ -48,6 +50,7 @@ __all__ = [
     "frame_records",
     "locations_frame",
     "matrix_frame",
+    "moves_frame",
     "placements_frame",
     "pools_frame",
     "proxies_frame",

@@ -47,6 +47,7 @@ from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, LocationUpdate, PoolMember
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
+from .move_prep import exclusions_for, move_record, prepare_move
 from .payload import AddPayload, parse_add, parse_remove
 from .placement import Excluded, JobPlacement, Target, place_schedule
 
@@ -67,7 +68,7 @@ class ProcessingOptions:
 class Counters:
     """Thread-safe outcome counters shown by ``proxy status``."""
 
-    OUTCOMES = ("placed", "done", "blocked", "failed", "retry", "lost", "gone", "task_add_failures")
+    OUTCOMES = ("placed", "done", "blocked", "failed", "retry", "lost", "gone", "task_add_failures", "moves")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -268,9 +269,20 @@ class ActionProcessor:
             homes=homes,
             unique_job_ids=fed.unique_job_ids,
             failed=excluded,
+            extra=exclusions_for(a.payload, snaps, a.target_id),
         )
         chosen = None if decision.pool is None else next(s for s in snaps if s.facts.key == decision.pool)
         return decision, chosen
+
+    def dry_decision(self, federation_id: str, payload: Any, exclude: dict[str, str]) -> Decision:
+        """Where a job would go now without the pools ``exclude`` names (nothing held)."""
+        add = parse_add(payload, "a placed job")
+        req = job_requirements(add.job, native_default=add.native_default, windows_default=add.windows_default)
+        _, members = self._federation(federation_id)
+        snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
+        return decide_placement(
+            req, snaps, self.clock(), self.options.policy, job_id=add.job.id, homes={}, unique_job_ids=True, extra=exclude
+        )
 
     def _job_homes(self, a: Action) -> dict[str, str]:
         """Where the store locates this job id: account URL (normalised) → pool id. Read once
@@ -286,7 +298,13 @@ class ActionProcessor:
         payload = parse_add(a.payload, f"action {a.id}")
         _check_target(a, payload)
         fed, _ = self._federation(a.federation_id)
-        progress: dict[str, Any] = dict(a.progress)
+        moving = None
+        if move_record(a.payload) is not None:  # a move: leave the old pool first (journaled)
+            claim, moving = prepare_move(self, claim, payload)
+            if not moving:
+                self.store.mark_placed(claim, progress={"note": "every task had finished: nothing left to move"})
+                return "placed"
+        progress: dict[str, Any] = dict(claim.action.progress)
         excluded = set(progress.get("excluded") or ())
         homes = self._job_homes(a)
         intent: dict[str, Any] | None
@@ -307,7 +325,8 @@ class ActionProcessor:
                     claim = self.journal(claim, intent)
                 outcome = place_schedule(self, claim, payload, target, follow)
             else:
-                outcome = JobPlacement(self, claim, payload, target, intent).run(progress, homes, fed.unique_job_ids, follow)
+                placement = JobPlacement(self, claim, payload, target, intent, tasks=moving)
+                outcome = placement.run(progress, homes, fed.unique_job_ids, follow)
             if not isinstance(outcome, Excluded):
                 return outcome
             claim = self._exclude(claim, target, outcome, excluded, progress)

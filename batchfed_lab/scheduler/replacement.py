@@ -16,7 +16,7 @@ from typing import Literal
 
 from ..config.jobs import TaskDefinition
 from ..config.replacement import FAILURE_KINDS, FailureKind, PreemptedRule, ReplacementRules, StalledRule
-from .types import PoolSnapshot
+from .types import PoolSnapshot, url_key
 
 #: failure codes of tasks the service ended (job terminated, node removed): they did not finish
 ENDED_CODES = frozenset({"TaskEnded", "TaskTerminated", "JobTerminated"})
@@ -186,15 +186,24 @@ def tasks_to_move(placed: Sequence[TaskDefinition], finished: Iterable[str]) -> 
     ]
 
 
-def move_exclusions(pools: Iterable[PoolSnapshot], left: Mapping[str, str], regions: Sequence[str] | None) -> dict[str, str]:
+def move_exclusions(
+    pools: Iterable[PoolSnapshot], left: Mapping[str, str], regions: Sequence[str] | None, job_id: str = "job"
+) -> dict[str, str]:
     """Pool key → why a move may not go there: the pools it left (``left``: key → why it
-    left), and the pools outside ``regions`` when the rules list regions."""
+    left); the other pools of their accounts, where the job id still exists (terminated, with
+    the outputs of its finished tasks; a Batch job id is unique per account); and the pools
+    outside ``regions`` when the rules list regions."""
     out = {key: f"moved away: {why}" for key, why in left.items()}
-    if regions:
-        allowed = {r.lower() for r in regions}
-        for p in pools:
-            if p.key not in out and (p.facts.location or "").lower() not in allowed:
-                out[p.key] = f"region {p.facts.location or '?'} is not among the regions allowed for moves"
+    homes = {key.rsplit("#", 1)[0]: key.rsplit("#", 1)[1] for key in left}
+    allowed = {r.lower() for r in regions} if regions else None
+    for p in pools:
+        if p.key in out:
+            continue
+        home = homes.get(url_key(p.facts.service_url))
+        if home is not None:
+            out[p.key] = f"job '{job_id}' still exists on pool {home} of this account (terminated by its move)"
+        elif allowed is not None and (p.facts.location or "").lower() not in allowed:
+            out[p.key] = f"region {p.facts.location or '?'} is not among the regions allowed for moves"
     return out
 
 

@@ -145,16 +145,17 @@ def test_unfinished_tasks_move_with_what_they_depend_on() -> None:
     assert not any(t.generated_id for t in moved)  # ids never renumbered again
 
 
-def _snap(pid: str, location: str) -> PoolSnapshot:
-    return PoolSnapshot(PoolFacts(pid, "http://x/accounts/a", "a", location, "standard_d2_v3", None))
+def _snap(pid: str, location: str, account: str = "a") -> PoolSnapshot:
+    return PoolSnapshot(PoolFacts(pid, f"http://x/accounts/{account}", account, location, "standard_d2_v3", None))
 
 
-def test_a_move_excludes_the_pool_it_left_and_other_regions() -> None:
-    pools = [_snap("old", "eastus"), _snap("us2", "eastus"), _snap("jp", "japaneast")]
-    out = move_exclusions(pools, {pools[0].key: "3 preemptions on old"}, ["eastus"])
+def test_a_move_excludes_the_pool_it_left_its_account_and_other_regions() -> None:
+    pools = [_snap("old", "eastus"), _snap("same", "eastus"), _snap("us2", "eastus", "b"), _snap("jp", "japaneast", "b")]
+    out = move_exclusions(pools, {pools[0].key: "3 preemptions on old"}, ["eastus"], "j")
     assert out == {
         pools[0].key: "moved away: 3 preemptions on old",
-        pools[2].key: "region japaneast is not among the regions allowed for moves",
+        pools[1].key: "job 'j' still exists on pool old of this account (terminated by its move)",
+        pools[3].key: "region japaneast is not among the regions allowed for moves",
     }
 
 
