@@ -57,6 +57,10 @@ class _HasStore(Protocol):
 
     def tasks(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> list[FederatedTask]: ...
 
+    def current_tasks(self, federation_id: str, job_id: str) -> list[FederatedTask]: ...
+
+    def move_history(self, federation_id: str, job_id: str) -> list[str]: ...
+
 
 class TextOutput(str):
     """Text (a task's stdout, the proxy log) that a notebook shows as it is, not as a repr."""

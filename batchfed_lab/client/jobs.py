@@ -61,6 +61,15 @@ class JobsMixin(ClientBase):
 
         return frames.moves_frame(self.moves(federation_id, job_id))
 
+    def move_history(self, federation_id: str, job_id: str) -> list[str]:
+        """One line per move of a job: ``eus-lowpri → we-native: 3 preemptions on eus-lowpri (12:00:01 UTC)``."""
+        lines = []
+        for row in self.moves_frame(federation_id, job_id).to_dict("records"):
+            to = row["to_pool"] or f"({row['state']})"
+            when = row["when"].strftime("%H:%M:%S UTC") if row["when"] is not None and row["when"] == row["when"] else "?"
+            lines.append(f"{row['from_pool']} → {to}: {row['why']} ({when})")
+        return lines
+
     def recurrences(self, federation_id: str, schedule_id: str) -> list[tuple[JobInfo, Location]]:
         """The jobs a placed job schedule's recurrences created, newest first, with where they run."""
         found = self.locations(federation_id, schedule_id, kind="job_schedule")

@@ -61,6 +61,7 @@ def prepare_move(proc: ActionProcessor, claim: Claim, payload: AddPayload) -> tu
         listed = []
     finished = sorted(t.id for t in listed if done(TaskState(t.id, t.state, t.exit_code, t.failure_code), rules))
     moving = tasks_to_move(placed, finished)
+    proc.store._crashpoint("move.terminated")  # test hook: kill -9 between the Batch calls and the journal
     proc.known_jobs.forget(src["service_url"], a.target_id)
     try:
         proc.store.mark_terminated(
@@ -69,7 +70,9 @@ def prepare_move(proc: ActionProcessor, claim: Claim, payload: AddPayload) -> tu
     except NotFoundError:  # the location was deleted meanwhile (a delete of the job raced the move)
         pass
     journal = {"move_ready": True, "moved_tasks": [t.id for t in moving], "finished_tasks": len(finished)}
-    return proc.journal(claim, journal), moving
+    claim = proc.journal(claim, journal)
+    proc.store._crashpoint("move.journaled")  # test hook: kill -9 before the moving tasks are placed
+    return claim, moving
 
 
 def placed_tasks(proc: ActionProcessor, federation_id: str, sources: Iterable[str]) -> list[TaskDefinition]:

@@ -20,6 +20,7 @@ TABLES = {
     "federations": frames.FEDERATION_COLUMNS,
     "proxies": frames.PROXY_COLUMNS,
     "matrix": frames.MATRIX_COLUMNS,
+    "moves": frames.MOVE_COLUMNS,
 }
 
 

@@ -10,15 +10,20 @@ only that pool then), then adds the safe pool of lab1 that the job moves to.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from federation_stack import Stack, running_stack, wait_for
 
+from batchfed_lab.cli import main
 from batchfed_lab.config import load_pool
 from batchfed_lab.localbatch import control
+from batchfed_lab.proxy import lifecycle
 from batchfed_lab.store import ActionState
+from batchfed_lab.store.base import CRASHPOINT_ENV
 
 FEDERATION = """\
 federation:
@@ -71,7 +76,14 @@ def job_yaml(job_id: str, commands: list[str], rules: str = "{}", constraints: s
 
 
 def place_then_move(
-    stack: Stack, fed: str, pool: str, body: str, trigger: Callable[[], Any] | None, *, ready: Callable[[], bool] | None = None
+    stack: Stack,
+    fed: str,
+    pool: str,
+    body: str,
+    trigger: Callable[[], Any] | None,
+    *,
+    ready: Callable[[], bool] | None = None,
+    after: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Submit ``body`` to a federation of ``pool`` alone, wait until it runs there (``ready``),
     add the safe pool, fire ``trigger`` and wait for the move to be placed; the move's action."""
@@ -85,6 +97,8 @@ def place_then_move(
     take_pool(stack, fed, "safe", "lab1")
     if trigger is not None:
         trigger()
+    if after is not None:
+        after()
     store = stack.client.store
     wait_for(lambda: any(m.state is ActionState.PLACED for m in store.list_moves(fed, job_id)), 60, "the move to be placed")
     (move,) = store.list_moves(fed, job_id)
@@ -114,6 +128,11 @@ def assert_recorded(stack: Stack, fed: str, m: dict[str, Any], why: str) -> None
     (row,) = frame.to_dict("records")
     assert (row["from_pool"], row["to_pool"], row["why"]) == (record["from"]["pool_id"], "safe", why)
     assert row["state"] == "placed" and row["when"] is not None
+    (line,) = stack.client.move_history(fed, m["job"])
+    assert line.startswith(f"{record['from']['pool_id']} → safe: {why} (")
+    # what the placements widget counts: a task that moved counts once, where it went
+    current = stack.client.current_tasks(fed, m["job"])
+    assert len({t.task.id for t in current}) == len(current) and all(t.task.state == "completed" for t in current)
 
 
 def test_a_deleted_pool_moves_its_job_and_finished_tasks_stay_done(stack: Stack) -> None:
@@ -128,6 +147,16 @@ def test_a_deleted_pool_moves_its_job_and_finished_tasks_stay_done(stack: Stack)
     m = place_then_move(stack, "f-gone", "gone1", body, lambda: acct.delete_pool("gone1"), ready=first_done_second_running)
     assert_finished_once(m, {"t0"}, {"t1", "t2"})
     assert_recorded(stack, "f-gone", m, "pool gone1 is gone")
+    ran = CliRunner().invoke(main, ["fed", "jobs", "list", "f-gone", "--moves", "--raw"], env={"BATCHFED_HOME": str(stack.root)})
+    assert ran.exit_code == 0, ran.output
+    (raw,) = json.loads(ran.stdout)
+    assert (raw["job_id"], raw["from_pool"], raw["to_pool"], raw["why"], raw["kind"]) == (
+        "gone-job",
+        "gone1",
+        "safe",
+        "pool gone1 is gone",
+        "pool_gone",
+    )
 
 
 def test_an_unusable_node_moves_its_job(stack: Stack) -> None:
@@ -202,6 +231,40 @@ def test_a_job_stalled_on_a_busy_pool_moves_where_there_is_room(stack: Stack) ->
         and "busy1 with no task started" in m["move"].payload["move"]["why"]
     )
     acct.terminate_job("blocker")
+
+
+@pytest.mark.parametrize("point", ["move.terminated", "move.journaled"])
+def test_a_proxy_killed_during_a_move_loses_nothing_and_runs_nothing_twice(stack: Stack, point: str) -> None:
+    ws = stack.client.workspace
+    lifecycle.stop(ws, all=True)
+    crashing, _ = lifecycle.start(ws, config=stack.config, extra_env={CRASHPOINT_ENV: point})
+    stack.started.append(crashing.pid)
+    pool = f"crash{len(point)}"
+    make_pool(stack, "lab2", pool, dedicated=1, slots=1)
+    acct = stack.account("lab2")
+    job = f"crash-job-{len(point)}"
+
+    def first_done_second_running() -> bool:
+        ts = {t.id: t.state for t in acct.list_tasks(job)}
+        return ts.get("t0") == "completed" and ts.get("t1") == "running"
+
+    def restart_after_the_crash() -> None:
+        wait_for(lambda: not lifecycle.pid_alive(crashing.pid), 30, f"the proxy to die at {point}")
+        stack.start_proxy()
+
+    body = job_yaml(job, ["echo first", WAITS_ELSEWHERE, WAITS_ELSEWHERE])
+    m = place_then_move(
+        stack,
+        f"f-{pool}",
+        pool,
+        body,
+        lambda: acct.delete_pool(pool),
+        ready=first_done_second_running,
+        after=restart_after_the_crash,
+    )
+    assert_finished_once(m, {"t0"}, {"t1", "t2"})
+    assert_recorded(stack, f"f-{pool}", m, f"pool {pool} is gone")
+    assert len(stack.client.store.list_moves(f"f-{pool}")) == 1
 
 
 def test_explain_shows_the_rules_that_would_apply(stack: Stack) -> None:
