@@ -1,9 +1,10 @@
 """Re-placement under a preemption storm, with kill -9 of the proxy in the middle of it.
 
 Jobs arrive on a low-priority pool (``eus-lowpri``: 2 nodes x 2 slots) and its nodes are
-preempted every second or so while anything runs there. A job whose tasks were preempted
-three times in a row moves (the default rule); after that many preemptions it asks for
-dedicated nodes (``prefer: dedicated``), so it goes to a dedicated pool of the other account.
+preempted every two seconds while anything runs there. A job whose task was preempted twice
+in a row moves (``retry_in_place: 1``; the default waits for the third) and, after that many
+preemptions, asks for dedicated nodes (``prefer: dedicated``), so it goes to a dedicated pool
+of the other account.
 Meanwhile the proxy is killed with SIGKILL and restarted several times: a move caught half
 way must be finished by the next proxy without losing or repeating work.
 
@@ -34,8 +35,9 @@ federation:
     scheduling:
       after_success: {blackout_interval: 0, evaluate_autoscale: false}
 """
-TASK = "{command: 'sleep 0.4; echo survived'}"
-RULES = "{preempted: {prefer: dedicated, prefer_after: 3}}"
+TASK_SECONDS = 2.5  # longer than the strike period: a task preempted twice in a row moves
+TASK = f"{{command: 'sleep {TASK_SECONDS}; echo survived'}}"
+RULES = "{preempted: {retry_in_place: 1, prefer: dedicated, prefer_after: 2}}"
 CONSTRAINTS = "{pool: {low_priority_nodes: {exclusive: true}}, replacement: " + RULES + "}"
 
 
@@ -47,13 +49,15 @@ def _body(fed: str, first: int, last: int, tasks_per_job: int) -> str:
 
 
 def run(root: Path, short: bool = False) -> Outcome:
-    jobs, tasks_per_job, kills = (24, 2, 1) if short else (200, 2, 3)
-    period = 1.0 if short else 1.5  # seconds between strikes while tasks run there
+    jobs, tasks_per_job, kills = (16, 1, 1) if short else (200, 1, 3)
+    period = 2.0  # at most one strike per period, while tasks run there
+    batches = 2 if short else 10
 
     def body(out: Outcome) -> None:
         fed = "moving"
         total = jobs * tasks_per_job
-        out.figure("jobs x tasks", f"{jobs} x {tasks_per_job} (sleep 0.4 s each), first on eus-lowpri only")
+        out.figure("jobs x tasks", f"{jobs} x {tasks_per_job} (sleep {TASK_SECONDS} s each), first on eus-lowpri only")
+        out.figure("strike period (s)", period)
         with running_stack(root, federation_yaml=FEDERATION) as stack:
             stack.federation(fed, ["eus-lowpri", "we-native", "eus-hpc"])
             proxy = stack.start_proxy()
@@ -65,24 +69,33 @@ def run(root: Path, short: bool = False) -> Outcome:
                 return snap.low_priority.running > 0
 
             def finished() -> bool:
-                return store.counts(fed).queued + store.counts(fed).blocked == 0 and _completions(stack, fed)[1] >= total
+                c = store.counts(fed)
+                return c.queued + c.blocked == 0 and _completions(stack, fed)[1] >= total
 
             strikes = submitted = killed = 0
-            kill_at = {int(jobs * (k + 1) / (kills + 1)) for k in range(kills)}
+            per_batch = -(-jobs // batches)
+            kill_after = {max(1, (k + 1) * batches // (kills + 1)) for k in range(kills)}  # after these batches
             t0 = time.monotonic()
-            while not finished() and time.monotonic() - t0 < (120 if short else 900):
-                if submitted < jobs:
-                    n = min(jobs - submitted, max(1, jobs // 20))
+            next_batch = next_strike = next_check = t0
+            done = False
+            while not done and time.monotonic() - t0 < (180 if short else 1200):
+                now = time.monotonic()
+                if submitted < jobs and now >= next_batch:
+                    n = min(jobs - submitted, per_batch)
                     stack.client.submit(fed, _body(fed, submitted, submitted + n, tasks_per_job))
                     submitted += n
-                    if any(submitted - n < k <= submitted for k in kill_at):
+                    next_batch = now + 2 * period
+                    if -(-submitted // per_batch) in kill_after and killed < kills:
                         stack.kill9(proxy)
                         proxy = stack.start_proxy()
                         killed += 1
-                if lowpri_running():
+                if now >= next_strike and lowpri_running():
                     control.preempt("lab2", "eus-lowpri", duration_seconds=0.2, workspace=ws)
                     strikes += 1
-                time.sleep(period)  # the storm's pace, not a synchronisation: the loop waits on finished()
+                    next_strike = now + period
+                if submitted == jobs and now >= next_check:
+                    done, next_check = finished(), now + 2.0
+                time.sleep(0.1)  # the storm's pace, not a synchronisation: the loop waits on finished()
             storm_s = time.monotonic() - t0
             wait_for(finished, 120, "every job to finish")
             runs, done_ok = _completions(stack, fed)
