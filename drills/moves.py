@@ -98,29 +98,34 @@ def run(root: Path, short: bool = False) -> Outcome:
                 time.sleep(0.1)  # the storm's pace, not a synchronisation: the loop waits on finished()
             storm_s = time.monotonic() - t0
             wait_for(finished, 120, "every job to finish")
-            runs, done_ok = _completions(stack, fed)
-            moves = store.list_moves(fed)
-            placed_moves = [m for m in moves if m.state is ActionState.PLACED]
-            to_dedicated = sum(1 for m in placed_moves if m.payload["move"].get("prefer_dedicated"))
-            twice = sum(1 for n in runs.values() if n > 1)
-            counts = store.counts(fed)
-            out.figure("preemption strikes", strikes)
-            out.figure("proxy kills (-9)", killed)
-            out.figure("moves queued / placed", f"{len(moves)} / {len(placed_moves)}")
-            out.figure("moves asking for dedicated nodes", to_dedicated)
-            out.figure("actions placed / failed", f"{counts.placed} / {counts.failed}")
-            out.figure("tasks completed (exit 0) / expected", f"{done_ok} / {total}")
-            out.figure("tasks completed twice", twice)
-            out.figure("storm (s)", storm_s)
-            out.bound(
-                f"the storm struck ({strikes} strikes) and the proxy was killed {kills} times", strikes > 0 and killed == kills
-            )
-            out.bound("jobs moved (moves counted)", len(placed_moves) > 0)
-            out.bound("every move placed, none failed", len(placed_moves) == len(moves) and counts.failed == 0)
-            out.bound(f"every task completed with exit code 0 ({done_ok} = {total})", done_ok == total)
-            out.bound("0 tasks completed twice", twice == 0)
+            _report(out, stack, fed, total, strikes, (killed, kills), storm_s)
 
     return timed(NAME, TITLE, body)
+
+
+def _report(out: Outcome, stack, fed: str, total: int, strikes: int, kills: tuple[int, int], storm_s: float) -> None:  # type: ignore[no-untyped-def]
+    """The figures, counted in localbatch and the store, and the bounds."""
+    store = stack.client.store
+    runs, done_ok = _completions(stack, fed)
+    moves = store.list_moves(fed)
+    placed_moves = [m for m in moves if m.state is ActionState.PLACED]
+    to_dedicated = sum(1 for m in placed_moves if m.payload["move"].get("prefer_dedicated"))
+    twice = sum(1 for n in runs.values() if n > 1)
+    counts = store.counts(fed)
+    killed, asked = kills
+    out.figure("preemption strikes", strikes)
+    out.figure("proxy kills (-9)", killed)
+    out.figure("moves queued / placed", f"{len(moves)} / {len(placed_moves)}")
+    out.figure("moves asking for dedicated nodes", to_dedicated)
+    out.figure("actions placed / failed", f"{counts.placed} / {counts.failed}")
+    out.figure("tasks completed (exit 0) / expected", f"{done_ok} / {total}")
+    out.figure("tasks completed twice", twice)
+    out.figure("storm (s)", storm_s)
+    out.bound(f"the storm struck ({strikes} strikes) and the proxy was killed {asked} times", strikes > 0 and killed == asked)
+    out.bound("jobs moved (moves counted)", len(placed_moves) > 0)
+    out.bound("every move placed, none failed", len(placed_moves) == len(moves) and counts.failed == 0)
+    out.bound(f"every task completed with exit code 0 ({done_ok} = {total})", done_ok == total)
+    out.bound("0 tasks completed twice", twice == 0)
 
 
 def _completions(stack, fed: str) -> tuple[Counter[tuple[str, str]], int]:  # type: ignore[no-untyped-def]
