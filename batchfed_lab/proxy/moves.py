@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("batchfed.proxy")
 
+MEMORY_BOUND = 200_000  # finished placements and payloads remembered, at most
 _MOVES = uuid.UUID("6f1d3c52-3b1e-4d7e-9a57-1f0c2a9e5b11")  # names move decisions (uuid5)
 
 
@@ -62,10 +63,14 @@ class MoveWatch:
         self._finished: set[tuple[str, str, str]] = set()  # (federation, job key, unique id): done
         self._payloads: dict[tuple[str, str], dict[str, Any]] = {}  # (federation, action id) → payload
         self._lock = threading.Lock()
-        self.judgements: dict[tuple[str, str], str] = {}  # (federation, job key) → last word (retry …)
+        self._turn: dict[str, int] = {}  # federation → where the next step starts looking
 
     def step(self, federations: Iterable[str]) -> int:
         """Look once; how many moves were queued."""
+        if len(self._finished) + len(self._payloads) > MEMORY_BOUND:  # a long-lived proxy: read again
+            with self._lock:
+                self._finished.clear()
+                self._payloads.clear()
         queued = 0
         for fid in list(federations):
             try:
@@ -83,8 +88,12 @@ class MoveWatch:
         _, members = self.processor._federation(fid)
         snaps = {s.key: s for s in self.processor.capacity.snapshots(members)}
         queued = looks = 0
-        for loc in live:
-            if target_key(loc.job_id) in pending or looks >= self.max_looks:
+        start = self._turn.get(fid, 0) % len(live)  # round robin: beyond max_looks, the next step goes on
+        for n, loc in enumerate(live[start:] + live[:start]):
+            if looks >= self.max_looks:
+                self._turn[fid] = start + n
+                break
+            if target_key(loc.job_id) in pending:
                 continue
             try:
                 moved, looked = self._look(fid, loc, snaps)
@@ -131,7 +140,6 @@ class MoveWatch:
         verdict = judge(obs, rules)
         if verdict.outcome == "none" and all(t.state == "completed" for t in tasks):
             self._finished.add((fid, target_key(loc.job_id), loc.unique_ids[-1]))
-        self.judgements[(fid, target_key(loc.job_id))] = verdict.text
         if not verdict.moves or (verdict.kind == "stalled" and not self._room_elsewhere(fid, payload, key)):
             return 0, 1
         self._queue(fid, loc, key, payload, verdict)
