@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from federation_stack import Stack, running_stack, wait_for
 
+from batchfed_lab import widgets
 from batchfed_lab.cli import main
 from batchfed_lab.config import load_pool
 from batchfed_lab.localbatch import control
@@ -270,6 +271,15 @@ def test_a_proxy_killed_during_a_move_loses_nothing_and_runs_nothing_twice(stack
 def test_explain_shows_the_rules_that_would_apply(stack: Stack) -> None:
     stack.federation("f-explain", [])
     take_pool(stack, "f-explain", "safe", "lab1")
-    (exp,) = stack.client.explain("f-explain", job_yaml("x", ["true"], "{exit_code: {move: true, codes: [137]}}"))
+    body = job_yaml("x", ["true"], "{exit_code: {move: true, codes: [137]}}")
+    (exp,) = stack.client.explain("f-explain", body)
     assert "exit_code: move at once (exit codes 137); at most 3 moves" in exp.replacement
     assert "pool_gone: move at once; at most 3 moves" in exp.replacement
+    view = widgets.ExplainView([exp])
+    assert "re-placement: exit_code: move at once (exit codes 137)" in view._render_text()
+    assert "if its pool fails it (re-placement): pool_gone: move at once" in view._render_html()
+    jobs = stack.root / "explain-jobs.yaml"
+    jobs.write_text(body)
+    ran = CliRunner().invoke(main, ["fed", "explain", "f-explain", str(jobs)], env={"BATCHFED_HOME": str(stack.root)})
+    assert ran.exit_code == 0, ran.output
+    assert "  re-placement: stalled: off" in ran.stdout
