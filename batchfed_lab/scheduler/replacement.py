@@ -18,8 +18,9 @@ from ..config.jobs import TaskDefinition
 from ..config.replacement import FAILURE_KINDS, FailureKind, PreemptedRule, ReplacementRules, StalledRule
 from .types import PoolSnapshot, url_key
 
-#: failure codes of tasks the service ended (job terminated, node removed): they did not finish
-ENDED_CODES = frozenset({"TaskEnded", "TaskTerminated", "JobTerminated"})
+#: the failure code of a task whose own command exited non-zero: it ran to its end; any other
+#: failure code means the service ended it (job terminated, node removed, …) and it did not
+RAN_TO_ITS_END = frozenset({None, "FailureExitCode"})
 
 Outcome = Literal["none", "retry", "move", "exhausted"]
 
@@ -97,7 +98,7 @@ NOTHING = Judgement("none")
 def done(task: TaskState, rules: ReplacementRules) -> bool:
     """A task that ran to its end: never run again. One the service ended (terminate, node
     removal) did not; nor did one that exited with a code the rules blame on the node."""
-    if task.state != "completed" or task.failure_code in ENDED_CODES:
+    if task.state != "completed" or task.failure_code not in RAN_TO_ITS_END:
         return False
     codes = rules.exit_code.codes if rules.exit_code.move else ()
     return task.exit_code not in codes
@@ -118,7 +119,7 @@ def events(kind: FailureKind, obs: Observation, rules: ReplacementRules) -> int:
         return max((t.requeues for t in unfinished), default=0)
     if kind == "exit_code":
         codes = set(rules.exit_code.codes)
-        return sum(1 for t in obs.tasks if t.state == "completed" and t.exit_code in codes and t.failure_code not in ENDED_CODES)
+        return sum(1 for t in obs.tasks if t.state == "completed" and t.exit_code in codes and t.failure_code in RAN_TO_ITS_END)
     stalled = obs.placed_for >= rules.stalled.after and all(t.state == "active" and t.requeues == 0 for t in obs.tasks)
     return int(stalled)
 
@@ -208,7 +209,7 @@ def move_exclusions(
 
 
 __all__ = [
-    "ENDED_CODES",
+    "RAN_TO_ITS_END",
     "Judgement",
     "Observation",
     "PoolCondition",

@@ -94,9 +94,12 @@ def test_listed_exit_codes_move_and_those_tasks_are_not_finished() -> None:
     assert [t.id for t in tasks_to_move([_t("t0"), _t("t1")], ["t1"])] == ["t0"]
 
 
-def test_a_task_the_service_ended_is_not_finished() -> None:
-    ended = (TaskState("t0", "completed", exit_code=137, failure_code="TaskEnded"),)
+@pytest.mark.parametrize("code", ["TaskEnded", "SomeServiceCode"])
+def test_a_task_the_service_ended_is_not_finished(code: str) -> None:
+    ended = (TaskState("t0", "completed", exit_code=137, failure_code=code),)
     assert judge(obs(PoolCondition("p", unusable_nodes=1), tasks=ended), DEFAULTS).outcome == "move"
+    failed_itself = (TaskState("t0", "completed", exit_code=1, failure_code="FailureExitCode"),)
+    assert judge(obs(PoolCondition("p", unusable_nodes=1), tasks=failed_itself), DEFAULTS).outcome == "none"
 
 
 def test_stalled_moves_after_its_limit_only() -> None:
