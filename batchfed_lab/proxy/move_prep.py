@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.jobs import TaskDefinition
 from ..errors import BatchNotFoundError, NotFoundError
-from ..scheduler import rewrite_for_placement
+from ..scheduler import Requirements, job_requirements, resolve, rewrite_for_placement, summarize_tasks
 from ..scheduler.replacement import TaskState, done, move_exclusions, tasks_to_move
 from ..scheduler.types import PoolSnapshot
 from ..store.records import ActionKind, Claim
@@ -40,6 +40,16 @@ def exclusions_for(payload: Any, pools: Iterable[PoolSnapshot], job_id: str) -> 
     if record is None:
         return None
     return move_exclusions(pools, dict(record.get("left") or {}), record.get("regions"), job_id)
+
+
+def requirements_of(payload: AddPayload, tasks: list[TaskDefinition] | None) -> Requirements:
+    """What an add needs: its whole task group, or (a move) only the tasks that move."""
+    job = payload.job
+    defaults = {"native_default": payload.native_default, "windows_default": payload.windows_default}
+    if tasks is None:
+        return job_requirements(job, **defaults)
+    group = summarize_tasks(tasks, job.federation_constraints.pool.container_registries)
+    return resolve(job.federation_constraints, group, **defaults)
 
 
 def prepare_move(proc: ActionProcessor, claim: Claim, payload: AddPayload) -> tuple[Claim, list[TaskDefinition]]:

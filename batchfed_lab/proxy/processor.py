@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.jobs import TaskDefinition
 from ..errors import (
     BatchError,
     BatchfedError,
@@ -47,7 +48,7 @@ from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, LocationUpdate, PoolMember
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
-from .move_prep import exclusions_for, move_record, prepare_move
+from .move_prep import exclusions_for, move_record, prepare_move, requirements_of
 from .payload import AddPayload, parse_add, parse_remove
 from .placement import Excluded, JobPlacement, Target, place_schedule
 
@@ -252,12 +253,18 @@ class ActionProcessor:
 
     # ------------------------------------------------------------------ add
     def _decide(
-        self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
+        self,
+        claim: Claim,
+        payload: AddPayload,
+        excluded: set[str],
+        homes: dict[str, str],
+        tasks: list[TaskDefinition] | None = None,
     ) -> tuple[Decision, PoolSnapshot | None]:
         """The decision, and the snapshot of the pool it chose (None when blocked). The rules
-        are those ``explain`` applies (:func:`~batchfed_lab.scheduler.decide_placement`)."""
+        are those ``explain`` applies (:func:`~batchfed_lab.scheduler.decide_placement`);
+        ``tasks``: a move's, which it needs room for (not the whole group's)."""
         a = claim.action
-        req = job_requirements(payload.job, native_default=payload.native_default, windows_default=payload.windows_default)
+        req = requirements_of(payload, tasks)
         fed, members = self._federation(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
         decision = decide_placement(
@@ -315,7 +322,7 @@ class ActionProcessor:
                 target = Target.from_record(recorded)
                 intent = None  # a retry: the journal has the pool already
             else:
-                decision, target = self._decide_and_hold(claim, payload, excluded, homes)
+                decision, target = self._decide_and_hold(claim, payload, excluded, homes, moving)
                 if target is None:
                     return self._blocked(claim, decision, excluded)
                 progress["pool"] = record = target.record()
@@ -332,17 +339,22 @@ class ActionProcessor:
             claim = self._exclude(claim, target, outcome, excluded, progress)
 
     def _decide_and_hold(
-        self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
+        self,
+        claim: Claim,
+        payload: AddPayload,
+        excluded: set[str],
+        homes: dict[str, str],
+        tasks: list[TaskDefinition] | None = None,
     ) -> tuple[Decision, Target | None]:
         """Decide and hold as one step: decisions running concurrently on other workers must
         see this choice's blackout and load before they choose. The target is None when the
         decision is blocked."""
         with self._decide_lock:
-            decision, chosen = self._decide(claim, payload, excluded, homes)
+            decision, chosen = self._decide(claim, payload, excluded, homes, tasks)
             if chosen is None:
                 return decision, None
             target = Target.chosen(chosen, decision, self.clock())
-            self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
+            self._hold(target, sum(t.num_instances for t in (payload.job.task_definitions if tasks is None else tasks)))
             return decision, target
 
     def _blocked(self, claim: Claim, decision: Decision, excluded: set[str]) -> str:

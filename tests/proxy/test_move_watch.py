@@ -93,3 +93,15 @@ def test_jobs_on_dedicated_nodes_that_ask_nothing_are_not_read(store: SqliteStor
     facts = PoolFacts("p1", URL, "lab2", "eastus", "standard_d2_v3", None, target_dedicated=1)
     watch = MoveWatch(store, processor(store, PoolSnapshot(facts, dedicated=NodeCounts(running=1))), lambda url: batch)
     assert watch.step(["fed"]) == 0 and not batch.listed
+
+
+def test_a_move_asks_room_for_the_tasks_that_move_only() -> None:
+    from batchfed_lab.proxy.move_prep import requirements_of
+    from batchfed_lab.proxy.payload import parse_add
+    from batchfed_lab.scheduler.replacement import tasks_to_move
+
+    job = JobSpecification.model_validate({"id": "j", "tasks": [{"command": "true"}] * 10})
+    payload = parse_add(add_payload(job))
+    moving = tasks_to_move(list(job.task_definitions), [t.id for t in job.task_definitions[:7]])
+    assert requirements_of(payload, None).need == 10
+    assert requirements_of(payload, moving).need == 3
