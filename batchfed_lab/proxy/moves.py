@@ -140,9 +140,15 @@ class MoveWatch:
         verdict = judge(obs, rules)
         if verdict.outcome == "none" and all(t.state == "completed" for t in tasks):
             self._finished.add((fid, target_key(loc.job_id), loc.unique_ids[-1]))
-        if not verdict.moves or (verdict.kind == "stalled" and not self._room_elsewhere(fid, payload, key)):
+        if not verdict.moves:
             return 0, 1
-        self._queue(fid, loc, key, payload, verdict)
+        move = move_payload(payload, loc, key, verdict, list(loc.unique_ids), self.clock())
+        if verdict.kind != "pool_gone" and self.processor.dry_decision(fid, move).pool is None:
+            # leave a job where it still has a chance rather than stop it for a move that waits:
+            # only a gone pool is left whatever comes next
+            log.info("job %s: %s, but no other pool can take it now: stays", loc.job_id, verdict.text)
+            return 0, 1
+        self._queue(fid, loc, key, move, verdict)
         return 1, 1
 
     @staticmethod
@@ -163,14 +169,8 @@ class MoveWatch:
             return None
         return tuple(TaskState(t.id, t.state, t.exit_code, t.failure_code, t.requeue_count) for t in listed)
 
-    def _room_elsewhere(self, fid: str, payload: dict[str, Any], key: str) -> bool:
-        """A stalled job moves only where another pool could take it now."""
-        decision = self.processor.dry_decision(fid, payload, {key: "the pool it is stalled on"})
-        return decision.pool is not None
-
-    def _queue(self, fid: str, loc: Location, key: str, payload: dict[str, Any], verdict: Judgement) -> None:
+    def _queue(self, fid: str, loc: Location, key: str, move: dict[str, Any], verdict: Judgement) -> None:
         aid = move_action_id(fid, loc.job_id, key, loc.unique_ids[-1])
-        move = move_payload(payload, loc, key, verdict, list(loc.unique_ids), self.clock())
         self.store.enqueue_move(fid, loc.job_id, move, action_id=aid)
         self.processor.counters.add("moves")
         log.info("job %s: %s; move %s queued", loc.job_id, verdict.text, aid)

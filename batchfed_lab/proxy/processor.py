@@ -281,14 +281,15 @@ class ActionProcessor:
         chosen = None if decision.pool is None else next(s for s in snaps if s.facts.key == decision.pool)
         return decision, chosen
 
-    def dry_decision(self, federation_id: str, payload: Any, exclude: dict[str, str]) -> Decision:
-        """Where a job would go now without the pools ``exclude`` names (nothing held)."""
-        add = parse_add(payload, "a placed job")
+    def dry_decision(self, federation_id: str, payload: Any) -> Decision:
+        """Where a move (its payload) would go now, nothing held: whether it can go anywhere."""
+        add = parse_add(payload, "a move")
         req = job_requirements(add.job, native_default=add.native_default, windows_default=add.windows_default)
         _, members = self._federation(federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
+        extra = exclusions_for(payload, snaps, add.job.id)
         return decide_placement(
-            req, snaps, self.clock(), self.options.policy, job_id=add.job.id, homes={}, unique_job_ids=True, extra=exclude
+            req, snaps, self.clock(), self.options.policy, job_id=add.job.id, homes={}, unique_job_ids=True, extra=extra
         )
 
     def _job_homes(self, a: Action) -> dict[str, str]:

@@ -24,19 +24,26 @@ URL = "http://127.0.0.1:1/accounts/lab2"
 
 
 class FakeBatch:
-    def __init__(self) -> None:
+    def __init__(self, requeues: int = 0) -> None:
         self.listed: Counter[str] = Counter()
+        self.requeues = requeues
 
     def list_tasks(self, job_id: str) -> list[TaskInfo]:
         self.listed[job_id] += 1
-        return [TaskInfo("t0", "running")]
+        return [TaskInfo("t0", "running", requeue_count=self.requeues)]
 
 
-def processor(store: SqliteStore, snap: PoolSnapshot | None) -> Any:
+def processor(store: SqliteStore, snap: PoolSnapshot | None, elsewhere: str | None = None) -> Any:
+    """``elsewhere``: the pool a move would go to now (None: no other pool can take it)."""
     members = tuple(store.list_pools("fed"))
     capacity = SimpleNamespace(snapshots=lambda m, **kw: [snap] if snap else [])
     counters = SimpleNamespace(add=lambda *a: None)
-    return SimpleNamespace(_federation=lambda fid: (store.get_federation(fid), members), capacity=capacity, counters=counters)
+    return SimpleNamespace(
+        _federation=lambda fid: (store.get_federation(fid), members),
+        capacity=capacity,
+        counters=counters,
+        dry_decision=lambda fid, payload: SimpleNamespace(pool=elsewhere),
+    )
 
 
 def lowpri(pool_id: str = "p1") -> PoolSnapshot:
@@ -85,6 +92,16 @@ def test_a_healthy_pool_costs_one_listing_per_job_that_could_move(store: SqliteS
     for _ in range(3):
         assert watch.step(["fed"]) == 0
     assert batch.listed == Counter({"a": 1, "b": 1, "c": 1})  # round robin, one per step
+
+
+def test_a_preempted_job_stays_while_no_other_pool_can_take_it(store: SqliteStore) -> None:
+    place(store, "j")
+    three = FakeBatch(requeues=3)
+    assert MoveWatch(store, processor(store, lowpri(), elsewhere=None), lambda url: three).step(["fed"]) == 0
+    assert store.list_moves("fed") == []
+    assert MoveWatch(store, processor(store, lowpri(), elsewhere="x#p2"), lambda url: three).step(["fed"]) == 1
+    (move,) = store.list_moves("fed")
+    assert move.payload["move"]["why"] == "3 preemptions on p1"
 
 
 def test_jobs_on_dedicated_nodes_that_ask_nothing_are_not_read(store: SqliteStore) -> None:
