@@ -57,7 +57,8 @@ test: venv azurite chromium check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # drills: the resilience drills at full strength (kill -9 storms, HA failover, restarts, store
-# contention, preemption, an Azure store outage, 10,000-example fuzzing); prints every figure.
+# contention, preemption, moves off a preempted pool, an Azure store outage, 10,000-example
+# fuzzing); prints every figure.
 drills: venv azurite
 	$(PY) drills/run.py
 

@@ -75,6 +75,9 @@ class _HasStore(Protocol):
     def cancel(self, federation_id: str, job_ids: Iterable[str]) -> RemovalResult: ...
 
     def output_notes(self, federation_id: str, job_id: str, tasks: Sequence[FederatedTask]) -> dict[str, str]: ...
+    def current_tasks(self, federation_id: str, job_id: str) -> list[FederatedTask]: ...
+
+    def move_history(self, federation_id: str, job_id: str) -> list[str]: ...
 
 
 class TextOutput(str):
@@ -183,6 +186,7 @@ class Explanation:
     matrix: tuple[Any, ...] = ()  # scheduler.matching.Check rows: pool × constraint
     #: pool key → (node price per hour, the job's estimated cost there), from the price table
     costs: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    replacement: tuple[str, ...] = ()  # the re-placement rules that would apply, one line per failure kind
 
     @property
     def pool_id(self) -> str | None:

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make `drills` importable as a 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "drills"
 
-DRILLS = ("kill9", "ha", "localbatch_restart", "contention", "preemption", "azure_outage", "fuzzing")
+DRILLS = ("kill9", "ha", "localbatch_restart", "contention", "preemption", "moves", "azure_outage", "fuzzing")
 
 
 def load(name: str):  # type: ignore[no-untyped-def]

@@ -160,7 +160,13 @@ def _counts(c: Doc | None) -> NodeCounts:
     total = c.get("total")
     if total is None:  # sum every state given when the service left total out
         total = sum(v for k, v in c.items() if isinstance(v, int) and not isinstance(v, bool) and k != "total")
-    return NodeCounts(idle=idle, running=running, other=max(0, total - idle - running))
+    return NodeCounts(
+        idle=idle,
+        running=running,
+        other=max(0, total - idle - running),
+        unusable=c.get("unusable") or 0,
+        start_failed=c.get("startTaskFailed") or 0,
+    )
 
 
 def node_counts(nc: Doc | None) -> tuple[NodeCounts, NodeCounts]:

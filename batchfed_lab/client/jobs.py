@@ -50,6 +50,26 @@ class JobsMixin(ClientBase):
         self.store.get_federation(federation_id)
         return self.store.list_actions(federation_id, target_id=job_id)
 
+    def moves(self, federation_id: str, job_id: str | None = None) -> list[Action]:
+        """The moves (re-placements) of a job, or of every job of the federation, oldest first."""
+        self.store.get_federation(federation_id)
+        return self.store.list_moves(federation_id, job_id)
+
+    def moves_frame(self, federation_id: str, job_id: str | None = None) -> pd.DataFrame:
+        """Each move: from, to, why, when (see :func:`batchfed_lab.frames.moves_frame`)."""
+        from .. import frames
+
+        return frames.moves_frame(self.moves(federation_id, job_id))
+
+    def move_history(self, federation_id: str, job_id: str) -> list[str]:
+        """One line per move of a job: ``eus-lowpri → we-native: 3 preemptions on eus-lowpri (12:00:01 UTC)``."""
+        lines = []
+        for row in self.moves_frame(federation_id, job_id).to_dict("records"):
+            to = row["to_pool"] or f"({row['state']})"
+            when = row["when"].strftime("%H:%M:%S UTC") if row["when"] is not None and row["when"] == row["when"] else "?"
+            lines.append(f"{row['from_pool']} → {to}: {row['why']} ({when})")
+        return lines
+
     def recurrences(self, federation_id: str, schedule_id: str) -> list[tuple[JobInfo, Location]]:
         """The jobs a placed job schedule's recurrences created, newest first, with where they run."""
         found = self.locations(federation_id, schedule_id, kind="job_schedule")
@@ -68,14 +88,19 @@ class JobsMixin(ClientBase):
         blocked: bool = False,
         recurrences: bool = False,
         user: str | None = None,
+        moves: bool = False,
     ) -> pd.DataFrame:
         """``jobs list`` as a DataFrame: locations (default), queued actions, blocked
         actions with their per-pool verdicts, or a job schedule's recurrence jobs
         (see :mod:`batchfed_lab.frames`). ``user``: only what that submitter enqueued."""
         from .. import frames
 
-        if queued and blocked:
-            raise ConfigError("--queued and --blocked cannot be combined")
+        if sum((queued, blocked, moves)) > 1:
+            raise ConfigError("--queued, --blocked and --moves cannot be combined")
+        if moves:
+            if schedule_id or recurrences:
+                raise ConfigError("--moves is for jobs: it goes without --jobschedule-id / --recurrences")
+            return self.moves_frame(federation_id, job_id)
         if recurrences:
             if not schedule_id or queued or blocked:
                 raise ConfigError("--recurrences needs --jobschedule-id and goes without --queued / --blocked")

@@ -112,7 +112,8 @@ class SubmitMixin(OutputsMixin, PoolsMixin):
                 wait = explain_wait(published, self.store.submitter.name, fed.id, job, chosen, decision, costs[chosen.key][1])
                 decision = wait or decision
             matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults, data_regions=regions)
-            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix), costs))
+            rules = tuple(job.federation_constraints.replacement.summary()) if job.kind == ActionKind.JOB.value else ()
+            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix), costs, rules))
         return out
 
     def _job_homes(self, federation_id: str, job: JobSpecification) -> dict[str, str]:

@@ -52,6 +52,16 @@ class TasksMixin(JobsMixin):
                 rows.append(FederatedTask(jid, loc.pool_id, loc.account, loc.location, t))
         return rows
 
+    def current_tasks(self, federation_id: str, job_id: str) -> list[FederatedTask]:
+        """A job's tasks as they stand: a task that moved counts on the pool it went to, not
+        on the pool it left (where the move ended it); tasks that finished before stay."""
+        rows = self.tasks(federation_id, job_id)
+        live = {loc.pool_id for loc in self.locations(federation_id, job_id, kind="job") if loc.terminated_at is None}
+        if not live:
+            return rows
+        there = {r.task.id for r in rows if r.pool_id in live}
+        return [r for r in rows if r.pool_id in live or r.task.id not in there]
+
     def tasks_frame(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> pd.DataFrame:
         """Tasks of a job or of a schedule's recurrences (see :func:`batchfed_lab.frames.tasks_frame`)."""
         from ..frames import tasks_frame

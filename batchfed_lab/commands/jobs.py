@@ -34,6 +34,7 @@ LOCATION_TEXT = ["job_id", "submitter", "kind", "pool_id", "account", "location"
 BLOCKED_TEXT = ["job_id", "submitter", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
 VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict", "price_per_hour", "est_cost"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
+MOVE_TEXT = ["job_id", "move", "from_pool", "to_pool", "why", "when", "state", "moved_tasks"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 OUTPUT_TEXT = ["task_id", "blob_path", "size", "modified"]
 
@@ -99,7 +100,10 @@ def jobs_list(c: Client, a: SimpleNamespace) -> Result:
         blocked=a.blocked,
         recurrences=a.recurrences,
         user=a.user,
+        moves=a.moves,
     )
+    if a.moves:
+        return frame_result(df, MOVE_TEXT, "no moves")
     if a.recurrences:
         return frame_result(df, RECURRENCE_TEXT, f"job schedule {a.schedule_id} has no recurrence jobs yet")
     if a.queued:
@@ -144,7 +148,9 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
     explanations = c.explain(a.federation_id, src, pool_config=a.pool_config, policy=a.policy, name=name)
     df = verdicts_frame(explanations)
     head = "\n".join(
-        f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})" for e in explanations
+        f"{e.job_id}: {'→ ' + e.pool_id if e.pool_id else 'would block'} ({e.decision.reason})"
+        + "".join(f"\n  re-placement: {line}" for line in e.replacement)
+        for e in explanations
     )
 
     def data() -> list[dict[str, Any]]:
@@ -155,6 +161,7 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
                 "kind": e.kind,
                 "pool_id": e.pool_id,
                 "reason": e.decision.reason,
+                "replacement": list(e.replacement),
                 "verdicts": [r for r in records if r["job_id"] == e.job_id],
             }
             for e in explanations

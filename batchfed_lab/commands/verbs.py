@@ -236,6 +236,7 @@ VERBS: tuple[Verb, ...] = (
             Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
             Param("recurrences", ("--recurrences",), kind="flag", help="with --jobschedule-id: the schedule's recurrence jobs"),
             Param("user", ("--user",), metavar="NAME", help="only what this submitter enqueued"),
+            Param("moves", ("--moves",), kind="flag", help="each job's moves to another pool: from, to, why, when"),
         ),
         jobs_list,
     ),

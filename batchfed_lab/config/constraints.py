@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .loading import PathError
+from .replacement import ReplacementRules
 from .units import parse_memory_mib
 
 
@@ -133,3 +134,6 @@ class ComputeNodeConstraints(_Section):
 class FederationConstraints(_Section):
     pool: PoolConstraints = PoolConstraints()
     compute_node: ComputeNodeConstraints = ComputeNodeConstraints()
+    replacement: ReplacementRules = Field(
+        ReplacementRules(), description="when a placed job moves to another pool (preemption, pool loss, failures)"
+    )

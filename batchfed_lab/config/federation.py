@@ -24,6 +24,9 @@ class PollingInterval(_Section):
     recurrences: float = Field(
         5, gt=0, description="seconds between looks at the jobs of placed job schedules, to add each recurrence's tasks"
     )
+    moves: float = Field(
+        5, ge=0, description="seconds between looks at placed jobs for re-placement (replacement rules); 0: never"
+    )
 
 
 class Logging(_Section):

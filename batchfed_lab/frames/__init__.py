@@ -29,6 +29,7 @@ from .actions import (
 from .data import BLOB_COLUMNS, blobs_frame
 from .explain import EXPLAIN_COLUMNS, MATRIX_COLUMNS, matrix_frame, verdicts_frame
 from .federations import FEDERATION_COLUMNS, POOL_COLUMNS, PROXY_COLUMNS, federations_frame, pools_frame, proxies_frame
+from .moves import MOVE_COLUMNS, moves_frame
 from .tasks import OUTPUT_COLUMNS, RESULT_COLUMNS, TASK_COLUMNS, outputs_frame, task_results_frame, tasks_frame
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "FEDERATION_COLUMNS",
     "LOCATION_COLUMNS",
     "MATRIX_COLUMNS",
+    "MOVE_COLUMNS",
     "OUTPUT_COLUMNS",
     "PLACEMENT_COLUMNS",
     "POOL_COLUMNS",
@@ -58,6 +60,7 @@ __all__ = [
     "frame_records",
     "locations_frame",
     "matrix_frame",
+    "moves_frame",
     "outputs_frame",
     "placements_frame",
     "pools_frame",

@@ -29,6 +29,7 @@ Public API (stable)::
     batch_client(account, workspace=None, **client_kwargs) -> azure.batch.BatchClient
     preempt(account, pool_id, *, node_ids=None, duration_seconds=2.0, workspace=None) -> dict
     autoscale_now(account, pool_id, workspace=None) -> dict
+    set_node_condition(account, pool_id, condition, *, node_ids=None, workspace=None) -> dict
 
 ``workspace`` is a path, a ``Workspace`` object, or None for ``$BATCHFED_HOME``.
 Failures raise :class:`batchfed_lab.errors.BatchError`: :class:`~batchfed_lab.errors.LocalBatchNotRunning`,
@@ -439,6 +440,17 @@ def preempt(
     return _admin(account, f"/pools/{quote(pool_id, safe='')}/localbatch-preempt", body, workspace)
 
 
+def set_node_condition(
+    account: str, pool_id: str, condition: str | None, *, node_ids: list[str] | None = None, workspace: Any = None
+) -> dict:
+    """Make the pool's nodes (all, or ``node_ids``) ``unusable`` or ``starttaskfailed`` now —
+    running tasks there are requeued and the nodes take no work — or heal them (None)."""
+    body: dict = {"condition": condition}
+    if node_ids is not None:
+        body["nodeIds"] = list(node_ids)
+    return _admin(account, f"/pools/{quote(pool_id, safe='')}/localbatch-node-condition", body, workspace)
+
+
 def autoscale_now(account: str, pool_id: str, workspace: Any = None) -> dict:
     """Evaluate and apply the pool's autoscale formula now; returns the ``autoScaleRun``."""
     return _admin(account, f"/pools/{quote(pool_id, safe='')}/localbatch-autoscale", None, workspace)
@@ -455,6 +467,7 @@ __all__ = [
     "key_file",
     "log_path",
     "preempt",
+    "set_node_condition",
     "start",
     "status",
     "stop",

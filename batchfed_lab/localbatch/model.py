@@ -46,6 +46,7 @@ class Node:
     runs: set[int] = field(default_factory=set)
     preempted_until: float | None = None  # monotonic time it comes back
     leaving: bool = False  # draining for a taskcompletion / retaineddata shrink
+    condition: str | None = None  # unusable | starttaskfailed: set by an admin call, never schedulable
     total_tasks_run: int = 0
     total_succeeded: int = 0
     # the pool's start task: the node's state while it holds the node back (starting,
@@ -56,6 +57,8 @@ class Node:
 
     @property
     def state(self) -> str:
+        if self.condition is not None:
+            return self.condition
         if self.preempted_until is not None:
             return "preempted"
         if self.leaving:

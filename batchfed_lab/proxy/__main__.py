@@ -97,6 +97,7 @@ def _daemon(args: argparse.Namespace, ws: Workspace, opts: ProxyOptions, store: 
         mode=args.mode,
         original_poll=max(opts.polling_interval.actions, 0.1),
         recurrences_interval=opts.polling_interval.recurrences,
+        moves_interval=opts.polling_interval.moves,
     )
     return ProxyDaemon(
         store,

@@ -27,6 +27,7 @@ from ..errors import ClaimLostError, StoreError
 from ..store.base import Store
 from ..store.records import Claim, ProxyRecord
 from .capacity import CapacityCache
+from .moves import MoveWatch
 from .processor import ActionProcessor, Counters, FollowOn, ProcessingOptions
 from .recurrences import RecurrenceTasks
 from .storage import StorageResolver
@@ -51,6 +52,7 @@ class LoopOptions:
     original_poll: float = 5.0
     original_batch: int = 32
     recurrences_interval: float = 5.0  # seconds between looks at the jobs of placed job schedules
+    moves_interval: float = 5.0  # seconds between looks at placed jobs for re-placement (0: never)
 
 
 class ProxyDaemon:
@@ -77,6 +79,7 @@ class ProxyDaemon:
             store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event, storage=storage
         )
         self.recurrences = RecurrenceTasks(store, account_for, self.counters)
+        self.moves = MoveWatch(store, self.processor, account_for)
         self.is_leader = threading.Event()
         self.started_at = datetime.now(timezone.utc)
         workers = 1 if self.loop.mode == "original" else self.loop.workers
@@ -138,7 +141,9 @@ class ProxyDaemon:
         # its dead predecessor held, instead of waiting for them to lapse
         self._try_lease()
         self._withdraw_stale_stop()
-        loops = ((self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat"), (self._recurrence_loop, "recurrences"))
+        loops = [(self._lease_loop, "lease"), (self._heartbeat_loop, "heartbeat"), (self._recurrence_loop, "recurrences")]
+        if self.loop.moves_interval > 0:
+            loops.append((self._moves_loop, "moves"))
         for target, name in loops:
             t = threading.Thread(target=target, name=f"batchfed-{name}", daemon=True)
             t.start()
@@ -204,6 +209,15 @@ class ProxyDaemon:
                     self.recurrences.step(list(self._federations))
                 except Exception:  # keep the loop alive; the next look tries again
                     log.exception("adding recurrence tasks failed")
+
+    def _moves_loop(self) -> None:
+        """The leader watches what it placed and queues moves (:mod:`.moves`)."""
+        while not self.stop_event.wait(self.loop.moves_interval):
+            if self.is_leader.is_set() and not self._suspended():
+                try:
+                    self.moves.step(list(self._federations))
+                except Exception:  # keep the loop alive; the next look tries again
+                    log.exception("watching placed jobs failed")
 
     def _heartbeat_loop(self) -> None:
         while not self.stop_event.is_set():

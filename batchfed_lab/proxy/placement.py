@@ -116,12 +116,23 @@ class JobPlacement:
     created — together with the journal, one write fewer (the listing before it changes
     nothing on Batch)."""
 
-    def __init__(self, proc: ActionProcessor, claim: Claim, payload: AddPayload, target: Target, intent: dict[str, Any] | None):
+    def __init__(
+        self,
+        proc: ActionProcessor,
+        claim: Claim,
+        payload: AddPayload,
+        target: Target,
+        intent: dict[str, Any] | None,
+        *,
+        tasks: list[TaskDefinition] | None = None,
+    ):
+        """``tasks``: a move's tasks, added as given (their ids were fixed when first placed)."""
         self.proc, self.claim, self.target, self.intent = proc, claim, target, intent
         self.spec = payload.job
         self.account = proc.account_for(target.service_url)
         self.settings = JobSettings.from_spec(self.spec)
-        self.tasks: list[TaskDefinition] = list(self.spec.task_definitions)
+        self.as_given = tasks is not None
+        self.tasks: list[TaskDefinition] = list(self.spec.task_definitions if tasks is None else tasks)
         self.where = target.location_update()
 
     def run(
@@ -224,6 +235,8 @@ class JobPlacement:
     # ------------------------------------------------------------------ add the tasks
     def _tasks_to_add(self, highest: int, collisions: set[str], unique_job_ids: bool) -> list[TaskDefinition]:
         """The group's tasks as placed (ids numbered after ``highest``), but those whose ids collide."""
+        if self.as_given:
+            return [t for t in self.tasks if t.id not in collisions]
         rewritten = rewrite_for_placement(
             self.tasks, unique_id=self.claim.action_id, unique_job_ids=unique_job_ids, highest=highest
         )

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.jobs import TaskDefinition
 from ..errors import (
     BatchError,
     BatchfedError,
@@ -41,12 +42,13 @@ from ..errors import (
     StoreError,
     StoreUnavailableError,
 )
-from ..scheduler import decide_placement, job_homes, job_requirements
+from ..scheduler import decide_placement, job_homes
 from ..scheduler.types import Decision, PoolSnapshot
 from ..store.base import Store
 from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, LocationUpdate, PoolMember
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
+from .move_prep import exclusions_for, move_record, prepare_move, requirements_of
 from .payload import AddPayload, parse_add, parse_remove
 from .placement import Excluded, JobPlacement, Target, place_schedule
 from .storage import StorageResolver
@@ -68,7 +70,7 @@ class ProcessingOptions:
 class Counters:
     """Thread-safe outcome counters shown by ``proxy status``."""
 
-    OUTCOMES = ("placed", "done", "blocked", "failed", "retry", "lost", "gone", "task_add_failures")
+    OUTCOMES = ("placed", "done", "blocked", "failed", "retry", "lost", "gone", "task_add_failures", "moves")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -255,17 +257,18 @@ class ActionProcessor:
 
     # ------------------------------------------------------------------ add
     def _decide(
-        self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
+        self,
+        claim: Claim,
+        payload: AddPayload,
+        excluded: set[str],
+        homes: dict[str, str],
+        tasks: list[TaskDefinition] | None = None,
     ) -> tuple[Decision, PoolSnapshot | None]:
         """The decision, and the snapshot of the pool it chose (None when blocked). The rules
-        are those ``explain`` applies (:func:`~batchfed_lab.scheduler.decide_placement`)."""
+        are those ``explain`` applies (:func:`~batchfed_lab.scheduler.decide_placement`);
+        ``tasks``: a move's, which it needs room for (not the whole group's)."""
         a = claim.action
-        req = job_requirements(
-            payload.job,
-            native_default=payload.native_default,
-            windows_default=payload.windows_default,
-            data_regions=self.data_regions(payload.job.input_accounts),
-        )
+        req = requirements_of(payload, tasks, self.data_regions(payload.job.input_accounts))
         fed, members = self._federation(a.federation_id)
         snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
         decision = decide_placement(
@@ -277,6 +280,7 @@ class ActionProcessor:
             homes=homes,
             unique_job_ids=fed.unique_job_ids,
             failed=excluded,
+            extra=exclusions_for(a.payload, snaps, a.target_id),
         )
         chosen = None if decision.pool is None else next(s for s in snaps if s.facts.key == decision.pool)
         return decision, chosen
@@ -286,6 +290,17 @@ class ActionProcessor:
         if not accounts:
             return None
         return self.storage.regions(accounts) if self.storage is not None else dict.fromkeys(accounts)
+
+    def dry_decision(self, federation_id: str, payload: Any) -> Decision:
+        """Where a move (its payload) would go now, nothing held: whether it can go anywhere."""
+        add = parse_add(payload, "a move")
+        req = requirements_of(add, None, self.data_regions(add.job.input_accounts))
+        _, members = self._federation(federation_id)
+        snaps = self.capacity.snapshots(members, active_tasks=req.backlog_ratio is not None)
+        extra = exclusions_for(payload, snaps, add.job.id)
+        return decide_placement(
+            req, snaps, self.clock(), self.options.policy, job_id=add.job.id, homes={}, unique_job_ids=True, extra=extra
+        )
 
     def _job_homes(self, a: Action) -> dict[str, str]:
         """Where the store locates this job id: account URL (normalised) → pool id. Read once
@@ -301,7 +316,13 @@ class ActionProcessor:
         payload = parse_add(a.payload, f"action {a.id}")
         _check_target(a, payload)
         fed, _ = self._federation(a.federation_id)
-        progress: dict[str, Any] = dict(a.progress)
+        moving = None
+        if move_record(a.payload) is not None:  # a move: leave the old pool first (journaled)
+            claim, moving = prepare_move(self, claim, payload)
+            if not moving:
+                self.store.mark_placed(claim, progress={"note": "every task had finished: nothing left to move"})
+                return "placed"
+        progress: dict[str, Any] = dict(claim.action.progress)
         excluded = set(progress.get("excluded") or ())
         homes = self._job_homes(a)
         intent: dict[str, Any] | None
@@ -312,7 +333,7 @@ class ActionProcessor:
                 target = Target.from_record(recorded)
                 intent = None  # a retry: the journal has the pool already
             else:
-                decision, target = self._decide_and_hold(claim, payload, excluded, homes)
+                decision, target = self._decide_and_hold(claim, payload, excluded, homes, moving)
                 if target is None:
                     return self._blocked(claim, decision, excluded)
                 progress["pool"] = record = target.record()
@@ -322,25 +343,31 @@ class ActionProcessor:
                     claim = self.journal(claim, intent)
                 outcome = place_schedule(self, claim, payload, target, follow)
             else:
-                outcome = JobPlacement(self, claim, payload, target, intent).run(progress, homes, fed.unique_job_ids, follow)
+                placement = JobPlacement(self, claim, payload, target, intent, tasks=moving)
+                outcome = placement.run(progress, homes, fed.unique_job_ids, follow)
             if not isinstance(outcome, Excluded):
                 return outcome
             claim = self._exclude(claim, target, outcome, excluded, progress)
 
     def _decide_and_hold(
-        self, claim: Claim, payload: AddPayload, excluded: set[str], homes: dict[str, str]
+        self,
+        claim: Claim,
+        payload: AddPayload,
+        excluded: set[str],
+        homes: dict[str, str],
+        tasks: list[TaskDefinition] | None = None,
     ) -> tuple[Decision, Target | None]:
         """Decide and hold as one step: decisions running concurrently on other workers must
         see this choice's blackout and load before they choose. The target is None when the
         decision is blocked."""
         with self._decide_lock:
-            decision, chosen = self._decide(claim, payload, excluded, homes)
+            decision, chosen = self._decide(claim, payload, excluded, homes, tasks)
             if chosen is None:
                 return decision, None
             if self.gate is not None and (wait := self.gate.admit(claim.action, payload.job, chosen, decision)) is not None:
                 return wait, None
             target = Target.chosen(chosen, decision, self.clock())
-            self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
+            self._hold(target, sum(t.num_instances for t in (payload.job.task_definitions if tasks is None else tasks)))
             return decision, target
 
     def _blocked(self, claim: Claim, decision: Decision, excluded: set[str]) -> str:

@@ -77,9 +77,13 @@ def decide_placement(
     homes: Mapping[str, str],
     unique_job_ids: bool,
     failed: Iterable[str] = (),
+    extra: Mapping[str, str] | None = None,
 ) -> Decision:
     """The decision for one add action: its requirements on the pools, without the pools
-    this federation's rules keep out (:func:`exclusions`). ``homes``: see :func:`job_homes`
-    (empty for a job schedule)."""
+    this federation's rules keep out (:func:`exclusions`) and those ``extra`` names (pool key
+    → why: a move's, see :func:`~.replacement.move_exclusions`). ``homes``: see
+    :func:`job_homes` (empty for a job schedule)."""
     reasons = exclusions(job_id, pools, homes, unique_job_ids=unique_job_ids, failed=failed)
+    if extra:
+        reasons.update(extra)
     return decide_requirements(req, pools, now, policy, reasons)

@@ -44,6 +44,9 @@ class NodeCounts:
     idle: int = 0
     running: int = 0
     other: int = 0
+    # of ``other``: nodes the service gave up on, which re-placement watches
+    unusable: int = 0
+    start_failed: int = 0
 
     @property
     def schedulable(self) -> int:

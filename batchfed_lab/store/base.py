@@ -233,7 +233,7 @@ class Store(JobLocations, ProxyControl):
         return self._find_pool(key)
 
     # ------------------------------------------------------------------ actions
-    def enqueue(self, federation_id: str, actions: Sequence[NewAction]) -> list[Action]:
+    def enqueue(self, federation_id: str, actions: Sequence[NewAction], *, moving: bool = False) -> list[Action]:
         """Append actions, all or none, each at the end of its target's FIFO.
 
         In a unique-job-ids federation an ``add`` of a job id that is located or has
@@ -272,6 +272,8 @@ class Store(JobLocations, ProxyControl):
             )
         if not built:
             return []
+        if not moving and any(rules.MOVE_KEY in a.payload for a in built):
+            raise StoreError(f"a payload may not carry '{rules.MOVE_KEY}': only the proxy moves placed jobs")
         for new, a in zip(actions, built):
             if new.id is not None and self._get_action(fid, a.id) is not None:  # e.g. a client retrying
                 raise ConflictError(f"action id {a.id} exists already in federation {fid!r}")
@@ -283,6 +285,21 @@ class Store(JobLocations, ProxyControl):
         done = self._enqueue(fid, built, texts, now)
         self._notify_local()
         return done
+
+    def enqueue_move(self, federation_id: str, job_id: str, payload: Mapping[str, Any], *, action_id: str) -> Action:
+        """Re-queue a placed job (a *move*, see :mod:`batchfed_lab.proxy.moves`) at the end of
+        its FIFO, whether or not its id is in use. ``action_id`` names the move decision: a
+        retry of the same decision returns the action queued the first time."""
+        if rules.MOVE_KEY not in payload:
+            raise StoreError(f"a move's payload carries '{rules.MOVE_KEY}'")
+        try:
+            return self.enqueue(federation_id, [NewAction("job", "add", job_id, dict(payload), id=action_id)], moving=True)[0]
+        except ConflictError:
+            return self.get_action(federation_id, action_id)  # queued by an earlier attempt
+
+    def list_moves(self, federation_id: str, job_id: str | None = None) -> list[Action]:
+        """The moves of a job (or of every job of the federation), in FIFO order per job."""
+        return [a for a in self.list_actions(federation_id, target_id=job_id) if rules.MOVE_KEY in a.payload]
 
     def _unique_hint(self, fid: str) -> bool:
         fed = self._get_federation(fid)

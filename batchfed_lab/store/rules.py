@@ -341,8 +341,15 @@ def t_zap(a: Action, now: float) -> Action:
     return _unclaimed(a, state=ActionState.ZAPPED, finished_at=utc(now))
 
 
+#: the payload key of a move (re-placement): only ``Store.enqueue_move`` writes it
+MOVE_KEY = "move"
+
+
 def needs_unique_check(action: Action, fed: Federation) -> bool:
-    """Adds of job schedules are always unique; adds of jobs only in unique federations."""
+    """Adds of job schedules are always unique; adds of jobs only in unique federations; a
+    move re-places a job id that is located by design."""
+    if MOVE_KEY in action.payload:
+        return False
     return action.method is ActionMethod.ADD and (action.kind is ActionKind.JOB_SCHEDULE or fed.unique_job_ids)
 
 

@@ -65,6 +65,7 @@ class ExplainView(LiveView):
         explanations = None if hasattr(verdicts, "columns") else list(verdicts)
         self._df = _frame(verdicts if explanations is None else explanations)
         self._headline = dict(headline or {})
+        self._rules = {e.job_id: tuple(getattr(e, "replacement", ())) for e in explanations or ()}
         for e in explanations or ():
             self._headline.setdefault(e.job_id, f"→ {e.pool_id}" if e.pool_id else f"would block: {e.decision.reason}")
         self._model = self._df
@@ -141,7 +142,15 @@ class ExplainView(LiveView):
                     row.append('<span style="color:#adb5bd" title="not checked: the pool failed an earlier check">·</span>')
             cells.append(row)
         head = f'<div style="margin-top:6px"><b>{h.esc(job_id)}</b> {h.esc(self._headline_for(job_id))}</div>'
-        return head + h.table(["pool", "region", "verdict", "est. cost", *cons], cells)
+        rules = self._rules.get(job_id) or ()
+        moves = (
+            '<div style="color:#868e96;font-size:90%">if its pool fails it (re-placement): '
+            + "; ".join(h.esc(line) for line in rules)
+            + "</div>"
+            if rules
+            else ""
+        )
+        return head + h.table(["pool", "region", "verdict", "est. cost", *cons], cells) + moves
 
     def _render_html(self) -> str:
         body = "".join(self._job_html(j) for j in self.jobs) or "<i>the federation has no pools</i>"
@@ -161,6 +170,7 @@ class ExplainView(LiveView):
                     ["pool", "region", "status", "est. cost", "constraint", "required", "actual"], rows
                 ).splitlines()
             )
+            out.extend(f"  re-placement: {line}" for line in self._rules.get(j) or ())
         return "\n".join(out)
 
     def status_text(self) -> str:

@@ -48,7 +48,7 @@ class SubmissionView(LiveView):
         from ..errors import BatchfedError
 
         try:
-            tasks = self.client.tasks(self.submission.federation_id, job_id)
+            tasks = self.client.current_tasks(self.submission.federation_id, job_id)
         except BatchfedError:  # not placed yet, or the pool does not answer: counted next tick
             return None
         total = len(tasks)
@@ -60,6 +60,18 @@ class SubmissionView(LiveView):
             self._final_tasks[job_id] = counts
         return counts
 
+    def _moves(self, job_id: str, kind: Any) -> str | None:
+        """A moved job's history (``;``-separated moves), None for a job that never moved."""
+        from ..errors import BatchfedError
+
+        if str(kind) != "job":
+            return None
+        try:
+            lines = self.client.move_history(self.submission.federation_id, job_id)
+        except BatchfedError:
+            return None
+        return "; ".join(lines) or None
+
     def _fetch(self) -> Any:
         df = self.submission.status()
         counts: dict[str, tuple[int, int, int, int] | None] = {}
@@ -67,6 +79,7 @@ class SubmissionView(LiveView):
             for row in df.itertuples(index=False):
                 if row.kind == "job" and row.method == "add" and row.state == "placed" and row.job_id not in counts:
                     counts[row.job_id] = self._task_counts(row.job_id)
+        df["moves"] = [self._moves(j, k) for j, k in zip(df["job_id"], df["kind"])]
         for i, col in enumerate(("tasks", "tasks_running", "tasks_completed", "tasks_failed")):
             df[col] = [counts[j][i] if counts.get(j) is not None else None for j in df["job_id"]]  # type: ignore[index]  # counts.get(j) is not None guards it
             df[col] = df[col].astype("Int64")
@@ -180,7 +193,7 @@ class SubmissionView(LiveView):
                     )
                 else:
                     cells.append("")
-            cells.append(h.esc(r.reason or ""))
+            cells.append(h.esc(r.reason or "") + (f"<br>moved: {h.esc(r.moves)}" if getattr(r, "moves", None) else ""))
             rows.append(cells)
         heads = (
             ["job", "submitter", "action", "state", "pool", "region", "latency"]
@@ -205,7 +218,7 @@ class SubmissionView(LiveView):
                 r.location or "",
                 self._latency(r.latency_s),
                 self._tasks_text(r),
-                r.reason or "",
+                (r.reason or "") + (f" moved: {r.moves}" if getattr(r, "moves", None) else ""),
             ]
             for r in self._rows()
         ]
@@ -250,6 +263,8 @@ class SubmissionView(LiveView):
             where = f" → {h.esc(r.pool_id)} ({h.esc(r.location or '')})" if r.pool_id else ""
             lat = f" in {self._latency(r.latency_s)}" if r.latency_s is not None else ""
             why = f' <span style="color:#868e96">{h.esc(r.reason)}</span>' if r.reason else ""
+            if getattr(r, "moves", None):
+                why += f' <span style="color:#e67700">moved: {h.esc(r.moves)}</span>'
             tasks = self._tasks_text(r)
             by = f" by {h.esc(r.submitter)}" if r.submitter else ""
             label.value = (

@@ -240,7 +240,8 @@ def test_node_counts_read_from_json_or_model_alike():
         "dedicated": {"idle": 2, "running": 1, "starting": 3, "total": 6},
         "lowPriority": {"idle": 1, "running": 0, "preempted": 2, "unusable": 1},
     }  # no total: summed
-    expected = (NodeCounts(idle=2, running=1, other=3), NodeCounts(idle=1, running=0, other=3))
+    # of the other states, unusable and start-task-failed nodes are counted too (re-placement)
+    expected = (NodeCounts(idle=2, running=1, other=3), NodeCounts(idle=1, running=0, other=3, unusable=1))
     assert node_counts(entry) == node_counts(bm.BatchPoolNodeCounts(entry)) == expected
     assert node_counts(None) == node_counts({"poolId": "p"}) == (NodeCounts(), NodeCounts())
 

@@ -25,6 +25,7 @@ TABLES = {
     "blobs": frames.BLOB_COLUMNS,
     "cost": frames.COST_TASK_COLUMNS,
     "share": frames.SHARE_COLUMNS,
+    "moves": frames.MOVE_COLUMNS,
 }
 
 

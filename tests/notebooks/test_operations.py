@@ -29,6 +29,15 @@ def test_the_standby_takes_over_from_the_stopped_leader(run):
     assert "placed" in failover.outputs[0]["data"]["text/plain"]
 
 
+def test_a_job_survives_its_pools_deletion(run):
+    (move,) = run.glue["moves"]
+    assert move["job_id"].startswith("survivor-") and (move["kind"], move["from_pool"]) == ("pool_gone", "doomed")
+    assert move["to_pool"] not in (None, "doomed") and move["why"] == "pool doomed is gone" and move["state"] == "placed"
+    assert (move["moved_tasks"], move["finished_tasks"]) == (1, 1)  # the finished task never ran again
+    view = run.cell("survivor_view.wait(timeout=timeout)[[").outputs[0]["data"]["text/plain"]
+    assert "doomed → " in view and "pool doomed is gone" in view
+
+
 def test_clean_up_leaves_nothing(run):
     listing = run.cell("%fed destroy").outputs[-1]["data"]["text/plain"]
     assert "Empty DataFrame" in listing

@@ -175,12 +175,12 @@ def test_a_failing_client_becomes_status_text_and_the_thread_gives_up(live):
 class FakeSubmission:
     """Actions that get placed on the second status call; tasks complete on the third."""
 
-    def __init__(self, jobs=("j1", "j2")):
+    def __init__(self, jobs=("j1", "j2"), moves=()):
         self.federation_id = "f1"
         self.unique_ids = [f"u-{j}" for j in jobs]
         self.job_ids = list(jobs)
         self.n = 0
-        self.client = SimpleNamespace(tasks=self._tasks)
+        self.client = SimpleNamespace(tasks=self._tasks, current_tasks=self._tasks, move_history=lambda fed, job: list(moves))
 
     def status(self):
         self.n += 1
@@ -212,10 +212,22 @@ def test_submission_view_finishes_by_itself(live):
     assert bar.value == bar.max == 2 and bar.bar_style == "success" and "p0" in label.value
 
 
+def test_a_moved_job_shows_its_history(live):
+    history = ["eus-lowpri → we-native: 3 preemptions on eus-lowpri (12:00:01 UTC)"]
+    sub = FakeSubmission(jobs=("j1",), moves=history)
+    view = widgets.SubmissionView(sub, interval=0.01)
+    view._repr_mimebundle_()
+    wait_for(lambda: not view.running)
+    assert view.frame()["moves"].tolist() == history
+    label, _ = view._lines[0]
+    assert "moved: eus-lowpri → we-native: 3 preemptions on eus-lowpri" in label.value
+    assert "moved: eus-lowpri → we-native" in view._render_text() and "moved: eus-lowpri" in view._render_html()
+
+
 def test_submission_wait_times_out_naming_what_is_open():
     sub = FakeSubmission()
     sub._tasks = lambda fed, job: [SimpleNamespace(task=SimpleNamespace(state="running", result=None))]
-    sub.client = SimpleNamespace(tasks=sub._tasks)
+    sub.client = SimpleNamespace(tasks=sub._tasks, current_tasks=sub._tasks, move_history=lambda fed, job: [])
     view = widgets.SubmissionView(sub, interval=0.01)
     with pytest.raises(TimeoutError, match="j1 tasks 0/1"):
         view.wait(timeout=0.2)

@@ -6,6 +6,7 @@ import os
 
 from .._util import API_VERSION, ApiError, invalid
 from ..engine import Engine
+from ..engine.conditions import CONDITIONS, set_condition
 from .lookup import body_of, pool_of
 from .messages import VERSION, Request, Response
 
@@ -23,6 +24,22 @@ def preempt(eng: Engine, req: Request) -> Response:
         pool = pool_of(eng, req)
         with eng.store_batch():
             return Response(200, eng.preempt(pool, ids, float(seconds)))
+
+
+def node_condition(eng: Engine, req: Request) -> Response:
+    """Admin: make nodes unusable or their start task failed (body: condition, optional
+    nodeIds); a null condition heals them."""
+    body = body_of(req)
+    ids = body.get("nodeIds")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        raise invalid("nodeIds", "must be a list of node ids", ids)
+    condition = body.get("condition")
+    if condition is not None and condition not in CONDITIONS:
+        raise invalid("condition", f"must be one of {', '.join(CONDITIONS)} or null", condition)
+    with eng.lock:
+        pool = pool_of(eng, req)
+        with eng.store_batch():
+            return Response(200, set_condition(eng, pool, ids, condition))
 
 
 def autoscale_admin(eng: Engine, req: Request) -> Response:

@@ -33,6 +33,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "pools/*/nodes/*", nodes.get_node),
     ("POST", "pools/*/localbatch-preempt", admin.preempt),
     ("POST", "pools/*/localbatch-autoscale", admin.autoscale_admin),
+    ("POST", "pools/*/localbatch-node-condition", admin.node_condition),
     ("GET", "nodecounts", nodes.node_counts),
     ("GET", "localbatch-info", admin.server_info),
     ("GET", "jobs", jobs.list_jobs),

@@ -44,7 +44,11 @@ class Dispatcher(Jobs):
             if pool is None or pool.doc.get("state") != "active":
                 continue
             spn = pool.slots_per_node
-            usable = [n for n in pool.nodes if n.preempted_until is None and not n.leaving and n.start_gate is None]
+            usable = [
+                n
+                for n in pool.nodes
+                if n.preempted_until is None and not n.leaving and n.start_gate is None and n.condition is None
+            ]
             free = sum(spn - n.slots_used for n in usable)
             jobs.sort(key=lambda j: (-int(j.doc.get("priority") or 0), j.seq))
             for job in jobs:

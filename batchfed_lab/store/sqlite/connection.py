@@ -40,7 +40,14 @@ class SqliteDatabase:
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # owner-only from birth
+            try:  # owner-only from birth
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+            except FileExistsError:
+                # never open and close another descriptor of a live database: closing any
+                # descriptor of a file drops every POSIX lock this process holds on it, and
+                # the next process to close its last connection would then delete the
+                # write-ahead log this process's other connections still use
+                pass
             conn = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")

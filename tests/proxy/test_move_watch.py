@@ -1,0 +1,124 @@
+"""The move watch without processes: a real SQLite store, Batch faked. One move per
+placement it leaves, a job with an action pending is left alone, and looks beyond the
+per-step bound go round the placements."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from batchfed_lab.batch.tasks import TaskInfo
+from batchfed_lab.config.jobs import JobSpecification
+from batchfed_lab.proxy.moves import MoveWatch, move_action_id
+from batchfed_lab.proxy.payload import add_payload
+from batchfed_lab.scheduler.types import NodeCounts, PoolFacts, PoolSnapshot
+from batchfed_lab.store import NewAction
+from batchfed_lab.store.records import LocationUpdate
+from batchfed_lab.store.sqlite import SqliteStore
+
+URL = "http://127.0.0.1:1/accounts/lab2"
+
+
+class FakeBatch:
+    def __init__(self, requeues: int = 0) -> None:
+        self.listed: Counter[str] = Counter()
+        self.requeues = requeues
+
+    def list_tasks(self, job_id: str) -> list[TaskInfo]:
+        self.listed[job_id] += 1
+        return [TaskInfo("t0", "running", requeue_count=self.requeues)]
+
+
+def processor(store: SqliteStore, snap: PoolSnapshot | None, elsewhere: str | None = None) -> Any:
+    """``elsewhere``: the pool a move would go to now (None: no other pool can take it)."""
+    members = tuple(store.list_pools("fed"))
+    capacity = SimpleNamespace(snapshots=lambda m, **kw: [snap] if snap else [])
+    counters = SimpleNamespace(add=lambda *a: None)
+    return SimpleNamespace(
+        _federation=lambda fid: (store.get_federation(fid), members),
+        capacity=capacity,
+        counters=counters,
+        dry_decision=lambda fid, payload: SimpleNamespace(pool=elsewhere),
+    )
+
+
+def lowpri(pool_id: str = "p1") -> PoolSnapshot:
+    facts = PoolFacts(pool_id, URL, "lab2", "eastus", "standard_d2_v3", None, target_low_priority=2)
+    return PoolSnapshot(facts, low_priority=NodeCounts(running=2))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = SqliteStore(tmp_path / "store.sqlite")
+    s.create_federation("fed")
+    s.add_pool("fed", URL, "p1")
+    yield s
+    s.close()
+
+
+def place(store: SqliteStore, job_id: str) -> str:
+    job = JobSpecification.model_validate({"id": job_id, "tasks": [{"command": "true"}]})
+    (a,) = store.enqueue("fed", [NewAction("job", "add", job_id, add_payload(job))])
+    store.mark_placed(store.claim("fed", "w"), location=LocationUpdate(URL, "p1", unique_id=a.id))
+    return a.id
+
+
+def test_a_gone_pool_queues_one_move_per_placement_it_leaves(store: SqliteStore) -> None:
+    aid = place(store, "j")
+    watch = MoveWatch(store, processor(store, None), lambda url: FakeBatch())
+    assert watch.step(["fed"]) == 1
+    assert watch.step(["fed"]) == 0  # the move is pending: the job is left alone
+    (move,) = store.list_moves("fed", "j")
+    assert move.id == move_action_id("fed", "j", f"{URL}#p1", aid)
+    record = move.payload["move"]
+    assert (record["why"], record["kind"], record["sources"], record["kinds"]) == (
+        "pool p1 is gone",
+        "pool_gone",
+        [aid],
+        ["pool_gone"],
+    )
+    assert record["left"] == {f"{URL}#p1": "pool p1 is gone"} and record["from"]["pool_id"] == "p1"
+
+
+def test_a_healthy_pool_costs_one_listing_per_job_that_could_move(store: SqliteStore) -> None:
+    for j in ("a", "b", "c"):
+        place(store, j)
+    batch = FakeBatch()
+    watch = MoveWatch(store, processor(store, lowpri()), lambda url: batch, max_looks=1)
+    for _ in range(3):
+        assert watch.step(["fed"]) == 0
+    assert batch.listed == Counter({"a": 1, "b": 1, "c": 1})  # round robin, one per step
+
+
+def test_a_preempted_job_stays_while_no_other_pool_can_take_it(store: SqliteStore) -> None:
+    place(store, "j")
+    three = FakeBatch(requeues=3)
+    assert MoveWatch(store, processor(store, lowpri(), elsewhere=None), lambda url: three).step(["fed"]) == 0
+    assert store.list_moves("fed") == []
+    assert MoveWatch(store, processor(store, lowpri(), elsewhere="x#p2"), lambda url: three).step(["fed"]) == 1
+    (move,) = store.list_moves("fed")
+    assert move.payload["move"]["why"] == "3 preemptions on p1"
+
+
+def test_jobs_on_dedicated_nodes_that_ask_nothing_are_not_read(store: SqliteStore) -> None:
+    place(store, "quiet")
+    batch = FakeBatch()
+    facts = PoolFacts("p1", URL, "lab2", "eastus", "standard_d2_v3", None, target_dedicated=1)
+    watch = MoveWatch(store, processor(store, PoolSnapshot(facts, dedicated=NodeCounts(running=1))), lambda url: batch)
+    assert watch.step(["fed"]) == 0 and not batch.listed
+
+
+def test_a_move_asks_room_for_the_tasks_that_move_only() -> None:
+    from batchfed_lab.proxy.move_prep import requirements_of
+    from batchfed_lab.proxy.payload import parse_add
+    from batchfed_lab.scheduler.replacement import tasks_to_move
+
+    job = JobSpecification.model_validate({"id": "j", "tasks": [{"command": "true"}] * 10})
+    payload = parse_add(add_payload(job))
+    moving = tasks_to_move(list(job.task_definitions), [t.id for t in job.task_definitions[:7]])
+    assert requirements_of(payload, None).need == 10
+    assert requirements_of(payload, moving).need == 3

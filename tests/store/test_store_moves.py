@@ -1,0 +1,57 @@
+"""Moves (re-placement): a proxy re-queues a placed job under its own id, once per decision;
+clients cannot. Runs against every backend."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from batchfed_lab.errors import ConflictError, StoreError
+from batchfed_lab.store import ActionState, NewAction
+from batchfed_lab.store.records import LocationUpdate
+
+URL = "https://acct1.westeurope.batch.azure.com"
+
+
+@pytest.fixture
+def placed(store):
+    store.create_federation("fed")
+    (first,) = store.enqueue("fed", [NewAction("job", "add", "j", {"job": {"id": "j"}})])
+    claim = store.claim("fed", "w")
+    store.mark_placed(claim, location=LocationUpdate(URL, "p1", unique_id=first.id))
+    return first
+
+
+def move_payload(why: str = "3 preemptions on p1") -> dict:
+    return {"job": {"id": "j"}, "move": {"why": why, "from": {"pool_id": "p1"}}}
+
+
+def test_a_move_of_a_located_job_is_queued_in_a_unique_federation(store, placed):
+    with pytest.raises(ConflictError):
+        store.enqueue("fed", [NewAction("job", "add", "j", {"job": {"id": "j"}})])
+    aid = str(uuid.uuid4())
+    moved = store.enqueue_move("fed", "j", move_payload(), action_id=aid)
+    assert (moved.id, moved.state, moved.target_id) == (aid, ActionState.QUEUED, "j")
+    assert store.head("fed", "j").id == aid
+    assert [m.id for m in store.list_moves("fed", "j")] == [aid]
+
+
+def test_a_move_is_queued_once_per_decision(store, placed):
+    aid = str(uuid.uuid4())
+    first = store.enqueue_move("fed", "j", move_payload(), action_id=aid)
+    again = store.enqueue_move("fed", "j", move_payload("another look"), action_id=aid)
+    assert again.id == first.id and again.payload["move"]["why"] == "3 preemptions on p1"
+    assert len(store.list_queued("fed", "j")) == 1
+
+
+def test_clients_cannot_enqueue_a_move(store, placed):
+    with pytest.raises(StoreError, match="move"):
+        store.enqueue("fed", [NewAction("job", "add", "other", move_payload())])
+
+
+def test_moves_of_a_federation_are_listed_per_job(store, placed):
+    store.enqueue("fed", [NewAction("job", "add", "k", {"job": {"id": "k"}})])
+    store.enqueue_move("fed", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert [m.target_id for m in store.list_moves("fed")] == ["j"]
+    assert store.list_moves("fed", "k") == []
