@@ -76,7 +76,15 @@ def _inputs(workspace: Workspace, store: Store, config: Any, standby: int) -> tu
     path = Path(config)
     fed = load_federation(path)
     urls = [p.batch_service_url for p in store.list_pools()]
-    plan = make_plan(fed, workspace.settings.store.azure, urls, standby=standby, source=path.name)
+    plan = make_plan(
+        fed,
+        workspace.settings.store.azure,
+        urls,
+        standby=standby,
+        source=path.name,
+        data_accounts=workspace.settings.storage_accounts,
+        settings_source=str(workspace.settings_file),
+    )
     return plan, path.read_bytes()
 
 
