@@ -84,21 +84,20 @@ def get_task_file(eng: Engine, req: Request) -> Response:
     if req.method == "HEAD":
         headers["Content-Length"] = str(props["contentLength"])
         return Response(200, None, headers)
-    data = path.read_bytes()
     rng = req.headers.get("ocp-range")
-    if rng:
-        data = _byte_range(data, rng)
-    return Response(200, data, headers)
+    return Response(200, _byte_range(path, rng) if rng else path.read_bytes(), headers)
 
 
-def _byte_range(data: bytes, rng: str) -> bytes:
-    """The part of ``data`` an ``ocp-range: bytes=start-[end]`` header asks for (end inclusive)."""
+def _byte_range(path: Path, rng: str) -> bytes:
+    """The part of the file an ``ocp-range: bytes=start-[end]`` header asks for (end inclusive),
+    read from disk alone: following a long log reads its new bytes, not the whole file."""
     m = re.match(r"^bytes=(\d+)-(\d*)$", rng.strip())
     if not m:
         raise ApiError(400, "InvalidHeaderValue", "ocp-range must look like bytes=start-end.", {"HeaderName": "ocp-range"})
     start = int(m.group(1))
-    end = int(m.group(2)) + 1 if m.group(2) else len(data)
-    return data[start:end]
+    with path.open("rb") as fh:
+        fh.seek(start)
+        return fh.read(max(0, int(m.group(2)) + 1 - start)) if m.group(2) else fh.read()
 
 
 def delete_task_file(eng: Engine, req: Request) -> Response:
