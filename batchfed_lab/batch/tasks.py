@@ -333,6 +333,7 @@ class TaskInfo:
     retry_count: int = 0
     failure_code: str | None = None
     failure_message: str | None = None
+    failure_category: str | None = None  # usererror | servererror (Batch's failureInfo.category)
 
 
 def task_info(t: bm.BatchTask) -> TaskInfo:
@@ -351,6 +352,7 @@ def task_info(t: bm.BatchTask) -> TaskInfo:
         retry_count=(ex.retry_count or 0) if ex else 0,
         failure_code=failure.code if failure else None,
         failure_message=_one_line(failure.message) if failure else None,
+        failure_category=(enum_text(failure.category, "") or None) if failure else None,
     )
 
 
