@@ -90,6 +90,9 @@ class DataAccount:
     def as_setting(self) -> dict[str, str]:
         return {"account_url": self.account_url, **({"location": self.location} if self.location else {})}
 
+    def as_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "account_url": self.account_url, "location": self.location, "id": self.resource_id}
+
 
 @dataclass(frozen=True)
 class RoleAssignment:
@@ -230,27 +233,39 @@ def _data_account_name(name: str, url: str, settings_source: str) -> str:
 
 
 def _data_accounts(
-    accounts: Mapping[str, StorageAccountSettings], listed_ids: Iterable[str], rg_id: str, settings_source: str
+    accounts: Mapping[str, StorageAccountSettings], listed_ids: Iterable[str], rg_id: str, settings_source: str, strict: bool
 ) -> tuple[DataAccount, ...]:
     """The accounts jobs may name (not ``local``: the laptop's Azurite), each with its ARM id:
-    as federation.yaml lists it, else in the federation's resource group."""
+    as federation.yaml lists it, else in the federation's resource group. An account a deployed
+    proxy cannot use is refused, or (``strict=False``: destroy) left out — it got no role."""
     by_name = {i.rsplit("/", 1)[1].lower(): i for i in listed_ids}
     found = []
     for name in sorted(accounts):
         entry = accounts[name]
         if name == LOCAL_STORAGE or entry.account_url is None:
             continue
-        if entry.connection_string_env is not None:
-            raise ConfigError(
-                f"{settings_source}: storage_accounts.{name}.connection_string_env = {entry.connection_string_env}: "
-                "a deployed proxy signs in to data accounts with its managed identity, never with a key "
-                "(create grants it Storage Blob Delegator and Storage Blob Data Contributor there): "
-                "drop connection_string_env or remove the account before `fed proxy create`"
-            )
-        account = _data_account_name(name, entry.account_url, settings_source)
+        try:
+            account = _usable_data_account(name, entry, settings_source)
+        except ConfigError:
+            if strict:
+                raise
+            continue
         rid = by_name.get(account, f"{rg_id}/providers/Microsoft.Storage/storageAccounts/{account}")
         found.append(DataAccount(name, entry.account_url, entry.location, rid))
     return tuple(found)
+
+
+def _usable_data_account(name: str, entry: StorageAccountSettings, settings_source: str) -> str:
+    """The storage account's own name, if a deployed proxy can sign in there."""
+    assert entry.account_url is not None
+    if entry.connection_string_env is not None:
+        raise ConfigError(
+            f"{settings_source}: storage_accounts.{name}.connection_string_env = {entry.connection_string_env}: "
+            "a deployed proxy signs in to data accounts with its managed identity, never with a key "
+            "(create grants it Storage Blob Delegator and Storage Blob Data Contributor there): "
+            "drop connection_string_env or remove the account before `fed proxy create`"
+        )
+    return _data_account_name(name, entry.account_url, settings_source)
 
 
 def make_plan(
@@ -262,10 +277,12 @@ def make_plan(
     source: str = "federation.yaml",
     data_accounts: Mapping[str, StorageAccountSettings] | None = None,
     settings_source: str = "settings.yaml",
+    strict: bool = True,
 ) -> DeployPlan:
     """The plan for a leader and ``standby`` standbys. ``pool_urls``: the service URLs of the
     store's pools (their Batch accounts get a role each); ``data_accounts``: settings.yaml
-    ``storage_accounts`` (each gets the roles a user-delegation SAS needs)."""
+    ``storage_accounts`` (each gets the roles a user-delegation SAS needs; one a deployed proxy
+    cannot use is refused, or left out with ``strict=False``)."""
     if standby < 0 or standby > 9:
         raise ConfigError(f"--standby = {standby}: must be 0-9")
     fed, dep = config.federation, config.federation.deployment
@@ -284,7 +301,7 @@ def make_plan(
     for name in _batch_accounts(pool_urls):
         listed.setdefault(name, f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Batch/batchAccounts/{name}")
     rg_id = f"/subscriptions/{sub}/resourceGroups/{rg}"
-    data = _data_accounts(data_accounts or {}, dep.data_account_ids, rg_id, settings_source)
+    data = _data_accounts(data_accounts or {}, dep.data_account_ids, rg_id, settings_source, strict)
     store_target = Target(storage, "storage", STORAGE_ROLES)
     if any(a.resource_id.lower() == storage.lower() for a in data):
         store_target = Target(storage, "storage", (*STORAGE_ROLES, "Storage Blob Delegator"))

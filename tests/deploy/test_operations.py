@@ -163,3 +163,24 @@ def test_create_refuses_a_data_account_the_deployed_proxy_cannot_sign_in_to(
         create(with_data(ws, keyed=keyed), store, fed_yaml, azure=fake.factory)
     assert f"{ws.path / 'settings.yaml'}: storage_accounts.keyed.connection_string_env = KEYED_CONN" in str(err.value)
     assert fake.calls == []  # refused before anything is created
+
+
+def test_destroy_is_not_held_back_by_an_account_create_would_refuse(
+    ws: Workspace, store: Store, fed_yaml: Path, fake: FakeAzure
+) -> None:
+    keyed = StorageAccountSettings(account_url="https://keyed.blob.core.windows.net", connection_string_env="KEYED_CONN")
+    report = destroy(with_data(ws, research=RESEARCH, keyed=keyed), store, fed_yaml, azure=fake.factory)
+    scopes = {r["scope"].rsplit("/", 1)[1] for r in report.document["role_assignments"]}
+    assert "researchdata" in scopes and "keyed" not in scopes  # it never got a role: nothing to remove
+
+
+def test_what_if_names_the_data_accounts_the_proxy_gets(ws: Workspace, store: Store, fed_yaml: Path) -> None:
+    report = create(with_data(ws, research=RESEARCH), store, fed_yaml, what_if=True)
+    assert report.document["data_accounts"] == [
+        {
+            "name": "research",
+            "account_url": "https://researchdata.blob.core.windows.net",
+            "location": "westeurope",
+            "id": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/fed-rg/providers/Microsoft.Storage/storageAccounts/researchdata",
+        }
+    ]
