@@ -64,7 +64,7 @@ drills: venv azurite
 # bench: every benchmark runs and prints its figures, even after one misses a target; the
 # exit status is non-zero at the end if any missed
 BENCHES := bench/scheduler.py bench/store.py bench/localbatch.py bench/adapter.py bench/proxy.py \
-  "bench/proxy.py --store azure" bench/surfaces.py bench/widgets.py bench/config_load.py bench/data.py
+  "bench/proxy.py --store azure" bench/surfaces.py bench/widgets.py bench/config_load.py bench/data.py bench/fairshare.py
 bench: venv azurite
 	@missed=""; for b in $(BENCHES); do \
 	  echo; echo "== $$b"; $(PY) $$b || missed="$$missed\n  $$b"; done; \

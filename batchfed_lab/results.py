@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -185,6 +185,8 @@ class Explanation:
     decision: Decision
     pools: tuple[PoolSnapshot, ...] = ()
     matrix: tuple[Any, ...] = ()  # scheduler.matching.Check rows: pool × constraint
+    #: pool key → (node price per hour, the job's estimated cost there), from the price table
+    costs: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def pool_id(self) -> str | None:

@@ -82,9 +82,11 @@ class IssuedTokens:
     """A ``TokenCredential`` for the OAuth-mode Azurite; keeps every token it issued (so tests
     can look for them where they must never be) and every scope it was asked for."""
 
-    def __init__(self, lifetime: float = 3600.0, tenant: str | None = None):
+    def __init__(self, lifetime: float = 3600.0, tenant: str | None = None, upn: str = "ada@lab.example"):
         self.lifetime = lifetime
         self.tenant = tenant or str(uuid.uuid4())
+        self.oid = str(uuid.uuid4())  # one principal per credential, as with a signed-in user
+        self.upn = upn
         self.issued: list[str] = []
         self.scopes: set[str] = set()
         self._key = secrets.token_bytes(32)
@@ -100,7 +102,9 @@ class IssuedTokens:
             "iat": now - 60,  # a little clock skew, as Entra ID allows for
             "nbf": now - 60,
             "exp": expires,
-            "oid": str(uuid.uuid4()),
+            "oid": self.oid,
+            "upn": self.upn,
+            "name": self.upn.split("@")[0].title(),
             "tid": self.tenant,
             "ver": "1.0",
         }

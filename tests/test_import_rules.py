@@ -73,6 +73,12 @@ RULES: tuple[Rule, ...] = (
         "data knows storage accounts and blobs: config, the runtime-files helper and the Azurite launcher",
         only=("config", "errors", "runtime", "store.emulator"),
     ),
+    Rule(
+        ("accounting",),
+        "accounting rules are pure like the scheduler: config, scheduler types and the store's claim-order shape only",
+        only=("config", "scheduler", "store.ordering", "store.identity", "errors"),
+    ),
+    Rule(("store.ordering",), "the claim-order shape is a leaf the accounting rules and the store share", only=()),
     Rule(("frames",), "frames build DataFrames from client results, without the client", never=("client",)),
     Rule(
         ("cli", "cli_fed", "commands", "magics", "widgets"),

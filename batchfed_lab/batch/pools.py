@@ -20,6 +20,7 @@ Shipyard's ``BATCH_SHIPYARD_NATIVE_CONTAINER_POOL`` = ``1`` is honoured as nativ
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -36,12 +37,15 @@ from ._util import as_timedelta, enum_text
 from .connection import BatchConnection
 from .errors import batch_call, error_code, translate
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "LOCAL_DEFAULT_LOCATION",
     "META_IDENTITY",
     "META_LOCATION",
     "META_NATIVE",
     "META_OS",
+    "META_SUBNET",
     "META_VM_OVERRIDE",
     "POOL_SELECT",
     "REGISTRY_PASSWORD_ENV_PREFIX",
@@ -57,6 +61,7 @@ META_NATIVE = "batchfed_native"
 META_OS = "batchfed_os"
 META_VM_OVERRIDE = "batchfed_vm_size_override"
 META_IDENTITY = "batchfed_identity_reference"  # pool.yaml identity_reference: tasks reach storage with it
+META_SUBNET = "batchfed_subnet"  # a local pool's virtual network: a label, as its location is
 SHIPYARD_NATIVE = "BATCH_SHIPYARD_NATIVE_CONTAINER_POOL"
 LOCAL_DEFAULT_LOCATION = "local"  # a local pool created without a location label
 REGISTRY_PASSWORD_ENV_PREFIX = "BATCHFED_REGISTRY_PASSWORD_"
@@ -140,7 +145,7 @@ def pool_facts(
         native=meta.get(META_NATIVE) == "1" or meta.get(SHIPYARD_NATIVE) == "1",
         windows=agent.lower().startswith("batch.node.windows") or meta.get(META_OS) == "windows",
         custom_image_id=image.get("virtualMachineImageId") or None,
-        subnet_id=net.get("subnetId") or None,
+        subnet_id=net.get("subnetId") or meta.get(META_SUBNET) or None,
         registry_logins=registry_logins(pool),
         target_dedicated=pool.get("targetDedicatedNodes") or 0,
         target_low_priority=pool.get("targetLowPriorityNodes") or 0,
@@ -266,8 +271,20 @@ class PoolOperations(BatchConnection):
 
     def create_pool(self, spec: PoolSpecification, *, exists_ok: bool = False) -> bool:
         """Create a pool from pool.yaml; False if it exists and ``exists_ok``."""
+        options = pool_create_options(spec)
+        if self.is_local and options.network_configuration is not None:
+            # localbatch refuses what it cannot honour (its nodes are this machine, in no VNet):
+            # the subnet travels as a label, so placement by virtual network still works locally
+            log.warning(
+                "pool '%s': pool.yaml virtual_network is only a label on localbatch (metadata %s), not a placement",
+                spec.id,
+                META_SUBNET,
+            )
+            subnet = options.network_configuration.subnet_id or ""
+            options.network_configuration = None
+            options.metadata = [*(options.metadata or []), bm.BatchMetadataItem(name=META_SUBNET, value=subnet)]
         try:
-            self._client.create_pool(pool_create_options(spec))
+            self._client.create_pool(options)
             return True
         except HttpResponseError as exc:
             if exists_ok and error_code(exc) == "PoolExists":

@@ -24,6 +24,7 @@ import os
 
 from ..config import validate_file
 from ..config.workspace import Workspace, default_home, open_workspace
+from .accounting import AccountingMixin
 from .data import DataMixin
 from .federations import FederationsMixin
 from .jobs import JobsMixin
@@ -36,8 +37,10 @@ from .tasks import TasksMixin
 __all__ = ["Client", "connect", "default_home", "validate_file"]
 
 
-class Client(SubmitMixin, OutputsMixin, TasksMixin, JobsMixin, PoolsMixin, FederationsMixin, ProxiesMixin, DataMixin):
-    """Federations, pools, jobs, the proxy and the data of one workspace."""
+class Client(
+    SubmitMixin, OutputsMixin, TasksMixin, JobsMixin, AccountingMixin, PoolsMixin, FederationsMixin, ProxiesMixin, DataMixin
+):
+    """Federations, pools, jobs, the proxy, the data and the accounting of one workspace."""
 
 
 def connect(workspace: str | os.PathLike[str] | Workspace | None = None) -> Client:

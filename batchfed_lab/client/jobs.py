@@ -67,10 +67,11 @@ class JobsMixin(ClientBase):
         queued: bool = False,
         blocked: bool = False,
         recurrences: bool = False,
+        user: str | None = None,
     ) -> pd.DataFrame:
         """``jobs list`` as a DataFrame: locations (default), queued actions, blocked
         actions with their per-pool verdicts, or a job schedule's recurrence jobs
-        (see :mod:`batchfed_lab.frames`)."""
+        (see :mod:`batchfed_lab.frames`). ``user``: only what that submitter enqueued."""
         from .. import frames
 
         if queued and blocked:
@@ -85,13 +86,16 @@ class JobsMixin(ClientBase):
         kind = ActionKind.JOB_SCHEDULE if schedule_id else (ActionKind.JOB if job_id else None)
 
         def of_kind(actions: list[Action]) -> list[Action]:
-            return [a for a in actions if kind is None or a.kind is kind]
+            return [a for a in actions if (kind is None or a.kind is kind) and (user is None or a.submitter == user)]
 
         if queued:
             return frames.placements_frame(of_kind(self.queued(federation_id, target)))
         if blocked:
             return frames.blocked_frame(of_kind(self.blocked(federation_id, target)), self.store.list_pools(federation_id))
-        return frames.locations_frame(self.locations(federation_id, target, kind=kind.value if kind else None))
+        placed = self.store.list_actions(federation_id, target_id=target, states=[ActionState.PLACED])
+        owners = {a.id: a.submitter for a in placed}
+        df = frames.locations_frame(self.locations(federation_id, target, kind=kind.value if kind else None), owners)
+        return df if user is None else df[df["submitter"] == user].reset_index(drop=True)
 
     def _remove(
         self,

@@ -7,6 +7,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..accounting.cost import candidate_costs
+from ..accounting.demand import charged_hours
+from ..accounting.prices import default_prices
+from ..accounting.published import assumed_hours, explain_wait, last_published
 from ..config import JobsConfig
 from ..config.jobs import NON_UNIQUE_TASK_ID_MAX, JobSpecification
 from ..config.workspace import LOCAL_STORAGE
@@ -68,7 +72,13 @@ class SubmitMixin(OutputsMixin, PoolsMixin):
         defaults = os_defaults(pool_config)
         self._check_submittable(fed, cfg)
         new = [
-            NewAction(kind=job.kind, method=ActionMethod.ADD, target_id=job.id, payload=add_payload(job, **defaults))
+            NewAction(
+                kind=job.kind,
+                method=ActionMethod.ADD,
+                target_id=job.id,
+                payload=add_payload(job, **defaults),
+                priority=job.priority,
+            )
             for job in cfg.job_specifications
         ]
         actions = self.store.enqueue(fed.id, new)
@@ -84,6 +94,8 @@ class SubmitMixin(OutputsMixin, PoolsMixin):
         cfg = as_jobs(jobs, name)
         defaults = os_defaults(pool_config)
         snaps = self.pool_snapshots(fed.id)
+        published = last_published(self.store)
+        prices = default_prices()
         out = []
         for job in cfg.job_specifications:
             need, now = summarize(job), time.time()
@@ -93,8 +105,14 @@ class SubmitMixin(OutputsMixin, PoolsMixin):
             decision = decide_placement(
                 req, snaps, now, policy, job_id=job.id, homes=self._job_homes(fed.id, job), unique_job_ids=fed.unique_job_ids
             )
+            hours = charged_hours(job, assumed_hours(published))
+            costs = candidate_costs(job, snaps, decision, prices, hours=hours)
+            if decision.pool is not None and published:  # the proxy's quotas and budgets, as it publishes them
+                chosen = next(s for s in snaps if s.key == decision.pool)
+                wait = explain_wait(published, self.store.submitter.name, fed.id, job, chosen, decision, costs[chosen.key][1])
+                decision = wait or decision
             matrix = constraint_matrix(job.federation_constraints, need, snaps, now, **defaults, data_regions=regions)
-            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix)))
+            out.append(Explanation(fed.id, job.id, job.kind, decision, tuple(snaps), tuple(matrix), costs))
         return out
 
     def _job_homes(self, federation_id: str, job: JobSpecification) -> dict[str, str]:

@@ -17,10 +17,22 @@ if TYPE_CHECKING:
 
 
 # The columns the CLI prints; --raw and the DataFrames have them all.
-PLACEMENT_TEXT = ["job_id", "kind", "method", "unique_id", "state", "pool_id", "location", "enqueued", "latency_s", "reason"]
-LOCATION_TEXT = ["job_id", "kind", "pool_id", "account", "location", "unique_id", "added", "terminated"]
-BLOCKED_TEXT = ["job_id", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
-VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict"]
+PLACEMENT_TEXT = [
+    "job_id",
+    "submitter",
+    "kind",
+    "method",
+    "unique_id",
+    "state",
+    "pool_id",
+    "location",
+    "enqueued",
+    "latency_s",
+    "reason",
+]
+LOCATION_TEXT = ["job_id", "submitter", "kind", "pool_id", "account", "location", "unique_id", "added", "terminated"]
+BLOCKED_TEXT = ["job_id", "submitter", "unique_id", "state", "reason", "pool_id", "status", "verdict"]
+VERDICT_TEXT = ["job_id", "pool_id", "location", "status", "verdict", "price_per_hour", "est_cost"]
 RECURRENCE_TEXT = ["job_id", "state", "pool_id", "account", "location", "created"]
 TASK_TEXT = ["task_id", "pool_id", "node_id", "state", "exit_code", "start_time", "end_time", "duration_s"]
 OUTPUT_TEXT = ["task_id", "blob_path", "size", "modified"]
@@ -80,7 +92,13 @@ def results(c: Client, a: SimpleNamespace) -> Result:
 
 def jobs_list(c: Client, a: SimpleNamespace) -> Result:
     df = c.jobs_frame(
-        a.federation_id, a.job_id, schedule_id=a.schedule_id, queued=a.queued, blocked=a.blocked, recurrences=a.recurrences
+        a.federation_id,
+        a.job_id,
+        schedule_id=a.schedule_id,
+        queued=a.queued,
+        blocked=a.blocked,
+        recurrences=a.recurrences,
+        user=a.user,
     )
     if a.recurrences:
         return frame_result(df, RECURRENCE_TEXT, f"job schedule {a.schedule_id} has no recurrence jobs yet")

@@ -35,6 +35,7 @@ POOL_TEXT = [
     "autoscale",
     "allocation_state",
     "blackout_until",
+    "price_per_hour",
 ]
 ACCOUNT_POOL_TEXT = [
     "pool_id",

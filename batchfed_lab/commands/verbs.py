@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .accounting import cost, share
 from .data import REMOTE, STORAGE, data_delete, data_download, data_list, data_upload
 from .federations import create_federation, destroy_federation, list_federations
 from .jobs import WAIT, explain, jobs_add, jobs_list, jobs_zap, output, removal, results, task_logs, tasks
@@ -234,6 +235,7 @@ VERBS: tuple[Verb, ...] = (
             Param("queued", ("--queued",), kind="flag", help="actions not processed yet, FIFO per job"),
             Param("blocked", ("--blocked",), kind="flag", help="blocked and failed actions with per-pool verdicts"),
             Param("recurrences", ("--recurrences",), kind="flag", help="with --jobschedule-id: the schedule's recurrence jobs"),
+            Param("user", ("--user",), metavar="NAME", help="only what this submitter enqueued"),
         ),
         jobs_list,
     ),
@@ -352,6 +354,23 @@ VERBS: tuple[Verb, ...] = (
         (STORAGE, REMOTE),
         data_delete,
         destructive="delete {remote} from storage account {storage}?",
+    ),
+    Verb(
+        ("cost",),
+        "estimated cost of the federation's placed tasks (list prices x run times)",
+        (
+            FED,
+            Param("by", ("--by",), choices=("user", "job", "pool"), help="sum by user, job or pool (default: one row per task)"),
+        ),
+        cost,
+        details="Estimates from the price table (docs/accounting.md), not a bill.",
+    ),
+    Verb(
+        ("share",),
+        "fair share of the federation's users: shares, recent usage, factor, queued and running work",
+        (FED,),
+        share,
+        details="Like Slurm's sshare; usage and factors are those the leading proxy publishes.",
     ),
     Verb(
         ("up",),

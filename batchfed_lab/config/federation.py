@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .accounting import Accounting
 from .workspace import StoreSettings
 
 
@@ -139,6 +140,9 @@ class FederationSection(_Section):
         description="validated, not used: the store is chosen in the workspace's settings.yaml, which the proxy and every client share",
     )
     proxy_options: ProxyOptions = ProxyOptions()
+    accounting: Accounting = Field(
+        Accounting(), description="priorities, fair share, quotas, budgets, prices (docs/accounting.md)"
+    )
 
     @field_validator("location")
     @classmethod

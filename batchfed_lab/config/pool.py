@@ -16,7 +16,7 @@ BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def check_batch_id(v: str, what: str = "id") -> str:
-    if not isinstance(v, str) or not BATCH_ID_RE.match(v):
+    if not isinstance(v, str) or not BATCH_ID_RE.fullmatch(v):
         raise ValueError(f"{what} must be 1-64 letters, digits, hyphens or underscores")
     return v
 

@@ -74,6 +74,7 @@ class StoreSettings(_Strict):
 class LocalBatchSettings(_Strict):
     latency_ms: float = Field(0.0, ge=0, le=60_000, description="injected delay per request (imitates a remote service)")
     max_processes: int = Field(64, ge=1, description="hard cap on task processes running at once on this machine")
+    loose: bool = Field(False, description="accept and ignore (with a warning) request properties localbatch cannot honour")
 
 
 class ProxySettings(_Strict):

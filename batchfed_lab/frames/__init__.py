@@ -15,6 +15,7 @@ The columns are listed in each builder's docstring and in ``docs/magics.md``.
 from __future__ import annotations
 
 from ._base import ACTION_STATES, UTC_DTYPE, VERDICT_COLUMNS, frame_records
+from .accounting import COST_BY, COST_TASK_COLUMNS, SHARE_COLUMNS, cost_frame, share_frame
 from .actions import (
     BLOCKED_COLUMNS,
     LOCATION_COLUMNS,
@@ -34,6 +35,8 @@ __all__ = [
     "ACTION_STATES",
     "BLOB_COLUMNS",
     "BLOCKED_COLUMNS",
+    "COST_BY",
+    "COST_TASK_COLUMNS",
     "EXPLAIN_COLUMNS",
     "FEDERATION_COLUMNS",
     "LOCATION_COLUMNS",
@@ -44,11 +47,13 @@ __all__ = [
     "PROXY_COLUMNS",
     "RECURRENCE_COLUMNS",
     "RESULT_COLUMNS",
+    "SHARE_COLUMNS",
     "TASK_COLUMNS",
     "UTC_DTYPE",
     "VERDICT_COLUMNS",
     "blobs_frame",
     "blocked_frame",
+    "cost_frame",
     "federations_frame",
     "frame_records",
     "locations_frame",
@@ -58,6 +63,7 @@ __all__ = [
     "pools_frame",
     "proxies_frame",
     "recurrences_frame",
+    "share_frame",
     "task_results_frame",
     "tasks_frame",
     "verdicts_frame",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- actions
 PLACEMENT_COLUMNS: dict[str, Any] = {
     "job_id": "object",
+    "submitter": "object",
+    "priority": "int64",
     "kind": KINDS,
     "method": METHODS,
     "unique_id": "object",
@@ -47,6 +49,8 @@ def _placement_row(a: Action) -> dict[str, Any]:
     pool = (a.progress or {}).get("pool") or {}
     return {
         "job_id": a.target_id,
+        "submitter": a.submitter,
+        "priority": a.priority,
         "kind": a.kind.value,
         "method": a.method.value,
         "unique_id": a.id,
@@ -64,7 +68,8 @@ def _placement_row(a: Action) -> dict[str, Any]:
 def placements_frame(actions: Sequence[Action]) -> pd.DataFrame:
     """One row per action, in the order given (FIFO per job id from the client).
 
-    ``job_id``; ``kind`` (job / job_schedule), ``method`` (add / terminate / delete) and
+    ``job_id``; ``submitter`` (whose credential enqueued it) and ``priority``; ``kind``
+    (job / job_schedule), ``method`` (add / terminate / delete) and
     ``state`` (queued / placed / done / blocked / failed / zapped) are categorical;
     ``unique_id``; where it was placed: ``pool_id``, ``account``, ``location`` (None until
     placed); ``reason`` (why it is blocked, the error it failed with, or the tasks a placement
@@ -76,6 +81,7 @@ def placements_frame(actions: Sequence[Action]) -> pd.DataFrame:
 
 BLOCKED_COLUMNS: dict[str, Any] = {
     "job_id": "object",
+    "submitter": "object",
     "kind": KINDS,
     "unique_id": "object",
     "state": ACTION_STATES,
@@ -92,7 +98,7 @@ def blocked_frame(actions: Sequence[Action], pools: Iterable[PoolMember] = ()) -
     explanation: one row per (action, pool verdict); an action without verdicts (e.g. failed)
     has one row with empty verdict columns.
 
-    Action columns: ``job_id``, ``kind``, ``unique_id``, ``state`` (categorical), ``reason``
+    Action columns: ``job_id``, ``submitter``, ``kind``, ``unique_id``, ``state`` (categorical), ``reason``
     (the block reason, the failure, or the tasks not added), ``enqueued`` and ``next_attempt`` (UTC),
     ``attempts``. Verdict columns as in :func:`verdicts_frame`: ``pool_id``, ``account``,
     ``location``, ``status``, ``passed``, ``constraint``, ``required``, ``actual``,
@@ -104,6 +110,7 @@ def blocked_frame(actions: Sequence[Action], pools: Iterable[PoolMember] = ()) -
     for a in actions:
         base = {
             "job_id": a.target_id,
+            "submitter": a.submitter,
             "kind": a.kind.value,
             "unique_id": a.id,
             "state": a.state.value,
@@ -137,6 +144,7 @@ def blocked_frame(actions: Sequence[Action], pools: Iterable[PoolMember] = ()) -
 # --------------------------------------------------------------------------- locations
 LOCATION_COLUMNS: dict[str, Any] = {
     "job_id": "object",
+    "submitter": "object",
     "kind": KINDS,
     "pool_id": "object",
     "account": "object",
@@ -148,10 +156,11 @@ LOCATION_COLUMNS: dict[str, Any] = {
 }
 
 
-def locations_frame(locations: Sequence[Location]) -> pd.DataFrame:
+def locations_frame(locations: Sequence[Location], submitters: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """Placed jobs and job schedules: one row per (job id, pool, unique id served there).
 
-    ``job_id``, ``kind`` (categorical), where it lives: ``pool_id``, ``account``,
+    ``job_id``, ``submitter`` (of the action that placed it, from ``submitters``: action
+    unique id → name), ``kind`` (categorical), where it lives: ``pool_id``, ``account``,
     ``location``, ``batch_service_url``; ``unique_id`` of the task group (action) and
     ``added`` (UTC) when it was added there; ``terminated`` (UTC) when the job was
     terminated on that pool (``NaT`` while it runs).
@@ -171,7 +180,7 @@ def locations_frame(locations: Sequence[Location]) -> pd.DataFrame:
             (None, loc.created_at)
         ]
         for uid, at in pairs:
-            rows.append({**base, "unique_id": uid, "added": at})
+            rows.append({**base, "unique_id": uid, "added": at, "submitter": (submitters or {}).get(uid or "")})
     return _frame(rows, LOCATION_COLUMNS)
 
 

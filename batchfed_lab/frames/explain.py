@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from ..results import Explanation
 
 
-EXPLAIN_COLUMNS: dict[str, Any] = {"job_id": "object", "kind": KINDS, **VERDICT_COLUMNS, "chosen": "bool"}
+EXPLAIN_COLUMNS: dict[str, Any] = {
+    "job_id": "object",
+    "kind": KINDS,
+    **VERDICT_COLUMNS,
+    "chosen": "bool",
+    "price_per_hour": "float64",
+    "est_cost": "float64",
+}
 
 
 def verdicts_frame(explanations: Sequence[Explanation]) -> pd.DataFrame:
@@ -28,7 +35,10 @@ def verdicts_frame(explanations: Sequence[Explanation]) -> pd.DataFrame:
     filter); ``passed`` (chosen or eligible); ``constraint`` — the first constraint the pool
     fails (SPEC §4.5), e.g. ``memory``, ``location``, ``nodes``, ``blackout`` — with
     ``required`` and ``actual`` as text (None when it passes); ``verdict`` (one readable
-    line, e.g. ``memory: needs ≥ 64g, has 7g``); ``chosen`` (the pool the proxy would pick now).
+    line, e.g. ``memory: needs ≥ 64g, has 7g``); ``chosen`` (the pool the proxy would pick now);
+    ``price_per_hour`` (a node of the pool, at the node kind the job would get there) and
+    ``est_cost`` (the job there for its max_wall_time, else one hour) — ESTIMATES from the
+    price table (docs/accounting.md), NaN where the price is unknown.
     """
     rows = []
     for e in explanations:
@@ -49,6 +59,8 @@ def verdicts_frame(explanations: Sequence[Explanation]) -> pd.DataFrame:
                     "actual": v.actual,
                     "verdict": v.reason,
                     "chosen": v.status == "chosen",
+                    "price_per_hour": e.costs.get(v.pool, (None, None))[0],
+                    "est_cost": e.costs.get(v.pool, (None, None))[1],
                 }
             )
     return _frame(rows, EXPLAIN_COLUMNS)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..accounting.cost import pool_burn_rate
+from ..accounting.prices import PriceTable, default_prices
 from ._base import (
     ALLOCATION_STATES,
     POOL_STATES,
@@ -94,10 +96,56 @@ POOL_COLUMNS: dict[str, Any] = {
     "allocation_state": ALLOCATION_STATES,
     "blackout_until": "utc",
     "batch_service_url": "object",
+    "price_per_hour": "float64",
+    "low_priority_price_per_hour": "float64",
+    "burn_per_hour": "float64",
 }
 
 
-def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot]) -> pd.DataFrame:
+def _pool_row(federation_id: str | None, s: PoolSnapshot, table: PriceTable) -> dict[str, Any]:
+    f = s.facts
+    price = table.price_of(f)
+    size = f.size
+    slots = f.task_slots_per_node
+    available = s.total_slots
+    return {
+        "federation_id": federation_id,
+        "pool_id": f.pool_id,
+        "account": f.account,
+        "location": f.location,
+        "vm_size": f.vm_size,
+        "cores": None if size is None else size.cores,
+        "memory_gib": None if size is None else round(size.memory_gib, 3),
+        "gpus": None if size is None else size.gpus,
+        "rdma": None if size is None else size.rdma,
+        "task_slots_per_node": slots,
+        "dedicated_idle": s.dedicated.idle,
+        "dedicated_running": s.dedicated.running,
+        "dedicated_other": s.dedicated.other,
+        "dedicated_target": f.target_dedicated,
+        "low_priority_idle": s.low_priority.idle,
+        "low_priority_running": s.low_priority.running,
+        "low_priority_other": s.low_priority.other,
+        "low_priority_target": f.target_low_priority,
+        "slots_total": (s.dedicated.total + s.low_priority.total) * slots,
+        "slots_available": available,
+        "active_tasks": s.active_tasks,
+        "backlog_ratio": (s.active_tasks / available) if s.active_tasks is not None and available else None,
+        "autoscale": f.autoscale,
+        "inter_node_communication": f.inter_node_communication,
+        "native": f.native,
+        "windows": f.windows,
+        "state": s.state,
+        "allocation_state": s.allocation_state,
+        "blackout_until": None if s.blackout_until is None else pd.Timestamp(s.blackout_until, unit="s", tz="UTC"),
+        "batch_service_url": f.service_url,
+        "price_per_hour": None if price is None else price.dedicated,
+        "low_priority_price_per_hour": None if price is None else price.low_priority,
+        "burn_per_hour": pool_burn_rate(s, price),
+    }
+
+
+def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot], prices: PriceTable | None = None) -> pd.DataFrame:
     """One row per pool of a federation, with its live capacity.
 
     Identity: ``federation_id``, ``pool_id``, ``account``, ``location``, ``batch_service_url``.
@@ -113,47 +161,12 @@ def pools_frame(federation_id: str | None, snapshots: Iterable[PoolSnapshot]) ->
     ``state`` (active / deleting / missing) and ``allocation_state`` (steady / resizing /
     stopping) are categorical; ``blackout_until`` (UTC) is when a pool in its post-placement
     blackout becomes a candidate again (``NaT``: not blacked out, or not published).
+    Cost ESTIMATES from the price table (``prices``, default the shipped one; NaN when the
+    size or region has no price): ``price_per_hour`` and ``low_priority_price_per_hour`` of a
+    node, and ``burn_per_hour``, what the pool's allocated nodes cost per hour now.
     """
-    rows = []
-    for s in snapshots:
-        f = s.facts
-        size = f.size
-        slots = f.task_slots_per_node
-        available = s.total_slots
-        rows.append(
-            {
-                "federation_id": federation_id,
-                "pool_id": f.pool_id,
-                "account": f.account,
-                "location": f.location,
-                "vm_size": f.vm_size,
-                "cores": None if size is None else size.cores,
-                "memory_gib": None if size is None else round(size.memory_gib, 3),
-                "gpus": None if size is None else size.gpus,
-                "rdma": None if size is None else size.rdma,
-                "task_slots_per_node": slots,
-                "dedicated_idle": s.dedicated.idle,
-                "dedicated_running": s.dedicated.running,
-                "dedicated_other": s.dedicated.other,
-                "dedicated_target": f.target_dedicated,
-                "low_priority_idle": s.low_priority.idle,
-                "low_priority_running": s.low_priority.running,
-                "low_priority_other": s.low_priority.other,
-                "low_priority_target": f.target_low_priority,
-                "slots_total": (s.dedicated.total + s.low_priority.total) * slots,
-                "slots_available": available,
-                "active_tasks": s.active_tasks,
-                "backlog_ratio": (s.active_tasks / available) if s.active_tasks is not None and available else None,
-                "autoscale": f.autoscale,
-                "inter_node_communication": f.inter_node_communication,
-                "native": f.native,
-                "windows": f.windows,
-                "state": s.state,
-                "allocation_state": s.allocation_state,
-                "blackout_until": None if s.blackout_until is None else pd.Timestamp(s.blackout_until, unit="s", tz="UTC"),
-                "batch_service_url": f.service_url,
-            }
-        )
+    table = prices if prices is not None else default_prices()
+    rows = [_pool_row(federation_id, s, table) for s in snapshots]
     return _frame(rows, POOL_COLUMNS)
 
 

@@ -25,6 +25,13 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--relaxed-limits", action="store_true", help="accept 1-second recurrence and autoscale intervals (tests, drills)"
     )
+    p.add_argument("--read-timeout", type=float, default=None, help="seconds a connection may wait on one read (default 60)")
+    p.add_argument("--max-connections", type=int, default=None, help="open connections at most (default 256)")
+    p.add_argument(
+        "--loose",
+        action="store_true",
+        help="accept and ignore, with a warning, request properties localbatch cannot honour (default: settings localbatch.loose)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         allocation_delay_ms=args.allocation_delay_ms,
         relaxed_limits=args.relaxed_limits,
+        loose=args.loose or None,
+        **{k: v for k, v in (("read_timeout", args.read_timeout), ("max_connections", args.max_connections)) if v is not None},
     )
 
 
@@ -70,6 +79,9 @@ def _control(args: argparse.Namespace) -> int:
                 latency_ms=args.latency_ms,
                 allocation_delay_ms=args.allocation_delay_ms,
                 relaxed_limits=args.relaxed_limits,
+                loose=args.loose,
+                read_timeout=args.read_timeout,
+                max_connections=args.max_connections,
             )
             print(json.dumps(rec.as_dict(), indent=2))
         elif args.command == "stop":

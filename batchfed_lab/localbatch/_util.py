@@ -11,26 +11,29 @@ SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
 
 # Azure Batch ids: letters, digits, hyphens and underscores, 1-64 characters; case-preserving
 # but case-insensitive ("job1" and "JOB1" are the same job).
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
+# Use them with fullmatch: "$" would also match before a final newline.
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
 
 
 class ApiError(Exception):
     """A Batch REST error: HTTP status plus the Batch error JSON (code, message, values)."""
 
-    def __init__(self, status: int, code: str, message: str, values: dict[str, str] | None = None):
+    def __init__(self, status: int, code: str, message: str, values: dict[str, str] | list[tuple[str, str]] | None = None):
         super().__init__(f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
-        self.values = dict(values or {})
+        # a list keeps repeated keys: one PropertyName per unsupported property
+        self.pairs = list(values.items()) if isinstance(values, dict) else list(values or [])
+        self.values = dict(self.pairs)
 
     def body(self, request_id: str) -> dict:
         # Azure appends the request id and time to the message text; the SDK shows it verbatim.
         text = f"{self.message}\nRequestId:{request_id}\nTime:{iso_now()}"
         doc: dict = {"code": self.code, "message": {"lang": "en-US", "value": text}}
-        if self.values:
-            doc["values"] = [{"key": k, "value": str(v)} for k, v in self.values.items()]
+        if self.pairs:
+            doc["values"] = [{"key": k, "value": str(v)} for k, v in self.pairs]
         return doc
 
 
@@ -104,7 +107,7 @@ def parse_duration(text: object, prop: str) -> float:
     """
     if not isinstance(text, str):
         raise invalid(prop, "must be an ISO 8601 duration string", text)
-    m = _DURATION_RE.match(text.strip().upper())
+    m = _DURATION_RE.fullmatch(text.strip().upper())
     if not m or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise invalid(prop, "must be an ISO 8601 duration such as PT30S or PT1H", text)
     f = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}

@@ -98,6 +98,7 @@ class LocalBatchInfo:
     host: str = "127.0.0.1"
     latency_ms: float = 0.0
     relaxed_limits: bool = False
+    loose: bool = False
 
     def account_url(self, account: str) -> str:
         """The endpoint a ``BatchClient`` for ``account`` uses."""
@@ -136,7 +137,7 @@ def remove_discovery_if_mine(workspace: Any, pid: int) -> None:
 
 
 def _check_account(account: str) -> None:
-    if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
         raise BatchError(
             f"invalid localbatch account name {account!r}: use 3-24 lower-case letters or digits", code="InvalidAccountName"
         )
@@ -240,6 +241,17 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
+def _server_flags(options: dict[str, object]) -> list[str]:
+    """``serve`` flags for the options given: a true bool is a bare flag, None and False are left out."""
+    out: list[str] = []
+    for flag, value in options.items():
+        if value is True:
+            out.append(flag)
+        elif value is not None and value is not False:
+            out += [flag, str(value)]
+    return out
+
+
 def start(
     workspace: Any = None,
     *,
@@ -247,6 +259,9 @@ def start(
     latency_ms: float | None = None,
     allocation_delay_ms: float | None = None,
     relaxed_limits: bool = False,
+    loose: bool = False,
+    read_timeout: float | None = None,
+    max_connections: int | None = None,
     timeout: float = 30.0,
 ) -> LocalBatchInfo:
     """Start localbatch for the workspace in the background (own session, output to the log
@@ -261,12 +276,16 @@ def start(
             return rec
         auth.load_or_create_key(ws.localbatch_dir)
         argv = [sys.executable, "-m", SERVER_MODULE, "serve", "--workspace", str(root), "--port", str(port)]
-        if latency_ms is not None:
-            argv += ["--latency-ms", str(latency_ms)]
-        if allocation_delay_ms is not None:
-            argv += ["--allocation-delay-ms", str(allocation_delay_ms)]
-        if relaxed_limits:
-            argv.append("--relaxed-limits")
+        argv += _server_flags(
+            {
+                "--latency-ms": latency_ms,
+                "--allocation-delay-ms": allocation_delay_ms,
+                "--relaxed-limits": relaxed_limits,
+                "--loose": loose,
+                "--read-timeout": read_timeout,
+                "--max-connections": max_connections,
+            }
+        )
         env = server_environment(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
         env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

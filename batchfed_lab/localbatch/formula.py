@@ -37,11 +37,14 @@ import re
 from dataclasses import dataclass
 
 TARGETS = ("$TargetDedicatedNodes", "$TargetLowPriorityNodes")
+ALIASES = {"$TargetDedicated": "$TargetDedicatedNodes"}  # the older name, which Batch still takes (its own examples use it)
 DEALLOCATION = "$NodeDeallocationOption"
 DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
 SAMPLES = ("$ActiveTasks", "$RunningTasks", "$PendingTasks")
 SCALARS = ("$CurrentDedicatedNodes", "$CurrentLowPriorityNodes", "$TaskSlotsPerNode", "$PreemptedNodeCount")
 FUNCS = ("min", "max", "ceil", "floor")
+MAX_NESTING = 64  # expressions one inside the other: deeper is refused, not recursed into
+MAX_TREE_DEPTH = 400  # operations evaluated one inside the other (Python's recursion limit is 1000)
 MAX_FORMULA_CHARS = 8192  # Azure's AutoScaleFormulaTooLong limit is of this order
 
 
@@ -63,7 +66,8 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         if not m or m.end() == pos:
             raise FormulaError(f"unexpected character {text[pos:].lstrip()[:1]!r} at offset {pos}")
         kind = m.lastgroup or ""
-        out.append((kind, m.group(kind), m.start(kind)))
+        value = m.group(kind)
+        out.append((kind, ALIASES.get(value, value) if kind == "var" else value, m.start(kind)))
         pos = m.end()
     out.append(("end", "", len(text)))
     return out
@@ -121,6 +125,7 @@ class _Parser:
         self.toks = tokens
         self.i = 0
         self.assigned: set[str] = set()
+        self.depth = 0
 
     # -- helpers ----------------------------------------------------------------------------
     def peek(self) -> tuple[str, str, int]:
@@ -151,6 +156,9 @@ class _Parser:
                 self.expect(";")
         if not statements:
             raise FormulaError("the formula has no statements")
+        for _var, node in statements:
+            if _tree_depth(node) > MAX_TREE_DEPTH:  # a long a+b+c+... chain: evaluating it recurses as deep
+                raise FormulaError(f"an expression has more than {MAX_TREE_DEPTH} operations one after the other")
         return Formula(text, tuple(statements))
 
     def statement(self) -> tuple:
@@ -170,14 +178,21 @@ class _Parser:
         self.assigned.add(var)
         return (var, node)
 
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FormulaError(f"the formula is nested more than {MAX_NESTING} deep (offset {self.peek()[2]})")
+
     def expression(self) -> tuple:
+        self._deeper()
         cond = self.binary(0)
         if self.at("?"):
             self.take()
             yes = self.expression()
             self.expect(":")
             no = self.expression()
-            return ("if", cond, yes, no)
+            cond = ("if", cond, yes, no)
+        self.depth -= 1
         return cond
 
     _LEVELS = (("||",), ("&&",), ("==", "!=", "<", "<=", ">", ">="), ("+", "-"), ("*", "/"))
@@ -199,7 +214,10 @@ class _Parser:
     def unary(self) -> tuple:
         if self.at("-", "!"):
             op = self.take()[1]
-            return ("neg" if op == "-" else "not", self.unary())
+            self._deeper()
+            node = ("neg" if op == "-" else "not", self.unary())
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> tuple:
@@ -240,6 +258,21 @@ class _Parser:
                 return ("var", value)
             raise FormulaError(f"unknown variable {value} at offset {pos} (assign it before use)")
         raise FormulaError(f"unexpected {value or 'end of formula'!r} at offset {pos}")
+
+
+def _tree_depth(node: tuple) -> int:
+    """How deep evaluating ``node`` recurses (counted without recursing)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in item[1:]:
+            if isinstance(child, tuple) and child and isinstance(child[0], str):
+                stack.append((child, depth + 1))
+            elif isinstance(child, tuple):  # a call's arguments
+                stack.extend((arg, depth + 1) for arg in child)
+    return deepest
 
 
 def _num(value: object) -> float:

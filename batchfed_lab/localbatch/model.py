@@ -166,7 +166,7 @@ def req_id(body: dict, prop: str = "id") -> str:
     value = body.get(prop)
     if value is None:
         raise missing(prop)
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
         raise invalid(prop, "ids are 1-64 letters, digits, hyphens or underscores", value)
     return value
 
@@ -223,6 +223,18 @@ def name_values(body: dict, prop: str, key: str = "name") -> list[dict] | None:
             raise invalid(f"{prop}[{i}].value", "must be a string", value)
         out.append({key: item[key], "value": value if value is not None else ""})
     return out
+
+
+def environment(body: dict, prop: str, prefix: str = "") -> list[dict] | None:
+    """Validate environment settings: what no process can be started with (a NUL anywhere,
+    '=' in a name) is refused here, not found out when the task is launched."""
+    items = name_values(body, prop)
+    for i, item in enumerate(items or []):
+        if "=" in item["name"] or "\0" in item["name"]:
+            raise invalid(f"{prefix}{prop}[{i}].name", "an environment variable name holds no '=' and no NUL", item["name"])
+        if "\0" in item["value"]:
+            raise invalid(f"{prefix}{prop}[{i}].value", "an environment variable value holds no NUL", item["value"])
+    return items
 
 
 def opt_duration(body: dict, prop: str, path: str) -> float | None:
@@ -318,10 +330,12 @@ def _copy_fields(body: dict, keep: tuple[str, ...]) -> dict:
     return {k: json.loads(json.dumps(body[k])) for k in keep if body.get(k) is not None}
 
 
-def _req_command_line(body: dict, path: str) -> None:
-    cmd = body.get("commandLine")
+def _req_command_line(body: dict, path: str, prop: str = "commandLine") -> None:
+    cmd = body.get(prop)
     if not isinstance(cmd, str) or not cmd.strip():
         raise missing(path)
+    if "\0" in cmd:
+        raise invalid(path, "a command line holds no NUL", cmd)
 
 
 def _check_container_settings(cs: object, prefix: str) -> None:
@@ -343,7 +357,7 @@ def _check_multi_instance(mis: object, prefix: str) -> None:
         return
     mis = require_dict(mis, "multiInstanceSettings")
     opt_int(mis, "numberOfInstances", 1, 100, path=prefix + "multiInstanceSettings.numberOfInstances")
-    req_str(mis, "coordinationCommandLine", prefix + "multiInstanceSettings.coordinationCommandLine")
+    _req_command_line(mis, prefix + "multiInstanceSettings.coordinationCommandLine", "coordinationCommandLine")
     refuse(mis, "commonResourceFiles", "tasks run on this machine")
 
 
@@ -352,7 +366,7 @@ def _check_dependencies(deps: object, prefix: str) -> None:
         return
     deps = require_dict(deps, "dependsOn")
     ids = deps.get("taskIds") or []
-    if not isinstance(ids, list) or not all(isinstance(x, str) and ID_RE.match(x) for x in ids):
+    if not isinstance(ids, list) or not all(isinstance(x, str) and ID_RE.fullmatch(x) for x in ids):
         raise invalid(prefix + "dependsOn.taskIds", "must be a list of task ids", ids)
     for i, rng in enumerate(deps.get("taskIdRanges") or []):
         if not (
@@ -372,7 +386,7 @@ def validate_task(body: object, prefix: str = "") -> dict:
     for prop, why in _TASK_REFUSED:
         refuse(body, prop, why)
     _check_container_settings(body.get("containerSettings"), prefix)
-    name_values(body, "environmentSettings")
+    environment(body, "environmentSettings", prefix)
     _check_task_constraints(body.get("constraints"), prefix)
     opt_int(body, "requiredSlots", 1, MAX_TASK_SLOTS_PER_NODE)
     _check_multi_instance(body.get("multiInstanceSettings"), prefix)
@@ -403,7 +417,7 @@ def _check_pool_info(pool_info: object) -> None:
             {"PropertyName": "poolInfo.autoPoolSpecification"},
         )
     pool_id = pool_info.get("poolId")
-    if not isinstance(pool_id, str) or not ID_RE.match(pool_id):
+    if not isinstance(pool_id, str) or not ID_RE.fullmatch(pool_id):
         raise invalid("poolInfo.poolId", "must be a pool id", pool_id) if pool_id is not None else missing("poolInfo.poolId")
 
 
@@ -427,7 +441,7 @@ def _check_preparation_task(prep: object) -> None:
     _req_command_line(prep, "jobPreparationTask.commandLine")
     refuse(prep, "resourceFiles", "tasks run on this machine")
     refuse(prep, "containerSettings", "job preparation tasks run on the host here")
-    name_values(prep, "environmentSettings")
+    environment(prep, "environmentSettings", "jobPreparationTask.")
 
 
 def validate_job_spec(body: dict, *, with_id: bool) -> dict:
@@ -443,7 +457,7 @@ def validate_job_spec(body: dict, *, with_id: bool) -> dict:
     _check_job_constraints(body.get("constraints"))
     opt_enum(body, "onAllTasksComplete", ALL_TASKS_COMPLETE, "noaction")
     opt_enum(body, "onTaskFailure", TASK_FAILURE, "noaction")
-    name_values(body, "commonEnvironmentSettings")
+    environment(body, "commonEnvironmentSettings")
     name_values(body, "metadata")
     jm = body.get("jobManagerTask")
     if jm is not None:

@@ -31,6 +31,7 @@ _COMPARE = {
 }
 
 Predicate = Callable[[dict], bool]
+MAX_NESTING = 32  # parentheses and nots, one inside the other: deeper is refused, not recursed into
 
 
 def bad_query(name: str, value: str, reason: str) -> ApiError:
@@ -78,6 +79,7 @@ class _FilterParser:
         self.t = tokens
         self.i = 0
         self.text = text
+        self.depth = 0
 
     def fail(self, reason: str) -> ApiError:
         return bad_query("$filter", self.text, reason)
@@ -102,10 +104,17 @@ class _FilterParser:
         ps = tuple(parts)
         return lambda d: combine(p(d) for p in ps)
 
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"nested more than {MAX_NESTING} deep")
+
     def not_expr(self) -> Predicate:
         if self.word("not"):
             self.i += 1
+            self._deeper()
             inner = self.atom()
+            self.depth -= 1
             return lambda d: not inner(d)
         return self.atom()
 
@@ -113,8 +122,10 @@ class _FilterParser:
         kind, value = self.t[self.i]
         if kind == "op" and value == "(":
             self.i += 1
+            self._deeper()
             inner = self.or_expr()
             self.expect(")")
+            self.depth -= 1
             return inner
         if kind != "name":
             raise self.fail(f"expected a property name, found {value or 'end'!r}")
@@ -181,7 +192,7 @@ def parse_select(text: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     for n in names:
-        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", n):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", n):
             raise bad_query("$select", text, f"{n!r} is not a property name")
     return names
 

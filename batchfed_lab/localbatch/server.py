@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,9 @@ MAX_DISCARD_BYTES = 256 * 1024 * 1024  # a larger body is not even read to be re
 MAX_LINE_BYTES = 65536  # per request or header line, as the standard library's server
 MAX_HEADERS = 100
 MAX_TASK_COLLECTION_BYTES = 1024 * 1024  # Batch refuses larger addtaskcollection bodies (413)
+READ_TIMEOUT = 60.0  # seconds a connection may keep the server waiting on one read (or idle between requests)
+MAX_CONNECTIONS = 256  # open connections; past it the longest idle one is closed for a new one
+STREAM_BLOCK = 1 << 16
 
 
 class RequestHeaders:
@@ -66,15 +70,64 @@ _date_header: tuple[int, str] = (0, "")
 
 
 class LocalBatchServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them: a connection waiting for
+    its next request (idle keep-alive, or a head never finished) is closed to make room for a new
+    one, and any read that waits longer than ``read_timeout`` ends its connection, so that
+    half-open or forgotten connections can neither pile up nor keep others out."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], engine: Engine, key: str, latency_ms: float):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        engine: Engine,
+        key: str,
+        latency_ms: float,
+        read_timeout: float = READ_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         self.engine = engine
         self.key = key
         self.latency = max(0.0, latency_ms) / 1000.0
+        self.read_timeout = read_timeout
+        self.max_connections = max(1, max_connections)
+        self._open: dict[socket.socket, float | None] = {}  # connection -> idle since (monotonic), None while busy
+        self._open_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def process_request(self, request, client_address) -> None:  # the stdlib's signature
+        with self._open_lock:
+            if len(self._open) >= self.max_connections:
+                self._close_idle(len(self._open) - self.max_connections + 1)
+            if len(self._open) >= self.max_connections:
+                log.warning("%d connections busy: closing a new one from %s", len(self._open), client_address[0])
+                super().shutdown_request(request)
+                return
+            self._open[request] = time.monotonic()
+        super().process_request(request, client_address)
+
+    def _close_idle(self, count: int) -> None:
+        """Close the ``count`` longest idle connections (caller holds the lock): their threads'
+        reads return at once and the threads end."""
+        idle = sorted((since, id(conn), conn) for conn, since in self._open.items() if since is not None)
+        for _since, _id, conn in idle[:count]:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._open.pop(conn, None)
+
+    def mark(self, conn: socket.socket, busy: bool) -> None:
+        with self._open_lock:
+            if conn in self._open:
+                self._open[conn] = None if busy else time.monotonic()
+
+    def shutdown_request(self, request) -> None:  # the stdlib's signature
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -85,9 +138,20 @@ class Handler(BaseHTTPRequestHandler):
     raw_requestline: bytes  # set by the standard library before parse_request
 
     def setup(self) -> None:
+        self._body_left = 0
         super().setup()
+        self.connection.settimeout(self.server.read_timeout)  # every read and write of the connection
         # one write per response plus no Nagle: loopback round trips stay well under a millisecond
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        """Requests one after the other, the connection counted idle while it waits for the next."""
+        self.close_connection = True
+        while True:
+            self.server.mark(self.connection, busy=False)
+            self.handle_one_request()
+            if self.close_connection:
+                break
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -123,6 +187,7 @@ class Handler(BaseHTTPRequestHandler):
                 return False
             items.append((name, value.lstrip(" \t")))  # trailing spaces kept, as the stdlib keeps them
         self.headers = RequestHeaders(items)  # type: ignore[assignment]  # the handlers read it as a Mapping, as they do the stdlib's
+        self.server.mark(self.connection, busy=True)
         connection = (self.headers.get("Connection") or "").lower()
         if connection == "close":
             self.close_connection = True
@@ -150,29 +215,50 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         request_id = str(uuid.uuid4())
+        self._body_left = 0
         try:
             response = self._dispatch(request_id)
         except ApiError as exc:
             response = api.Response(exc.status, exc.body(request_id) if exc.status != 304 else None)
+        except (TimeoutError, ConnectionError):  # the client went quiet (read timeout) or away: nobody to answer
+            self.close_connection = True
+            return
         except Exception:  # a bug must not kill the connection without an answer
             log.exception("internal error on %s %s", self.command, self.path.split("?")[0])
             err = ApiError(500, "InternalError", "The server encountered an internal error. Please retry the request.")
             response = api.Response(500, err.body(request_id))
-        self._send(response, request_id)
+        if self._body_left:
+            self.close_connection = True  # answered before its body was read: the rest would read as a request
+        try:
+            self._send(response, request_id)
+        except OSError:
+            self.close_connection = True
+        finally:
+            if isinstance(response.body, api.FileRange):
+                response.body.file.close()
 
-    def _read_body(self) -> bytes:
+    def _content_length(self) -> int:
+        """The body's length from the head; 400 for what cannot be a length."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
             raise ApiError(400, "InvalidHeaderValue", "Chunked request bodies are not supported; send Content-Length.")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():  # not a number, or negative
             self.close_connection = True
-            raise ApiError(400, "InvalidHeaderValue", "Content-Length is not a number.") from None
+            raise ApiError(
+                400, "InvalidHeaderValue", "Content-Length must be a non-negative integer.", {"HeaderName": "Content-Length"}
+            )
+        return int(text)
+
+    def _read_body(self, length: int) -> bytes:
         if length > MAX_BODY_BYTES:
             self._discard_body(length)
             raise ApiError(413, "RequestBodyTooLarge", "The request body is too large.")
-        return self.rfile.read(length) if length else b""
+        raw = self.rfile.read(length) if length else b""
+        self._body_left = 0
+        if len(raw) < length:
+            raise ConnectionError("the client sent less than its Content-Length")
+        return raw
 
     def _discard_body(self, length: int) -> None:
         """Read and drop a body too large to use, so that the client, still sending it, reads
@@ -188,17 +274,20 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             left -= len(block)
+        self._body_left = 0
 
     def _dispatch(self, request_id: str) -> api.Response:
-        raw = self._read_body()
-        if self.server.latency:
-            time.sleep(self.server.latency)
+        self._body_left = self._content_length()
         target = self.path
         path, _, query = target.partition("?")
         parts = path.split("/")  # ['', 'accounts', '<account>', ...]
         account = _account_of(parts)
         headers = list(self.headers.items())
+        # the signature covers the head only: an unsigned body is refused unread
         auth.verify(self.command, target, headers, account, self.server.key)
+        raw = self._read_body(self._body_left)
+        if self.server.latency:
+            time.sleep(self.server.latency)
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         _check_api_version(params.get("api-version"))
         handler, args = _route(self.command, parts, raw)
@@ -217,7 +306,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: api.Response, request_id: str) -> None:
         body = response.body
-        if isinstance(body, (bytes, bytearray)):
+        if isinstance(body, api.FileRange):
+            payload = b""
+            ctype = None
+        elif isinstance(body, (bytes, bytearray)):
             payload = bytes(body)
             ctype = None
         elif body is None:
@@ -237,6 +329,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD" or response.status == 304:
             headers.setdefault("Content-Length", str(len(payload)))
             payload = b""
+        elif isinstance(body, api.FileRange):
+            headers["Content-Length"] = str(body.length)
         else:
             headers["Content-Length"] = str(len(payload))
         if self.close_connection:
@@ -244,13 +338,15 @@ class Handler(BaseHTTPRequestHandler):
         lines += [f"{k}: {v}" for k, v in headers.items()]
         # a single write: headers and body in one segment
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+        if isinstance(body, api.FileRange) and self.command != "HEAD":
+            _stream(body, self.wfile)
         self.log_request(response.status, len(payload))
 
 
 # -- the steps of Handler._dispatch, in the order it takes them -------------------------------
 def _account_of(parts: list[str]) -> str:
     """The account of a path split on '/', which must start ``/accounts/<account>``."""
-    if len(parts) < 3 or parts[1] != "accounts" or not ACCOUNT_RE.match(parts[2]):
+    if len(parts) < 3 or parts[1] != "accounts" or not ACCOUNT_RE.fullmatch(parts[2]):
         raise ApiError(
             400,
             "InvalidUri",
@@ -289,11 +385,28 @@ def _route(method: str, parts: list[str], raw: bytes) -> tuple[api.Handler, tupl
     return handler, args
 
 
+def _stream(part: api.FileRange, out: object) -> None:
+    """Copy a file's byte range to the connection a block at a time (a range of a large file
+    never sits in memory whole)."""
+    part.file.seek(part.start)
+    left = part.length
+    while left > 0:
+        block = part.file.read(min(left, STREAM_BLOCK))
+        if not block:
+            raise ConnectionError("the file shrank while it was sent")  # the promised length cannot be kept
+        out.write(block)  # type: ignore[attr-defined]  # the handler's wfile
+        left -= len(block)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json_body(raw: bytes) -> object:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)  # NaN and Infinity are not JSON
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
         raise ApiError(400, "InvalidRequestBody", "The request body is not valid JSON.") from None
 
@@ -308,6 +421,9 @@ def serve(
     latency_ms: float | None = None,
     allocation_delay_ms: float | None = None,
     relaxed_limits: bool = False,
+    loose: bool | None = None,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> int:
     """Run localbatch in the foreground until SIGTERM/SIGINT. Returns the process exit code."""
     from ..config.workspace import open_workspace
@@ -323,8 +439,12 @@ def serve(
         return 3
     key = auth.load_or_create_key(lb_dir)
     latency = ws.settings.localbatch.latency_ms if latency_ms is None else latency_ms
-    engine = Engine(lb_dir, _engine_options(ws.settings.localbatch, allocation_delay_ms, relaxed_limits))
-    server = _listen(lb_dir, port, engine, key, latency)
+    options = _engine_options(ws.settings.localbatch, allocation_delay_ms, relaxed_limits)
+    options.loose = ws.settings.localbatch.loose if loose is None else loose
+    engine = Engine(lb_dir, options)
+    server = _listen(
+        lb_dir, port, lambda p: LocalBatchServer(("127.0.0.1", p), engine, key, latency, read_timeout, max_connections)
+    )
     if server is None:
         os.close(lock_fd)
         return 2
@@ -332,15 +452,16 @@ def serve(
     engine.public_root = f"http://127.0.0.1:{bound}"
     isolation.become_subreaper()  # this process only: an engine run inside a test must not adopt its orphans
     engine.open()
-    _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits)
+    _publish_discovery(ws.path, lb_dir, engine, bound, latency, relaxed_limits, options.loose)
     _stop_on_signals(server)
     log.info(
-        "localbatch %s serving %s on %s (latency %s ms, relaxed limits %s)",
+        "localbatch %s serving %s on %s (latency %s ms, relaxed limits %s, %s)",
         api.VERSION,
         ws.path,
         engine.public_root,
         latency,
         relaxed_limits,
+        "loose: unsupported properties ignored" if options.loose else "strict",
     )
     try:
         server.serve_forever(poll_interval=0.25)
@@ -371,7 +492,7 @@ def _engine_options(settings: LocalBatchSettings, allocation_delay_ms: float | N
     return options
 
 
-def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -> LocalBatchServer | None:
+def _listen(lb_dir: Path, port: int, bind: Callable[[int], LocalBatchServer]) -> LocalBatchServer | None:
     """Bind the server, or None when no port could be had.
 
     Without an explicit port, come back on the port of the previous run: federations and
@@ -382,7 +503,7 @@ def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -
     server = None
     for candidate in ([remembered] if remembered else []) + [port]:
         try:
-            server = LocalBatchServer(("127.0.0.1", candidate), engine, key, latency)
+            server = bind(candidate)
             break
         except OSError as exc:
             level = logging.WARNING if candidate == remembered else logging.ERROR
@@ -397,7 +518,9 @@ def _listen(lb_dir: Path, port: int, engine: Engine, key: str, latency: float) -
     return server
 
 
-def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, latency: float, relaxed_limits: bool) -> None:
+def _publish_discovery(
+    ws_path: Path, lb_dir: Path, engine: Engine, bound: int, latency: float, relaxed_limits: bool, loose: bool
+) -> None:
     """Write ``<workspace>/runtime/localbatch.json``: how clients find and reach this server."""
     from . import control
 
@@ -415,6 +538,7 @@ def _publish_discovery(ws_path: Path, lb_dir: Path, engine: Engine, bound: int, 
         "log_file": str(control.log_path(ws_path)),
         "latency_ms": latency,
         "relaxed_limits": relaxed_limits,
+        "loose": loose,
     }
     runtime.write_json_atomic(control.discovery_path(ws_path), info)
 

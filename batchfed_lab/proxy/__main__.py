@@ -15,7 +15,7 @@ from .._version import __version__
 from ..errors import BatchfedError
 
 if TYPE_CHECKING:
-    from ..config.federation import ProxyOptions
+    from ..config.federation import FederationConfig, ProxyOptions
     from ..config.workspace import Workspace
     from ..store.base import Store
     from .daemon import ProxyDaemon
@@ -41,15 +41,17 @@ def _run(args: argparse.Namespace) -> int:
     from ..batch.adapter import close_accounts
     from ..config.workspace import open_workspace
     from ..store import open_store
-    from . import logs
+    from . import accounting, logs
 
     os.umask(0o077)  # logs and whatever else this process writes in the workspace: owner-only
     ws = open_workspace(args.workspace)
-    opts = _proxy_options(args.config)
+    fed_cfg = _federation_config(args.config)
+    opts = fed_cfg.federation.proxy_options
     log_path = logs.configure(ws.logs_dir, opts.logging.filename, opts.logging.level, args.proxy_id)
     store = open_store(ws)
     blob_log = logs.persist_to(store, args.proxy_id, opts.logging.level) if opts.logging.persistence else None
     daemon = _daemon(args, ws, opts, store, log_path)
+    accounting.install(daemon, fed_cfg.federation.accounting)
     _stop_on_signals(daemon)
     discovery = _announce(args, ws, store.backend, log_path)
     try:
@@ -64,13 +66,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _proxy_options(config: str | None) -> ProxyOptions:
-    """``federation.proxy_options`` of the given federation.yaml, else the defaults."""
+def _federation_config(config: str | None) -> FederationConfig:
+    """The given federation.yaml, else the defaults."""
     from ..config import load_federation
     from ..config.federation import FederationConfig
 
-    fed_cfg = load_federation(Path(config)) if config else FederationConfig()
-    return fed_cfg.federation.proxy_options
+    return load_federation(Path(config)) if config else FederationConfig()
 
 
 def _daemon(args: argparse.Namespace, ws: Workspace, opts: ProxyOptions, store: Store, log_path: Path) -> ProxyDaemon:

@@ -183,6 +183,8 @@ class ProxyDaemon:
             if not was:
                 log.info("%s is the leader", self.proxy_id)
                 self.processor.known_jobs.clear()  # another leader may have changed jobs meanwhile
+                if self.processor.gate is not None:  # accounting: usage and spend as the last leader left them
+                    self.processor.gate.lead(self.store)
                 self._release_predecessors_claims()
             self.is_leader.set()
         else:

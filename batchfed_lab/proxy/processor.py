@@ -136,6 +136,7 @@ class ActionProcessor:
         self._fed_lock = threading.Lock()
         self._decide_lock = threading.Lock()
         self.known_jobs = KnownJobs()
+        self.gate: Any = None  # quotas, budgets and usage charges (batchfed_lab.accounting), if installed
 
     def forget_federations(self) -> None:
         with self._fed_lock:
@@ -336,6 +337,8 @@ class ActionProcessor:
             decision, chosen = self._decide(claim, payload, excluded, homes)
             if chosen is None:
                 return decision, None
+            if self.gate is not None and (wait := self.gate.admit(claim.action, payload.job, chosen, decision)) is not None:
+                return wait, None
             target = Target.chosen(chosen, decision, self.clock())
             self._hold(target, sum(t.num_instances for t in payload.job.task_definitions))
             return decision, target
@@ -363,12 +366,15 @@ class ActionProcessor:
         )
 
     def mark_placed(self, claim: Claim, follow: FollowOn | None, *, progress: dict[str, Any], location: LocationUpdate) -> None:
+        gate = self.gate if self.gate is not None else _NO_GATE
         if follow is None:
             self.store.mark_placed(claim, progress=progress, location=location)
+            gate.placed(claim.action)
             return
         _, nxt = self.store.mark_placed_and_claim(
             claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl
         )
+        gate.placed(claim.action)
         follow.asked, follow.claim = True, nxt
 
     def journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
@@ -419,8 +425,20 @@ class ActionProcessor:
                 self.store.delete_location(a.federation_id, a.target_id, **where)
             acted += 1
         self.store.mark_done(claim, progress={"locations": len(locations), "acted_on": acted})
+        if self.gate is not None:
+            self.gate.removed(a)
         log.info("action %s: %s %s %s on %d pool(s)", a.id, a.method, a.kind, a.target_id, acted)
         return "done"
+
+
+class _NoGate:
+    """The placement gate of a proxy without accounting installed: admits everything."""
+
+    def placed(self, action: Action) -> None:
+        pass
+
+
+_NO_GATE = _NoGate()
 
 
 def _check_target(a: Action, payload: AddPayload) -> None:

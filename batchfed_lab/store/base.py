@@ -28,7 +28,9 @@ from typing import Any, ClassVar
 from ..errors import ClaimLostError, ConflictError, NotFoundError, StoreError
 from . import rules
 from .control import ProxyControl
+from .identity import Submitter, os_submitter
 from .locations import JobLocations
+from .ordering import HeadOrder, group_ready
 from .primitives import Located, Transition
 from .records import (
     ACTIVE_STATES,
@@ -81,6 +83,8 @@ class Store(JobLocations, ProxyControl):
     poll_interval: float = 0.002
     #: ``_placed_then_claim`` is one write, not two steps (worth a read to use)
     claims_with_placement: ClassVar[bool] = False
+    #: which ready head a claim takes (see :mod:`.ordering`); None: the readiest
+    head_order: HeadOrder | None = None
 
     def __init__(self, *, clock: Callable[[], float] | None = None, max_payload_bytes: int = rules.MAX_PAYLOAD_BYTES):
         self._clock = clock or time.time
@@ -89,6 +93,7 @@ class Store(JobLocations, ProxyControl):
         self._local_version = 0
         self._crash_at = _parse_crashpoint(os.environ.get(CRASHPOINT_ENV))
         self._closed = False
+        self._submitter: Submitter | None = None
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> float:
@@ -97,6 +102,31 @@ class Store(JobLocations, ProxyControl):
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         self._closed = True
+
+    @property
+    def submitter(self) -> Submitter:
+        """Whose credential this store uses: recorded on every action it enqueues."""
+        if self._submitter is None:
+            self._submitter = self._identity()
+        return self._submitter
+
+    def _pick_fifo(self, ready: Sequence[Mapping[str, Any]], now: float) -> Mapping[str, Any]:
+        """For backends that read every ready FIFO record (``ready_at``, ``submitter``,
+        ``priority``, ``RowKey``): the one the claim order picks."""
+
+        def oldest(records: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+            return min(records, key=lambda r: (r["ready_at"], r["RowKey"]))
+
+        if self.head_order is None:
+            return oldest(ready)
+        pick = self.head_order.choose(
+            group_ready((r.get("submitter"), int(r.get("priority") or 0), r["ready_at"]) for r in ready), now
+        )
+        return oldest(r for r in ready if (r.get("submitter"), int(r.get("priority") or 0)) == (pick.submitter, pick.priority))
+
+    def _identity(self) -> Submitter:
+        """The backend's identity of its credential (default: the OS user)."""
+        return os_submitter()
 
     def __enter__(self) -> Store:
         return self
@@ -212,6 +242,7 @@ class Store(JobLocations, ProxyControl):
         """
         fid = rules.federation_id(federation_id)
         now = self.now()
+        who = self.submitter
         built: list[Action] = []
         texts: list[str] = []
         seen: set[str] = set()
@@ -234,6 +265,9 @@ class Store(JobLocations, ProxyControl):
                     state=ActionState.QUEUED,
                     payload=payload,
                     enqueued_at=utc(now),
+                    submitter=who.name,
+                    submitter_id=who.id,
+                    priority=rules.priority(new.priority, f"{rules.kind(new.kind).value.replace('_', ' ')} {target!r}"),
                 )
             )
         if not built:

@@ -115,13 +115,16 @@ class PoolMember:
 
 @dataclass(frozen=True, slots=True)
 class NewAction:
-    """What a client enqueues. ``id`` is generated (uuid4) unless given."""
+    """What a client enqueues. ``id`` is generated (uuid4) unless given. ``priority``
+    (-1000…1000, higher first) orders the federation's queue across job ids. There is no
+    submitter here on purpose: the store records its own credential's identity."""
 
     kind: ActionKind | str
     method: ActionMethod | str
     target_id: str
     payload: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,9 @@ class Action:
     ``position`` orders the actions of one (federation, target id); only the first
     active one (the head) can be claimed. ``attempts`` counts claims (deliveries),
     ``errors`` counts releases that carried an error. ``progress`` is the proxy's
-    crash-safety journal ("intent"), merged under its claim.
+    crash-safety journal ("intent"), merged under its claim. ``submitter`` (a name) and
+    ``submitter_id`` (an Entra ID object id, or ``os:<uid>@<host>``) say whose credential
+    enqueued it; ``priority`` orders the federation's queue across job ids.
     """
 
     id: str
@@ -154,6 +159,9 @@ class Action:
     progress: dict[str, Any] = field(default_factory=dict, repr=False)
     claimed_by: str | None = None
     claim_deadline: datetime | None = None
+    submitter: str | None = None
+    submitter_id: str | None = None
+    priority: int = 0
 
     @property
     def active(self) -> bool:

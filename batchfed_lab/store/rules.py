@@ -129,6 +129,13 @@ def holder(value: Any) -> str:
     return text
 
 
+def priority(value: Any, what: str) -> int:
+    """A job priority: an integer from -1000 to 1000 (Batch's range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -1000 <= value <= 1000:
+        raise StoreError(f"priority of {what}: {_say(value)} is not an integer from -1000 to 1000")
+    return value
+
+
 def kind(value: Any) -> ActionKind:
     try:
         return ActionKind(value)
@@ -377,6 +384,9 @@ def action_doc(a: Action, token: str | None, *, payload_text: str | None = None)
         "claimed_by": a.claimed_by,
         "claim_deadline": epoch(a.claim_deadline),
         "claim_token": token,
+        "submitter": a.submitter,
+        "submitter_id": a.submitter_id,
+        "priority": a.priority,
     }
 
 
@@ -403,6 +413,9 @@ ACTION_FIELDS = [
     "claimed_by",
     "claim_deadline",
     "claim_token",
+    "submitter",
+    "submitter_id",
+    "priority",
 ]
 
 
@@ -428,6 +441,9 @@ def action_from_doc(d: dict[str, Any]) -> Action:
         progress=load_json(d.get("progress"), {}),
         claimed_by=d.get("claimed_by"),
         claim_deadline=utc(d.get("claim_deadline")),
+        submitter=d.get("submitter") or None,
+        submitter_id=d.get("submitter_id"),
+        priority=int(d.get("priority") or 0),
     )
 
 

@@ -7,6 +7,7 @@ papermill output alike.
 - :class:`ExplainView` — a dry run as pools × constraints.
 - :class:`LogsView` — the stdout / stderr of a submission's tasks, growing as they write.
 - :class:`SubmitForm` — federation, YAML editor, dry-run and submit buttons.
+- :class:`ShareView` — fair share of a federation's users: shares, usage, factor, work, spend.
 - :class:`CapacitySampler` — capacity time series for :mod:`batchfed_lab.widgets.plots`.
 - :mod:`batchfed_lab.widgets.plots` — matplotlib figures of capacity, placements and latency
   (``from batchfed_lab.widgets import plots``; matplotlib is imported when a figure is drawn).
@@ -26,6 +27,7 @@ from .explain import ExplainView
 from .form import SubmitForm
 from .glue import glue
 from .logs import LogsView
+from .share import ShareView
 from .submission import SubmissionView
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "LiveView",
     "LogsView",
     "PoolCapacity",
+    "ShareView",
     "SubmissionView",
     "SubmitForm",
     "glue",

@@ -237,10 +237,12 @@ class PoolCapacity(LiveView):
         schedulable = sum(s.total_slots for s in self._snapshots)
         used = sum((s.dedicated.running + s.low_priority.running) * s.facts.task_slots_per_node for s in self._snapshots)
         backlog = sum(s.active_tasks or 0 for s in self._snapshots)
+        burn = self.client.burn_rate(self._snapshots)
+        cost = "" if burn is None else f" · burn rate ~${burn:,.2f}/h (estimate)"
         # "available" read as "free" while every slot was busy: say both numbers and what they count
         return (
             f"federation {self.federation_id}: {n} pools in {regions} regions · "
-            f"{used} of {schedulable} schedulable slots in use · backlog {backlog} tasks"
+            f"{used} of {schedulable} schedulable slots in use · backlog {backlog} tasks{cost}"
         )
 
     def _render_html(self) -> str:

@@ -109,6 +109,12 @@ class ExplainView(LiveView):
         pool = self.chosen().get(job_id)
         return f"→ {pool}" if pool else "would block: no pool is eligible now"
 
+    @staticmethod
+    def _cost(r: Any) -> str:
+        """The job's estimated cost on the pool and the node price (an estimate; '' unknown)."""
+        est, rate = getattr(r, "est_cost", None), getattr(r, "price_per_hour", None)
+        return "" if est is None or rate is None else f"~${est:,.2f} (${rate:,.2f}/h)"
+
     # -- rendering -------------------------------------------------------------------------
     def _job_html(self, job_id: str) -> str:
         rows = self._job_rows(job_id)
@@ -120,6 +126,7 @@ class ExplainView(LiveView):
                 f"<b>{h.esc(r.pool_id)}</b>",
                 h.esc(r.location or ""),
                 h.badge(SYMBOL.get(status, status), h.STATE_COLORS.get(status)),
+                h.esc(self._cost(r)),
             ]
             for c in cons:
                 if r.constraint == c:
@@ -134,7 +141,7 @@ class ExplainView(LiveView):
                     row.append('<span style="color:#adb5bd" title="not checked: the pool failed an earlier check">·</span>')
             cells.append(row)
         head = f'<div style="margin-top:6px"><b>{h.esc(job_id)}</b> {h.esc(self._headline_for(job_id))}</div>'
-        return head + h.table(["pool", "region", "verdict", *cons], cells)
+        return head + h.table(["pool", "region", "verdict", "est. cost", *cons], cells)
 
     def _render_html(self) -> str:
         body = "".join(self._job_html(j) for j in self.jobs) or "<i>the federation has no pools</i>"
@@ -145,12 +152,14 @@ class ExplainView(LiveView):
         for j in self.jobs:
             out.append(f"{j} {self._headline_for(j)}")
             rows = [
-                [r.pool_id, r.location or "", r.status, r.constraint or "", r.required or "", r.actual or ""]
+                [r.pool_id, r.location or "", r.status, self._cost(r), r.constraint or "", r.required or "", r.actual or ""]
                 for r in self._job_rows(j)
             ]
             out.extend(
                 "  " + line
-                for line in h.text_table(["pool", "region", "status", "constraint", "required", "actual"], rows).splitlines()
+                for line in h.text_table(
+                    ["pool", "region", "status", "est. cost", "constraint", "required", "actual"], rows
+                ).splitlines()
             )
         return "\n".join(out)
 

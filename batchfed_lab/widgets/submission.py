@@ -165,6 +165,7 @@ class SubmissionView(LiveView):
         for r in self._rows():
             cells = [
                 f"<b>{h.esc(r.job_id)}</b>",
+                h.esc(r.submitter or ""),
                 h.esc(f"{r.method} {r.kind}"),
                 h.badge(str(r.state)),
                 h.esc(r.pool_id or ""),
@@ -182,7 +183,9 @@ class SubmissionView(LiveView):
             cells.append(h.esc(r.reason or ""))
             rows.append(cells)
         heads = (
-            ["job", "action", "state", "pool", "region", "latency"] + (["tasks completed"] if with_progress else []) + ["reason"]
+            ["job", "submitter", "action", "state", "pool", "region", "latency"]
+            + (["tasks completed"] if with_progress else [])
+            + ["reason"]
         )
         return h.table(heads, rows)
 
@@ -196,6 +199,7 @@ class SubmissionView(LiveView):
         rows = [
             [
                 r.job_id,
+                r.submitter or "",
                 r.state,
                 r.pool_id or "",
                 r.location or "",
@@ -208,7 +212,7 @@ class SubmissionView(LiveView):
         return "\n".join(
             [
                 self._summary(),
-                h.text_table(["job", "state", "pool", "region", "latency", "tasks", "reason"], rows),
+                h.text_table(["job", "submitter", "state", "pool", "region", "latency", "tasks", "reason"], rows),
                 self.status_text(),
             ]
         )
@@ -247,8 +251,9 @@ class SubmissionView(LiveView):
             lat = f" in {self._latency(r.latency_s)}" if r.latency_s is not None else ""
             why = f' <span style="color:#868e96">{h.esc(r.reason)}</span>' if r.reason else ""
             tasks = self._tasks_text(r)
+            by = f" by {h.esc(r.submitter)}" if r.submitter else ""
             label.value = (
-                f"<b>{h.esc(r.job_id)}</b> {h.badge(str(r.state))}{where}{lat}" + (f" · tasks {tasks}" if tasks else "") + why
+                f"<b>{h.esc(r.job_id)}</b>{by} {h.badge(str(r.state))}{where}{lat}" + (f" · tasks {tasks}" if tasks else "") + why
             )
             if r.tasks:
                 bar.max = int(r.tasks)

@@ -483,3 +483,14 @@ def test_a_task_larger_than_any_request_fails_alone_with_batchs_reason(account):
     report = account.add_tasks("huge-env", tasks)
     assert [(r.task_id, r.code) for r in report.failed] == [("huge", "RequestBodyTooLarge")]
     assert report.succeeded == 119 and "huge" not in account.task_ids("huge-env")
+
+
+def test_a_virtual_network_is_only_a_label_on_localbatch_and_the_log_says_so(account, caplog):
+    # localbatch refuses what it cannot honour (a VNet placement): the adapter sends the subnet
+    # as a label instead, says so, and the pool's facts still name it for placement
+    subnet = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/a"
+    with caplog.at_level(logging.WARNING, logger="batchfed_lab.batch"):
+        assert account.create_pool(spec("vnet-pool", virtual_network={"arm_subnet_id": subnet}))
+    warned = [r.getMessage() for r in caplog.records if "virtual_network" in r.getMessage()]
+    assert len(warned) == 1 and "vnet-pool" in warned[0]
+    assert account.snapshot_pool("vnet-pool").facts.subnet_id == subnet

@@ -23,6 +23,8 @@ TABLES = {
     "results": frames.RESULT_COLUMNS,
     "outputs": frames.OUTPUT_COLUMNS,
     "blobs": frames.BLOB_COLUMNS,
+    "cost": frames.COST_TASK_COLUMNS,
+    "share": frames.SHARE_COLUMNS,
 }
 
 

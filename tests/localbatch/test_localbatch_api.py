@@ -21,7 +21,6 @@ def test_pool_create_get_list_delete(client):
         low=1,
         slots=3,
         enable_inter_node_communication=True,
-        network_configuration=bm.NetworkConfiguration(subnet_id="/subscriptions/s/resourceGroups/r/providers/x/subnets/a"),
         metadata=[bm.BatchMetadataItem(name="batchfed_location", value="westeurope")],
         virtual_machine_configuration=vm_config(
             container_configuration=bm.BatchContainerConfiguration(
@@ -35,7 +34,6 @@ def test_pool_create_get_list_delete(client):
     assert (pool.current_dedicated_nodes, pool.current_low_priority_nodes) == (2, 1)
     assert pool.task_slots_per_node == 3
     assert pool.enable_inter_node_communication is True
-    assert pool.network_configuration.subnet_id.endswith("/subnets/a")
     assert {m.name: m.value for m in pool.metadata} == {"batchfed_location": "westeurope"}
     assert pool.virtual_machine_configuration.image_reference.sku == "22_04-lts"
     assert (

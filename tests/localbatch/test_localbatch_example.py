@@ -29,3 +29,22 @@ def test_example_runs_against_localbatch(localbatch, lb_workspace, account):
     assert len(lines) == 3
     for i, line in enumerate(lines):
         assert line.startswith(f"task-{i}: exit 0: task {i} ran on tvmps_"), line
+
+
+WORKFLOW = EXAMPLE.parent / "localbatch_sdk_workflow.py"
+
+
+def test_the_workflow_example_imports_only_the_sdk():
+    tree = ast.parse(WORKFLOW.read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any((m or "").startswith("batchfed_lab") for m in modules)
+
+
+def test_the_workflow_example_with_12_dependent_tasks_runs_against_localbatch(localbatch, lb_workspace, account):
+    env = dict(os.environ, LOCALBATCH_WORKSPACE=str(lb_workspace), LOCALBATCH_ACCOUNT=account)
+    env.pop("LOCALBATCH_ACCOUNT_URL", None)
+    out = subprocess.run([sys.executable, str(WORKFLOW)], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "workflow ok"
+    assert len([line for line in lines if line.startswith("ok: ")]) == 13

@@ -4,10 +4,12 @@ no HTTP/1.1 client sends is refused with the status a standard server gives."""
 from __future__ import annotations
 
 import socket
+from email.utils import formatdate
+from pathlib import Path
 
 import pytest
 
-from batchfed_lab.localbatch import control
+from batchfed_lab.localbatch import auth, control
 
 
 def exchange(info: control.LocalBatchInfo, raw: bytes, *, reads_until_close: bool = True) -> bytes:
@@ -83,9 +85,12 @@ def test_other_request_lines_get_the_standard_library_answers(localbatch, line, 
 def test_an_oversized_body_is_read_and_refused_with_413_on_a_kept_alive_connection(localbatch, account):
     # the client sends all of it before reading: it must get Batch's 413, not a broken pipe
     body = b"x" * (6 * 1024 * 1024)
+    target = f"/accounts/{account}/jobs/j/addtaskcollection?api-version=2025-06-01"
+    signed = {"Content-Type": "application/json", "Content-Length": str(len(body)), "ocp-date": formatdate(usegmt=True)}
+    key = auth.read_key(Path(localbatch.key_file).parent)
+    signed["Authorization"] = auth.authorization("POST", target, signed, account, key)
     head = (
-        f"POST /accounts/{account}/jobs/j/addtaskcollection?api-version=2025-06-01 HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in signed.items()) + "\r\n"
     ).encode("latin-1")
     answer = exchange(localbatch, head + body + get(account, "Connection: close"))
     assert status_of(answer) == 413 and b'"RequestBodyTooLarge"' in answer

@@ -36,3 +36,20 @@ def test_clean_up_leaves_nothing(run):
     assert last.source == "%fed proxy status"
     assert "Empty DataFrame" in last.outputs[0]["data"]["text/plain"]
     assert not run.errors() and all(names == [] for names in run.glue["_threads_after_cell"])
+
+
+def test_two_users_share_the_federation_with_a_quota_fair_share_and_cost(run):
+    import getpass
+
+    (blocked,) = run.glue["grace_blocked"]
+    assert blocked["submitter"] == "grace" and blocked["state"] == "blocked"
+    assert blocked["reason"] == "quota: user grace has 1 of 1 tasks"
+    share = {r["user"]: r for r in run.glue["share"]}
+    me = getpass.getuser()
+    assert set(share) == {me, "grace"}
+    assert share["grace"]["shares"] == 2 and share["grace"]["budget"] == 5 and share["grace"]["placed"] == 1
+    assert share["grace"]["usage"] > 0 and 0 < share["grace"]["fair_share"] <= 1
+    costs = {r["user"]: r for r in run.glue["cost_by_user"]}
+    assert costs["grace"]["tasks"] == 1 and costs["grace"]["est_cost"] >= 0
+    widget = run.cell("widgets.ShareView(client, federation)").outputs[0]["data"]["text/plain"]
+    assert "grace" in widget and "fair share in" in widget

@@ -56,6 +56,11 @@ class FakeClient:
             raise BatchError("localbatch is not running")
         return [PoolSnapshot(f, NodeCounts(idle=1, running=1), NodeCounts(other=1), active_tasks=3) for f in self.facts]
 
+    def burn_rate(self, snapshots):
+        from batchfed_lab.client.accounting import AccountingMixin
+
+        return AccountingMixin.burn_rate(self, snapshots)
+
 
 @pytest.fixture
 def live(monkeypatch):
@@ -93,6 +98,25 @@ def test_the_header_says_how_many_schedulable_slots_are_in_use():
     # three pools, each one idle + one running node of 2 slots: 12 schedulable, 6 in use
     html = widgets.PoolCapacity(FakeClient(), "f1")._repr_mimebundle_()["text/html"]
     assert "6 of 12 schedulable slots in use" in html and "slots available" not in html
+
+
+def test_the_header_shows_the_federations_burn_rate_as_an_estimate():
+    # three d2_v3 pools in westeurope / eastus, each 2 dedicated + 1 low-priority node allocated
+    html = widgets.PoolCapacity(FakeClient(), "f1")._repr_mimebundle_()["text/html"]
+    assert "burn rate ~$" in html and "/h (estimate)" in html
+
+
+def test_the_share_view_renders_users_statically():
+    frame = pd.DataFrame(
+        [{"user": "ada", "group": None, "shares": 3.0, "norm_shares": 0.75, "usage": 12.0, "norm_usage": 0.6,
+          "fair_share": 0.57, "queued": 4, "blocked": 1, "placed": 9, "held_cores": 8.0, "spent": 12.4, "budget": 200.0}]
+    )
+    client = SimpleNamespace(share_frame=lambda fed: frame)
+    view = widgets.ShareView(client, "lab")
+    bundle = view._repr_mimebundle_()
+    assert "ada" in bundle["text/html"] and "$12.40 / $200" in bundle["text/plain"]
+    assert "0.570" in bundle["text/plain"] and "fair share in lab: 1 user(s)" in bundle["text/plain"]
+    assert list(view.frame()["user"]) == ["ada"]
 
 
 def test_mode_detection_order(monkeypatch):
@@ -165,7 +189,7 @@ class FakeSubmission:
         from batchfed_lab.frames import PLACEMENT_COLUMNS
         from batchfed_lab.frames._base import _frame
 
-        rows = [{"job_id": j, "kind": "job", "method": "add", "unique_id": u, "pool_id": "p0" if placed else None,
+        rows = [{"job_id": j, "submitter": "ada", "priority": 0, "kind": "job", "method": "add", "unique_id": u, "pool_id": "p0" if placed else None,
                  "account": "a", "location": "eastus", "state": "placed" if placed else "queued", "reason": None,
                  "enqueued": now - timedelta(seconds=1), "placed": now if placed else None, "latency_s": 1.0 if placed else None}
                 for j, u in zip(self.job_ids, self.unique_ids)]
@@ -215,6 +239,15 @@ def test_explain_grid_names_the_failing_constraint_with_required_and_actual(live
     assert html.count('title="not checked') == 2  # b's memory column and c's location column
     assert view.chosen() == {"j": "a"} and not view.running and not widgets.live_views()
     assert "j → a" in bundle["text/plain"]
+
+
+def test_explain_grid_shows_each_pools_estimated_cost():
+    df = explain_frame()
+    df["price_per_hour"] = [0.4, 0.08, None]
+    df["est_cost"] = [1.2, 0.24, None]
+    bundle = widgets.ExplainView(df)._repr_mimebundle_()
+    assert "~$1.20 ($0.40/h)" in bundle["text/html"] and "~$0.24 ($0.08/h)" in bundle["text/plain"]
+    assert "est. cost" in bundle["text/plain"]
 
 
 def test_submit_form_buttons_show_results_and_report_errors(live):

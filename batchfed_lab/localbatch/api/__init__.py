@@ -9,7 +9,7 @@ Shared pieces: ``messages`` (request, response, JSON), ``lookup`` (body, objects
 ``replies`` (created, one object with conditions, OData pages).
 """
 
-from .messages import VERSION, Request, Response, dumps
+from .messages import VERSION, FileRange, Request, Response, dumps
 from .routes import ROUTES, Handler, match_route
 
-__all__ = ["ROUTES", "VERSION", "Handler", "Request", "Response", "dumps", "match_route"]
+__all__ = ["ROUTES", "VERSION", "FileRange", "Handler", "Request", "Response", "dumps", "match_route"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from .._util import ApiError, iso, not_found
 from ..engine import Engine
 from .lookup import task_of, task_url
-from .messages import Request, Response
+from .messages import FileRange, Request, Response
 from .replies import page
 
 
@@ -35,7 +35,7 @@ def _file_props(path: Path) -> dict:
     return {
         "creationTime": created,
         "lastModified": iso(_dt_from(st.st_mtime)),
-        "contentLength": 0 if path.is_dir() else st.st_size,
+        "contentLength": str(0 if path.is_dir() else st.st_size),  # an int64, which Batch sends as a string
         "contentType": "application/octet-stream",
         "fileMode": oct(st.st_mode & 0o777)[2:].rjust(4, "0"),
     }
@@ -81,23 +81,28 @@ def get_task_file(eng: Engine, req: Request) -> Response:
         "ocp-batch-file-mode": props["fileMode"],
         "Last-Modified": formatdate(path.stat().st_mtime, usegmt=True),
     }
+    size = int(props["contentLength"])
     if req.method == "HEAD":
-        headers["Content-Length"] = str(props["contentLength"])
+        headers["Content-Length"] = str(size)
         return Response(200, None, headers)
     rng = req.headers.get("ocp-range")
-    return Response(200, _byte_range(path, rng) if rng else path.read_bytes(), headers)
+    start, end = _byte_range(size, rng) if rng else (0, size)
+    try:
+        handle = path.open("rb")
+    except OSError:
+        raise not_found("File") from None
+    return Response(200, FileRange(handle, start, end - start), headers)
 
 
-def _byte_range(path: Path, rng: str) -> bytes:
-    """The part of the file an ``ocp-range: bytes=start-[end]`` header asks for (end inclusive),
-    read from disk alone: following a long log reads its new bytes, not the whole file."""
-    m = re.match(r"^bytes=(\d+)-(\d*)$", rng.strip())
+def _byte_range(size: int, rng: str) -> tuple[int, int]:
+    """The [start, end) of a ``size``-byte file an ``ocp-range: bytes=start-[end]`` header
+    asks for (its end is inclusive), cut to the file."""
+    m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
     if not m:
         raise ApiError(400, "InvalidHeaderValue", "ocp-range must look like bytes=start-end.", {"HeaderName": "ocp-range"})
-    start = int(m.group(1))
-    with path.open("rb") as fh:
-        fh.seek(start)
-        return fh.read(max(0, int(m.group(2)) + 1 - start)) if m.group(2) else fh.read()
+    start = min(int(m.group(1)), size)
+    end = min(int(m.group(2)) + 1, size) if m.group(2) else size
+    return start, max(start, end)
 
 
 def delete_task_file(eng: Engine, req: Request) -> Response:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from .._util import ApiError, id_key, invalid, missing, parse_duration
 from ..engine import Engine
 from ..model import Job, name_values, opt_enum, opt_int, require_dict, validate_job_spec
-from .lookup import body_of, job_of, job_url, schedule_of
+from . import support, views
+from .lookup import job_of, job_url, schedule_of, screened_body
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page, with_url
+from .replies import check_conditions, created, one, page, updated, with_url
 
 
 def create_job(eng: Engine, req: Request) -> Response:
-    fields = validate_job_spec(body_of(req), with_id=True)
+    fields = validate_job_spec(screened_body(eng, req, support.JOB), with_id=True)
     with eng.lock:
         with eng.store_batch():
             job = eng.add_job(eng.account(req.account), fields)
@@ -24,7 +25,7 @@ def list_jobs(eng: Engine, req: Request, schedule_key: str | None = None) -> Res
         jobs = sorted(eng.account(req.account).jobs.values(), key=lambda j: j.seq)
         if schedule_key is not None:
             jobs = [j for j in jobs if j.schedule_key == schedule_key]
-        return page(req, [(j.seq, with_url(j.doc, job_url(req, j))) for j in jobs])
+        return page(req, [(j.seq, with_url(j.doc, job_url(req, j))) for j in jobs], view=views.job)
 
 
 def list_schedule_jobs(eng: Engine, req: Request) -> Response:
@@ -36,7 +37,7 @@ def list_schedule_jobs(eng: Engine, req: Request) -> Response:
 def get_job(eng: Engine, req: Request) -> Response:
     with eng.lock:
         job = job_of(eng, req)
-        return one(req, job.doc, job_url(req, job))
+        return one(req, job.doc, job_url(req, job), views.job)
 
 
 def _job_writable(job: Job) -> None:
@@ -51,7 +52,7 @@ def _job_writable(job: Job) -> None:
 # == update =========================================================================================
 def update_job(eng: Engine, req: Request) -> Response:
     """PATCH (only the given properties change) or PUT (the updatable properties are replaced)."""
-    body = body_of(req)
+    body = screened_body(eng, req, support.JOB_UPDATE)
     replace = req.method == "PUT"
     _validate_job_update(body)
     metadata = name_values(body, "metadata")
@@ -65,7 +66,7 @@ def update_job(eng: Engine, req: Request) -> Response:
             eng.save_job(job)
             eng.check_job_complete(job)
         eng.wake()
-        return Response(200, None, {"ETag": job.doc["eTag"]})
+        return updated(job.doc, job_url(req, job))
 
 
 def _validate_job_update(body: dict) -> None:
@@ -141,7 +142,7 @@ def delete_job(eng: Engine, req: Request) -> Response:
 
 
 def disable_job(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.JOB_DISABLE)
     option = opt_enum(body, "disableTasks", ("requeue", "terminate", "wait"), "requeue")
     with eng.lock:
         job = job_of(eng, req)

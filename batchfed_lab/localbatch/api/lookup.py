@@ -5,11 +5,19 @@ from __future__ import annotations
 from .._util import id_key, not_found
 from ..engine import Engine
 from ..model import Job, Pool, Schedule, Task, require_dict
+from . import support
 from .messages import Request
 
 
 def body_of(req: Request) -> dict:
     return require_dict(req.body if req.body is not None else {}, "body")
+
+
+def screened_body(eng: Engine, req: Request, tree: support.Tree) -> dict:
+    """The request body, with the properties localbatch cannot honour refused (strict) or dropped (--loose)."""
+    body = body_of(req)
+    support.screen(body, tree, loose=eng.options.loose, where=f"{req.method} {req.route}")
+    return body
 
 
 def find(objects: dict, ident: str, kind: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 VERSION = "1.0.0"
 
@@ -22,9 +23,19 @@ class Request:
 
 
 @dataclass
+class FileRange:
+    """A response body sent from an open file, ``length`` bytes from ``start``, a block at a
+    time; the server closes the file once sent."""
+
+    file: BinaryIO
+    start: int
+    length: int
+
+
+@dataclass
 class Response:
     status: int
-    body: object = None  # dict -> JSON, bytes -> as is
+    body: object = None  # dict -> JSON, bytes -> as is, FileRange -> streamed
     headers: dict[str, str] = field(default_factory=dict)
 
 

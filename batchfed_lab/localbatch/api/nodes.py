@@ -5,6 +5,8 @@ from __future__ import annotations
 from .. import odata
 from .._util import not_found
 from ..engine import Engine
+from ..model import Node, Pool
+from . import views
 from .lookup import pool_of
 from .messages import Request, Response
 from .replies import page
@@ -37,10 +39,22 @@ _COUNT_NAMES = {
 }
 
 
+def _node_doc(eng: Engine, pool: Pool, node: Node) -> dict:
+    """A node as Batch shows it: with its pool's start task and the image version it runs."""
+    doc = eng.node_doc(pool, node)
+    if isinstance(pool.doc.get("startTask"), dict):
+        doc.setdefault("startTask", views.start_task(pool.doc["startTask"]))
+    image = (doc.get("virtualMachineInfo") or {}).get("imageReference")
+    if isinstance(image, dict) and "exactVersion" not in image:
+        version = image.get("version") or "latest"
+        doc["virtualMachineInfo"] = {**doc["virtualMachineInfo"], "imageReference": {**image, "exactVersion": version}}
+    return doc
+
+
 def list_nodes(eng: Engine, req: Request) -> Response:
     with eng.lock:
         pool = pool_of(eng, req)
-        return page(req, [(i + 1, eng.node_doc(pool, n)) for i, n in enumerate(pool.nodes)])
+        return page(req, [(i + 1, _node_doc(eng, pool, n)) for i, n in enumerate(pool.nodes)])
 
 
 def get_node(eng: Engine, req: Request) -> Response:
@@ -49,7 +63,7 @@ def get_node(eng: Engine, req: Request) -> Response:
         node = next((n for n in pool.nodes if n.id == req.args[1]), None)
         if node is None:
             raise not_found("Node")
-        doc = eng.node_doc(pool, node)
+        doc = _node_doc(eng, pool, node)
         return Response(200, odata.project(doc, odata.parse_select(req.query.get("$select"))))
 
 

@@ -21,9 +21,10 @@ from ..model import (
     require_dict,
     validate_vm_configuration,
 )
-from .lookup import body_of, pool_of
+from . import support, views
+from .lookup import body_of, pool_of, screened_body
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page, with_url
+from .replies import check_conditions, created, one, page, updated, with_url
 
 # properties a new pool keeps as given
 _KEPT_AS_GIVEN = ("displayName", "networkConfiguration", "startTask", "userAccounts", "mountConfiguration", "upgradePolicy")
@@ -56,7 +57,7 @@ def _check_node_total(total: int) -> None:
 
 # == create =========================================================================================
 def create_pool(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.POOL)
     fields = _required_pool_fields(body)
     formula = _scaling_fields(body, fields, eng.options.relaxed_limits)
     dedicated = opt_int(body, "targetDedicatedNodes", 0, MAX_NODES_PER_POOL, 0) or 0
@@ -142,13 +143,13 @@ def list_pools(eng: Engine, req: Request) -> Response:
     with eng.lock:
         pools = eng.account(req.account).pools.values()
         items = [(p.seq, with_url(p.doc, f"{req.base}/pools/{p.doc['id']}")) for p in sorted(pools, key=lambda p: p.seq)]
-        return page(req, items)
+        return page(req, items, view=views.pool)
 
 
 def get_pool(eng: Engine, req: Request) -> Response:
     with eng.lock:
         pool = pool_of(eng, req)
-        return one(req, pool.doc, f"{req.base}/pools/{pool.doc['id']}")
+        return one(req, pool.doc, f"{req.base}/pools/{pool.doc['id']}", views.pool)
 
 
 def delete_pool(eng: Engine, req: Request) -> Response:
@@ -162,7 +163,7 @@ def delete_pool(eng: Engine, req: Request) -> Response:
 
 def update_pool(eng: Engine, req: Request, replace: bool = False) -> Response:
     """PATCH /pools/{id} (update_pool) and POST .../updateproperties (replace_pool_properties)."""
-    body = body_of(req)
+    body = screened_body(eng, req, support.POOL_REPLACE if replace else support.POOL_UPDATE)
     metadata = name_values(body, "metadata")
     check_start_task(body.get("startTask"))
     with eng.lock:
@@ -184,7 +185,7 @@ def update_pool(eng: Engine, req: Request, replace: bool = False) -> Response:
         eng.touch(pool.doc)
         eng.save_pool(pool)
         eng.wake()
-        return Response(204 if replace else 200, None, {"ETag": pool.doc["eTag"]})
+        return updated(pool.doc, f"{req.base}/pools/{pool.doc['id']}", 204 if replace else 200)
 
 
 def replace_pool_properties(eng: Engine, req: Request) -> Response:
@@ -193,7 +194,7 @@ def replace_pool_properties(eng: Engine, req: Request) -> Response:
 
 # == size ===========================================================================================
 def resize_pool(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.POOL_RESIZE)
     ded = opt_int(body, "targetDedicatedNodes", 0, MAX_NODES_PER_POOL)
     low = opt_int(body, "targetLowPriorityNodes", 0, MAX_NODES_PER_POOL)
     option = opt_enum(body, "nodeDeallocationOption", DEALLOCATION_OPTIONS, "requeue")
@@ -238,7 +239,7 @@ def _targets_are_current_nodes(pool: Pool) -> None:
 
 
 def remove_nodes(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.NODE_REMOVAL)
     ids = body.get("nodeList")
     if not isinstance(ids, list) or not ids:
         raise missing("nodeList")
@@ -263,7 +264,7 @@ def remove_nodes(eng: Engine, req: Request) -> Response:
 
 # == autoscale ======================================================================================
 def enable_autoscale(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.AUTOSCALE)
     text = body.get("autoScaleFormula")
     interval = body.get("autoScaleEvaluationInterval")
     if interval is not None:
@@ -278,7 +279,7 @@ def enable_autoscale(eng: Engine, req: Request) -> Response:
         pool.formula = formula
         with eng.store_batch():
             eng.autoscale_now(pool)
-        return Response(200, None, {"ETag": pool.doc["eTag"]})
+        return updated(pool.doc, f"{req.base}/pools/{pool.doc['id']}")
 
 
 def disable_autoscale(eng: Engine, req: Request) -> Response:
@@ -292,7 +293,7 @@ def disable_autoscale(eng: Engine, req: Request) -> Response:
         pool.next_autoscale = None
         eng.touch(pool.doc)
         eng.save_pool(pool)
-        return Response(200, None, {"ETag": pool.doc["eTag"]})
+        return updated(pool.doc, f"{req.base}/pools/{pool.doc['id']}")
 
 
 def evaluate_autoscale(eng: Engine, req: Request) -> Response:

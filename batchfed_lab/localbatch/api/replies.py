@@ -16,7 +16,17 @@ MAX_RESULTS = 1000
 
 
 def created(doc: dict, url: str) -> Response:
-    return Response(201, None, {"Location": url, "ETag": doc["eTag"], "Last-Modified": http_date(doc), "DataServiceId": url})
+    return Response(201, None, {"Location": url, **changed_headers(doc, url)})
+
+
+def changed_headers(doc: dict, url: str) -> dict[str, str]:
+    """What an answer to a change (create, update, replace) carries: the object's new ETag, its
+    Last-Modified and, as OData's DataServiceId, its URL."""
+    return {"ETag": doc["eTag"], "Last-Modified": http_date(doc), "DataServiceId": url}
+
+
+def updated(doc: dict, url: str, status: int = 200) -> Response:
+    return Response(status, None, changed_headers(doc, url))
 
 
 def http_date(doc: dict) -> str:
@@ -35,9 +45,12 @@ def check_conditions(req: Request, doc: dict) -> None:
         raise ApiError(412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")
 
 
-def one(req: Request, doc: dict, url: str) -> Response:
+View = Callable[[dict], dict]  # a document as sent: with the defaults Batch fills in (api.views)
+
+
+def one(req: Request, doc: dict, url: str, view: View = dict) -> Response:
     check_conditions(req, doc)
-    out = dict(doc)
+    out = view(doc)
     out["url"] = url
     out = odata.project(out, odata.parse_select(req.query.get("$select")))
     return Response(200, None if req.method == "HEAD" else out, {"ETag": doc["eTag"], "Last-Modified": http_date(doc)})
@@ -49,7 +62,9 @@ def with_url(doc: dict, url: str) -> dict:
     return out
 
 
-def page(req: Request, items: Iterable[tuple[int, dict]], url_of: Callable[[dict], str] | None = None) -> Response:
+def page(
+    req: Request, items: Iterable[tuple[int, dict]], url_of: Callable[[dict], str] | None = None, view: View | None = None
+) -> Response:
     """Filter, select and page (seq, doc) items in seq order. Docs carry their url, or
     ``url_of`` gives it for the docs that make the page only (a page of 10 out of a job's
     thousands of tasks must not copy them all)."""
@@ -66,7 +81,8 @@ def page(req: Request, items: Iterable[tuple[int, dict]], url_of: Callable[[dict
         if len(values) == limit:
             next_link = _next_link(req, last_seq)
             break
-        values.append(odata.project(doc if url_of is None else with_url(doc, url_of(doc)), select))
+        doc = doc if url_of is None else with_url(doc, url_of(doc))
+        values.append(odata.project(doc if view is None else view(doc), select))
         last_seq = seq
     body: dict = {"value": values}
     if next_link:
@@ -91,7 +107,7 @@ def _skip_token(req: Request) -> int:
     token = req.query.get("$skiptoken")
     if not token:
         return 0
-    if not re.match(r"^seq:\d+$", token):
+    if not re.fullmatch(r"seq:\d+", token):
         raise odata.bad_query("$skiptoken", token, "not a token this service issued")
     return int(token[4:])
 

@@ -25,9 +25,10 @@ from ..model import (
     require_dict,
     validate_job_spec,
 )
-from .lookup import body_of, schedule_of
+from . import support, views
+from .lookup import schedule_of, screened_body
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page, with_url
+from .replies import check_conditions, created, one, page, updated, with_url
 
 
 def _validate_schedule_config(cfg: object, relaxed: bool) -> dict:
@@ -52,7 +53,7 @@ def _validate_schedule_config(cfg: object, relaxed: bool) -> dict:
 
 
 def create_schedule(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.SCHEDULE)
     sid = req_id(body)
     if body.get("schedule") is None:
         raise missing("schedule")
@@ -90,7 +91,7 @@ def create_schedule(eng: Engine, req: Request) -> Response:
 
 
 def _schedule_doc(req: Request, sched: Schedule) -> dict:
-    out = with_url(sched.doc, f"{req.base}/jobschedules/{sched.doc['id']}")
+    out = views.schedule(with_url(sched.doc, f"{req.base}/jobschedules/{sched.doc['id']}"))
     recent = (out.get("executionInfo") or {}).get("recentJob")
     if recent:
         out["executionInfo"] = dict(out["executionInfo"], recentJob=dict(recent, url=f"{req.base}/jobs/{recent['id']}"))
@@ -112,7 +113,7 @@ def get_schedule(eng: Engine, req: Request) -> Response:
 
 def update_schedule(eng: Engine, req: Request) -> Response:
     """PATCH (only the given properties change) or PUT (schedule and job specification required)."""
-    body = body_of(req)
+    body = screened_body(eng, req, support.SCHEDULE_UPDATE)
     replace = req.method == "PUT"
     cfg = _validate_schedule_config(body["schedule"], eng.options.relaxed_limits) if body.get("schedule") is not None else None
     spec = validate_job_spec(body["jobSpecification"], with_id=False) if body.get("jobSpecification") is not None else None
@@ -135,7 +136,7 @@ def update_schedule(eng: Engine, req: Request) -> Response:
         eng.touch(sched.doc)
         eng.save_schedule(sched)
         eng.wake()
-        return Response(200, None, {"ETag": sched.doc["eTag"]})
+        return updated(sched.doc, f"{req.base}/jobschedules/{sched.doc['id']}")
 
 
 def terminate_schedule(eng: Engine, req: Request) -> Response:

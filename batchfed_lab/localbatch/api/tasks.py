@@ -3,13 +3,16 @@ subtasks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .._util import ApiError, exists, id_key, missing, parse_duration
 from ..engine import Engine
 from ..engine.exit_conditions import check_exit_conditions
 from ..model import Job, opt_int, require_dict, validate_task
-from .lookup import body_of, job_of, job_url, task_of, task_url
+from . import support, views
+from .lookup import body_of, job_of, job_url, screened_body, task_of, task_url
 from .messages import Request, Response
-from .replies import check_conditions, created, one, page
+from .replies import check_conditions, created, one, page, updated
 
 MAX_TASKS_PER_COLLECTION = 100
 
@@ -32,7 +35,7 @@ def _check_dependencies(job: Job, fields: dict) -> None:
 
 
 def add_task(eng: Engine, req: Request) -> Response:
-    fields = validate_task(body_of(req))
+    fields = validate_task(screened_body(eng, req, support.TASK))
     with eng.lock:
         job = job_of(eng, req)
         _job_accepts_tasks(job)
@@ -60,6 +63,7 @@ def add_task_collection(eng: Engine, req: Request) -> Response:
             for item in items:
                 tid = item.get("id") if isinstance(item, dict) else None
                 try:
+                    support.screen(item, support.TASK, loose=eng.options.loose, where=f"task {tid} of {req.route}")
                     fields = validate_task(item)
                     _check_dependencies(job, fields)
                     if id_key(fields["id"]) in job.tasks:
@@ -85,17 +89,17 @@ def list_tasks(eng: Engine, req: Request) -> Response:
     with eng.lock:
         job = job_of(eng, req)
         tasks_url = f"{job_url(req, job)}/tasks/"
-        return page(req, [(t.seq, t.doc) for t in job.tasks.values()], lambda doc: tasks_url + doc["id"])
+        return page(req, [(t.seq, t.doc) for t in job.tasks.values()], lambda doc: tasks_url + doc["id"], views.task)
 
 
 def get_task(eng: Engine, req: Request) -> Response:
     with eng.lock:
         task = task_of(eng, req)
-        return one(req, task.doc, task_url(req, task.job, task))
+        return one(req, task.doc, task_url(req, task.job, task), views.task)
 
 
 def replace_task(eng: Engine, req: Request) -> Response:
-    body = body_of(req)
+    body = screened_body(eng, req, support.TASK_UPDATE)
     cons = require_dict(body.get("constraints") or {}, "constraints")
     if cons.get("maxWallClockTime") is not None:
         parse_duration(cons["maxWallClockTime"], "constraints.maxWallClockTime")
@@ -112,7 +116,7 @@ def replace_task(eng: Engine, req: Request) -> Response:
         task.doc["constraints"] = new
         eng.touch(task.doc)
         eng.save_task(task)
-        return Response(200, None, {"ETag": task.doc["eTag"]})
+        return updated(task.doc, task_url(req, task.job, task))
 
 
 def delete_task(eng: Engine, req: Request) -> Response:
@@ -153,4 +157,23 @@ def reactivate_task(eng: Engine, req: Request) -> Response:
 def list_subtasks(eng: Engine, req: Request) -> Response:
     with eng.lock:
         task = task_of(eng, req)
-        return Response(200, {"value": [dict(s) for s in task.subtasks]})
+        root, url = eng.task_dir(task), task_url(req, task.job, task)
+        return Response(200, {"value": [_subtask_doc(s, req.base, root, url) for s in task.subtasks]})
+
+
+def _subtask_doc(sub: dict, base: str, root: Path, url: str) -> dict:
+    """A finished instance as Batch lists it: where it ran (node URL, its own folder) and its
+    state's last transition, from running to completed."""
+    out = dict(sub)
+    node = dict(out.get("nodeInfo") or {})
+    if node.get("nodeId"):
+        node.setdefault("affinityId", f"TVM:{node['nodeId']}")
+        node.setdefault("nodeUrl", f"{base}/pools/{node.get('poolId')}/nodes/{node['nodeId']}")
+    node.setdefault("taskRootDirectory", str(root / "subtasks" / str(out.get("id"))))
+    node.setdefault("taskRootDirectoryUrl", f"{url}/files/subtasks/{out.get('id')}")
+    out["nodeInfo"] = node
+    if out.get("state") == "completed":
+        out.setdefault("stateTransitionTime", out.get("endTime"))
+        out.setdefault("previousState", "running")
+        out.setdefault("previousStateTransitionTime", out.get("startTime"))
+    return out

@@ -23,6 +23,7 @@ class Options:
     max_processes: int = 64
     allocation_delay: float = 0.1  # seconds a pool stays "resizing" before nodes appear
     relaxed_limits: bool = False  # accept 1 s recurrence / autoscale intervals (tests, drills)
+    loose: bool = False  # accept and ignore (with a warning) body properties localbatch cannot honour
 
 
 @dataclass

@@ -28,6 +28,11 @@ def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
     return {"last_at": live["last_at"]} if live.get("last_at") is not None else {}
 
 
+def _claim_order_of(a: Action) -> dict[str, Any]:
+    """What a claim order groups a FIFO by: its opening action's submitter and priority."""
+    return {"priority": a.priority} if a.submitter is None else {"submitter": a.submitter, "priority": a.priority}
+
+
 class ActionTables(AzureService):
     """Action entities (one per FIFO position, large payloads in blobs), FIFO records, reads."""
 
@@ -90,7 +95,7 @@ class ActionTables(AzureService):
             ops.append(("update", {**live, "next_seq": nxt, "last_at": latest}, replace_if(etag_of(live))))
         else:
             ready = rules.ready_at(placed[0])
-            fifo = {"next_seq": nxt, "head_seq": first, "ready_at": ready, "last_at": latest}
+            fifo = {"next_seq": nxt, "head_seq": first, "ready_at": ready, "last_at": latest, **_claim_order_of(placed[0])}
             ops.append(("create", {"PartitionKey": fid, "RowKey": f"T~{tk}", **fifo}))
             if idle is not None:
                 ops.append(("delete", {"PartitionKey": fid, "RowKey": f"I~{tk}"}, delete_if(etag_of(idle))))

@@ -9,6 +9,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 
 from ...errors import StoreError
+from ..identity import Submitter, os_submitter, submitter_from_token
 from .claims import ActionClaims
 from .connection import (
     CONNECTION_STRING_ENV,
@@ -19,11 +20,21 @@ from .lease import BlobLease
 from .meta import MetaRecords
 from .tables import RecordTables
 
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+
 
 class AzureStore(RecordTables, ActionClaims, BlobLease, MetaRecords):
     backend = "azure"
     lease_ttl_range = (15.0, 60.0)  # Blob lease durations
     poll_interval = 0.5
+
+    def _identity(self) -> Submitter:
+        """The Entra ID principal of a token credential; a key or SAS names nobody: the OS user."""
+        credential: Any = getattr(self._tables, "credential", None)
+        if credential is None or not hasattr(credential, "get_token"):
+            return os_submitter()
+        with self._azure("read the credential's identity"):
+            return submitter_from_token(credential.get_token(STORAGE_SCOPE).token)
 
     def __repr__(self) -> str:  # endpoints are not secrets; keys and connection strings never appear
         return f"AzureStore(prefix={self.prefix!r}, tables={self._tables.url.split('?')[0]!r})"

@@ -9,7 +9,7 @@ from pathlib import Path
 from ...errors import StoreError
 from .. import rules
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ACTIVE_SQL = "state IN ('queued', 'blocked')"
 SCHEMA = [
     "CREATE TABLE signals (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
@@ -24,10 +24,12 @@ SCHEMA = [
         enqueued_at REAL NOT NULL, payload TEXT NOT NULL, reason TEXT, verdicts TEXT, error TEXT,
         attempts INTEGER NOT NULL, errors INTEGER NOT NULL, next_attempt_at REAL, placed_at REAL, finished_at REAL,
         progress TEXT NOT NULL, claimed_by TEXT, claim_deadline REAL, claim_token TEXT,
-        ready_at REAL)""",
+        ready_at REAL, submitter TEXT, submitter_id TEXT, priority INTEGER NOT NULL DEFAULT 0)""",
     "CREATE UNIQUE INDEX actions_fifo ON actions (federation_id, target_key, seq)",
     f"CREATE INDEX actions_active ON actions (federation_id, target_key, seq) WHERE {ACTIVE_SQL}",
     "CREATE INDEX actions_ready ON actions (federation_id, ready_at) WHERE ready_at IS NOT NULL",
+    # a claim order's groups of heads: one index seek per (submitter, priority), not a scan
+    "CREATE INDEX actions_groups ON actions (federation_id, submitter, priority, ready_at) WHERE ready_at IS NOT NULL",
     "CREATE INDEX actions_state ON actions (federation_id, state)",
     """CREATE TABLE locations (federation_id TEXT NOT NULL, job_key TEXT NOT NULL, kind TEXT NOT NULL,
         pool_key TEXT NOT NULL, job_id TEXT NOT NULL, batch_service_url TEXT NOT NULL, pool_id TEXT NOT NULL,
@@ -37,9 +39,32 @@ SCHEMA = [
     """CREATE TABLE proxies (proxy_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, version TEXT, role TEXT,
         counters TEXT, info TEXT, started_at REAL, heartbeat_at REAL)""",
 ]
+UPGRADE_1_TO_2 = [
+    "ALTER TABLE actions ADD COLUMN submitter TEXT",
+    "ALTER TABLE actions ADD COLUMN submitter_id TEXT",
+    "ALTER TABLE actions ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+    "UPDATE actions SET submitter = '' WHERE submitter IS NULL",  # '' sorts and compares; NULL would not
+    "CREATE INDEX actions_groups ON actions (federation_id, submitter, priority, ready_at) WHERE ready_at IS NOT NULL",
+]
 # the two hot queries: the readiest head of a federation, and a target's head
 CLAIM_SQL = (
     "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? "
+    "AND NOT EXISTS (SELECT 1 FROM flags WHERE name = 'suspended' AND value) ORDER BY ready_at LIMIT 1"
+)
+# with a claim order: the heads' (submitter, priority) groups with each one's earliest ready time,
+# found by skipping from group to group along actions_groups (a seek each), then the oldest
+# ready head of the group the order chose
+FIRST_GROUP_SQL = (
+    "SELECT submitter, priority, ready_at FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL "
+    "ORDER BY submitter, priority, ready_at LIMIT 1"
+)
+NEXT_GROUP_SQL = (
+    "SELECT submitter, priority, ready_at FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL "
+    "AND (submitter, priority) > (?, ?) ORDER BY submitter, priority, ready_at LIMIT 1"
+)
+CLAIM_IN_GROUP_SQL = (
+    "SELECT * FROM actions WHERE federation_id = ? AND submitter = ? AND priority = ? "
+    "AND ready_at IS NOT NULL AND ready_at <= ? "
     "AND NOT EXISTS (SELECT 1 FROM flags WHERE name = 'suspended' AND value) ORDER BY ready_at LIMIT 1"
 )
 READY_SQL = "SELECT 1 FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? LIMIT 1"
@@ -95,4 +120,8 @@ def ensure_schema(c: sqlite3.Connection, path: Path) -> None:
     if version == 0:
         for statement in SCHEMA:
             c.execute(statement)
+    elif version == 1:  # a store from before submitters and priorities: its actions have none
+        for statement in UPGRADE_1_TO_2:
+            c.execute(statement)
+    if version < SCHEMA_VERSION:
         c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -10,6 +10,7 @@ from typing import Any
 from ...errors import ClaimLostError, ConflictError, NotFoundError
 from .. import rules
 from ..base import Store
+from ..ordering import ReadyGroup
 from ..primitives import Located, LocationChange, LocationKey, Transition
 from ..records import (
     TERMINAL_STATES,
@@ -46,10 +47,13 @@ from .rows import (
 )
 from .schema import (
     ACTIVE_SQL,
+    CLAIM_IN_GROUP_SQL,
     CLAIM_SQL,
+    FIRST_GROUP_SQL,
     HEAD_SQL,
     INSERT_ACTION,
     INSERT_LOCATION,
+    NEXT_GROUP_SQL,
     READY_SQL,
     STORED,
     UPDATE_ACTION,
@@ -276,12 +280,33 @@ class SqliteStore(SqliteDatabase, Store):
 
     def _claim_in(self, c: sqlite3.Connection, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
         # the suspend flag is checked by the same statement: nothing slips through after a suspend
-        row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
+        if self.head_order is None:
+            row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
+        else:
+            groups = self._ready_groups(c, fid, now)
+            pick = self.head_order.choose(groups, now) if groups else None
+            row = (
+                None
+                if pick is None
+                else c.execute(CLAIM_IN_GROUP_SQL, (fid, pick.submitter or "", pick.priority, now)).fetchone()
+            )
         if row is None:
             return None
         claimed = rules.t_claim(action_from_row(row), worker, deadline)
         hint = self._save(c, claimed, token, head=True)
         return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
+
+    @staticmethod
+    def _ready_groups(c: sqlite3.Connection, fid: str, now: float) -> list[ReadyGroup]:
+        """The (submitter, priority) groups with a head ready now, each with its earliest ready time."""
+        groups = []
+        row = c.execute(FIRST_GROUP_SQL, (fid,)).fetchone()
+        while row is not None:
+            who, prio, at = row
+            if at <= now:
+                groups.append(ReadyGroup(who or None, prio, at, 1))
+            row = c.execute(NEXT_GROUP_SQL, (fid, who, prio)).fetchone()
+        return groups
 
     def _placed_then_claim(
         self,
