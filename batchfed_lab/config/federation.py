@@ -83,6 +83,11 @@ class Deployment(_Section):
         (),
         description="ARM ids of the Batch accounts the proxy may use; accounts of the store's pools not listed are looked for in resource_group",
     )
+    data_account_ids: tuple[str, ...] = Field(
+        (),
+        description="ARM ids of the storage accounts of settings.yaml storage_accounts (jobs' data); "
+        "accounts not listed are looked for in resource_group",
+    )
     sas_minutes: int = Field(
         60, ge=5, le=1440, description="lifetime of the read-only SAS the first start fetches the wheel with"
     )
@@ -99,6 +104,16 @@ class Deployment(_Section):
     def _storage_id(cls, v: str | None) -> str | None:
         if v is not None and not _STORAGE_ID_RE.match(v):
             raise ValueError("must be /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>")
+        return v
+
+    @field_validator("data_account_ids")
+    @classmethod
+    def _data_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for one in v:
+            if not _STORAGE_ID_RE.match(one):
+                raise ValueError(
+                    f"{one!r} is not /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>"
+                )
         return v
 
     @field_validator("batch_account_ids")

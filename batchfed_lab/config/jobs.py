@@ -540,12 +540,6 @@ def _check_data(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
             "data",
             "pool.location: data needs input_data (it places the job in the region of its inputs)",
         )
-    if job.recurrence is not None and (has_inputs or any(t.outputs for t in tasks)):
-        raise PathError(
-            ("recurrence", "schedule"),
-            "…",
-            "input_data / output_data are not supported on job schedules yet; submit jobs instead",
-        )
 
 
 class JobsConfig(BaseModel):

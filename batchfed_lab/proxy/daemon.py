@@ -78,7 +78,7 @@ class ProxyDaemon:
         self.processor = ActionProcessor(
             store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event, storage=storage
         )
-        self.recurrences = RecurrenceTasks(store, account_for, self.counters)
+        self.recurrences = RecurrenceTasks(store, account_for, self.counters, storage=storage)
         self.moves = MoveWatch(store, self.processor, account_for)
         self.is_leader = threading.Event()
         self.started_at = datetime.now(timezone.utc)
