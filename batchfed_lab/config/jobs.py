@@ -47,7 +47,7 @@ def _env_vars(v: object) -> object:
         return v
     out: dict[str, str] = {}
     for k, val in v.items():
-        if not _ENV_NAME.match(str(k)):
+        if not _ENV_NAME.fullmatch(str(k)):
             raise PathError((), k, "not a valid environment variable name (letters, digits and _, not starting with a digit)")
         if isinstance(val, (dict, list)):
             raise PathError((k,), val, f"the value of {k} must be a string, number or boolean")
