@@ -7,11 +7,10 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..accounting.budget import month_of
 from ..accounting.cost import pool_burn_rate, task_cost
 from ..accounting.fairshare import UNKNOWN_USER, Shares, UsageLedger, factors
 from ..accounting.prices import default_prices
-from ..accounting.published import held_of, last_published
+from ..accounting.published import held_of, last_published, spent_of, usage_of
 from ..errors import ConfigError
 from ..scheduler.types import PoolSnapshot, pool_key
 from ..store import ActionKind, ActionState
@@ -88,7 +87,7 @@ class AccountingMixin(PoolsMixin):
         now = float(record.get("as_of") or time.time())
         ledger = UsageLedger(
             3600.0 * float(cfg.get("half_life_hours") or 168),
-            {u: (float(v), now) for u, v in (record.get("usage") or {}).items()},
+            {u: (v, now) for u, v in usage_of(record, federation_id).items()},
         )
         work: dict[str, dict[str, int]] = {}
         for a in self.store.list_actions(federation_id):
@@ -100,7 +99,7 @@ class AccountingMixin(PoolsMixin):
         total_usage = sum(ledger.usage(u, now) for u in fs) or 0.0
         total_shares = sum(shares.of(u) for u in fs) or 1.0
         held = held_of(record, federation_id)
-        spent = (record.get("spent") or {}).get(month_of(now)) or {}
+        spent = spent_of(record, federation_id)
         budgets = (record.get("budgets") or {}).get("users") or {}
         return [
             {
