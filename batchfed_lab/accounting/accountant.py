@@ -294,14 +294,14 @@ class Accountant:
         for i, row in enumerate(record.get("open") or []):
             p = Placement.from_list(row, urls)
             self.book.add(f"restored:{i}:{p.federation_id}:{p.target_id}", p)
-            if p.until > self.clock():
+            if p.until > at:  # as the record's held work was counted
                 key = (p.federation_id, p.user)
                 shown[key] = shown.get(key, Demand()) + p.demand
         until = self.clock() + self.cfg.fair_share.assumed_job_hours * HOUR
         for fid, per in dict(record.get("held") or {}).items():
             for user, (cores, nodes, tasks) in dict(per).items():
                 rest = Demand(float(cores), float(nodes), int(tasks)) - shown.get((fid, user), Demand())
-                if rest != Demand():  # held work beyond the published placements: no job id to ask about
+                if rest.tasks or rest.cores > 1e-6 or rest.nodes > 1e-6:  # beyond the published placements: no job id
                     self.book.add(f"restored:{fid}:{user}", Placement(fid, "", user, rest, at, 0.0, 0.0, until))
         self.publish()
 

@@ -176,3 +176,27 @@ def test_usage_and_spend_survive_a_failover_and_the_new_leader_finishes_the_reco
     assert standby.reconcile() == 1
     assert standby.admit(action, spec, POOL, decision) is None
     assert _usage(standby) == pytest.approx(0.25 + 0.1, rel=1e-3)
+
+
+def test_open_placements_beyond_the_published_ones_come_back_as_held_work_and_settled_usage(monkeypatch):
+    import batchfed_lab.accounting.accountant as accountant
+
+    monkeypatch.setattr(accountant, "PUBLISHED_OPEN", 2)
+    clock = Clock()
+    info: dict = {}
+    leader = _accountant(clock, info=info, quotas={"users": {"ada": {"tasks": 3}}})
+    for i in range(3):
+        _place(leader, f"j{i}", 1)
+        clock.now += 60
+    clock.now += 0.5 * HOUR
+    leader.publish()
+    record = info["accounting"]
+    assert [row[1] for row in record["open"]] == ["j2", "j1"]  # the newest, with their job ids
+    standby = _accountant(clock, Batch(), quotas={"users": {"ada": {"tasks": 3}}})
+    standby.restore(record)
+    assert standby.holdings()["lab"]["ada"].tasks == 3
+    assert _usage(standby) == pytest.approx(_usage(leader))
+    action = SimpleNamespace(id="lab/more", submitter="ada", target_id="more", federation_id="lab", kind="job")
+    spec = JobSpecification(id="more", tasks=[{"command": "true"}])
+    decision = Decision(pool=POOL.key, verdicts=(Verdict(POOL.key, "chosen", reason="chosen"),))
+    assert standby.admit(action, spec, POOL, decision).reason == "quota: user ada has 3 of 3 tasks"
