@@ -55,6 +55,16 @@ def usage_of(record: Mapping[str, Any] | None, federation_id: str) -> dict[str, 
     return usage
 
 
+def committed_of(record: Mapping[str, Any] | None, federation_id: str) -> dict[str, float]:
+    """User → what the claim order weighs in one federation: usage plus the rest of each open
+    placement's estimate (see :meth:`~.usage.UsageBook.committed`)."""
+    at = float((record or {}).get("as_of") or 0.0)
+    out = usage_of(record, federation_id)
+    for p in open_of(record, federation_id):
+        out[p.user] = out.get(p.user, 0.0) + max(0.0, p.demand.cores * p.hours - p.running_core_hours(at))
+    return out
+
+
 def spent_of(record: Mapping[str, Any] | None, federation_id: str) -> dict[str, float]:
     """This month's spend per user and group:NAME in one federation (settled + running)."""
     return {str(k): float(v) for k, v in (((record or {}).get("spent") or {}).get(federation_id) or {}).items()}

@@ -133,6 +133,7 @@ class UsageBook:
             return sorted(set(self._ledgers) | {p.federation_id for p in self.open.values()})
 
     def of(self, fid: str) -> FederationUsage:
+        """One federation's usage as the claim order weighs it (:meth:`committed`)."""
         return FederationUsage(self, fid)
 
     # ------------------------------------------------------------------ changes
@@ -174,6 +175,13 @@ class UsageBook:
         """Settled decayed usage plus what the user's open placements have run so far."""
         running = sum(p.running_core_hours(at) for p in self._open_of(fid) if p.user == user)
         return self.ledger(fid).usage(user, at) + running
+
+    def committed(self, fid: str, user: str, at: float) -> float:
+        """What the claim order weighs: settled usage plus each open placement's whole
+        estimate — work counts as soon as it is granted, so a burst of placements follows
+        the shares at once; what a job did not use is given back when it is settled."""
+        granted = sum(max(p.demand.cores * p.hours, p.running_core_hours(at)) for p in self._open_of(fid) if p.user == user)
+        return self.ledger(fid).usage(user, at) + granted
 
     def users(self, fid: str) -> list[str]:
         return sorted(set(self.ledger(fid).users()) | {p.user for p in self._open_of(fid)})
@@ -226,13 +234,13 @@ def keys_of(user: str, group: str | None) -> list[str]:
 
 
 class FederationUsage:
-    """One federation's usage, as fair share reads a ledger (``usage``, ``users``)."""
+    """One federation's committed usage, as fair share reads a ledger (``usage``, ``users``)."""
 
     def __init__(self, book: UsageBook, fid: str):
         self.book, self.fid = book, fid
 
     def usage(self, user: str, at: float) -> float:
-        return self.book.usage(self.fid, user, at)
+        return self.book.committed(self.fid, user, at)
 
     def users(self) -> list[str]:
         return self.book.users(self.fid)

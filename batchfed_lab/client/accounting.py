@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..accounting.cost import pool_burn_rate, task_cost
 from ..accounting.fairshare import UNKNOWN_USER, Shares, UsageLedger, factors
 from ..accounting.prices import default_prices
-from ..accounting.published import held_of, last_published, spent_of, usage_of
+from ..accounting.published import committed_of, held_of, last_published, spent_of, usage_of
 from ..errors import ConfigError
 from ..scheduler.types import PoolSnapshot, pool_key, url_key
 from ..store import ActionKind, ActionState
@@ -125,18 +125,17 @@ class AccountingMixin(PoolsMixin):
         groups = {g: (float(v.get("share", 1)), tuple(v.get("members") or ())) for g, v in (cfg.get("groups") or {}).items()}
         shares = Shares(users=dict(cfg.get("shares") or {}), groups=groups)
         now = float(record.get("as_of") or time.time())
-        ledger = UsageLedger(
-            3600.0 * float(cfg.get("half_life_hours") or 168),
-            {u: (v, now) for u, v in usage_of(record, federation_id).items()},
-        )
+        ran = usage_of(record, federation_id)
+        # the factor is the claim order's: usage plus the unrun rest of running placements
+        committed = UsageLedger(3600.0, {u: (v, now) for u, v in committed_of(record, federation_id).items()})
         work: dict[str, dict[str, int]] = {}
         for a in self.store.list_actions(federation_id):
             counts = work.setdefault(a.submitter or UNKNOWN_USER, {"queued": 0, "blocked": 0, "placed": 0})
             if a.state.value in counts:
                 counts[a.state.value] += 1
-        users = sorted(set(work) | set(ledger.users()))
-        fs = factors(users, ledger, shares, now)
-        total_usage = sum(ledger.usage(u, now) for u in fs) or 0.0
+        users = sorted(set(work) | set(ran))
+        fs = factors(users, committed, shares, now)
+        total_usage = sum(ran.get(u, 0.0) for u in fs) or 0.0
         total_shares = sum(shares.of(u) for u in fs) or 1.0
         held = held_of(record, federation_id)
         spent = spent_of(record, federation_id)
@@ -147,8 +146,8 @@ class AccountingMixin(PoolsMixin):
                 "group": shares.group_of(u),
                 "shares": shares.of(u),
                 "norm_shares": shares.of(u) / total_shares,
-                "usage": ledger.usage(u, now),
-                "norm_usage": ledger.usage(u, now) / total_usage if total_usage else 0.0,
+                "usage": ran.get(u, 0.0),
+                "norm_usage": ran.get(u, 0.0) / total_usage if total_usage else 0.0,
                 "fair_share": fs[u],
                 **work.get(u, {"queued": 0, "blocked": 0, "placed": 0}),
                 "held_cores": held[u].cores if u in held else 0.0,

@@ -200,3 +200,19 @@ def test_open_placements_beyond_the_published_ones_come_back_as_held_work_and_se
     spec = JobSpecification(id="more", tasks=[{"command": "true"}])
     decision = Decision(pool=POOL.key, verdicts=(Verdict(POOL.key, "chosen", reason="chosen"),))
     assert standby.admit(action, spec, POOL, decision).reason == "quota: user ada has 3 of 3 tasks"
+
+
+def test_the_claim_order_counts_a_placement_at_its_estimate_from_the_moment_it_is_granted():
+    """Usage is what ran, but the claim order weighs what each user was granted: a burst of
+    placements follows the shares at once, and an early finish gives the rest back."""
+    clock, batch = Clock(), Batch()
+    acct = _accountant(clock, batch)
+    _place(acct, "j", 2)  # 2 cores, 1 h assumed
+    assert _usage(acct) == 0.0  # nothing ran yet...
+    groups = [ReadyGroup("ada", 0, T0, 1), ReadyGroup("bob", 0, T0 + 1, 1)]
+    assert acct.order.choose(groups, clock.now, "lab").submitter == "bob"  # ...but ada was granted 2 core-hours
+    assert acct.book.committed("lab", "ada", clock.now) == pytest.approx(2.0)
+    clock.now += 60
+    batch.done["j"] = Finished((TaskRun(T0 + 1, T0 + 31),))
+    acct.reconcile()
+    assert acct.book.committed("lab", "ada", clock.now) == pytest.approx(30 / HOUR, rel=1e-3)  # one task ran 30 s on one core
