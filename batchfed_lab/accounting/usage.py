@@ -78,9 +78,10 @@ class Placement:
     def as_list(self, urls: dict[str, int]) -> list[Any]:
         url = -1 if self.service_url is None else urls.setdefault(self.service_url, len(urls))
         d = self.demand
+        # one short row each: a heartbeat carries up to PUBLISHED_OPEN of them
         return [
-            self.federation_id, self.target_id, self.user, url, d.cores, d.nodes, d.tasks, self.placed_at,
-            self.hours, self.cost, self.until, self.slot_cores, self.slot_rate, self.task_slots,
+            self.federation_id, self.target_id, self.user, url, d.cores, d.nodes, d.tasks, round(self.placed_at, 3),
+            self.hours, round(self.cost, 6), round(self.until, 3), self.slot_cores, self.slot_rate, self.task_slots,
         ]  # fmt: skip
 
     @classmethod
