@@ -21,7 +21,7 @@ from .pools import PoolsMixin
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..batch.tasks import TaskInfo
+    from ..batch import TaskInfo
 
 
 class AccountingMixin(PoolsMixin):
