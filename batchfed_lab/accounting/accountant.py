@@ -154,10 +154,12 @@ class Accountant:
         return keys_of(user, self.shares.group_of(user))
 
     # ------------------------------------------------------------------ what really ran
-    def _reap(self, fid: str) -> None:
-        """A cap would block in ``fid``: settle its held jobs Batch says are finished."""
+    def _reap(self, fid: str, limit: int = RECONCILE_JOBS) -> None:
+        """A cap would block in ``fid``: settle the held jobs Batch says are finished (at most
+        ``limit``, least recently asked first: the caller holds up the other decisions)."""
         now = self.clock()
-        self._ask([k for k, ps in self._jobs(now).items() if k[0] == fid and any(p.until > now for _, p in ps)], now)
+        held = [k for k, ps in self._jobs(now).items() if k[0] == fid and any(p.until > now for _, p in ps)]
+        self._ask(sorted(held, key=lambda k: self._asked.get(k, 0.0))[:limit], now)
 
     def reconcile(self, limit: int = RECONCILE_JOBS) -> int:
         """One step of following what really ran (the proxy's leader runs it every few

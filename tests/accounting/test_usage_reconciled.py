@@ -216,3 +216,15 @@ def test_the_claim_order_counts_a_placement_at_its_estimate_from_the_moment_it_i
     batch.done["j"] = Finished((TaskRun(T0 + 1, T0 + 31),))
     acct.reconcile()
     assert acct.book.committed("lab", "ada", clock.now) == pytest.approx(30 / HOUR, rel=1e-3)  # one task ran 30 s on one core
+
+
+def test_a_quota_wait_asks_batch_about_a_bounded_number_of_held_jobs():
+    clock, batch = Clock(), Batch()
+    acct = _accountant(clock, batch, quotas={"users": {"ada": {"tasks": 40}}})
+    for i in range(40):
+        _place(acct, f"j{i}", 1)
+    action = SimpleNamespace(id="lab/more", submitter="ada", target_id="more", federation_id="lab", kind="job")
+    spec = JobSpecification(id="more", tasks=[{"command": "true"}])
+    decision = Decision(pool=POOL.key, verdicts=(Verdict(POOL.key, "chosen", reason="chosen"),))
+    assert acct.admit(action, spec, POOL, decision) is not None
+    assert len(batch.asked) == 16  # the worker deciding waits for these calls: a few, not all
