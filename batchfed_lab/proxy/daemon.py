@@ -202,13 +202,19 @@ class ProxyDaemon:
             self._try_lease()
 
     def _recurrence_loop(self) -> None:
-        """The leader adds each recurrence's task group to the jobs its schedules create."""
+        """The leader adds each recurrence's task group to the jobs its schedules create, and
+        (with accounting) settles a few placed jobs at what they really ran."""
         while not self.stop_event.wait(self.loop.recurrences_interval):
             if self.is_leader.is_set() and not self._suspended():
                 try:
                     self.recurrences.step(list(self._federations))
                 except Exception:  # keep the loop alive; the next look tries again
                     log.exception("adding recurrence tasks failed")
+            if self.is_leader.is_set() and self.processor.gate is not None:
+                try:
+                    self.processor.gate.reconcile()
+                except Exception:  # the next step asks again
+                    log.exception("reconciling accounting with Batch failed")
 
     def _moves_loop(self) -> None:
         """The leader watches what it placed and queues moves (:mod:`.moves`)."""
@@ -248,6 +254,8 @@ class ProxyDaemon:
         self.stop()
 
     def _heartbeat(self) -> None:
+        if self.processor.gate is not None and self.is_leader.is_set():
+            self.processor.gate.publish()  # usage of running jobs grows with time: publish it as of now
         try:
             self.store.heartbeat(
                 ProxyRecord(

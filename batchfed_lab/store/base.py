@@ -110,7 +110,7 @@ class Store(JobLocations, ProxyControl):
             self._submitter = self._identity()
         return self._submitter
 
-    def _pick_fifo(self, ready: Sequence[Mapping[str, Any]], now: float) -> Mapping[str, Any]:
+    def _pick_fifo(self, ready: Sequence[Mapping[str, Any]], now: float, fid: str | None = None) -> Mapping[str, Any]:
         """For backends that read every ready FIFO record (``ready_at``, ``submitter``,
         ``priority``, ``RowKey``): the one the claim order picks."""
 
@@ -120,7 +120,7 @@ class Store(JobLocations, ProxyControl):
         if self.head_order is None:
             return oldest(ready)
         pick = self.head_order.choose(
-            group_ready((r.get("submitter"), int(r.get("priority") or 0), r["ready_at"]) for r in ready), now
+            group_ready((r.get("submitter"), int(r.get("priority") or 0), r["ready_at"]) for r in ready), now, fid
         )
         return oldest(r for r in ready if (r.get("submitter"), int(r.get("priority") or 0)) == (pick.submitter, pick.priority))
 

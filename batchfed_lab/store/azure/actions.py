@@ -29,7 +29,7 @@ def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _claim_order_of(a: Action) -> dict[str, Any]:
-    """What a claim order groups a FIFO by: its opening action's submitter and priority."""
+    """What a claim order groups a FIFO by: its head action's submitter and priority."""
     return {"priority": a.priority} if a.submitter is None else {"submitter": a.submitter, "priority": a.priority}
 
 
@@ -101,16 +101,28 @@ class ActionTables(AzureService):
                 ops.append(("delete", {"PartitionKey": fid, "RowKey": f"I~{tk}"}, delete_if(etag_of(idle))))
         return ops, placed
 
-    @staticmethod
-    def _advance_ops(fid: str, live: Mapping[str, Any], etag: str, now: float) -> list[Any]:
+    def _advance_ops(self, fid: str, live: Mapping[str, Any], etag: str, now: float) -> list[Any]:
         """The head ended: point the FIFO at the next position, or park it as idle."""
         head, nxt = int(live["head_seq"]), int(live["next_seq"])
         if head + 1 < nxt:
-            return [("update", {**live, "head_seq": head + 1, "ready_at": now}, replace_if(etag))]
+            ordered = self._ordered_as(fid, live, head + 1)
+            return [("update", {**ordered, "head_seq": head + 1, "ready_at": now}, replace_if(etag))]
         return [
             ("delete", {"PartitionKey": fid, "RowKey": live["RowKey"]}, delete_if(etag)),
             ("upsert", {"PartitionKey": fid, "RowKey": "I" + live["RowKey"][1:], "next_seq": nxt, **_last_at(live)}, REPLACE),
         ]
+
+    def _ordered_as(self, fid: str, live: Mapping[str, Any], seq: int) -> dict[str, Any]:
+        """The FIFO record carrying the claim order of its action at ``seq`` (its new head):
+        each head competes with its own submitter and priority, as on SQLite. One small read,
+        only when a job id has another action queued behind the one that ended."""
+        rk = f"A~{live['RowKey'][2:]}~{position_key(seq)}"
+        found = self._query("actions", "PartitionKey eq @pk and RowKey eq @rk", ["submitter", "priority"], pk=fid, rk=rk)
+        if not found:  # zapped meanwhile: the claim skips the hole and orders the next
+            return dict(live)
+        base = {k: v for k, v in live.items() if k not in ("submitter", "priority")}
+        who = found[0].get("submitter")
+        return {**base, **({"submitter": who} if who else {}), "priority": int(found[0].get("priority") or 0)}
 
     # ------------------------------------------------------------------ reading actions
     def _get_action_entity(self, fid: str, aid: str) -> Any | None:

@@ -35,7 +35,7 @@ class ActionClaims(ActionJournal):
         ready = self._range("actions", fid, "T~", "ready_at le @now", now=now)
         if not ready:
             return None
-        live = self._pick_fifo(ready, now)
+        live = self._pick_fifo(ready, now, fid)
         ent = self._get("actions", fid, f"A~{live['RowKey'][2:]}~{position_key(int(live['head_seq']))}")
         if ent is None or ent["state"] not in ("queued", "blocked"):
             # zapped while not yet the head: skip the hole
