@@ -89,6 +89,7 @@ class Store(JobLocations, ProxyControl):
         self._local_version = 0
         self._crash_at = _parse_crashpoint(os.environ.get(CRASHPOINT_ENV))
         self._closed = False
+        self._looked_at = 0.0  # time.monotonic() of the last look at the backend's marks
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> float:
@@ -480,8 +481,10 @@ class Store(JobLocations, ProxyControl):
 
     def wait_for_change(self, since: Marks | None = None, *, timeout: float = 1.0) -> Marks:
         """Block until the marks differ from ``since`` (at once if they already do) or
-        ``timeout`` passes; returns the current marks either way."""
-        current = self._marks()
+        ``timeout`` passes; returns the current marks either way. The backend is looked at
+        at most every ``poll_interval`` (this process's own changes are seen at once), so a
+        busy process that keeps waking its watcher does not read the backend each time."""
+        current = self._marks() if self._look_due() else self._local_marks()
         if since is None or current != since:
             return current
         deadline = time.monotonic() + max(0.0, timeout)
@@ -497,10 +500,26 @@ class Store(JobLocations, ProxyControl):
 
                 self._local.wait_for(moved, timeout=min(self.poll_interval, remaining))
                 local_change = self._local_version != seen
-            if self._poll_changed() or local_change:
-                current = self._marks()
-                if current != since:
-                    return current
+            if self._look_due():
+                if self._poll_changed() or local_change:
+                    current = self._marks()
+            elif local_change:
+                current = self._local_marks()
+            if current != since:
+                return current
+
+    def _look_due(self) -> bool:
+        """Is it time to look at the backend again (and count this as the look)?"""
+        now = time.monotonic()
+        if now - self._looked_at < self.poll_interval:
+            return False
+        self._looked_at = now
+        return True
+
+    def _local_marks(self) -> Marks:
+        """The marks as this process knows them between looks at the backend (a backend
+        whose marks are cheap to read reads them)."""
+        return self._marks()
 
 
 def _parse_crashpoint(value: str | None) -> list[Any] | None:

@@ -20,7 +20,7 @@ from .entities import (
     replace_if,
     unpack,
 )
-from .service import AzureService
+from .locations import LocationRecords
 
 
 def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
     return {"last_at": live["last_at"]} if live.get("last_at") is not None else {}
 
 
-class ActionTables(AzureService):
+class ActionTables(LocationRecords):
     """Action entities (one per FIFO position, large payloads in blobs), FIFO records, reads."""
 
     # ------------------------------------------------------------------ action entities

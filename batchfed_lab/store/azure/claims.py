@@ -5,8 +5,11 @@ changing an action and its job's location, are two steps here (no transaction sp
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
+
+from azure.core.exceptions import HttpResponseError
 
 from ...errors import ClaimLostError, NotFoundError, StoreError
 from .. import rules
@@ -17,12 +20,32 @@ from .journal import ActionJournal
 
 log = logging.getLogger(__name__)
 
+READY_FOR = 1.0  # seconds a listing of a federation's ready heads is handed out before it is read again
+
+
+class ReadyHeads:
+    """The ready FIFO records of one federation from one range query, the readiest last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.records: list[Any] = []
+        self.read_at = 0.0
+
+    def clear(self) -> None:
+        with self.lock:
+            self.records = []
+
 
 class ActionClaims(ActionJournal):
     """Claims, claimed changes and zaps, each an optimistic transaction in the federation's partition."""
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._ready: dict[str, ReadyHeads] = {}
+        self._ready_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
     def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
-        if self.is_suspended():  # a read of its own: no transaction spans the flag and the FIFOs
+        if self._claims_suspended():  # no transaction spans the flag and the FIFOs
             return None
         with self._azure(f"claim in federation {fid!r}"):
             if time.monotonic() - self._recovered.get(fid, 0.0) > 5.0:
@@ -32,25 +55,48 @@ class ActionClaims(ActionJournal):
             )
 
     def _claim_once(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
-        ready = self._range("actions", fid, "T~", "ready_at le @now", now=now)
-        if not ready:
+        live = self._ready_head(fid, now)
+        if live is None:
             return None
-        live = min(ready, key=lambda r: (r["ready_at"], r["RowKey"]))
-        ent = self._get("actions", fid, f"A~{live['RowKey'][2:]}~{position_key(int(live['head_seq']))}")
-        if ent is None or ent["state"] not in ("queued", "blocked"):
-            # zapped while not yet the head: skip the hole
-            self._t["actions"].submit_transaction(self._advance_ops(fid, live, etag_of(live), now))
-            raise Again
-        claimed = rules.t_claim(self._action(ent), worker, deadline)
-        fields = {k: ent[k] for k in ent if k == "payload_ref" or k.split("__")[0] == "payload"}
-        results = self._t["actions"].submit_transaction(
-            [
-                ("update", self._action_entity(fid, claimed, token, unpack(fields)), replace_if(etag_of(ent))),
-                ("update", {**live, "ready_at": deadline}, replace_if(etag_of(live))),
-            ]
-        )
+        try:
+            ent = self._get("actions", fid, f"A~{live['RowKey'][2:]}~{position_key(int(live['head_seq']))}")
+            if ent is None or ent["state"] not in ("queued", "blocked"):
+                # zapped while not yet the head: skip the hole
+                self._t["actions"].submit_transaction(self._advance_ops(fid, live, etag_of(live), now))
+                raise Again
+            claimed = rules.t_claim(self._action(ent), worker, deadline)
+            fields = {k: ent[k] for k in ent if k == "payload_ref" or k.split("__")[0] == "payload"}
+            results = self._t["actions"].submit_transaction(
+                [
+                    ("update", self._action_entity(fid, claimed, token, unpack(fields)), replace_if(etag_of(ent))),
+                    ("update", {**live, "ready_at": deadline}, replace_if(etag_of(live))),
+                ]
+            )
+        except HttpResponseError:
+            self._ready_heads(fid).clear()  # another writer moved the FIFOs on: read them afresh
+            raise
         hint = {"a": results[0]["etag"], "t": {**live, "ready_at": deadline}, "t_etag": results[1]["etag"]}
         return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
+
+    def _ready_heads(self, fid: str) -> ReadyHeads:
+        with self._ready_lock:
+            return self._ready.setdefault(fid, ReadyHeads())
+
+    def _ready_head(self, fid: str, now: float) -> Any | None:
+        """The readiest FIFO record of the federation for one claimer of this process. One
+        range query lists every ready head; they are handed out one by one (each to one
+        claimer: this process's workers never race each other for the same head) until none
+        is left or the list is older than ``READY_FOR`` seconds. A record another process
+        changed since fails the claim's condition, which drops the list."""
+        heads = self._ready_heads(fid)
+        with heads.lock:  # one query at a time: claimers arriving meanwhile take from its answer
+            if not heads.records or time.monotonic() - heads.read_at > READY_FOR:
+                rows = self._range("actions", fid, "T~", "ready_at le @now", now=now)
+                heads.records = sorted(rows, key=lambda r: (r["ready_at"], r["RowKey"]), reverse=True)
+                heads.read_at = time.monotonic()
+            if not heads.records or heads.records[-1]["ready_at"] > now:  # read by a claimer whose clock ran ahead
+                return None
+            return heads.records.pop()
 
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         fid, a0 = claim.federation_id, claim.action
@@ -117,8 +163,14 @@ class ActionClaims(ActionJournal):
     ) -> tuple[Action, Any]:
         # the location first: a crash between the two leaves a location that the retry records
         # again (idempotent), never a journal step whose location is missing
-        self._change_location(*where, change)
-        return self._mutate_claimed(claim, fn, now)
+        fid = claim.federation_id
+        rk = self._locate_claimed(*where, change)
+        try:
+            return self._mutate_claimed(claim, fn, now)
+        except ClaimLostError as exc:
+            if self._undo_if_destroyed(fid, rk):
+                raise NotFoundError(f"federation {fid!r} does not exist (destroyed meanwhile)") from exc
+            raise
 
     def _placed_then_claim(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +38,35 @@ from .entities import MAX_TX_OPS, RETRIES, Again, h, lost_race
 
 T = TypeVar("T")
 
+FLAGS_FOR = 1.0  # seconds claims trust the suspend flag read last (unless the control mark moved)
+
+
+class FlagsSeen:
+    """The suspend flag as last read, and when; forgotten when the flags may have changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: bool | None = None
+        self._read_at = 0.0
+        self.generation = 0
+
+    def get(self) -> bool | None:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._read_at > FLAGS_FOR:
+                return None
+            return self._value
+
+    def put(self, value: bool, generation: int) -> None:
+        """Keep ``value`` unless the flags were forgotten since the read began (``generation``)."""
+        with self._lock:
+            if generation == self.generation:
+                self._value, self._read_at = value, time.monotonic()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._value = None
+            self.generation += 1
+
 
 class AzureService(Store):
     """The shared half of :class:`~.store.AzureStore`; each concern is a subclass of this."""
@@ -58,6 +88,7 @@ class AzureService(Store):
         self._leases = blobs.get_container_client(f"{prefix}-leases")
         self._recovered: dict[str, float] = {}
         self._hints = 0  # queue messages seen by this instance
+        self._flags_seen = FlagsSeen()
         with self._azure("create tables and containers"):
             for client in self._t.values():
                 tables.create_table_if_not_exists(client.table_name)
@@ -150,6 +181,19 @@ class AzureService(Store):
 
     def _bump(self, name: str) -> None:
         self._t["meta"].upsert_entity({"PartitionKey": "signal", "RowKey": name, "v": uuid.uuid4().hex}, mode=UpdateMode.REPLACE)
+
+    def _claims_suspended(self) -> bool:
+        """The suspend flag as claims honour it: read at most every ``FLAGS_FOR`` seconds, and
+        afresh once this store set a flag or saw the control mark move (a watching proxy
+        polls it every ``poll_interval``), instead of one read per claim."""
+        seen = self._flags_seen
+        cached = seen.get()
+        if cached is not None:
+            return cached
+        generation = seen.generation
+        value = self.is_suspended()
+        seen.put(value, generation)
+        return value
 
     # ------------------------------------------------------------------ blobs (payloads, journals), hint queues
     def _put_blob(self, name: str, text: str) -> None:
