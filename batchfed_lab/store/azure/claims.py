@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError
@@ -24,12 +25,36 @@ READY_FOR = 1.0  # seconds a listing of a federation's ready heads is handed out
 
 
 class ReadyHeads:
-    """The ready FIFO records of one federation from one range query, the readiest last."""
+    """The ready FIFO records of one federation from one range query, handed out one by one
+    to this process's claimers, readiest first: each to one claimer, so the workers of a
+    proxy never race each other for the same head. A listing is read again when it is used
+    up or older than ``READY_FOR`` seconds; one that began after a claimer arrived answers
+    that claimer too, even when empty (claimers finishing together make one query). A record
+    another process changed since fails the claim's condition, and the caller clears them."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.records: list[Any] = []
-        self.read_at = 0.0
+        self.records: list[Any] = []  # readiest last
+        self.listed_at = 0.0  # time.monotonic() when the last listing began
+        self.taken: set[str] = set()  # handed out, claim not finished: a new listing may show them unchanged
+
+    def take(self, now: float, listing: Callable[[], list[Any]]) -> Any | None:
+        arrived = time.monotonic()
+        with self.lock:  # one listing at a time: claimers arriving meanwhile take from its answer
+            if self.listed_at < arrived and (not self.records or arrived - self.listed_at > READY_FOR):
+                began = time.monotonic()
+                rows = [r for r in listing() if r["RowKey"] not in self.taken]
+                self.records = sorted(rows, key=lambda r: (r["ready_at"], r["RowKey"]), reverse=True)
+                self.listed_at = began
+            if not self.records or self.records[-1]["ready_at"] > now:  # listed by a claimer whose clock ran ahead
+                return None
+            record = self.records.pop()
+            self.taken.add(record["RowKey"])
+            return record
+
+    def finished(self, record: Any) -> None:
+        with self.lock:
+            self.taken.discard(record["RowKey"])
 
     def clear(self) -> None:
         with self.lock:
@@ -55,7 +80,8 @@ class ActionClaims(ActionJournal):
             )
 
     def _claim_once(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
-        live = self._ready_head(fid, now)
+        heads = self._ready_heads(fid)
+        live = heads.take(now, lambda: self._range("actions", fid, "T~", "ready_at le @now", now=now))
         if live is None:
             return None
         try:
@@ -73,30 +99,16 @@ class ActionClaims(ActionJournal):
                 ]
             )
         except HttpResponseError:
-            self._ready_heads(fid).clear()  # another writer moved the FIFOs on: read them afresh
+            heads.clear()  # another writer moved the FIFOs on: read them afresh
             raise
+        finally:
+            heads.finished(live)
         hint = {"a": results[0]["etag"], "t": {**live, "ready_at": deadline}, "t_etag": results[1]["etag"]}
         return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
 
     def _ready_heads(self, fid: str) -> ReadyHeads:
         with self._ready_lock:
             return self._ready.setdefault(fid, ReadyHeads())
-
-    def _ready_head(self, fid: str, now: float) -> Any | None:
-        """The readiest FIFO record of the federation for one claimer of this process. One
-        range query lists every ready head; they are handed out one by one (each to one
-        claimer: this process's workers never race each other for the same head) until none
-        is left or the list is older than ``READY_FOR`` seconds. A record another process
-        changed since fails the claim's condition, which drops the list."""
-        heads = self._ready_heads(fid)
-        with heads.lock:  # one query at a time: claimers arriving meanwhile take from its answer
-            if not heads.records or time.monotonic() - heads.read_at > READY_FOR:
-                rows = self._range("actions", fid, "T~", "ready_at le @now", now=now)
-                heads.records = sorted(rows, key=lambda r: (r["ready_at"], r["RowKey"]), reverse=True)
-                heads.read_at = time.monotonic()
-            if not heads.records or heads.records[-1]["ready_at"] > now:  # read by a claimer whose clock ran ahead
-                return None
-            return heads.records.pop()
 
     def _mutate_claimed(self, claim: Claim, fn: Transition, now: float) -> tuple[Action, Any]:
         fid, a0 = claim.federation_id, claim.action
