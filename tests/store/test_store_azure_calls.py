@@ -146,3 +146,19 @@ def test_azure_a_placement_after_its_federation_was_destroyed_leaves_no_location
         store.mark_placed(claim, location=LocationUpdate(URL, "pool-1", unique_id=claim.action_id))
     assert other._query("locations", "PartitionKey eq @pk", pk="doomed") == []
     other.close()
+
+
+def test_azure_a_transaction_starts_no_thread(counted, monkeypatch):
+    # azure-core would prepare and read a transaction's parts on three thread pools made for it:
+    # in a proxy of many workers every thread start waits for the interpreter lock
+    store, _calls = counted
+    store.create_federation("fed")
+    store.enqueue("fed", [job("j1")])
+    started: list[str] = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self))[1])
+    claim = store.claim("fed", "w")  # a transaction of two operations
+    store.mark_placed(claim)
+    monkeypatch.undo()
+    assert started == []
+    assert store.get_action("fed", claim.action_id).state.value == "placed"

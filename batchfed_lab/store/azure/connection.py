@@ -16,6 +16,7 @@ from azure.storage.queue import ExponentialRetry as QueueRetry
 from azure.storage.queue import QueueServiceClient
 
 from ...errors import StoreError
+from .transactions import read_parts_in_turn
 
 CONNECTION_STRING_ENV = "BATCHFED_STORAGE_CONNECTION_STRING"
 Clients = tuple[TableServiceClient, QueueServiceClient, BlobServiceClient]
@@ -51,7 +52,7 @@ def clients_from_connection_string(
     """``client_options`` go to all three SDK clients (e.g. ``transport=``, ``logging_enable=``)."""
     extra = _client_options(client_options)
     try:
-        tables = TableServiceClient.from_connection_string(connection_string, **_table_retry(retries), **extra)
+        tables = TableServiceClient.from_connection_string(connection_string, **_table_options(retries, extra))
         queues = QueueServiceClient.from_connection_string(connection_string, retry_policy=_storage_retry(retries), **extra)
         blobs = BlobServiceClient.from_connection_string(connection_string, retry_policy=_storage_retry(retries), **extra)
     except (ValueError, AzureError) as exc:
@@ -84,15 +85,18 @@ def clients_from_credential(
         credential = DefaultAzureCredential()
     extra = _client_options(client_options)
     return (
-        TableServiceClient(endpoints["table"], credential=credential, **_table_retry(retries), **extra),
+        TableServiceClient(endpoints["table"], credential=credential, **_table_options(retries, extra)),
         QueueServiceClient(endpoints["queue"], credential=credential, retry_policy=_storage_retry(retries), **extra),
         BlobServiceClient(endpoints["blob"], credential=credential, retry_policy=_storage_retry(retries), **extra),
     )
 
 
-def _table_retry(retries: int) -> dict[str, Any]:
-    # retries with exponential backoff on 408/429/5xx (503 Server Busy included)
-    return {"retry_total": retries, "retry_backoff_factor": 0.5, "retry_backoff_max": 8, "connection_timeout": 10}
+def _table_options(retries: int, extra: Mapping[str, Any]) -> dict[str, Any]:
+    # retries with exponential backoff on 408/429/5xx (503 Server Busy included); transactions'
+    # answers read without threads (see .transactions), before a hook the caller gave
+    hook = read_parts_in_turn(extra.get("raw_response_hook"))
+    retry = {"retry_total": retries, "retry_backoff_factor": 0.5, "retry_backoff_max": 8, "connection_timeout": 10}
+    return {**retry, **extra, "raw_response_hook": hook}
 
 
 def _storage_retry(retries: int) -> QueueRetry:

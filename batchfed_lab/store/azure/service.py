@@ -35,6 +35,7 @@ from ...errors import (
 from ..base import Store
 from ..records import Federation, utc
 from .entities import MAX_TX_OPS, RETRIES, Again, h, lost_race
+from .transactions import without_threads
 
 T = TypeVar("T")
 
@@ -83,7 +84,8 @@ class AzureService(Store):
         super().__init__(**kwargs)
         self.prefix = prefix
         self._tables, self._queues, self._blobs = tables, queues, blobs
-        self._t = {n: tables.get_table_client(f"{prefix}{n}") for n in ("feds", "pools", "actions", "locations", "meta")}
+        names = ("feds", "pools", "actions", "locations", "meta")
+        self._t = {n: without_threads(tables.get_table_client(f"{prefix}{n}")) for n in names}
         self._data = blobs.get_container_client(f"{prefix}-data")
         self._leases = blobs.get_container_client(f"{prefix}-leases")
         self._recovered: dict[str, float] = {}
