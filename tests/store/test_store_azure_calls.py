@@ -162,3 +162,18 @@ def test_azure_a_transaction_starts_no_thread(counted, monkeypatch):
     monkeypatch.undo()
     assert started == []
     assert store.get_action("fed", claim.action_id).state.value == "placed"
+
+
+def test_azure_many_claims_at_once_are_one_transaction(counted):
+    store, calls = counted
+    store.create_federation("fed")
+    store.enqueue("fed", [job(f"j{i}") for i in range(12)])
+    store.claim("fed", "w")  # the look for crashed enqueues happens once
+    calls.take()
+    claims = store.claim_many("fed", "w", 20)
+    seen = calls.take()
+    assert len({c.action.target_id for c in claims}) == 11, "every other head, each once"
+    assert seen["POST", "$batch", "write"] == 1, seen
+    assert seen["GET", "actions", "entity"] == 0, seen  # the heads are read 14 per query
+    store.mark_placed(claims[0])  # the claims' hints hold: the next step writes without reading
+    assert calls.take()["GET", "actions", "entity"] == 0

@@ -166,7 +166,7 @@ class ActionJournal(ActionTables):
 
     def _pieces_tx(self, fid: str, pieces: list[Piece]) -> Callable[[], list[Action]]:
         def attempt() -> list[Action]:
-            applied = self._existing(fid, [f"U~{piece[1][0][0].id}" for piece in pieces])
+            applied = self._rows("actions", fid, [f"U~{piece[1][0][0].id}" for piece in pieces], ["RowKey"])
             todo = [piece for piece in pieces if f"U~{piece[1][0][0].id}" not in applied]
             if not todo:
                 return []
@@ -181,16 +181,6 @@ class ActionJournal(ActionTables):
             return placed
 
         return attempt
-
-    def _existing(self, fid: str, row_keys: list[str]) -> set[str]:
-        """Which of ``row_keys`` exist in the federation's partition (14 per query: Azure
-        Tables allow 15 comparisons in a filter)."""
-        found: set[str] = set()
-        for i in range(0, len(row_keys), 14):
-            params = {f"r{n}": rk for n, rk in enumerate(row_keys[i : i + 14])}
-            where = "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )"
-            found.update(e["RowKey"] for e in self._query("actions", where, ["RowKey"], pk=fid, **params))
-        return found
 
     def _recover(self, fid: str) -> None:
         """Finish committed journals of crashed writers (idempotent, safe to race)."""
