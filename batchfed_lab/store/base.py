@@ -485,7 +485,8 @@ class Store(JobLocations, ProxyControl):
         return self._remove_proxy(rules.name(proxy_id, "proxy id"))
 
     def set_suspended(self, suspended: bool) -> None:
-        """The global suspend flag: a suspended proxy claims nothing."""
+        """The global suspend flag: a suspended proxy claims nothing (within a second: a
+        backend may trust the flag it read that long, unless it saw the control mark move)."""
         self._set_flag("suspended", bool(suspended))
         self._notify_local()
 
