@@ -404,28 +404,40 @@ class ProxyDaemon:
 
     def _claim_round(self, limit: int | None = None) -> int:
         """Claim and dispatch until the workers are busy or nothing is ready; ``self._busy``
-        tells which of the two ended the round."""
+        tells which of the two ended the round. The free workers' claims are asked for at
+        once (:meth:`Store.claim_many`: one store write where the backend can), so a burst of
+        actions does not wait for a round trip per worker before the last one starts."""
         dispatched = 0
         self._busy = False
         for fid in self._watched():
             while not self.stop_event.is_set() and self.is_leader.is_set():
-                if limit is not None and dispatched >= limit:
+                room = None if limit is None else limit - dispatched
+                if room == 0:
                     return dispatched
-                if not self._slots.acquire(blocking=False):
+                slots = self._take_slots(room)
+                if not slots:
                     self._busy = True
                     return dispatched
                 try:
-                    claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
+                    claims = self.store.claim_many(fid, self.proxy_id, slots, ttl=self.processing.claim_ttl)
                 except StoreError as exc:
-                    self._slots.release()
+                    claims = []
                     log.warning("claim in %s failed: %s", fid, exc)
-                    break
-                if claim is None:
+                for _ in range(slots - len(claims)):
                     self._slots.release()
-                    break
-                self._dispatch(claim)
-                dispatched += 1
+                for claim in claims:
+                    self._dispatch(claim)
+                dispatched += len(claims)
+                if len(claims) < slots:
+                    break  # nothing more ready here (or the store is away): the next federation
         return dispatched
+
+    def _take_slots(self, room: int | None) -> int:
+        """Take as many free worker slots as there are (at most ``room``)."""
+        taken = 0
+        while (room is None or taken < room) and self._slots.acquire(blocking=False):
+            taken += 1
+        return taken
 
     def _next_wake(self) -> float:
         """Seconds until the earliest blocked/backed-off head becomes claimable (≤ 1 s)."""

@@ -20,7 +20,9 @@ from .entities import (
     replace_if,
     unpack,
 )
-from .service import AzureService
+from .locations import LocationRecords
+
+FIFO_QUERY = 7  # targets per query of FIFO records: Azure Tables allow 15 comparisons in a filter
 
 
 def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def _claim_order_of(a: Action) -> dict[str, Any]:
     return {"priority": a.priority} if a.submitter is None else {"submitter": a.submitter, "priority": a.priority}
 
 
-class ActionTables(AzureService):
+class ActionTables(LocationRecords):
     """Action entities (one per FIFO position, large payloads in blobs), FIFO records, reads."""
 
     # ------------------------------------------------------------------ action entities
@@ -69,9 +71,22 @@ class ActionTables(AzureService):
     # ------------------------------------------------------------------ FIFO records
     def _fifo_state(self, fid: str, tk: str) -> tuple[Any | None, Any | None]:
         """(live FIFO record, idle FIFO record) of a target hash."""
-        where = "PartitionKey eq @pk and ( RowKey eq @t or RowKey eq @i )"
-        found = {e["RowKey"][0]: e for e in self._query("actions", where, pk=fid, t=f"T~{tk}", i=f"I~{tk}")}
-        return found.get("T"), (None if "T" in found else found.get("I"))
+        return self._fifo_states(fid, [tk])[tk]
+
+    def _fifo_states(self, fid: str, tks: list[str]) -> dict[str, tuple[Any | None, Any | None]]:
+        """:meth:`_fifo_state` of several target hashes, ``FIFO_QUERY`` of them per query."""
+        states: dict[str, tuple[Any | None, Any | None]] = {}
+        for i in range(0, len(tks), FIFO_QUERY):
+            part = tks[i : i + FIFO_QUERY]
+            params: dict[str, str] = {}
+            for n, tk in enumerate(part):
+                params[f"t{n}"], params[f"i{n}"] = f"T~{tk}", f"I~{tk}"
+            where = "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )"
+            found = {e["RowKey"]: e for e in self._query("actions", where, None, pk=fid, **params)}
+            for tk in part:
+                live = found.get(f"T~{tk}")
+                states[tk] = live, (None if live is not None else found.get(f"I~{tk}"))
+        return states
 
     def _append_ops(
         self, fid: str, tk: str, live: Any, idle: Any, items: list[tuple[Action, dict[str, Any]]]
