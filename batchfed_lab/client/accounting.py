@@ -41,7 +41,7 @@ class AccountingMixin(PoolsMixin):
             )
             rate = None if price is None else price.rate(kind)
             who = next((owners[u] for u in loc.unique_ids if owners.get(u)), None)
-            for t in self.account(loc.batch_service_url).list_tasks(loc.job_id):
+            for t in self.account(loc.batch_service_url).list_tasks(loc.batch_id):
                 end = t.end_time.timestamp() if t.end_time else now
                 run = max(0.0, end - t.start_time.timestamp()) if t.start_time else 0.0
                 slots = facts.task_slots_per_node if facts is not None else 1

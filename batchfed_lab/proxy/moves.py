@@ -164,7 +164,7 @@ class MoveWatch:
     def _tasks(self, loc: Location) -> tuple[TaskState, ...] | None:
         """The placed job's tasks on its pool; None when the job is gone from Batch."""
         try:
-            listed = self.account_for(loc.batch_service_url).list_tasks(loc.job_id)
+            listed = self.account_for(loc.batch_service_url).list_tasks(loc.batch_id)
         except BatchNotFoundError:
             return None
         return tuple(TaskState(t.id, t.state, t.exit_code, t.failure_code, t.requeue_count) for t in listed)
@@ -189,6 +189,7 @@ def move_payload(
         "from": {
             "service_url": loc.batch_service_url,
             "pool_id": loc.pool_id,
+            "batch_job_id": loc.batch_id,
             "key": key,
             "account": loc.account,
             "location": loc.location,

@@ -283,3 +283,55 @@ def test_explain_shows_the_rules_that_would_apply(stack: Stack) -> None:
     ran = CliRunner().invoke(main, ["fed", "explain", "f-explain", str(jobs)], env={"BATCHFED_HOME": str(stack.root)})
     assert ran.exit_code == 0, ran.output
     assert "  re-placement: stalled: off" in ran.stdout
+
+
+def test_a_job_moves_to_another_pool_of_its_one_account_under_a_derived_batch_job_id(stack: Stack) -> None:
+    """The commonest setup: one account, a low-priority and a dedicated pool. The terminated job
+    keeps its id on the pool it left (Batch job ids are unique per account), so the move runs
+    as ``<job>-moved-1``; the federation's verbs still reach it by the job's own id."""
+    make_pool(stack, "lab2", "one-lp", dedicated=0, low=1)
+    make_pool(stack, "lab2", "one-ded", dedicated=1)
+    acct, ws, fed, job = stack.account("lab2"), stack.client.workspace, "f-one", "one-job"
+    waits = 'if [ "$AZ_BATCH_POOL_ID" = one-ded ]; then echo moved-and-done; else sleep 60; fi'
+    stack.federation(fed, [])
+    take_pool(stack, fed, "one-lp", "lab2")
+    rules = "{preempted: {prefer: dedicated, prefer_after: 3}}"
+    stack.client.submit(fed, job_yaml(job, ["echo first", waits], rules, "{low_priority_nodes: {allow: true}}")).wait(timeout=30)
+
+    def running() -> bool:
+        ts = {t.id: t.state for t in acct.list_tasks(job)}
+        return ts.get("t0") == "completed" and ts.get("t1") == "running"
+
+    wait_for(running, 30, "the job to run on the low-priority pool")
+    take_pool(stack, fed, "one-ded", "lab2")
+    for _ in range(3):
+        wait_for(running, 30, "the task to run again")
+        control.preempt("lab2", "one-lp", duration_seconds=0.1, workspace=ws)
+    store = stack.client.store
+    wait_for(lambda: any(m.state is ActionState.PLACED for m in store.list_moves(fed, job)), 60, "the move to be placed")
+    (move,) = store.list_moves(fed, job)
+    assert move.payload["move"]["prefer_dedicated"] and move.progress["placed_pool"].endswith("#one-ded")
+    locs = {loc.pool_id: loc for loc in store.get_locations(fed, job)}
+    assert (locs["one-lp"].batch_id, locs["one-ded"].batch_id) == (job, f"{job}-moved-1")
+    assert locs["one-lp"].terminated_at is not None and locs["one-ded"].terminated_at is None
+    wait_for(lambda: acct.get_task(f"{job}-moved-1", "t1").state == "completed", 60, "the moved task to finish")
+    # the usual verbs, by the job's own id
+    client = stack.client
+    rows = {(t.pool_id, t.task.id): t for t in client.tasks(fed, job)}
+    assert set(rows) == {("one-lp", "t0"), ("one-lp", "t1"), ("one-ded", "t1")}
+    assert all(t.job_id == job for t in rows.values())
+    current = client.current_tasks(fed, job)
+    assert sorted((t.pool_id, t.task.id, t.task.state) for t in current) == [
+        ("one-ded", "t1", "completed"),
+        ("one-lp", "t0", "completed"),
+    ]
+    assert str(client.task_output(fed, job, "t1")).strip() == "moved-and-done"
+    assert str(client.task_output(fed, job, "t0")).strip() == "first"
+    logs = str(client.task_logs(fed, job))
+    assert "moved-and-done" in logs and "first" in logs
+    frame = client.jobs_frame(fed, job)
+    assert set(frame["batch_job_id"]) == {job, f"{job}-moved-1"}
+    client.delete(fed, [job])
+    wait_for(lambda: not store.get_locations(fed, job), 30, "the job's locations to go")
+    left = {j.id: j.state for j in acct.list_jobs()}
+    assert all(left.get(i, "deleting") == "deleting" for i in (job, f"{job}-moved-1")), left

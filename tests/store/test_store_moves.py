@@ -55,3 +55,14 @@ def test_moves_of_a_federation_are_listed_per_job(store, placed):
     store.enqueue_move("fed", "j", move_payload(), action_id=str(uuid.uuid4()))
     assert [m.target_id for m in store.list_moves("fed")] == ["j"]
     assert store.list_moves("fed", "k") == []
+
+
+def test_a_location_keeps_the_batch_job_id_a_move_derived_and_only_that(store, placed):
+    move = store.enqueue_move("fed", "j", move_payload(), action_id=str(uuid.uuid4()))
+    claim = store.claim("fed", "w")
+    assert claim.action_id == move.id
+    store.mark_placed(claim, location=LocationUpdate(URL, "p2", unique_id=move.id, batch_job_id="j-moved-1"))
+    store.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p2", batch_job_id="other")
+    locs = {loc.pool_id: loc for loc in store.get_locations("fed", "j")}
+    assert (locs["p1"].batch_job_id, locs["p1"].batch_id) == (None, "j")
+    assert (locs["p2"].batch_job_id, locs["p2"].batch_id) == ("j-moved-1", "j-moved-1")
