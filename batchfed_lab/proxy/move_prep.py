@@ -20,7 +20,7 @@ from ..config.jobs import TaskDefinition
 from ..errors import BatchNotFoundError, NotFoundError
 from ..scheduler import Requirements, job_requirements, resolve, rewrite_for_placement, summarize_tasks
 from ..scheduler.replacement import TaskState, done, move_exclusions, moved_batch_job_id, tasks_to_move
-from ..scheduler.types import PoolSnapshot, url_key
+from ..scheduler.types import PoolSnapshot, pool_key, url_key
 from ..store.records import ActionKind, Claim, Location
 from ..store.rules import MOVE_KEY
 from .payload import AddPayload, parse_add
@@ -83,7 +83,8 @@ def prepare_move(proc: ActionProcessor, claim: Claim, payload: AddPayload) -> tu
     a = claim.action
     record = move_record(a.payload)
     assert record is not None
-    placed = placed_tasks(proc, a.federation_id, record.get("sources") or [])
+    sources = a.progress.get("move_sources") or _sources_now(proc, a.federation_id, a.target_id, record)
+    placed = placed_tasks(proc, a.federation_id, sources)
     if a.progress.get("move_ready"):
         keep = set(a.progress.get("moved_tasks") or ())
         return claim, tasks_to_move(placed, [t.id for t in placed if t.id not in keep])
@@ -106,10 +107,27 @@ def prepare_move(proc: ActionProcessor, claim: Claim, payload: AddPayload) -> tu
         )
     except NotFoundError:  # the location was deleted meanwhile (a delete of the job raced the move)
         pass
-    journal = {"move_ready": True, "moved_tasks": [t.id for t in moving], "finished_tasks": len(finished)}
+    journal = {
+        "move_ready": True,
+        "move_sources": sources,
+        "moved_tasks": [t.id for t in moving],
+        "finished_tasks": len(finished),
+    }
     claim = proc.journal(claim, journal)
     proc.store._crashpoint("move.journaled")  # test hook: kill -9 before the moving tasks are placed
     return claim, moving
+
+
+def _sources_now(proc: ActionProcessor, federation_id: str, job_id: str, record: Mapping[str, Any]) -> list[str]:
+    """The placements the move leaves: those its decision saw, and any task group of the job
+    placed on that pool since (it ran ahead of the move in the job's FIFO, and the move's
+    terminate ends its tasks too)."""
+    src = record["from"]
+    seen = list(record.get("sources") or [])
+    for loc in proc.store.get_locations(federation_id, job_id, kind=ActionKind.JOB):
+        if pool_key(loc.batch_service_url, loc.pool_id) == pool_key(src["service_url"], src["pool_id"]):
+            seen += [u for u in loc.unique_ids if u not in seen]
+    return seen
 
 
 def placed_tasks(proc: ActionProcessor, federation_id: str, sources: Iterable[str]) -> list[TaskDefinition]:
@@ -122,7 +140,7 @@ def placed_tasks(proc: ActionProcessor, federation_id: str, sources: Iterable[st
         record = move_record(action.payload)
         if record is not None:
             keep = set(action.progress.get("moved_tasks") or ())
-            inner = placed_tasks(proc, federation_id, record.get("sources") or [])
+            inner = placed_tasks(proc, federation_id, action.progress.get("move_sources") or record.get("sources") or [])
             tasks = tasks_to_move(inner, [t.id for t in inner if t.id not in keep])
         else:
             spec = parse_add(action.payload, f"action {aid}").job

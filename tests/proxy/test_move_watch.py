@@ -122,3 +122,20 @@ def test_a_move_asks_room_for_the_tasks_that_move_only() -> None:
     moving = tasks_to_move(list(job.task_definitions), [t.id for t in job.task_definitions[:7]])
     assert requirements_of(payload, None).need == 10
     assert requirements_of(payload, moving).need == 3
+
+
+def test_a_move_goes_ahead_of_a_later_task_group_but_not_past_a_removal_or_a_held_action(store: SqliteStore) -> None:
+    store.create_federation("fed", unique_job_ids=False, force=True)
+    place(store, "k")
+    place(store, "j")
+    store.enqueue("fed", [NewAction("job", "terminate", "k", {})])
+    job = JobSpecification.model_validate({"id": "j", "tasks": [{"command": "true"}]})
+    (later,) = store.enqueue("fed", [NewAction("job", "add", "j", add_payload(job))])
+    claims = {c.action_id: c for c in (store.claim("fed", "w"), store.claim("fed", "w2")) if c is not None}
+    held = claims[later.id]
+    watch = MoveWatch(store, processor(store, None), lambda url: FakeBatch())
+    assert watch.step(["fed"]) == 0  # a worker is placing the later group now
+    store.release(held, retry_in=0.0)
+    assert watch.step(["fed"]) == 1
+    assert [bool(a.payload.get("move")) for a in store.list_queued("fed", "j")] == [True, False]
+    assert store.list_moves("fed", "k") == []  # its terminate is pending

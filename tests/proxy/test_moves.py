@@ -335,3 +335,37 @@ def test_a_job_moves_to_another_pool_of_its_one_account_under_a_derived_batch_jo
     wait_for(lambda: not store.get_locations(fed, job), 30, "the job's locations to go")
     left = {j.id: j.state for j in acct.list_jobs()}
     assert all(left.get(i, "deleting") == "deleting" for i in (job, f"{job}-moved-1")), left
+
+
+def test_a_move_is_placed_ahead_of_a_later_task_group_which_then_follows_it(stack: Stack) -> None:
+    """A federation without unique job ids: the job's second task group waits (it wants
+    dedicated nodes, and the job lives on the low-priority pool of the account). The move
+    goes ahead of it; the group then joins the job where the move took it."""
+    make_pool(stack, "lab2", "later-lp", dedicated=0, low=1)
+    make_pool(stack, "lab2", "later-ded", dedicated=1, slots=2)
+    acct, ws, fed, job = stack.account("lab2"), stack.client.workspace, "f-later", "later-job"
+    stack.federation(fed, [], unique_job_ids=False)
+    take_pool(stack, fed, "later-lp", "lab2")
+    waits = 'if [ "$AZ_BATCH_POOL_ID" = later-ded ]; then echo done; else sleep 60; fi'
+    first = job_yaml(job, [waits], "{}", "{low_priority_nodes: {allow: true}}")
+    wants_dedicated = "  federation_constraints: {pool: {low_priority_nodes: {allow: false}}}\n"
+    second = f"job_specifications:\n- id: {job}\n{wants_dedicated}  tasks:\n  - {{id: u0, command: 'echo second'}}\n"
+    stack.client.submit(fed, first).wait(timeout=30)
+    wait_for(lambda: any(t.state == "running" for t in acct.list_tasks(job)), 30, "the first group to run")
+    stack.client.submit(fed, second)
+    take_pool(stack, fed, "later-ded", "lab2")
+    store = stack.client.store
+    wait_for(lambda: any(a.state is ActionState.BLOCKED for a in store.list_queued(fed, job)), 30, "the second group to wait")
+    for _ in range(3):
+        wait_for(lambda: any(t.state == "running" for t in acct.list_tasks(job)), 30, "the task to run again")
+        control.preempt("lab2", "later-lp", duration_seconds=0.1, workspace=ws)
+    wait_for(lambda: not store.list_queued(fed, job), 60, "the move and the second group to be placed")
+    _, move, group = store.list_actions(fed, target_id=job)
+    assert move.payload.get("move") and not group.payload.get("move")
+    assert move.placed_at is not None and group.placed_at is not None and move.placed_at <= group.placed_at
+    assert move.progress["placed_pool"].endswith("#later-ded") and group.progress["placed_pool"].endswith("#later-ded")
+    moved = f"{job}-moved-1"
+    done = wait_for(
+        lambda: (ts := acct.list_tasks(moved)) and all(t.state == "completed" for t in ts) and ts, 60, "both groups done there"
+    )
+    assert {t.id for t in done} == {"t0", "u0"}

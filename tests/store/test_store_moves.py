@@ -66,3 +66,44 @@ def test_a_location_keeps_the_batch_job_id_a_move_derived_and_only_that(store, p
     locs = {loc.pool_id: loc for loc in store.get_locations("fed", "j")}
     assert (locs["p1"].batch_job_id, locs["p1"].batch_id) == (None, "j")
     assert (locs["p2"].batch_job_id, locs["p2"].batch_id) == ("j-moved-1", "j-moved-1")
+
+
+@pytest.fixture
+def group_placed(store):
+    """A federation without unique job ids: task group 1 of job j placed, 2 and 3 queued."""
+    store.create_federation("nf", unique_job_ids=False)
+    (first,) = store.enqueue("nf", [NewAction("job", "add", "j", {"job": {"id": "j"}, "n": 1})])
+    store.mark_placed(store.claim("nf", "w"), location=LocationUpdate(URL, "p1", unique_id=first.id))
+    store.enqueue("nf", [NewAction("job", "add", "j", {"job": {"id": "j"}, "n": n}) for n in (2, 3)])
+    return first
+
+
+def waiting(store, fid: str = "nf") -> list:
+    return [a.payload.get("n", "move") for a in store.list_actions(fid, target_id="j") if a.state is not ActionState.PLACED]
+
+
+def test_a_move_goes_ahead_of_the_later_task_groups_of_its_job_in_fifo_order(store, group_placed):
+    other = store.enqueue("nf", [NewAction("job", "add", "k", {"job": {"id": "k"}})])[0]
+    move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert waiting(store) == ["move", 2, 3]
+    assert store.head("nf", "j").id == move.id
+    claimed = {store.claim("nf", "w").action_id, store.claim("nf", "w2").action_id}
+    assert claimed == {move.id, other.id}  # the later groups wait behind the move
+    assert store.claim("nf", "w3") is None
+
+
+def test_a_move_goes_after_a_claimed_head_and_ahead_of_the_rest(store, group_placed):
+    held = store.claim("nf", "w")
+    assert held.action.payload["n"] == 2
+    move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert waiting(store) == [2, "move", 3]
+    store.mark_placed(held, location=LocationUpdate(URL, "p1", unique_id=held.action_id))
+    assert store.claim("nf", "w").action_id == move.id
+
+
+def test_a_move_goes_ahead_of_a_blocked_task_group(store, group_placed):
+    blocked = store.claim("nf", "w")
+    store.mark_blocked(blocked, "no pool fits", retry_in=3600)
+    move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert waiting(store) == ["move", 2, 3]
+    assert store.claim("nf", "w").action_id == move.id

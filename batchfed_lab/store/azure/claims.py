@@ -12,13 +12,13 @@ from ...errors import ClaimLostError, NotFoundError, StoreError
 from .. import rules
 from ..primitives import Located, LocationChange, LocationKey, Transition
 from ..records import TERMINAL_STATES, Action, Claim
+from .ahead import AheadEnqueue
 from .entities import Again, etag_of, h, position_key, replace_if, unpack
-from .journal import ActionJournal
 
 log = logging.getLogger(__name__)
 
 
-class ActionClaims(ActionJournal):
+class ActionClaims(AheadEnqueue):
     """Claims, claimed changes and zaps, each an optimistic transaction in the federation's partition."""
 
     def _claim(self, fid: str, worker: str, token: str, deadline: float, now: float) -> Claim | None:
