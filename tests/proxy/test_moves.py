@@ -11,7 +11,10 @@ only that pool then), then adds the safe pool of lab1 that the job moves to.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -369,3 +372,43 @@ def test_a_move_is_placed_ahead_of_a_later_task_group_which_then_follows_it(stac
         lambda: (ts := acct.list_tasks(moved)) and all(t.state == "completed" for t in ts) and ts, 60, "both groups done there"
     )
     assert {t.id for t in done} == {"t0", "u0"}
+
+
+def test_a_start_task_that_really_fails_moves_a_job_that_asks_for_it(stack: Stack) -> None:
+    """A pool created with a start task (pool.yaml has none: through the Batch API). Its first
+    node passes it and runs the job; then the start task breaks (say, a package mirror went
+    away) and the node the pool grows by fails it for real: localbatch runs it, retries it and
+    marks the node ``starttaskfailed``."""
+    from azure.batch import models as bm
+
+    # where a start task (run as nobody under root) can look: not below pytest's 0700 folders
+    shared = Path(tempfile.mkdtemp(prefix="batchfed-sf-", dir="/tmp"))
+    shared.chmod(0o755)
+    try:
+        broken = shared / "broken"
+        script = f"if [ -e {broken} ]; then exit 3; fi"
+        start = bm.BatchStartTask(command_line="/bin/sh -c '" + script + "'", max_task_retry_count=1, wait_for_success=True)
+        image = bm.BatchVmImageReference(publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts")
+        vm = bm.VirtualMachineConfiguration(image_reference=image, node_agent_sku_id="batch.node.ubuntu 22.04")
+        raw = control.batch_client("lab2", workspace=stack.client.workspace)
+        options = bm.BatchPoolCreateOptions(
+            id="sf-real", vm_size="standard_d2_v3", virtual_machine_configuration=vm, target_dedicated_nodes=1, start_task=start
+        )
+        raw.create_pool(options)
+        acct = stack.account("lab2")
+        wait_for(
+            lambda: any(n.state == bm.BatchNodeState.IDLE for n in raw.list_nodes("sf-real")), 20, "the first node to pass it"
+        )
+        body = job_yaml("sf-real-job", [WAITS_ELSEWHERE], "{start_failed: {move: true}}")
+
+        def break_it_and_grow() -> None:
+            broken.touch()
+            acct.resize_pool("sf-real", dedicated=2)
+
+        m = place_then_move(stack, "f-sf-real", "sf-real", body, break_it_and_grow)
+        failed = [n for n in raw.list_nodes("sf-real") if n.state == bm.BatchNodeState.START_TASK_FAILED]
+        assert [(n.start_task_info.exit_code, n.start_task_info.retry_count) for n in failed] == [(3, 1)]
+        assert_finished_once(m, set(), {"t0"})
+        assert_recorded(stack, "f-sf-real", m, "start task failed on 1 node of sf-real")
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
