@@ -19,16 +19,9 @@ MAX_POLL = 2.0  # seconds between listings, once the first quick ones found noth
 class _TaskSource(Protocol):
     def tasks(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> list[Any]: ...
 
-    def task_output(
-        self,
-        federation_id: str,
-        job_id: str | None,
-        task_id: str,
-        stream: str = ...,
-        *,
-        schedule_id: str | None = ...,
-        max_bytes: int | None = ...,
-    ) -> str: ...
+    def task_output_bytes(
+        self, federation_id: str, job_id: str, task_id: str, stream: str, offset: int, *, max_bytes: int
+    ) -> bytes: ...
 
 
 def task_name(ft: Any) -> str:
@@ -101,9 +94,10 @@ class TaskLogs:
     """The stdout and stderr of a set of jobs' tasks, as ``[job/task] line`` text.
 
     Iterating follows them: each new complete line once, as the files grow, until every task
-    has completed and its files are read to the end (or :meth:`stop`). Task files are read
-    whole on each look (Batch serves them so); a line is shown once it ends, the last
-    unfinished one when its task completes."""
+    has completed and its files are read to the end (or :meth:`stop`). Each look reads a file
+    from where the last one stopped (a ranged read), at most ``max_bytes`` a look, so a long
+    log costs its new bytes only; a line is shown once it ends, the last unfinished one when
+    its task completes."""
 
     def __init__(
         self,
@@ -117,7 +111,9 @@ class TaskLogs:
     ):
         self.source, self.federation_id, self.job_ids = source, federation_id, list(job_ids)
         self.poll, self.streams, self.max_bytes = poll, tuple(streams), max_bytes
-        self._seen: dict[tuple[str, str, str], int] = {}
+        self._read: dict[tuple[str, str, str], int] = {}  # bytes of each file read so far
+        self._partial: dict[tuple[str, str, str], bytes] = {}  # its last line, not ended yet
+        self._behind: set[tuple[str, str, str]] = set()  # files whose last look was full: more to read
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -130,17 +126,30 @@ class TaskLogs:
 
     def _new_text(self, ft: Any, stream: str, final: bool) -> str:
         key = (ft.job_id, ft.task.id, stream)
+        offset = self._read.get(key, 0)
         try:
-            text = self.source.task_output(self.federation_id, ft.job_id, ft.task.id, stream, max_bytes=self.max_bytes)
+            chunk = self.source.task_output_bytes(
+                self.federation_id, ft.job_id, ft.task.id, stream, offset, max_bytes=self.max_bytes
+            )
         except BatchfedError:  # not started yet (no file), or the pool does not answer: next look
             return ""
-        start = self._seen.get(key, 0)
-        end = len(text) if final else text.rfind("\n", start) + 1
-        if end <= start:
+        self._read[key] = offset + len(chunk)
+        if len(chunk) >= self.max_bytes:
+            self._behind.add(key)
+        else:
+            self._behind.discard(key)
+        data = self._partial.pop(key, b"") + chunk
+        # a completed task's file is read to its end (a look at most max_bytes) before its last line shows
+        ended = final and len(chunk) < self.max_bytes
+        cut = data.rfind(b"\n") + 1
+        if ended or (cut == 0 and len(data) >= self.max_bytes):  # or a line longer than a look: in pieces
+            cut = len(data)
+        if cut < len(data):
+            self._partial[key] = data[cut:]
+        if cut == 0:
             return ""
-        self._seen[key] = end
         label = self._label(ft, stream)
-        return "".join(f"{label} {line}\n" for line in text[start:end].splitlines())
+        return "".join(f"{label} {line}\n" for line in data[:cut].decode("utf-8", "replace").splitlines())
 
     def snapshot(self) -> str:
         """Everything written so far, once."""
@@ -150,8 +159,8 @@ class TaskLogs:
     def step(self) -> tuple[str, bool]:
         """One look: the new text, and whether every task has completed (nothing more comes)."""
         tasks = job_tasks(self.source, self.federation_id, self.job_ids)
-        finished = bool(tasks) and all(ft.task.state == "completed" for ft in tasks or ())
         piece = "".join(self._new_text(ft, s, final=ft.task.state == "completed") for ft in tasks or () for s in self.streams)
+        finished = bool(tasks) and all(ft.task.state == "completed" for ft in tasks or ()) and not self._behind
         return piece, finished
 
     def __iter__(self) -> Iterator[str]:

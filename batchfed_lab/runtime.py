@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -101,3 +102,14 @@ def live_records(folder: Path, pattern: str, is_live: Callable[[int], bool] = al
         else:
             f.unlink(missing_ok=True)
     return found
+
+
+def terminate(pid: int, timeout: float, gone: Callable[[int, float], bool]) -> None:
+    """SIGTERM ``pid``, and SIGKILL it when ``gone(pid, timeout)`` says it outlived the grace;
+    ``gone`` is the caller's wait, which knows whether the process is its own child to reap."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not gone(pid, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        gone(pid, 5.0)

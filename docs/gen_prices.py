@@ -6,8 +6,10 @@
 The prices are illustrative list prices, not quotes: a pay-as-you-go Linux rate per vCPU-hour
 for each VM family (in the range of Azure's published East US rates, e.g. a D2 v3 at about
 $0.096/h), times the size's vCPUs from the VM size catalog, times a factor per region. They
-were not checked against Azure's retail price API (https://prices.azure.com/api/retail/prices)
-— replace them with your agreement's prices (federation.yaml ``accounting.prices`` or the
+were not checked against Azure's retail price API (https://prices.azure.com/api/retail/prices).
+On 2026-12-07 the reference corpora were searched for Microsoft's published per-size rates
+and spot discounts: no first-party figure was found (docs/accounting.md, *How far the prices
+are grounded*), so every figure stays illustrative — replace them with your agreement's prices (federation.yaml ``accounting.prices`` or the
 ``BATCHFED_PRICES`` variable: a CSV with the same columns). Low-priority (spot) nodes are
 charged at ``LOW_PRIORITY_FRACTION`` of the dedicated price.
 """
@@ -24,6 +26,10 @@ OUT = ROOT / "batchfed_lab" / "accounting" / "prices.csv"
 CATALOG = ROOT / "batchfed_lab" / "scheduler" / "vm_sizes.csv"
 AS_OF = "2026-12-07"
 SOURCE = "illustrative list prices (docs/gen_prices.py): family rate x vCPUs x region factor; not Azure quotes"
+CHECKED = (
+    "Checked 2026-12-07: no first-party Azure list price or spot discount found in the reference corpora;"
+    " every figure is ILLUSTRATIVE (docs/accounting.md)"
+)
 LOW_PRIORITY_FRACTION = 0.2
 
 #: USD per vCPU-hour, pay-as-you-go Linux, East US (illustrative)
@@ -91,6 +97,7 @@ REGION_FACTOR = {
 def render() -> str:
     out = io.StringIO()
     out.write(f"# batchfed_lab price table as of {AS_OF}, USD per node-hour. Source: {SOURCE}.\n")
+    out.write(f"# {CHECKED}\n")
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["vm_size", "region", "dedicated_per_hour", "low_priority_per_hour"])
     with CATALOG.open(encoding="utf-8") as f:

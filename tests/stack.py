@@ -165,11 +165,13 @@ def embedded_stack(
     federation_yaml: str = FAST_FEDERATION_YAML,
     storage: bool = False,
     settings_yaml: str | None = None,
+    relaxed_limits: bool = False,
 ) -> Iterator[Stack]:
     """Start the stack in a fresh workspace at ``root``.
 
     ``storage=True`` also starts the embedded Azurite (the storage account ``local``) as
     ``batchfed up`` does; ``settings_yaml`` is written as the workspace's settings.yaml first.
+    ``relaxed_limits=True``: localbatch accepts recurrences of seconds (Azure's floor is a minute).
 
     ``federations`` maps a federation id to its pool ids (None: every pool of ``pools``;
     a pool belongs to one federation, so None can be used once); ids in ``non_unique``
@@ -190,7 +192,7 @@ def embedded_stack(
             config = root / "federation.yaml"
             config.write_text(federation_yaml)
             try:
-                control.start(client.workspace, allocation_delay_ms=20)
+                control.start(client.workspace, allocation_delay_ms=20, relaxed_limits=relaxed_limits)
                 if storage:
                     local_storage.start(client.workspace)
                 accounts = sorted({p.account for p in pools})

@@ -19,6 +19,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..store.ordering import ReadyGroup
 from .priority import Aging, rank
@@ -79,6 +80,18 @@ class UsageLedger:
         return {u: self.usage(u, at) for u in self.users()}
 
 
+class Usage(Protocol):
+    """Decayed usage per user (a :class:`UsageLedger`, or one federation's usage)."""
+
+    def usage(self, user: str, at: float) -> float: ...
+
+    def users(self) -> list[str]: ...
+
+
+class UsagePerFederation(Protocol):
+    def of(self, federation_id: str) -> Usage: ...
+
+
 def fair_share_factor(usage_fraction: float, share_fraction: float) -> float:
     """Slurm's ``F = 2^(-U/S)``; a zero share with usage gives 0."""
     if share_fraction <= 0:
@@ -86,7 +99,7 @@ def fair_share_factor(usage_fraction: float, share_fraction: float) -> float:
     return float(2.0 ** (-usage_fraction / share_fraction))
 
 
-def factors(users: Iterable[str], ledger: UsageLedger, shares: Shares, now: float) -> dict[str, float]:
+def factors(users: Iterable[str], ledger: Usage, shares: Shares, now: float) -> dict[str, float]:
     """The fair-share factor of each of ``users``, normalised over them and everyone with usage."""
     everyone = sorted(set(users) | set(ledger.users()))
     usage = {u: ledger.usage(u, now) for u in everyone}
@@ -99,19 +112,30 @@ def factors(users: Iterable[str], ledger: UsageLedger, shares: Shares, now: floa
 
 class FairShareOrder:
     """A claim order (:class:`~batchfed_lab.store.ordering.HeadOrder`): fair share picks the
-    user, priority with aging picks the head among theirs."""
+    user, priority with aging picks the head among theirs. With ``per_federation``, the usage
+    that counts is the claiming federation's (else ``ledger``'s)."""
 
-    def __init__(self, shares: Shares, ledger: UsageLedger, aging: Aging, *, enabled: bool = True):
+    def __init__(
+        self,
+        shares: Shares,
+        ledger: Usage,
+        aging: Aging,
+        *,
+        enabled: bool = True,
+        per_federation: UsagePerFederation | None = None,
+    ):
         self.shares, self.ledger, self.aging, self.enabled = shares, ledger, aging, enabled
+        self.per_federation = per_federation
 
-    def choose(self, groups: Sequence[ReadyGroup], now: float) -> ReadyGroup:
+    def choose(self, groups: Sequence[ReadyGroup], now: float, federation_id: str | None = None) -> ReadyGroup:
         best = min(groups, key=lambda g: rank(g, self.aging))
         users = {g.submitter or UNKNOWN_USER for g in groups}
         if not self.enabled or len(users) == 1:
             return best
         # the least served for their share: lowest usage/share (the same order as the highest
         # factor, without its underflow for users far beyond their share)
-        load = {u: self.ledger.usage(u, now) / max(self.shares.of(u), 1e-12) for u in users}
+        ledger = self.ledger if self.per_federation is None or federation_id is None else self.per_federation.of(federation_id)
+        load = {u: ledger.usage(u, now) / max(self.shares.of(u), 1e-12) for u in users}
         first = {u: min(rank(g, self.aging) for g in groups if (g.submitter or UNKNOWN_USER) == u) for u in users}
         who = min(users, key=lambda u: (_rounded(load[u]), first[u]))
         return min((g for g in groups if (g.submitter or UNKNOWN_USER) == who), key=lambda g: rank(g, self.aging))

@@ -334,6 +334,7 @@ class TaskInfo:
     failure_code: str | None = None
     failure_message: str | None = None
     requeue_count: int = 0  # preempted or moved off a removed node: not a retry
+    failure_category: str | None = None  # usererror | servererror (Batch's failureInfo.category)
 
 
 def task_info(t: bm.BatchTask) -> TaskInfo:
@@ -353,6 +354,7 @@ def task_info(t: bm.BatchTask) -> TaskInfo:
         failure_code=failure.code if failure else None,
         failure_message=_one_line(failure.message) if failure else None,
         requeue_count=(ex.requeue_count or 0) if ex else 0,
+        failure_category=(enum_text(failure.category, "") or None) if failure else None,
     )
 
 
@@ -412,17 +414,30 @@ class TaskOperations(BatchConnection):
         with batch_call(self._what(f"get task '{task_id}' of job '{job_id}'")):
             return task_info(self._client.get_task(job_id, task_id, select=TASK_SELECT))
 
-    def read_task_file(self, job_id: str, task_id: str, path: str = "stdout.txt", *, max_bytes: int | None = None) -> bytes:
-        """A file of a task's folder (``stdout.txt``, ``stderr.txt``, ...), at most ``max_bytes``."""
+    def read_task_file(
+        self, job_id: str, task_id: str, path: str = "stdout.txt", *, offset: int = 0, max_bytes: int | None = None
+    ) -> bytes:
+        """A file of a task's folder (``stdout.txt``, ``stderr.txt``, ...): at most ``max_bytes``
+        from byte ``offset`` on, asked of the service as a range (``ocp-range``) so only those
+        bytes travel — following a growing log costs its new bytes. At or past the end: ``b""``."""
         what = self._what(f"read {path} of task '{task_id}' in job '{job_id}'")
+        if offset < 0 or (max_bytes is not None and max_bytes <= 0):
+            raise ValueError("offset must be >= 0 and max_bytes > 0")
+        last = "" if max_bytes is None else str(offset + max_bytes - 1)
+        ranged = offset > 0 or max_bytes is not None
         try:
             out = bytearray()
-            for block in self._client.download_task_file(job_id, task_id, path):
+            blocks = self._client.download_task_file(
+                job_id, task_id, path, ocp_range=f"bytes={offset}-{last}" if ranged else None
+            )
+            for block in blocks:
                 out += block
-                if max_bytes is not None and len(out) >= max_bytes:
+                if max_bytes is not None and len(out) >= max_bytes:  # a service that ignored the range
                     return bytes(out[:max_bytes])
             return bytes(out)
         except HttpResponseError as exc:
+            if exc.status_code == 416:  # a range starting past the end: nothing new yet
+                return b""
             err = translate(exc, what)
             if exc.status_code == 404 and err.code is None:
                 err.code = "FileNotFound"  # a service whose 404 has no body names no code

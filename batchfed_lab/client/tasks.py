@@ -101,6 +101,24 @@ class TasksMixin(JobsMixin):
             raise NotFoundError(f"job schedule '{schedule_id}' has no recurrence job yet")
         raise last
 
+    def task_output_bytes(
+        self, federation_id: str, job_id: str, task_id: str, stream: str, offset: int, *, max_bytes: int
+    ) -> bytes:
+        """Bytes of a task's ``stdout`` or ``stderr`` from ``offset`` on (at most ``max_bytes``):
+        a ranged read, so following a log moves only what it gained (``b""``: nothing new)."""
+        if stream not in ("stdout", "stderr"):
+            raise ConfigError(f"stream {stream!r}: use stdout or stderr")
+        last: BatchfedError | None = None
+        for jid, loc in sorted(self._jobs_of(federation_id, job_id, None), key=lambda p: p[1].terminated_at is not None):
+            try:
+                return self.account(loc.batch_service_url).read_task_file(
+                    on_batch(jid, loc), task_id, f"{stream}.txt", offset=offset, max_bytes=max_bytes
+                )
+            except BatchfedError as exc:  # the task lives on another of the job's pools
+                last = exc
+        assert last is not None  # _jobs_of names at least one location or raises
+        raise last
+
     def task_logs(
         self,
         federation_id: str,

@@ -172,7 +172,8 @@ def explain(c: Client, a: SimpleNamespace) -> Result:
 
 def tasks(c: Client, a: SimpleNamespace) -> Result:
     df = c.tasks_frame(a.federation_id, a.job_id, schedule_id=a.schedule_id)
-    columns = [*TASK_TEXT, "result", "failure_code"]  # why a task failed (BlobNotFound …), not only that it did
+    # why a task failed (usererror BlobNotFound …), not only that it did
+    columns = [*TASK_TEXT, "result", "failure_category", "failure_code"]
     if a.schedule_id:  # rows of several recurrence jobs: say which
         return frame_result(df, ["job_id", *columns], f"job schedule {a.schedule_id} has no tasks yet")
     return frame_result(df, columns, f"job {a.job_id} has no tasks")

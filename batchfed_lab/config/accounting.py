@@ -16,7 +16,7 @@ class _Section(BaseModel):
 
 def _names(v: dict[str, object]) -> dict[str, object]:
     for name in v:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a user or group name (no spaces, 1-256 characters)")
     return v
 

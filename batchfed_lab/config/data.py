@@ -39,7 +39,7 @@ def _remote_path(v: str) -> str:
     if not text or text.startswith("/"):
         raise ValueError("must be container[/prefix] (a blob container name, then an optional blob prefix), without a leading /")
     container, prefix = split_remote_path(text)
-    if not _CONTAINER.match(container):
+    if not _CONTAINER.fullmatch(container):
         raise ValueError(f"'{container}' is not a blob container name (3-63 lowercase letters, digits and single hyphens)")
     if "\\" in prefix or any(part in (".", "..") for part in prefix.split("/")):
         raise ValueError("the blob prefix must not contain backslashes or '.' / '..' segments")
@@ -62,7 +62,7 @@ def _local_path(v: str | None) -> str:
 
 def _account(v: str) -> str:
     text = str(v).strip()
-    if not _ACCOUNT_NAME.match(text):
+    if not _ACCOUNT_NAME.fullmatch(text):
         raise ValueError("must name an entry of settings.yaml storage_accounts (letters, digits, '-', '_', '.')")
     return text
 

@@ -37,7 +37,7 @@ class Logging(_Section):
     @field_validator("filename")
     @classmethod
     def _file_name(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", v):
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}", v):
             raise ValueError("must be a plain file name (letters, digits, '.', '_' or '-'; no folders or spaces)")
         return v
 
@@ -83,6 +83,11 @@ class Deployment(_Section):
         (),
         description="ARM ids of the Batch accounts the proxy may use; accounts of the store's pools not listed are looked for in resource_group",
     )
+    data_account_ids: tuple[str, ...] = Field(
+        (),
+        description="ARM ids of the storage accounts of settings.yaml storage_accounts (jobs' data); "
+        "accounts not listed are looked for in resource_group",
+    )
     sas_minutes: int = Field(
         60, ge=5, le=1440, description="lifetime of the read-only SAS the first start fetches the wheel with"
     )
@@ -90,22 +95,32 @@ class Deployment(_Section):
     @field_validator("subscription_id")
     @classmethod
     def _guid(cls, v: str | None) -> str | None:
-        if v is not None and not _GUID_RE.match(v):
+        if v is not None and not _GUID_RE.fullmatch(v):
             raise ValueError("must be a subscription id (a GUID)")
         return v.lower() if v else v
 
     @field_validator("storage_account_id")
     @classmethod
     def _storage_id(cls, v: str | None) -> str | None:
-        if v is not None and not _STORAGE_ID_RE.match(v):
+        if v is not None and not _STORAGE_ID_RE.fullmatch(v):
             raise ValueError("must be /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>")
+        return v
+
+    @field_validator("data_account_ids")
+    @classmethod
+    def _data_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for one in v:
+            if not _STORAGE_ID_RE.fullmatch(one):
+                raise ValueError(
+                    f"{one!r} is not /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>"
+                )
         return v
 
     @field_validator("batch_account_ids")
     @classmethod
     def _batch_ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for one in v:
-            if not _BATCH_ID_RE.match(one):
+            if not _BATCH_ID_RE.fullmatch(one):
                 raise ValueError(
                     f"{one!r} is not /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Batch/batchAccounts/<name>"
                 )
@@ -135,21 +150,21 @@ class FederationSection(_Section):
     @field_validator("location")
     @classmethod
     def _location(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[a-z0-9]{2,40}$", v.lower()):
+        if v is not None and not re.fullmatch(r"[a-z0-9]{2,40}", v.lower()):
             raise ValueError("must be an Azure region name such as westeurope (letters and digits)")
         return v.lower() if v else v
 
     @field_validator("resource_group")
     @classmethod
     def _resource_group(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[-\w.()]{0,89}[-\w()]$", v):
+        if v is not None and not re.fullmatch(r"[-\w.()]{0,89}[-\w()]", v):
             raise ValueError("must be 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'")
         return v
 
     @field_validator("hostname_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not re.match(r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$", v):
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}[a-z0-9]", v):
             raise ValueError("must be 2-42 lower-case letters, digits or '-', starting with a letter (container group names)")
         return v
 

@@ -47,7 +47,7 @@ def _env_vars(v: object) -> object:
         return v
     out: dict[str, str] = {}
     for k, val in v.items():
-        if not _ENV_NAME.match(str(k)):
+        if not _ENV_NAME.fullmatch(str(k)):
             raise PathError((), k, "not a valid environment variable name (letters, digits and _, not starting with a digit)")
         if isinstance(val, (dict, list)):
             raise PathError((k,), val, f"the value of {k} must be a string, number or boolean")
@@ -539,12 +539,6 @@ def _check_data(job: JobSpecification, tasks: list[TaskDefinition]) -> None:
             ("federation_constraints", "pool", "location"),
             "data",
             "pool.location: data needs input_data (it places the job in the region of its inputs)",
-        )
-    if job.recurrence is not None and (has_inputs or any(t.outputs for t in tasks)):
-        raise PathError(
-            ("recurrence", "schedule"),
-            "…",
-            "input_data / output_data are not supported on job schedules yet; submit jobs instead",
         )
 
 

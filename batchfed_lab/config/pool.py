@@ -167,8 +167,8 @@ class PoolSpecification(_Section):
         if v is None:
             return v
         text = v.strip()
-        if not re.match(
-            r"(?i)^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+$",
+        if not re.fullmatch(
+            r"(?i)/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+",
             text,
         ):
             raise ValueError(
@@ -185,7 +185,7 @@ class PoolSpecification(_Section):
     @field_validator("vm_size")
     @classmethod
     def _vm_size(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_-]{2,64}$", v or ""):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{2,64}", v or ""):
             raise ValueError("not a VM size name (e.g. STANDARD_D2S_V3)")
         return v
 
@@ -195,7 +195,7 @@ class PoolSpecification(_Section):
         if v is None:
             return v
         v = v.strip().lower()
-        if not re.match(r"^[a-z0-9]{2,40}$", v):
+        if not re.fullmatch(r"[a-z0-9]{2,40}", v):
             raise ValueError("must be a region name like westeurope (lower-case letters and digits, no spaces)")
         return v
 

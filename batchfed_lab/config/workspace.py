@@ -60,7 +60,7 @@ class AzureStoreSettings(_Strict):
     @field_validator("prefix")
     @classmethod
     def _prefix_ok(cls, v: str) -> str:
-        if not _PREFIX_RE.match(v):
+        if not _PREFIX_RE.fullmatch(v):
             raise ValueError("must be 1-16 lower-case letters or digits starting with a letter (Azure naming rules)")
         return v
 
@@ -124,14 +124,14 @@ class StorageAccountSettings(_Strict):
     @field_validator("connection_string_env")
     @classmethod
     def _env_ok(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME_RE.match(v):
+        if v is not None and not _ENV_NAME_RE.fullmatch(v):
             raise ValueError("must be the name of an environment variable (letters, digits and _), not its value")
         return v
 
 
 def _check_storage_accounts(accounts: dict[str, StorageAccountSettings]) -> None:
     for name, acct in accounts.items():
-        if not _STORAGE_NAME_RE.match(name):
+        if not _STORAGE_NAME_RE.fullmatch(name):
             raise PathError((name,), name, "a storage account name is 1-63 letters, digits, '_', '.' or '-'")
         if name == LOCAL_STORAGE:
             for key in ("account_url", "connection_string_env"):

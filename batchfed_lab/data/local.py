@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -213,12 +212,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 def _terminate(pid: int, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid, timeout):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, 5.0)
+    runtime.terminate(pid, timeout, _wait_gone)
 
 
 def stop(ws: Workspace, *, timeout: float = 10.0) -> bool:

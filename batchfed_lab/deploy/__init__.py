@@ -2,7 +2,8 @@
 
 One Azure Container Instances group per proxy (a leader, ``--standby N`` more), each with a
 system-assigned managed identity holding data-plane roles on the federation's storage
-account and Batch accounts only (never a subscription). The ARM template is built from the
+account, its Batch accounts and the workspace's data storage accounts only (never a
+subscription). The ARM template is built from the
 readable pieces in ``arm/``; ``bootstrap.py`` is what each container runs. See docs/azure.md.
 """
 

@@ -14,6 +14,9 @@ Everything it needs comes from the environment:
 ``BATCHFED_STORE_{TABLE,QUEUE,BLOB}_ENDPOINT``  optional endpoints (an emulator in tests)
 ``BATCHFED_STORAGE_CONNECTION_STRING``  optional: the store signs with it instead of the
                                        managed identity (Azurite in tests)
+``BATCHFED_STORAGE_ACCOUNTS``          optional JSON ``{name: {account_url, location}}``: the
+                                       workspace's data accounts (settings.yaml
+                                       ``storage_accounts``), reached with the identity
 ``BATCHFED_FEDERATION_YAML_URL``       optional federation.yaml (a SAS URL), or
 ``BATCHFED_FEDERATION_YAML_BLOB``      ``<account>/<container>/<blob>`` read with the identity, or
 ``BATCHFED_FEDERATION_YAML_FILE``      a local path (the container's mounted secret volume)
@@ -261,7 +264,31 @@ def store_settings(env: Mapping[str, str]) -> dict[str, Any]:
     azure["credential"] = "connection_string" if env.get("BATCHFED_STORAGE_CONNECTION_STRING") else "default"
     if azure["credential"] == "default" and not account:
         raise BootstrapError("BATCHFED_STORE_ACCOUNT must be set (the federation's storage account)")
-    return {"store": {"backend": "azure", "azure": azure}}
+    settings: dict[str, Any] = {"store": {"backend": "azure", "azure": azure}}
+    accounts = data_accounts(env)
+    if accounts:
+        settings["storage_accounts"] = accounts
+    return settings
+
+
+def data_accounts(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``storage_accounts:`` from ``BATCHFED_STORAGE_ACCOUNTS``: names, URLs and regions only,
+    so each account is reached with the container's identity."""
+    raw = env.get("BATCHFED_STORAGE_ACCOUNTS", "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BootstrapError("BATCHFED_STORAGE_ACCOUNTS: not JSON (expected {name: {account_url, location}})") from None
+    if not isinstance(value, dict):
+        raise BootstrapError("BATCHFED_STORAGE_ACCOUNTS: expected a JSON object {name: {account_url, location}}")
+    for name, entry in value.items():
+        if not isinstance(entry, dict) or set(entry) - {"account_url", "location"}:
+            raise BootstrapError(f"BATCHFED_STORAGE_ACCOUNTS: {name}: only account_url and location may be given")
+        if not isinstance(entry.get("account_url"), str) or not entry["account_url"]:
+            raise BootstrapError(f"BATCHFED_STORAGE_ACCOUNTS: {name}: account_url is required")
+    return value
 
 
 def write_workspace(env: Mapping[str, str], settings: dict[str, Any]) -> Path:

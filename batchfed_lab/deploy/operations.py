@@ -65,7 +65,7 @@ def _default_azure(subscription: str, settings: AzureStoreSettings) -> AzureApi:
     return connect(subscription, blobs)
 
 
-def _inputs(workspace: Workspace, store: Store, config: Any, standby: int) -> tuple[DeployPlan, bytes]:
+def _inputs(workspace: Workspace, store: Store, config: Any, standby: int, *, strict: bool = True) -> tuple[DeployPlan, bytes]:
     if config is None:
         raise ConfigError("fed proxy create/destroy: give --config federation.yaml (location, resource_group …)")
     if workspace.settings.store.backend != "azure":
@@ -76,7 +76,16 @@ def _inputs(workspace: Workspace, store: Store, config: Any, standby: int) -> tu
     path = Path(config)
     fed = load_federation(path)
     urls = [p.batch_service_url for p in store.list_pools()]
-    plan = make_plan(fed, workspace.settings.store.azure, urls, standby=standby, source=path.name)
+    plan = make_plan(
+        fed,
+        workspace.settings.store.azure,
+        urls,
+        standby=standby,
+        source=path.name,
+        data_accounts=workspace.settings.storage_accounts,
+        settings_source=str(workspace.settings_file),
+        strict=strict,
+    )
     return plan, path.read_bytes()
 
 
@@ -99,6 +108,7 @@ def _document(plan: DeployPlan, template: dict[str, Any], parameters: dict[str, 
             for g in plan.groups
         ],
         "role_assignments": [a.as_dict() for a in plan.assignments()],
+        "data_accounts": [d.as_dict() for d in plan.data_accounts],
         "template": template,
         "parameters": parameters,
     }
@@ -170,13 +180,14 @@ def destroy(
 ) -> DeployReport:
     """Remove the role assignments, the container groups, the deployment record and the
     uploaded wheel; with ``purge`` also every federation's metadata."""
-    plan, _ = _inputs(workspace, store, config, standby)
+    # an account create refused never got a role: it does not hold destroy back
+    plan, _ = _inputs(workspace, store, config, standby, strict=False)
     api: AzureApi | None = None
     if not what_if or azure is not None or credentials_configured():
         api = (azure or _default_azure)(plan.subscription, plan.store)
         more = _discovered(plan, api, standby)
         if more > standby:
-            plan, _ = _inputs(workspace, store, config, more)
+            plan, _ = _inputs(workspace, store, config, more, strict=False)
     feds = [f.id for f in store.list_federations()] if purge else []
     doc = {
         "deployment": {"name": plan.deployment_name, "resource_group": plan.resource_group},

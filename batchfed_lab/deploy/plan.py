@@ -1,26 +1,28 @@
 """What a proxy deployment consists of, worked out without calling Azure.
 
 A :class:`DeployPlan` names the resource group, the container groups (the leader's and
-``standby`` more), the storage account and Batch accounts the proxies reach, and every
+``standby`` more), the storage account and Batch accounts the proxies reach, the data
+storage accounts of settings.yaml (the proxy mints the tasks' SAS URLs there), and every
 role assignment with the id it will have. Role assignment names are derived from the
 group, the scope and the role (UUID 5), so ``destroy`` and ``--what-if`` know them offline.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..config.federation import FederationConfig
-from ..config.workspace import AzureStoreSettings
+from ..config.workspace import LOCAL_STORAGE, AzureStoreSettings, StorageAccountSettings
 from ..errors import ConfigError
 from ..scheduler.catalog import lookup
 
-__all__ = ["ROLES", "DeployPlan", "Group", "RoleAssignment", "Target", "make_plan"]
+__all__ = ["ROLES", "DataAccount", "DeployPlan", "Group", "RoleAssignment", "Target", "make_plan"]
 
 SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"
 
@@ -30,9 +32,13 @@ ROLES: dict[str, str] = {
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Azure Batch Data Contributor": "6aaa78f1-f7de-44ca-8722-c64a23943cae",
+    "Storage Blob Delegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
 }
 STORAGE_ROLES = ("Storage Table Data Contributor", "Storage Queue Data Contributor", "Storage Blob Data Contributor")
 BATCH_ROLES = ("Azure Batch Data Contributor",)
+# a user-delegation key (the tasks' SAS) needs the delegator; the SAS grants only what its
+# signer may do, so the signer needs the data role too
+DATA_ROLES = ("Storage Blob Delegator", "Storage Blob Data Contributor")
 
 # a fixed namespace: the same group, scope and role always give the same assignment name
 _NAMESPACE = uuid.UUID("5b0c7d2e-7f3a-4c1e-9a56-2f1d3c4b5a69")
@@ -46,7 +52,8 @@ class Target:
     """A resource the proxies get data-plane roles on."""
 
     resource_id: str
-    kind: str  # "storage" or "batch"
+    kind: str  # "storage" (the store's account), "batch" or "data"
+    roles: tuple[str, ...]
 
     def _part(self, n: int) -> str:
         m = _ARM_ID_RE.match(self.resource_id)
@@ -70,9 +77,21 @@ class Target:
         """The id below its resource group (the form a role assignment's ``scope`` takes there)."""
         return f"{self._part(3)}/{self.name}"
 
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return STORAGE_ROLES if self.kind == "storage" else BATCH_ROLES
+
+@dataclass(frozen=True)
+class DataAccount:
+    """A storage account of settings.yaml the deployed proxy mints tasks' SAS URLs for."""
+
+    name: str
+    account_url: str
+    location: str | None
+    resource_id: str
+
+    def as_setting(self) -> dict[str, str]:
+        return {"account_url": self.account_url, **({"location": self.location} if self.location else {})}
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "account_url": self.account_url, "location": self.location, "id": self.resource_id}
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,7 @@ class DeployPlan:
     batch: tuple[Target, ...]
     store: AzureStoreSettings
     sas_minutes: int
+    data_accounts: tuple[DataAccount, ...] = ()
 
     @property
     def deployment_name(self) -> str:
@@ -133,8 +153,15 @@ class DeployPlan:
         return f"{self.store.prefix}-deploy"
 
     @property
+    def data(self) -> tuple[Target, ...]:
+        """The data accounts other than the store's (that one holds the delegator role itself)."""
+        store = self.storage.resource_id.lower()
+        ids = sorted({a.resource_id for a in self.data_accounts if a.resource_id.lower() != store})
+        return tuple(Target(i, "data", DATA_ROLES) for i in ids)
+
+    @property
     def targets(self) -> tuple[Target, ...]:
-        return (self.storage, *self.batch)
+        return (self.storage, *self.batch, *self.data)
 
     def assignments(self, group: Group | None = None) -> list[RoleAssignment]:
         groups = self.groups if group is None else (group,)
@@ -190,6 +217,57 @@ def _batch_accounts(urls: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
+def _data_account_name(name: str, url: str, settings_source: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        ipaddress.ip_address(host)
+        local = True
+    except ValueError:
+        local = host == "localhost" or "." not in host
+    if local:
+        raise ConfigError(
+            f"{settings_source}: storage_accounts.{name}.account_url = {url}: an emulator on this machine; "
+            "a deployed proxy cannot reach it (remove the account before `fed proxy create`)"
+        )
+    return host.split(".")[0]
+
+
+def _data_accounts(
+    accounts: Mapping[str, StorageAccountSettings], listed_ids: Iterable[str], rg_id: str, settings_source: str, strict: bool
+) -> tuple[DataAccount, ...]:
+    """The accounts jobs may name (not ``local``: the laptop's Azurite), each with its ARM id:
+    as federation.yaml lists it, else in the federation's resource group. An account a deployed
+    proxy cannot use is refused, or (``strict=False``: destroy) left out — it got no role."""
+    by_name = {i.rsplit("/", 1)[1].lower(): i for i in listed_ids}
+    found = []
+    for name in sorted(accounts):
+        entry = accounts[name]
+        if name == LOCAL_STORAGE or entry.account_url is None:
+            continue
+        try:
+            account = _usable_data_account(name, entry, settings_source)
+        except ConfigError:
+            if strict:
+                raise
+            continue
+        rid = by_name.get(account, f"{rg_id}/providers/Microsoft.Storage/storageAccounts/{account}")
+        found.append(DataAccount(name, entry.account_url, entry.location, rid))
+    return tuple(found)
+
+
+def _usable_data_account(name: str, entry: StorageAccountSettings, settings_source: str) -> str:
+    """The storage account's own name, if a deployed proxy can sign in there."""
+    assert entry.account_url is not None
+    if entry.connection_string_env is not None:
+        raise ConfigError(
+            f"{settings_source}: storage_accounts.{name}.connection_string_env = {entry.connection_string_env}: "
+            "a deployed proxy signs in to data accounts with its managed identity, never with a key "
+            "(create grants it Storage Blob Delegator and Storage Blob Data Contributor there): "
+            "drop connection_string_env or remove the account before `fed proxy create`"
+        )
+    return _data_account_name(name, entry.account_url, settings_source)
+
+
 def make_plan(
     config: FederationConfig,
     store: AzureStoreSettings,
@@ -197,9 +275,14 @@ def make_plan(
     *,
     standby: int = 0,
     source: str = "federation.yaml",
+    data_accounts: Mapping[str, StorageAccountSettings] | None = None,
+    settings_source: str = "settings.yaml",
+    strict: bool = True,
 ) -> DeployPlan:
     """The plan for a leader and ``standby`` standbys. ``pool_urls``: the service URLs of the
-    store's pools (their Batch accounts get a role each)."""
+    store's pools (their Batch accounts get a role each); ``data_accounts``: settings.yaml
+    ``storage_accounts`` (each gets the roles a user-delegation SAS needs; one a deployed proxy
+    cannot use is refused, or left out with ``strict=False``)."""
     if standby < 0 or standby > 9:
         raise ConfigError(f"--standby = {standby}: must be 0-9")
     fed, dep = config.federation, config.federation.deployment
@@ -218,6 +301,10 @@ def make_plan(
     for name in _batch_accounts(pool_urls):
         listed.setdefault(name, f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Batch/batchAccounts/{name}")
     rg_id = f"/subscriptions/{sub}/resourceGroups/{rg}"
+    data = _data_accounts(data_accounts or {}, dep.data_account_ids, rg_id, settings_source, strict)
+    store_target = Target(storage, "storage", STORAGE_ROLES)
+    if any(a.resource_id.lower() == storage.lower() for a in data):
+        store_target = Target(storage, "storage", (*STORAGE_ROLES, "Storage Blob Delegator"))
     groups = tuple(
         Group(n, f"{rg_id}/providers/Microsoft.ContainerInstance/containerGroups/{n}", i > 0)
         for i, n in enumerate(group_names(fed.hostname_prefix, 1 + standby))
@@ -231,8 +318,9 @@ def make_plan(
         cpu=cpu,
         memory_gb=mem,
         groups=groups,
-        storage=Target(storage, "storage"),
-        batch=tuple(Target(listed[k], "batch") for k in sorted(listed)),
+        storage=store_target,
+        batch=tuple(Target(listed[k], "batch", BATCH_ROLES) for k in sorted(listed)),
         store=store,
         sas_minutes=dep.sas_minutes,
+        data_accounts=data,
     )

@@ -68,6 +68,10 @@ def environment(plan: DeployPlan, group: Group) -> list[dict[str, str]]:
         # read with the identity once the SAS of BATCHFED_WHEEL_URL has expired (a restart)
         "BATCHFED_WHEEL_BLOB": f"[concat('{s.account_name}/{plan.artifacts_container}/', parameters('wheelBlob'))]",
         "BATCHFED_FEDERATION_YAML_FILE": FEDERATION_YAML_FILE,
+        # where jobs' data is (names, URLs, regions: no secret); the identity signs in there
+        "BATCHFED_STORAGE_ACCOUNTS": json.dumps(
+            {a.name: a.as_setting() for a in plan.data_accounts}, sort_keys=True, separators=(",", ":")
+        ),
         "PYTHONUNBUFFERED": "1",
     }
     env = [{"name": k, "value": v} for k, v in plain.items()]

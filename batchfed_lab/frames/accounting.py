@@ -72,10 +72,12 @@ SHARE_COLUMNS: dict[str, Any] = {
 
 def share_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """``%fed share`` (like Slurm's ``sshare``): one row per user — ``user``, ``group``,
-    ``shares`` (raw) and ``norm_shares`` (fraction of all), ``usage`` (decayed estimated
-    core-hours) and ``norm_usage`` (fraction of all), ``fair_share`` (the factor 2^(−U/S): 1
-    unserved, 0.5 served exactly their share), their work: ``queued``, ``blocked`` and
-    ``placed`` actions, ``held_cores`` (placed work counted against quotas), and this month's
-    estimated ``spent`` against their ``budget`` (NaN: none). Highest factor first."""
+    ``shares`` (raw) and ``norm_shares`` (fraction of all), ``usage`` (decayed core-hours
+    the federation's placements ran: measured once finished, elapsed while running) and
+    ``norm_usage`` (fraction of all), ``fair_share`` (the factor 2^(−U/S) the claim order uses, over usage
+    plus the unrun rest of running placements' estimates: 1 unserved, 0.5 served exactly
+    their share), their work: ``queued``, ``blocked`` and ``placed`` actions,
+    ``held_cores`` (placed work counted against quotas), and this month's estimated
+    ``spent`` against their ``budget`` (NaN: none). Highest factor first."""
     df = _frame([dict(r) for r in rows], SHARE_COLUMNS)
     return df.sort_values(["fair_share", "user"], ascending=[False, True]).reset_index(drop=True)

@@ -32,6 +32,7 @@ TASK_COLUMNS: dict[str, Any] = {
     "start_time": "utc",
     "end_time": "utc",
     "duration_s": "float64",
+    "failure_category": "object",
     "failure_code": "object",
     "failure_message": "object",
 }
@@ -44,7 +45,8 @@ def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
     ``state`` (categorical: active / preparing / running / completed); ``exit_code``
     (Int64, ``<NA>`` until it ran); ``result`` (categorical: success / failure);
     ``retry_count``; ``start_time`` and ``end_time`` (UTC) and ``duration_s``;
-    ``failure_code`` and ``failure_message`` when it failed to run.
+    ``failure_category`` (Batch's: ``usererror`` / ``servererror``), ``failure_code`` and
+    ``failure_message`` when it failed to run.
     """
     rows = []
     for ft in tasks:
@@ -65,6 +67,7 @@ def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
                 "start_time": t.start_time,
                 "end_time": t.end_time,
                 "duration_s": duration,
+                "failure_category": t.failure_category,
                 "failure_code": t.failure_code,
                 "failure_message": t.failure_message,
             }

@@ -44,7 +44,6 @@ import fcntl
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -341,12 +340,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 def _terminate(pid: int, timeout: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid, timeout):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, 5.0)
+    runtime.terminate(pid, timeout, _wait_gone)
 
 
 def _kill_recorded_tasks(root: Path) -> int:

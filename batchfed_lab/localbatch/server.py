@@ -254,11 +254,32 @@ class Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY_BYTES:
             self._discard_body(length)
             raise ApiError(413, "RequestBodyTooLarge", "The request body is too large.")
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_within_timeout(length) if length else b""
         self._body_left = 0
         if len(raw) < length:
             raise ConnectionError("the client sent less than its Content-Length")
         return raw
+
+    def _read_within_timeout(self, length: int) -> bytes:
+        """The body, which must arrive whole within the read timeout: a client trickling it in
+        a byte at a time would otherwise hold its thread (and a connection slot) for ever."""
+        deadline = time.monotonic() + self.server.read_timeout
+        parts: list[bytes] = []
+        left = length
+        try:
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the request body did not arrive within the read timeout")
+                self.connection.settimeout(remaining)
+                block = self.rfile.read1(min(left, 1 << 16))
+                if not block:
+                    break
+                parts.append(block)
+                left -= len(block)
+        finally:
+            self.connection.settimeout(self.server.read_timeout)
+        return b"".join(parts)
 
     def _discard_body(self, length: int) -> None:
         """Read and drop a body too large to use, so that the client, still sending it, reads

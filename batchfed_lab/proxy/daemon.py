@@ -78,7 +78,7 @@ class ProxyDaemon:
         self.processor = ActionProcessor(
             store, self.capacity, account_for, self.processing, self.counters, stop=self.stop_event, storage=storage
         )
-        self.recurrences = RecurrenceTasks(store, account_for, self.counters)
+        self.recurrences = RecurrenceTasks(store, account_for, self.counters, storage=storage)
         self.moves = MoveWatch(store, self.processor, account_for)
         self.is_leader = threading.Event()
         self.started_at = datetime.now(timezone.utc)
@@ -202,13 +202,19 @@ class ProxyDaemon:
             self._try_lease()
 
     def _recurrence_loop(self) -> None:
-        """The leader adds each recurrence's task group to the jobs its schedules create."""
+        """The leader adds each recurrence's task group to the jobs its schedules create, and
+        (with accounting) settles a few placed jobs at what they really ran."""
         while not self.stop_event.wait(self.loop.recurrences_interval):
             if self.is_leader.is_set() and not self._suspended():
                 try:
                     self.recurrences.step(list(self._federations))
                 except Exception:  # keep the loop alive; the next look tries again
                     log.exception("adding recurrence tasks failed")
+            if self.is_leader.is_set() and self.processor.gate is not None:
+                try:
+                    self.processor.gate.reconcile()
+                except Exception:  # the next step asks again
+                    log.exception("reconciling accounting with Batch failed")
 
     def _moves_loop(self) -> None:
         """The leader watches what it placed and queues moves (:mod:`.moves`)."""
@@ -248,6 +254,8 @@ class ProxyDaemon:
         self.stop()
 
     def _heartbeat(self) -> None:
+        if self.processor.gate is not None and self.is_leader.is_set():
+            self.processor.gate.publish()  # usage of running jobs grows with time: publish it as of now
         try:
             self.store.heartbeat(
                 ProxyRecord(
@@ -396,28 +404,40 @@ class ProxyDaemon:
 
     def _claim_round(self, limit: int | None = None) -> int:
         """Claim and dispatch until the workers are busy or nothing is ready; ``self._busy``
-        tells which of the two ended the round."""
+        tells which of the two ended the round. The free workers' claims are asked for at
+        once (:meth:`Store.claim_many`: one store write where the backend can), so a burst of
+        actions does not wait for a round trip per worker before the last one starts."""
         dispatched = 0
         self._busy = False
         for fid in self._watched():
             while not self.stop_event.is_set() and self.is_leader.is_set():
-                if limit is not None and dispatched >= limit:
+                room = None if limit is None else limit - dispatched
+                if room == 0:
                     return dispatched
-                if not self._slots.acquire(blocking=False):
+                slots = self._take_slots(room)
+                if not slots:
                     self._busy = True
                     return dispatched
                 try:
-                    claim = self.store.claim(fid, self.proxy_id, ttl=self.processing.claim_ttl)
+                    claims = self.store.claim_many(fid, self.proxy_id, slots, ttl=self.processing.claim_ttl)
                 except StoreError as exc:
-                    self._slots.release()
+                    claims = []
                     log.warning("claim in %s failed: %s", fid, exc)
-                    break
-                if claim is None:
+                for _ in range(slots - len(claims)):
                     self._slots.release()
-                    break
-                self._dispatch(claim)
-                dispatched += 1
+                for claim in claims:
+                    self._dispatch(claim)
+                dispatched += len(claims)
+                if len(claims) < slots:
+                    break  # nothing more ready here (or the store is away): the next federation
         return dispatched
+
+    def _take_slots(self, room: int | None) -> int:
+        """Take as many free worker slots as there are (at most ``room``)."""
+        taken = 0
+        while (room is None or taken < room) and self._slots.acquire(blocking=False):
+            taken += 1
+        return taken
 
     def _next_wake(self) -> float:
         """Seconds until the earliest blocked/backed-off head becomes claimable (≤ 1 s)."""

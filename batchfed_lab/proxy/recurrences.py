@@ -8,6 +8,10 @@ schedule locations in the store), adds the schedule's task group to each job sti
 ``noaction``, then sets ``terminatejob``: the job ends when its tasks are done and the next
 recurrence can start.
 
+A schedule's ``input_data`` / ``output_data`` are mapped per recurrence job, as a job's are at
+placement: URLs minted then (a SAS lives from the job's start, not the schedule's), and
+``{job_id}`` in an output path is the recurrence job's id (``<schedule>:job-N``).
+
 Nothing a restart or a failover needs is held in memory: ``terminatejob`` on a job is the
 record that it got its tasks, read back from Batch. A proxy that dies between the two calls
 leaves the job on ``noaction``; the next leader adds the group again, and every task already
@@ -23,11 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config.jobs import TaskDefinition
-from ..errors import BatchfedError
+from ..data.mapping import map_tasks, sas_lifetime
+from ..errors import BatchfedError, ConfigError
 from ..store.base import Store
 from ..store.records import ActionKind, Location
 from .payload import parse_add
 from .processor import Counters
+from .storage import StorageResolver
 
 log = logging.getLogger("batchfed.proxy")
 
@@ -38,14 +44,27 @@ class TaskGroup:
 
     tasks: tuple[TaskDefinition, ...]
     windows: bool
+    identity: str | None = None  # the pool's managed identity for storage, if it has one
+
+    @property
+    def has_data(self) -> bool:
+        return any(t.inputs or t.outputs for t in self.tasks)
 
 
 class RecurrenceTasks:
     """Adds the task group of every placed job schedule to each job its recurrences create."""
 
-    def __init__(self, store: Store, account_for: Callable[[str], Any], counters: Counters | None = None):
+    def __init__(
+        self,
+        store: Store,
+        account_for: Callable[[str], Any],
+        counters: Counters | None = None,
+        *,
+        storage: StorageResolver | None = None,
+    ):
         self.store = store
         self.account_for = account_for
+        self.storage = storage  # the storage accounts of input_data / output_data (None: none)
         self.counters = counters or Counters()
         self._groups: dict[tuple[str, str], TaskGroup] = {}  # (federation, action id) → its group
         self._lock = threading.Lock()
@@ -80,7 +99,7 @@ class RecurrenceTasks:
 
     def _fill(self, account: Any, loc: Location, job_id: str) -> None:
         group = self._group(loc)
-        report = account.add_tasks(job_id, group.tasks, windows=group.windows)
+        report = account.add_tasks(job_id, self._with_data(group, loc, job_id), windows=group.windows)
         if report.failed:
             self.counters.add("task_add_failures", len(report.failed))
             log.warning(
@@ -91,6 +110,15 @@ class RecurrenceTasks:
         self.counters.add("recurrences")
         log.info("job schedule %s: recurrence job %s got its tasks (%s)", loc.job_id, job_id, report.summary())
 
+    def _with_data(self, group: TaskGroup, loc: Location, job_id: str) -> list[TaskDefinition]:
+        """The group's tasks with resource and output files for ``job_id``, minted now."""
+        if not group.has_data:
+            return list(group.tasks)
+        if self.storage is None:
+            raise ConfigError(f"job schedule '{loc.job_id}' has input_data / output_data but this proxy has no storage accounts")
+        access = self.storage.access(group.identity, sas_lifetime(group.tasks))
+        return map_tasks(job_id, group.tasks, access)
+
     def _group(self, loc: Location) -> TaskGroup:
         """The task group of the add action last served at ``loc`` (read once per process)."""
         key = (loc.federation_id, loc.unique_ids[-1])
@@ -100,7 +128,7 @@ class RecurrenceTasks:
             action = self.store.get_action(*key)
             spec = parse_add(action.payload, f"action {action.id}").job
             pool = action.progress.get("pool") or {}
-            group = TaskGroup(tuple(spec.task_definitions), bool(pool.get("windows")))
+            group = TaskGroup(tuple(spec.task_definitions), bool(pool.get("windows")), pool.get("identity"))
             with self._lock:
                 self._groups[key] = group
         return group

@@ -94,6 +94,7 @@ class Store(JobLocations, ProxyControl):
         self._crash_at = _parse_crashpoint(os.environ.get(CRASHPOINT_ENV))
         self._closed = False
         self._submitter: Submitter | None = None
+        self._looked_at = 0.0  # time.monotonic() of the last look at the backend's marks
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> float:
@@ -110,7 +111,7 @@ class Store(JobLocations, ProxyControl):
             self._submitter = self._identity()
         return self._submitter
 
-    def _pick_fifo(self, ready: Sequence[Mapping[str, Any]], now: float) -> Mapping[str, Any]:
+    def _pick_fifo(self, ready: Sequence[Mapping[str, Any]], now: float, fid: str | None = None) -> Mapping[str, Any]:
         """For backends that read every ready FIFO record (``ready_at``, ``submitter``,
         ``priority``, ``RowKey``): the one the claim order picks."""
 
@@ -120,7 +121,7 @@ class Store(JobLocations, ProxyControl):
         if self.head_order is None:
             return oldest(ready)
         pick = self.head_order.choose(
-            group_ready((r.get("submitter"), int(r.get("priority") or 0), r["ready_at"]) for r in ready), now
+            group_ready((r.get("submitter"), int(r.get("priority") or 0), r["ready_at"]) for r in ready), now, fid
         )
         return oldest(r for r in ready if (r.get("submitter"), int(r.get("priority") or 0)) == (pick.submitter, pick.priority))
 
@@ -356,6 +357,24 @@ class Store(JobLocations, ProxyControl):
         now = self.now()
         return self._claim(fid, who, str(uuid.uuid4()), now + secs, now)
 
+    def claim_many(self, federation_id: str, worker: str, count: int, *, ttl: float = DEFAULT_CLAIM_TTL) -> list[Claim]:
+        """Up to ``count`` claims at once, as ``count`` calls of :meth:`claim` would give them
+        (readiest first, never two heads of one target), in one store write where the
+        backend can: a proxy with many idle workers fills them without a round trip each."""
+        fid, who, secs = rules.federation_id(federation_id), rules.name(worker, "worker id"), rules.ttl(ttl)
+        now = self.now()
+        return self._claim_many(fid, who, [str(uuid.uuid4()) for _ in range(max(0, count))], now + secs, now)
+
+    def _claim_many(self, fid: str, worker: str, tokens: list[str], deadline: float, now: float) -> list[Claim]:
+        """One :meth:`_claim` per token until one finds nothing; a backend may do better."""
+        claims: list[Claim] = []
+        for token in tokens:
+            claim = self._claim(fid, worker, token, deadline, now)
+            if claim is None:
+                break
+            claims.append(claim)
+        return claims
+
     def renew_claim(self, claim: Claim, *, ttl: float = DEFAULT_CLAIM_TTL) -> Claim:
         """Extend a live claim to now + ttl (ClaimLostError if it lapsed or was lost)."""
         secs = rules.ttl(ttl)
@@ -522,7 +541,8 @@ class Store(JobLocations, ProxyControl):
         return self._remove_proxy(rules.name(proxy_id, "proxy id"))
 
     def set_suspended(self, suspended: bool) -> None:
-        """The global suspend flag: a suspended proxy claims nothing."""
+        """The global suspend flag: a suspended proxy claims nothing (within a second: a
+        backend may trust the flag it read that long, unless it saw the control mark move)."""
         self._set_flag("suspended", bool(suspended))
         self._notify_local()
 
@@ -536,8 +556,10 @@ class Store(JobLocations, ProxyControl):
 
     def wait_for_change(self, since: Marks | None = None, *, timeout: float = 1.0) -> Marks:
         """Block until the marks differ from ``since`` (at once if they already do) or
-        ``timeout`` passes; returns the current marks either way."""
-        current = self._marks()
+        ``timeout`` passes; returns the current marks either way. The backend is looked at
+        at most every ``poll_interval`` (this process's own changes are seen at once), so a
+        busy process that keeps waking its watcher does not read the backend each time."""
+        current = self._marks() if self._look_due() else self._local_marks()
         if since is None or current != since:
             return current
         deadline = time.monotonic() + max(0.0, timeout)
@@ -553,10 +575,26 @@ class Store(JobLocations, ProxyControl):
 
                 self._local.wait_for(moved, timeout=min(self.poll_interval, remaining))
                 local_change = self._local_version != seen
-            if self._poll_changed() or local_change:
-                current = self._marks()
-                if current != since:
-                    return current
+            if self._look_due():
+                if self._poll_changed() or local_change:
+                    current = self._marks()
+            elif local_change:
+                current = self._local_marks()
+            if current != since:
+                return current
+
+    def _look_due(self) -> bool:
+        """Is it time to look at the backend again (and count this as the look)?"""
+        now = time.monotonic()
+        if now - self._looked_at < self.poll_interval:
+            return False
+        self._looked_at = now
+        return True
+
+    def _local_marks(self) -> Marks:
+        """The marks as this process knows them between looks at the backend (a backend
+        whose marks are cheap to read reads them)."""
+        return self._marks()
 
 
 def _parse_crashpoint(value: str | None) -> list[Any] | None:

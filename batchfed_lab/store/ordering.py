@@ -24,8 +24,9 @@ class ReadyGroup:
 
 
 class HeadOrder(Protocol):
-    def choose(self, groups: Sequence[ReadyGroup], now: float) -> ReadyGroup:
-        """One of ``groups`` (never empty): the one whose oldest head is claimed next."""
+    def choose(self, groups: Sequence[ReadyGroup], now: float, federation_id: str | None = None) -> ReadyGroup:
+        """One of ``groups`` (never empty) of ``federation_id``'s ready heads: the one whose
+        oldest head is claimed next."""
         ...
 
 

@@ -41,19 +41,22 @@ def test_a_jobs_demand_is_its_slots_in_cores_nodes_and_tasks():
     assert job_demand(_job(3), unknown.facts) == Demand(cores=3.0, nodes=3, tasks=3)
 
 
-def test_a_placement_is_charged_once_written_with_its_wall_time():
+def test_a_placement_is_charged_once_written_as_it_runs_up_to_its_wall_time():
     clock = Clock()
     acct = Accountant(Accounting(), clock=clock)
     pool = make_pool(vm_size="standard_d4_v3", slots=4)
     assert acct.admit(_action(), _job(4, max_wall_time="2:00:00"), pool, Decision(pool=pool.key)) is None
-    assert acct.ledger.usage("ada", clock.now) == 0.0  # not placed yet
+    clock.now += 3 * HOUR
+    assert acct.book.usage("lab", "ada", clock.now) == 0.0  # not placed yet
     acct.placed(_action())
-    assert acct.ledger.usage("ada", clock.now) == pytest.approx(4 * 1 * 2.0)
+    clock.now += 3 * HOUR
+    assert acct.book.usage("lab", "ada", clock.now) == pytest.approx(4 * 1 * 2.0)
     acct.placed(_action())  # the same placement again (a retry): charged once
-    assert acct.ledger.usage("ada", clock.now) == pytest.approx(8.0)
+    assert acct.book.usage("lab", "ada", clock.now) == pytest.approx(8.0)
     acct.admit(_action("bob", "b1"), _job(1), pool, Decision(pool=pool.key))
     acct.placed(_action("bob", "b1"))
-    assert acct.ledger.usage("bob", clock.now) == pytest.approx(1.0)  # assumed 1 h
+    clock.now += 3 * HOUR
+    assert acct.book.usage("lab", "bob", clock.now) == pytest.approx(1.0)  # assumed 1 h
 
 
 def test_usage_survives_a_restart_through_the_published_record():
@@ -63,11 +66,17 @@ def test_usage_survives_a_restart_through_the_published_record():
     pool = make_pool()
     first.admit(_action(), _job(2), pool, Decision(pool=pool.key))
     first.placed(_action())
-    assert info["accounting"]["usage"] == {"ada": pytest.approx(4.0)}
+    first.removed(SimpleNamespace(federation_id="lab", target_id="j"))  # settled: nothing ran
+    clock.now += 2 * HOUR
+    first.admit(_action(aid="a2"), _job(2), pool, Decision(pool=pool.key))
+    first.placed(_action(aid="a2"))
+    clock.now += HOUR
+    first.removed(SimpleNamespace(federation_id="lab", target_id="j"))  # settled: 2 cores x 1 h
+    assert info["accounting"]["usage"] == {"lab": {"ada": pytest.approx(4.0)}}
     clock.now += 168 * HOUR  # one half-life later
     second = Accountant(Accounting(), clock=clock)
     second.restore(info["accounting"])
-    assert second.ledger.usage("ada", clock.now) == pytest.approx(2.0)
+    assert second.book.usage("lab", "ada", clock.now) == pytest.approx(2.0)
 
 
 def test_a_new_leader_starts_from_what_the_last_leader_published():
@@ -80,8 +89,10 @@ def test_a_new_leader_starts_from_what_the_last_leader_published():
     pool = make_pool()
     leader.admit(_action(), _job(2), pool, Decision(pool=pool.key))
     leader.placed(_action())
+    clock.now += 0.5 * HOUR
+    leader.publish()
     store = SimpleNamespace(list_proxies=lambda: [ProxyRecord("p1", info=dict(leader_info), heartbeat_at=None)])
     standby.lead(store)
-    assert standby.ledger.usage("ada", clock.now) == pytest.approx(4.0)
+    assert standby.book.usage("lab", "ada", clock.now) == pytest.approx(2.0)  # half its assumed hour so far
     again = standby.admit(_action("ada", "a2"), _job(1), pool, Decision(pool=pool.key))
     assert again is not None and again.reason == "quota: user ada has 2 of 2 tasks"

@@ -13,7 +13,7 @@ URL = "https://acct.westeurope.batch.azure.com"
 
 def _list(client, **kw):
     args = {"federation_id": "lab", "job_id": None, "schedule_id": None, "queued": False, "blocked": False}
-    args.update({"recurrences": False, "user": None, **kw})
+    args.update({"recurrences": False, "user": None, "moves": False, **kw})
     return jobs_cmd.jobs_list(client, SimpleNamespace(**args))
 
 

@@ -90,7 +90,7 @@ def test_a_placement_over_budget_waits_with_what_is_left_and_the_jobs_estimate()
     assert budget_verdict("cy", None, 1e6, {}, budgets) is None  # no budget: no limit
 
 
-def test_the_accountant_charges_estimated_spend_and_blocks_past_the_budget():
+def test_the_accountant_reserves_running_jobs_estimates_and_blocks_past_the_budget():
     from batchfed_lab.accounting.prices import PriceTable
 
     clock = Clock()
@@ -102,7 +102,7 @@ def test_the_accountant_charges_estimated_spend_and_blocks_past_the_budget():
     wait = _place(acct, pool, "a3", 2)
     assert wait.reason == "budget: ada has $0.20 of $1 left, this job ~ $0.40"
     assert [v.constraint for v in wait.verdicts] == ["budget"]
-    assert acct.published()["spent"] == {"1970-01": {"ada": 0.8}}
+    assert acct.published()["spent"] == {"lab": {"ada": 0.0}}  # spent: what ran so far (nothing yet)
 
 
 def test_placements_admitted_at_once_count_against_the_quota_before_they_are_written():
@@ -123,15 +123,17 @@ def test_placements_admitted_at_once_count_against_the_quota_before_they_are_wri
 def test_work_whose_batch_job_finished_is_released_when_a_quota_would_block():
     """Placed-not-finished: when a cap would make a job wait, the proxy asks Batch whether the
     held jobs are done (at most every reap interval per job) and releases those that are."""
+    from batchfed_lab.accounting.usage import Finished
+
     clock = Clock()
     done: set[str] = set()
     asked: list[str] = []
 
-    def finished(service_url: str, job_id: str) -> bool:
+    def probe(service_url: str, job_id: str) -> Finished | None:
         asked.append(job_id)
-        return job_id in done
+        return Finished(()) if job_id in done else None
 
-    acct = Accountant(Accounting(quotas={"users": {"ada": {"tasks": 1}}}), clock=clock, finished=finished)
+    acct = Accountant(Accounting(quotas={"users": {"ada": {"tasks": 1}}}), clock=clock, probe=probe)
     pool = make_pool()
     assert _place(acct, pool, "a1", 1) is None
     assert _place(acct, pool, "a2", 1).reason == "quota: user ada has 1 of 1 tasks"

@@ -85,3 +85,22 @@ def test_a_job_whose_tasks_completed_no_longer_counts_against_the_quota(stack):
     wait_for(lambda: c.tasks("shared", "done1") and c.tasks("shared", "done1")[0].task.state == "completed", 30, "done1")
     # done1 is placed and finished; its job stays active (no auto_complete), yet it holds nothing
     c.submit("shared", "job_specifications:\n- id: next1\n  tasks: [{command: 'true'}]\n").wait(timeout=30)
+
+
+def test_a_finished_job_is_settled_at_what_its_tasks_ran(stack):
+    """The leader asks Batch about placed jobs every few seconds: once done2's task completed,
+    its placement is no longer open and its usage is the task's measured run time (a `true`
+    runs well under a second), not the assumed hour."""
+    from batchfed_lab.accounting.published import last_published, open_of, usage_of
+
+    c = stack.client
+    c.submit("shared", "job_specifications:\n- id: done2\n  tasks: [{command: 'true'}]\n").wait(timeout=30)
+
+    def settled():
+        record = last_published(c.store) or {}
+        jobs = {p.target_id for p in open_of(record, "shared")}
+        return "done2" not in jobs and record
+
+    record = wait_for(settled, 30, "done2 to be settled")
+    # everything placed in this module ran for at most a few minutes on one core
+    assert usage_of(record, "shared")[ME] < 0.5

@@ -336,6 +336,18 @@ def test_tasks_run_and_outputs_read_back(account):
     wait_for(lambda: account.get_job("runs").state == "completed", "the job to complete")
 
 
+def test_a_task_file_is_read_from_an_offset_and_past_its_end_reads_nothing(account):
+    account.create_pool(spec("rng"))
+    steady(account, "rng", idle=1)
+    account.create_job("rng-job", "rng")
+    assert account.add_tasks("rng-job", [TaskDefinition(id="t", command="echo 0123456789")]).ok
+    completed(account, "rng-job", 1)
+    assert account.read_task_file("rng-job", "t", offset=3) == b"3456789\n"
+    assert account.read_task_file("rng-job", "t", offset=3, max_bytes=4) == b"3456"
+    assert account.read_task_file("rng-job", "t", offset=11) == b""  # the end: nothing new
+    assert account.read_task_file("rng-job", "t", offset=50, max_bytes=10) == b""
+
+
 def test_a_missing_task_or_file_is_one_error_and_no_logged_traceback(account, caplog):
     """A download that fails is read as any other Batch error: its code, and no
     "deserialization error" warning with the SDK's traceback on stderr before it."""

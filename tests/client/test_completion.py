@@ -60,6 +60,7 @@ class Owner:
         self.files: dict[tuple[str, str], list[str]] = {}
         self.zapped: list[str] = []
         self.terminated: list[str] = []
+        self.ranges: list[tuple[str, str, int]] = []
 
     def tasks(self, federation_id: str, job_id: str | None = None, *, schedule_id: str | None = None) -> list[FederatedTask]:
         listing = self.listings[min(self.reads, len(self.listings) - 1)]
@@ -69,6 +70,12 @@ class Owner:
     def task_output(self, federation_id: str, job_id: str | None, task_id: str, stream: str = "stdout", **kw: Any) -> str:
         versions = self.files.get((task_id, stream), [""])
         return versions.pop(0) if len(versions) > 1 else versions[0]
+
+    def task_output_bytes(
+        self, federation_id: str, job_id: str, task_id: str, stream: str, offset: int, *, max_bytes: int
+    ) -> bytes:
+        self.ranges.append((task_id, stream, offset))
+        return self.task_output(federation_id, job_id, task_id, stream).encode()[offset : offset + max_bytes]
 
     def job_outputs(self, federation_id: str, job_id: str, tasks: Any = None) -> list[OutputBlob]:
         return [OutputBlob("j", "a", "local", "outputs", "a/y.txt", 12, T0)]
@@ -134,6 +141,23 @@ def test_logs_follow_streams_new_lines_of_each_task_until_all_completed() -> Non
     pieces = list(sub(owner).logs(follow=True, poll=0.001))
     text = "".join(pieces)
     assert text.splitlines() == ["[j/a] one", "[j/a] two", "[j/a] partial end", "[j/a stderr] warn"]
+
+
+def test_logs_follow_reads_each_file_from_where_the_last_look_stopped() -> None:
+    owner = Owner([[task("a", "running")], [task("a", "running")], [task("a", "running")], [task("a")]])
+    owner.files[("a", "stdout")] = ["één\n", "één\ntw", "één\ntwee\n", "één\ntwee\n"]
+    text = "".join(sub(owner).logs(follow=True, poll=0.001, streams=("stdout",)))
+    assert text.splitlines() == ["[j/a] één", "[j/a] twee"]
+    assert [offset for _, _, offset in owner.ranges] == [0, 6, 8, 11]  # bytes: a line split between looks is joined
+
+
+def test_a_completed_task_with_more_than_one_look_of_log_is_read_to_its_end() -> None:
+    from batchfed_lab.outcomes import TaskLogs
+
+    owner = Owner([[task("a")]])
+    owner.files[("a", "stdout")] = ["l1\nl2\nl3\n"]
+    logs = TaskLogs(owner, "f", ["j"], poll=0.001, streams=("stdout",), max_bytes=4)
+    assert "".join(logs).splitlines() == ["[j/a] l1", "[j/a] l2", "[j/a] l3"]
 
 
 def test_logs_without_follow_is_every_tasks_output_once() -> None:

@@ -138,6 +138,17 @@ def test_tasks_frame_duration_and_nullable_exit_code() -> None:
     assert df["duration_s"][0] == 2.0 and df["result"][0] == "failure" and pd.isna(df["result"][1])
 
 
+def test_tasks_frame_shows_the_failure_category_beside_its_code() -> None:
+    failed = TaskInfo(
+        "t1", "completed", result="failure", failure_category="usererror", failure_code="BlobNotFound", failure_message="gone"
+    )
+    df = frames.tasks_frame([FederatedTask("j", "p", "lab1", "eastus", failed)])
+    _check_dtypes(df, frames.TASK_COLUMNS)
+    cols = list(df.columns)
+    assert cols.index("failure_category") + 1 == cols.index("failure_code")
+    assert (df["failure_category"][0], df["failure_code"][0]) == ("usererror", "BlobNotFound")
+
+
 def test_frame_records_are_json_ready() -> None:
     recs = frames.frame_records(frames.placements_frame([_action(placed_at=T0)]))
     assert recs[0]["enqueued"] == "2026-01-02T03:04:05.000000Z" and recs[0]["latency_s"] == 0.0

@@ -118,3 +118,20 @@ def test_an_identity_reference_that_is_no_user_assigned_identity_is_refused() ->
         "pool_specification.identity_reference = 'reader': must be the ARM id of a user-assigned managed identity"
         in (info.value.problems[0])
     )
+
+
+def test_a_job_schedule_takes_data_keys_like_a_job() -> None:
+    spec = job(
+        recurrence={"schedule": {"recurrence_interval": 60}},
+        input_data={"azure_storage": [{"storage_account_settings": "local", "remote_path": "inputs"}]},
+        tasks=[
+            {
+                "id": "a",
+                "command": "true",
+                "output_data": {"azure_storage": [{"storage_account_settings": "local", "remote_path": "out/{job_id}"}]},
+            }
+        ],
+    )
+    (task,) = spec.task_definitions
+    assert spec.recurrence is not None and task.inputs[0].container == "inputs"
+    assert task.outputs[0].prefix_for("j:job-1", "a") == "j:job-1"

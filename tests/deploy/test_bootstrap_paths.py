@@ -246,6 +246,21 @@ def test_the_workspace_settings_name_the_azure_store_and_hold_no_secret(tmp_path
     }
 
 
+def test_the_data_accounts_reach_the_proxys_workspace_signing_in_with_the_identity(tmp_path: Path) -> None:
+    from batchfed_lab.config.workspace import open_workspace
+    from batchfed_lab.data.accounts import resolve_account
+
+    accounts = {"research": {"account_url": "https://researchdata.blob.core.windows.net", "location": "westeurope"}}
+    env = base_env(tmp_path, BATCHFED_STORAGE_ACCOUNTS=json.dumps(accounts))
+    home = bootstrap.write_workspace(env, bootstrap.store_settings(env))
+    research = resolve_account(open_workspace(home), "research")
+    assert (research.account_url, research.region, research.auth) == (
+        "https://researchdata.blob.core.windows.net",
+        "westeurope",
+        "token",  # DefaultAzureCredential: the container's managed identity
+    )
+
+
 def test_a_missing_venv_is_created_with_pip(tmp_path: Path) -> None:
     python = bootstrap.prepare_python({"BATCHFED_VENV": str(tmp_path / "venv")})
     assert python == str(tmp_path / "venv" / "bin" / "python")

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from batchfed_lab.config.workspace import AzureStoreSettings, StoreSettings, Workspace, WorkspaceSettings, open_workspace
+from batchfed_lab.config.workspace import (
+    AzureStoreSettings,
+    StorageAccountSettings,
+    StoreSettings,
+    Workspace,
+    WorkspaceSettings,
+    open_workspace,
+)
 from batchfed_lab.deploy import create, destroy
 from batchfed_lab.deploy.template import REDACTED, dumps
 from batchfed_lab.errors import ConfigError
@@ -127,3 +134,53 @@ def test_bad_federation_yaml_names_file_key_and_value(ws: Workspace, store: Stor
     with pytest.raises(ConfigError) as err:
         create(ws, store, fed_yaml, what_if=True)
     assert str(err.value).startswith("federation.yaml: federation.location = 'west europe': ")
+
+
+def with_data(ws: Workspace, **accounts: StorageAccountSettings) -> Workspace:
+    return Workspace(ws.path, ws.settings.model_copy(update={"storage_accounts": accounts}))
+
+
+RESEARCH = StorageAccountSettings(account_url="https://researchdata.blob.core.windows.net", location="westeurope")
+
+
+def test_what_if_and_destroy_cover_the_data_accounts_roles(ws: Workspace, store: Store, fed_yaml: Path, fake: FakeAzure) -> None:
+    data_ws = with_data(ws, research=RESEARCH)
+    report = create(data_ws, store, fed_yaml, what_if=True)
+    on_data = [r for r in report.document["role_assignments"] if r["scope"].endswith("/storageAccounts/researchdata")]
+    assert sorted(r["role"] for r in on_data) == ["Storage Blob Data Contributor", "Storage Blob Delegator"]
+    planned = destroy(data_ws, store, fed_yaml, what_if=True)
+    assert sum("would delete role assignment Storage Blob Delegator on" in line for line in planned.lines) == 1
+    destroy(data_ws, store, fed_yaml, azure=fake.factory)
+    deleted = [c[1] for c in fake.calls if c[0] == "delete"]
+    assert {r["id"] for r in on_data} <= set(deleted)
+
+
+def test_create_refuses_a_data_account_the_deployed_proxy_cannot_sign_in_to(
+    ws: Workspace, store: Store, fed_yaml: Path, fake: FakeAzure
+) -> None:
+    keyed = StorageAccountSettings(account_url="https://keyed.blob.core.windows.net", connection_string_env="KEYED_CONN")
+    with pytest.raises(ConfigError) as err:
+        create(with_data(ws, keyed=keyed), store, fed_yaml, azure=fake.factory)
+    assert f"{ws.path / 'settings.yaml'}: storage_accounts.keyed.connection_string_env = KEYED_CONN" in str(err.value)
+    assert fake.calls == []  # refused before anything is created
+
+
+def test_destroy_is_not_held_back_by_an_account_create_would_refuse(
+    ws: Workspace, store: Store, fed_yaml: Path, fake: FakeAzure
+) -> None:
+    keyed = StorageAccountSettings(account_url="https://keyed.blob.core.windows.net", connection_string_env="KEYED_CONN")
+    report = destroy(with_data(ws, research=RESEARCH, keyed=keyed), store, fed_yaml, azure=fake.factory)
+    scopes = {r["scope"].rsplit("/", 1)[1] for r in report.document["role_assignments"]}
+    assert "researchdata" in scopes and "keyed" not in scopes  # it never got a role: nothing to remove
+
+
+def test_what_if_names_the_data_accounts_the_proxy_gets(ws: Workspace, store: Store, fed_yaml: Path) -> None:
+    report = create(with_data(ws, research=RESEARCH), store, fed_yaml, what_if=True)
+    assert report.document["data_accounts"] == [
+        {
+            "name": "research",
+            "account_url": "https://researchdata.blob.core.windows.net",
+            "location": "westeurope",
+            "id": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/fed-rg/providers/Microsoft.Storage/storageAccounts/researchdata",
+        }
+    ]

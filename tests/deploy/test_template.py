@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from batchfed_lab.config import load_federation
-from batchfed_lab.config.workspace import AzureStoreSettings
+from batchfed_lab.config.workspace import AzureStoreSettings, StorageAccountSettings
 from batchfed_lab.deploy import ROLES, build_template, make_plan
 from batchfed_lab.deploy.template import dumps
 from batchfed_lab.errors import ConfigError
@@ -120,6 +120,7 @@ def test_the_built_in_role_ids_are_azures() -> None:
         "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
         "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
         "Azure Batch Data Contributor": "6aaa78f1-f7de-44ca-8722-c64a23943cae",
+        "Storage Blob Delegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
     }
 
 
@@ -234,3 +235,120 @@ def test_the_container_environment_is_what_the_bootstrap_reads(tmp_path) -> None
     home.mkdir()
     copied = bootstrap.federation_yaml(None, env, home)
     assert copied is not None and copied.read_text() == FEDERATION_YAML
+
+
+DATA_ACCOUNTS = {
+    "research": StorageAccountSettings(account_url="https://researchdata.blob.core.windows.net", location="westeurope"),
+    "archive": StorageAccountSettings(account_url="https://archivedata.blob.core.windows.net"),
+    # the store's own account holding data too: only the role it lacks is added
+    "shared": StorageAccountSettings(account_url="https://fedstore.blob.core.windows.net"),
+    "local": StorageAccountSettings(location="westeurope"),  # the laptop's Azurite: not an Azure account
+}
+ARCHIVE_ID = f"/subscriptions/{OTHER_SUB}/resourceGroups/archive-rg/providers/Microsoft.Storage/storageAccounts/archivedata"
+RESEARCH_ID = f"/subscriptions/{SUB}/resourceGroups/fed-rg/providers/Microsoft.Storage/storageAccounts/researchdata"
+DATA_YAML = FEDERATION_YAML.replace(
+    "    batch_account_ids:\n", f"    data_account_ids:\n      - {ARCHIVE_ID}\n    batch_account_ids:\n"
+)
+
+
+def data_plan(standby: int = 0):
+    settings = AzureStoreSettings(account_name="fedstore")
+    return make_plan(load_federation(DATA_YAML), settings, POOL_URLS, standby=standby, data_accounts=DATA_ACCOUNTS)
+
+
+def test_the_storage_blob_delegator_role_id_is_azures() -> None:
+    assert ROLES["Storage Blob Delegator"] == "db58b8e5-c6ad-4a2a-8342-4190687cbf4a"
+
+
+def test_each_data_account_gets_the_delegator_and_blob_data_contributor_on_the_account_only() -> None:
+    p = data_plan(standby=1)
+    template = build_template(p)
+    found = assignments(template)
+    granted: dict[str, set[tuple[str, str]]] = {}
+    for d, a in found:
+        group = d["name"].rsplit("-roles-", 1)[0]
+        granted.setdefault(group, set()).add((full_scope(d, a), a["properties"]["roleDefinitionId"].rsplit("/", 1)[1]))
+    delegator, blob = ROLES["Storage Blob Delegator"], ROLES["Storage Blob Data Contributor"]
+    for group in ("fedproxy-aci000", "fedproxy-aci001"):
+        assert {(RESEARCH_ID, delegator), (RESEARCH_ID, blob), (ARCHIVE_ID, delegator), (ARCHIVE_ID, blob)} <= granted[group]
+        assert (STORAGE_ID, delegator) in granted[group]  # the store's account serves data too
+        # storage ×3 + delegator on the store's account, batch ×2, two data accounts ×2
+        assert len(granted[group]) == 3 + 1 + 2 + 2 * 2
+    names = [a["name"] for _, a in found]
+    assert len(names) == len(set(names))  # one assignment per group, scope and role
+    for _, a in found:
+        assert a["scope"].split("/")[:2] in (["Microsoft.Storage", "storageAccounts"], ["Microsoft.Batch", "batchAccounts"])
+    listed = {(a.target.resource_id, a.role, a.group) for a in p.assignments()}
+    assert (ARCHIVE_ID, "Storage Blob Delegator", "fedproxy-aci001") in listed
+    assert {d["subscriptionId"] for d, a in found if "archivedata" in a["scope"]} == {OTHER_SUB}
+
+
+def test_the_container_is_told_the_data_accounts_without_secrets_or_the_local_azurite() -> None:
+    (g, *_) = by_type(build_template(data_plan()), GROUP)
+    env = {e["name"]: e.get("value") for e in g["properties"]["containers"][0]["properties"]["environmentVariables"]}
+    accounts = json.loads(env["BATCHFED_STORAGE_ACCOUNTS"])
+    assert accounts == {
+        "archive": {"account_url": "https://archivedata.blob.core.windows.net"},
+        "research": {"account_url": "https://researchdata.blob.core.windows.net", "location": "westeurope"},
+        "shared": {"account_url": "https://fedstore.blob.core.windows.net"},
+    }
+
+
+def test_a_data_account_signed_in_by_connection_string_is_refused_naming_it() -> None:
+    accounts = {
+        "keyed": StorageAccountSettings(account_url="https://keyed.blob.core.windows.net", connection_string_env="KEYED_CONN")
+    }
+    with pytest.raises(ConfigError) as err:
+        make_plan(
+            load_federation(FEDERATION_YAML),
+            AzureStoreSettings(account_name="fedstore"),
+            POOL_URLS,
+            data_accounts=accounts,
+            settings_source="/ws/settings.yaml",
+        )
+    text = str(err.value)
+    assert text.startswith("/ws/settings.yaml: storage_accounts.keyed.connection_string_env = KEYED_CONN: ")
+    assert "managed identity" in text and "\n" not in text
+
+
+def test_a_data_account_id_must_be_a_storage_account() -> None:
+    yaml = DATA_YAML.replace("/storageAccounts/archivedata", "/batchAccounts/archivedata")
+    with pytest.raises(ConfigError, match=r"federation\.deployment\.data_account_ids"):
+        make_plan(load_federation(yaml), AzureStoreSettings(account_name="fedstore"), POOL_URLS)
+
+
+def test_the_data_accounts_the_template_sets_become_the_deployed_workspaces_storage_accounts(tmp_path) -> None:
+    # the other half of the env contract: what the bootstrap writes is settings.yaml the
+    # proxy loads, with the accounts signing in by the container's identity
+    from batchfed_lab.config.workspace import WorkspaceSettings
+    from batchfed_lab.deploy import bootstrap
+
+    (g, *_) = by_type(build_template(data_plan()), GROUP)
+    env = {e["name"]: e.get("value", "") for e in g["properties"]["containers"][0]["properties"]["environmentVariables"]}
+    settings = WorkspaceSettings.model_validate(bootstrap.store_settings(env))
+    assert set(settings.storage_accounts) == {"archive", "research", "shared"}
+    research = settings.storage_accounts["research"]
+    assert (research.account_url, research.location, research.connection_string_env) == (
+        "https://researchdata.blob.core.windows.net",
+        "westeurope",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("not json", "BATCHFED_STORAGE_ACCOUNTS: not JSON"),
+        (
+            '{"x": {"account_url": "https://x.blob.core.windows.net", "connection_string_env": "X"}}',
+            "only account_url and location",
+        ),
+        ('{"x": {"location": "westeurope"}}', "BATCHFED_STORAGE_ACCOUNTS: x: account_url"),
+    ],
+)
+def test_bad_data_accounts_in_the_environment_are_one_line(value: str, message: str) -> None:
+    from batchfed_lab.deploy import bootstrap
+
+    env = {"BATCHFED_STORE_ACCOUNT": "fedstore", "BATCHFED_STORAGE_ACCOUNTS": value}
+    with pytest.raises(bootstrap.BootstrapError, match=message):
+        bootstrap.store_settings(env)

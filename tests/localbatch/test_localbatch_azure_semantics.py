@@ -9,6 +9,7 @@ from azure.batch import models as bm
 from azure.core.exceptions import HttpResponseError
 
 from batchfed_lab import runtime
+from batchfed_lab.localbatch import control
 
 from .lb_helpers import make_job, make_pool, sh, stdout_of, wait_for, wait_tasks_done
 
@@ -246,6 +247,23 @@ def test_failing_start_task_with_wait_for_success_makes_the_node_unusable_for_ta
     client.create_task("job", _task("never", "true"))
     make_pool(client, "other")  # a dispatcher pass happens; the task must still wait
     assert client.get_task("job", "never").state == bm.BatchTaskState.ACTIVE
+
+
+def test_a_preempted_node_that_returns_runs_its_start_task_again(client, account, lb_workspace):
+    """A low-priority node given back after preemption is a fresh VM: its start task runs again
+    (and holds the node back again) before the node takes work, as on Azure."""
+    start = bm.BatchStartTask(command_line=sh("sleep 0.3"), wait_for_success=True)
+    make_pool(client, dedicated=0, low=1, start_task=start)
+    first = wait_for(lambda: (n := _node(client)).state == bm.BatchNodeState.IDLE and n, what="the node to be idle")
+    control.preempt(account, "pool", duration_seconds=0.3, workspace=lb_workspace)
+    states = set()
+    back = wait_for(
+        lambda: states.add((n := _node(client)).state) or (n.state == bm.BatchNodeState.IDLE and n not in (first,) and n),
+        what="the node to come back and start again",
+    )
+    assert {bm.BatchNodeState.PREEMPTED, bm.BatchNodeState.WAITING_FOR_START_TASK} <= states
+    assert back.start_task_info.start_time > first.start_task_info.end_time
+    assert back.start_task_info.result == bm.BatchTaskExecutionResult.SUCCESS
 
 
 def test_start_task_retries_until_it_succeeds(client):

@@ -4,6 +4,8 @@ half-open connections neither pile up nor block anyone."""
 
 from __future__ import annotations
 
+import email.utils
+import json
 import socket
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 
-from batchfed_lab.localbatch import control
+from batchfed_lab.localbatch import auth, control
 
 from .lb_helpers import make_job, make_pool, start_server, wait_for, wait_tasks_done
 
@@ -190,3 +192,50 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_timeout(tight_server,
         sock.settimeout(5)
         assert sock.recv(65536) == b""  # closed by the server, not by our timeout
         assert 0.5 < time.monotonic() - started < 4.0
+
+
+def _signed_job_create(ws: Path, account: str, job_id: str) -> tuple[bytes, bytes]:
+    """The head and body of a signed job create, for writing to a socket by hand."""
+    body = json.dumps({"id": job_id, "poolInfo": {"poolId": "p"}}).encode()
+    target = f"/accounts/{account}/jobs{API}"
+    headers = {
+        "Content-Type": "application/json; odata=minimalmetadata",
+        "Content-Length": str(len(body)),
+        "ocp-date": email.utils.formatdate(usegmt=True),
+    }
+    key = auth.read_key(ws / "localbatch")
+    headers["Authorization"] = auth.authorization("POST", target, headers, account, key)
+    head = f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode("latin-1"), body
+
+
+def test_a_body_trickled_in_slower_than_the_timeout_ends_its_connection(tight_server, account):
+    """The read timeout bounds the whole body, not each read: a signed client dripping a byte
+    every 0.2 s never waits a full second between reads, yet is cut off."""
+    ws, info = tight_server
+    head, body = _signed_job_create(ws, account, "fast")
+    assert raw_exchange(info, head + body).startswith(b"HTTP/1.1 201 ")  # the same request, sent at once
+    head, body = _signed_job_create(ws, account, "slow")
+    with socket.create_connection((info.host, info.port), timeout=5) as sock:
+        sock.sendall(head)
+        started = time.monotonic()
+        cut = False
+        for byte in body:  # 40-odd bytes, over 8 s at this pace
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                cut = True
+                break
+            time.sleep(0.2)  # the pace of the hostile client, not a synchronisation
+            sock.settimeout(0.001)
+            try:
+                if sock.recv(65536) == b"":
+                    cut = True
+                    break
+            except TimeoutError:
+                pass
+            except OSError:
+                cut = True
+                break
+        assert cut, "the server kept reading a body trickled in below its timeout"
+        assert time.monotonic() - started < 4.0

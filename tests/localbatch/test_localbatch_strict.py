@@ -227,3 +227,12 @@ def test_the_workspace_setting_makes_every_start_loose(tmp_path_factory: pytest.
         assert info.loose
     finally:
         control.stop(ws)
+
+
+def test_a_terminate_body_is_screened_like_any_other(client):
+    make_pool(client, "pool", wait=False)
+    make_job(client, "job", "pool")
+    r = send(client, "POST", "/jobs/job/terminate", {"terminateReason": "done", "cleanUp": True})
+    assert (r.status_code, property_names(r)) == (400, ["cleanUp"])
+    assert send(client, "POST", "/jobs/job/terminate", {"terminateReason": "done"}).status_code == 202
+    assert client.get_job("job").execution_info.termination_reason == "done"

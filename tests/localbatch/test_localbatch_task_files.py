@@ -247,8 +247,9 @@ def test_the_failure_shows_in_fed_tasks(client, storage, container) -> None:
     df = tasks_frame([FederatedTask("job", "pool", "local", None, task_info(task))])
     stub = SimpleNamespace(tasks_frame=lambda *a, **k: df)
     res = tasks(stub, SimpleNamespace(federation_id="demo", job_id="job", schedule_id=None))  # type: ignore[arg-type]
-    assert "BlobNotFound" in res.text and "failure" in res.text
+    assert "BlobNotFound" in res.text and "failure" in res.text and "usererror" in res.text
     assert res.data[0]["failure_code"] == "BlobNotFound" and "in/x.csv" in res.data[0]["failure_message"]
+    assert res.data[0]["failure_category"] == "usererror"  # Azure's category: the user's to fix, not the service's
 
 
 def test_an_unreachable_endpoint_fails_fast_without_showing_the_sas(client, monkeypatch) -> None:

@@ -111,3 +111,73 @@ def test_an_unreachable_service_waits_for_the_next_look_and_terminated_schedules
     account.down = False
     store.mark_terminated("f", "tick", kind="job_schedule", batch_service_url=URL, pool_id="pool")
     assert recurrences.step(["f"]) == 0 and account.jobs["tick:job-1"]["tasks"] == set()
+
+
+class Minted:
+    """A storage resolver that mints a numbered URL per call: each recurrence gets fresh ones."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str | None, Any]] = []
+
+    def regions(self, names: Any) -> dict[str, str | None]:
+        return dict.fromkeys(names)
+
+    def access(self, identity: str | None, lifetime: Any) -> Any:
+        from batchfed_lab.data.mapping import StorageAccess
+
+        self.calls.append((identity, lifetime))
+        n = len(self.calls)
+        return StorageAccess(lambda account, container, write: f"https://{account}.blob/{container}?sig=mint{n}")
+
+
+def test_a_schedules_data_is_mapped_for_each_recurrence_job_with_fresh_urls(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    store.create_federation("f")
+    store.add_pools("f", [{"batch_service_url": URL, "pool_id": "pool", "account": "lab"}])
+    spec = {
+        "id": "tick",
+        "recurrence": {"schedule": {"recurrence_interval": 60}},
+        "input_data": {
+            "azure_storage": [{"storage_account_settings": "research", "remote_path": "inputs", "include": ["x.txt"]}]
+        },
+        "tasks": [
+            {
+                "id": "a",
+                "command": "true",
+                "output_data": {
+                    "azure_storage": [
+                        {"storage_account_settings": "research", "remote_path": "out/{job_id}/{task_id}", "include": ["r.txt"]}
+                    ]
+                },
+            }
+        ],
+    }
+    payload = add_payload(load_jobs({"job_specifications": [spec]}).job_specifications[0])
+    store.enqueue("f", [NewAction("job_schedule", "add", "tick", payload)])
+    claim = store.claim("f", "proxy")
+    assert claim is not None
+    claim = store.record_progress(claim, {"pool": {"key": "k", "service_url": URL, "pool_id": "pool", "windows": False}})
+    store.mark_placed(claim, location=LocationUpdate(URL, "pool", unique_id=claim.action_id))
+    added: dict[str, list[Any]] = {}
+    account = Account()
+    real_add = account.add_tasks
+
+    def add_tasks(job_id: str, tasks: list[Any], *, windows: bool = False) -> TaskAddReport:
+        added[job_id] = list(tasks)
+        return real_add(job_id, tasks, windows=windows)
+
+    account.add_tasks = add_tasks  # type: ignore[method-assign]
+    minted = Minted()
+    recurrences = RecurrenceTasks(store, lambda url: account, storage=minted)
+    for n in (1, 2):
+        account.recur(f"tick:job-{n}")
+        assert recurrences.step(["f"]) == 1
+    assert len(minted.calls) == 2  # one minting per recurrence job: a SAS never outlives its job's need
+    for n in (1, 2):
+        (task,) = added[f"tick:job-{n}"]
+        (rf,) = task.resource_files
+        assert rf["httpUrl"] == f"https://research.blob/inputs/x.txt?sig=mint{n}"
+        (of,) = task.output_files
+        assert of["destination"]["container"]["path"] == f"tick:job-{n}/a/r.txt"
+        assert of["destination"]["container"]["containerUrl"].endswith(f"sig=mint{n}")
+    store.close()

@@ -42,7 +42,9 @@ def main() -> None:
             ids.append(store.enqueue(fid, [NewAction("job", "terminate", target, {"who": spec["who"], "i": i})])[0].id)
         say({"ids": ids})
     elif op == "enqueue_batch":  # a multi-row change; BATCHFED_STORE_CRASHPOINT may kill us inside it
-        store.enqueue(fid, [NewAction("job", "terminate", spec["target"], {"i": i}) for i in range(spec["n"])])
+        targets = spec.get("targets")  # several job ids, round robin, or one
+        ids = [spec["target"] if targets is None else f"{spec['target']}{i % targets}" for i in range(spec["n"])]
+        store.enqueue(fid, [NewAction("job", "terminate", t, {"i": i}) for i, t in enumerate(ids)])
         say({"done": True})
     elif op == "destroy":
         store.destroy_federation(fid)

@@ -63,6 +63,18 @@ def test_a_job_ids_actions_stay_in_order_whatever_their_priority(ordered, clock)
     assert (third.action.target_id, third.action.method.value) == ("j", "terminate")
 
 
+def test_a_later_action_of_a_job_id_is_ordered_by_its_own_priority_once_it_is_the_head(ordered, clock):
+    """FIFO within a job id holds it behind the opener; once it is the head it competes with
+    its own priority (and submitter), not the opener's."""
+    ordered.enqueue("fed", [NewAction("job", "add", "j")])
+    opener = ordered.claim("fed", "w")
+    ordered.enqueue("fed", [NewAction("job", "terminate", "j", priority=100), NewAction("job", "add", "k", priority=50)])
+    clock.advance(1)
+    ordered.mark_placed(opener)
+    nxt = ordered.claim("fed", "w")
+    assert (nxt.action.target_id, nxt.action.method.value) == ("j", "terminate")
+
+
 def test_the_least_served_submitter_goes_first(ordered, clock):
     _as(ordered, "ada").enqueue("fed", [NewAction("job", "add", f"a{i}") for i in range(3)])
     clock.advance(1)

@@ -301,3 +301,33 @@ def test_on_a_two_step_backend_a_failed_next_claim_leaves_the_placement_placed(t
         assert store.get_action("fed", claim.action_id).state is ActionState.PLACED
     finally:
         store.close()
+
+
+@pytest.mark.token_path
+def test_many_claims_at_once_are_those_one_claim_at_a_time_would_give(timed, fed, clock):
+    first = {}
+    for n, target in enumerate(("a", "b", "a", "c", "d")):  # a twice: its second action waits for the first
+        (action,) = timed.enqueue(fed, [term(target) if n == 2 else add(target)])
+        first.setdefault(target, action)
+        clock.advance(1)
+    two = timed.claim_many(fed, "w", 2, ttl=60)
+    assert [c.action.target_id for c in two] == ["a", "b"], "the readiest heads first"
+    rest = timed.claim_many(fed, "w", 10, ttl=60)
+    assert sorted(c.action.target_id for c in rest) == ["c", "d"], "one head per job id, each once"
+    claims = {c.action.target_id: c for c in two + rest}
+    assert {t: c.action.id for t, c in claims.items()} == {t: a.id for t, a in first.items()}
+    assert all(c.action.claimed_by == "w" and c.action.attempts == 1 for c in claims.values())
+    assert timed.claim_many(fed, "w", 5) == [] and timed.claim(fed, "w") is None
+    timed.mark_placed(claims["a"])
+    (second_a,) = timed.claim_many(fed, "w", 5)
+    assert second_a.action.target_id == "a" and second_a.action.position == 2
+    for c in [claims["b"], claims["c"], claims["d"], second_a]:  # real claims: their holder can give them back
+        assert timed.release(c).claimed_by is None
+
+
+def test_many_claims_are_none_while_suspended(timed, fed):
+    timed.enqueue(fed, [add("a"), add("b")])
+    timed.set_suspended(True)
+    assert timed.claim_many(fed, "w", 5) == []
+    timed.set_suspended(False)
+    assert len(timed.claim_many(fed, "w", 5)) == 2

@@ -86,6 +86,30 @@ def test_a_process_killed_inside_a_batch_enqueue_leaves_none_or_all_of_it(backen
         assert store.head(fid, "job").payload == ({"i": 0} if expected else {"i": "later"}), point
 
 
+# the same for a batch over 40 job ids (3 actions each), which the Azure store applies in
+# transactions of several job ids: killed after the first or the second of them
+MANY_CRASHES = {
+    "sqlite": {"enqueue.row:60": 0},
+    "azure": {"journal.written": 0, "journal.chunk:1": 120, "journal.chunk:2": 120},
+}
+
+
+def test_a_process_killed_inside_a_many_job_enqueue_leaves_none_or_all_of_it(backend, store, spawn):
+    for n, (point, expected) in enumerate(sorted(MANY_CRASHES[backend.name].items())):
+        fid = f"many{n}"
+        store.create_federation(fid, unique_job_ids=False)
+        env = {"BATCHFED_STORE_CRASHPOINT": point}
+        child = spawn(backend, "enqueue_batch", env=env, fid=fid, target="job", n=120, targets=40)
+        code, out, _ = child.finish()
+        assert (code, out) == (86, ""), point
+        store.enqueue(fid, [NewAction("job", "terminate", "other", {})])  # an enqueue finishes committed work first
+        queued = [a for a in store.list_queued(fid) if a.target_id != "other"]
+        assert len(queued) == expected, point
+        for t in range(40 if expected else 0):
+            mine = store.list_queued(fid, f"job{t}")
+            assert [(a.position, a.payload["i"]) for a in mine] == [(1, t), (2, t + 40), (3, t + 80)], point
+
+
 def test_a_process_killed_while_adding_pools_leaves_none_or_all(backend, store, spawn):
     store.create_federation("fed")
     child = spawn(backend, "add_pools", env={"BATCHFED_STORE_CRASHPOINT": "pools.row"}, fid="fed", n=5)

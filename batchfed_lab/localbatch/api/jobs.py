@@ -117,7 +117,8 @@ def _apply_job_update(eng: Engine, job: Job, body: dict, metadata: list | None, 
 
 # == state ==========================================================================================
 def terminate_job(eng: Engine, req: Request) -> Response:
-    body = req.body if isinstance(req.body, dict) else {}
+    body = req.body if isinstance(req.body, dict) else {}  # the body is optional here
+    support.screen(body, support.JOB_TERMINATE, loose=eng.options.loose, where=f"{req.method} {req.route}")
     reason = body.get("terminateReason") or "UserTerminate"
     if not isinstance(reason, str):
         raise invalid("terminateReason", "must be a string", reason)

@@ -110,6 +110,7 @@ POOL_RESIZE: Tree = dict.fromkeys(
 NODE_REMOVAL: Tree = dict.fromkeys(("nodeList", "resizeTimeout", "nodeDeallocationOption"), ALL)
 AUTOSCALE: Tree = dict.fromkeys(("autoScaleFormula", "autoScaleEvaluationInterval"), ALL)
 JOB_DISABLE: Tree = {"disableTasks": ALL}
+JOB_TERMINATE: Tree = {"terminateReason": ALL}
 
 
 def _is_set(value: object) -> bool:

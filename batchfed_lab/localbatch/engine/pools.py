@@ -190,6 +190,7 @@ class Pools(StartTasks):
                     self.requeue(rec.task, count=True)
             node.preempted_until = until
             node.state_time = iso_now()
+            self.stop_start_task(node)  # the VM is taken back: its start task runs anew on return
         self.watch(pool)
         self.touch(pool.doc)
         self.save_pool(pool)

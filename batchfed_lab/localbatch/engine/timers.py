@@ -48,6 +48,7 @@ class Timers(Pools, Schedules):
                 if node.preempted_until <= mono:
                     node.preempted_until = None
                     node.state_time = iso_now()
+                    self.begin_start_task(pool, node)  # a returned node is a fresh VM
                     changed = True
                 else:
                     wait = min(wait, node.preempted_until - mono)

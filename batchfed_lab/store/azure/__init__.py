@@ -22,9 +22,10 @@ entity-group transaction (≤ 100 operations, one partition) that includes one;
 a lost race re-reads and tries again.
 
 Modules: ``service`` (clients, SDK error boundary, optimistic retries), ``entities`` (keys,
-packing, conditions), ``tables`` (federations, pools, locations), ``actions`` (action
-entities, FIFO records, reads), ``journal`` (enqueue), ``claims``, ``lease``, ``meta``
-(proxy records, logs, flags, signals), ``connection`` (SDK clients from settings).
+packing, conditions), ``tables`` (federations, pools), ``locations`` (job locations),
+``actions`` (action entities, FIFO records, reads), ``journal`` (enqueue), ``claims``,
+``lease``, ``meta`` (proxy records, logs, flags, signals), ``connection`` (SDK clients from
+settings), ``transactions`` (entity-group transactions without thread pools).
 """
 
 from .store import AzureStore

@@ -20,7 +20,9 @@ from .entities import (
     replace_if,
     unpack,
 )
-from .service import AzureService
+from .locations import LocationRecords
+
+FIFO_QUERY = 7  # targets per query of FIFO records: Azure Tables allow 15 comparisons in a filter
 
 
 def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
@@ -29,11 +31,11 @@ def _last_at(live: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _claim_order_of(a: Action) -> dict[str, Any]:
-    """What a claim order groups a FIFO by: its opening action's submitter and priority."""
+    """What a claim order groups a FIFO by: its head action's submitter and priority."""
     return {"priority": a.priority} if a.submitter is None else {"submitter": a.submitter, "priority": a.priority}
 
 
-class ActionTables(AzureService):
+class ActionTables(LocationRecords):
     """Action entities (one per FIFO position, large payloads in blobs), FIFO records, reads."""
 
     # ------------------------------------------------------------------ action entities
@@ -69,9 +71,22 @@ class ActionTables(AzureService):
     # ------------------------------------------------------------------ FIFO records
     def _fifo_state(self, fid: str, tk: str) -> tuple[Any | None, Any | None]:
         """(live FIFO record, idle FIFO record) of a target hash."""
-        where = "PartitionKey eq @pk and ( RowKey eq @t or RowKey eq @i )"
-        found = {e["RowKey"][0]: e for e in self._query("actions", where, pk=fid, t=f"T~{tk}", i=f"I~{tk}")}
-        return found.get("T"), (None if "T" in found else found.get("I"))
+        return self._fifo_states(fid, [tk])[tk]
+
+    def _fifo_states(self, fid: str, tks: list[str]) -> dict[str, tuple[Any | None, Any | None]]:
+        """:meth:`_fifo_state` of several target hashes, ``FIFO_QUERY`` of them per query."""
+        states: dict[str, tuple[Any | None, Any | None]] = {}
+        for i in range(0, len(tks), FIFO_QUERY):
+            part = tks[i : i + FIFO_QUERY]
+            params: dict[str, str] = {}
+            for n, tk in enumerate(part):
+                params[f"t{n}"], params[f"i{n}"] = f"T~{tk}", f"I~{tk}"
+            where = "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )"
+            found = {e["RowKey"]: e for e in self._query("actions", where, None, pk=fid, **params)}
+            for tk in part:
+                live = found.get(f"T~{tk}")
+                states[tk] = live, (None if live is not None else found.get(f"I~{tk}"))
+        return states
 
     def _append_ops(
         self, fid: str, tk: str, live: Any, idle: Any, items: list[tuple[Action, dict[str, Any]]]
@@ -101,16 +116,28 @@ class ActionTables(AzureService):
                 ops.append(("delete", {"PartitionKey": fid, "RowKey": f"I~{tk}"}, delete_if(etag_of(idle))))
         return ops, placed
 
-    @staticmethod
-    def _advance_ops(fid: str, live: Mapping[str, Any], etag: str, now: float) -> list[Any]:
+    def _advance_ops(self, fid: str, live: Mapping[str, Any], etag: str, now: float) -> list[Any]:
         """The head ended: point the FIFO at the next position, or park it as idle."""
         head, nxt = int(live["head_seq"]), int(live["next_seq"])
         if head + 1 < nxt:
-            return [("update", {**live, "head_seq": head + 1, "ready_at": now}, replace_if(etag))]
+            ordered = self._ordered_as(fid, live, head + 1)
+            return [("update", {**ordered, "head_seq": head + 1, "ready_at": now}, replace_if(etag))]
         return [
             ("delete", {"PartitionKey": fid, "RowKey": live["RowKey"]}, delete_if(etag)),
             ("upsert", {"PartitionKey": fid, "RowKey": "I" + live["RowKey"][1:], "next_seq": nxt, **_last_at(live)}, REPLACE),
         ]
+
+    def _ordered_as(self, fid: str, live: Mapping[str, Any], seq: int) -> dict[str, Any]:
+        """The FIFO record carrying the claim order of its action at ``seq`` (its new head):
+        each head competes with its own submitter and priority, as on SQLite. One small read,
+        only when a job id has another action queued behind the one that ended."""
+        rk = f"A~{live['RowKey'][2:]}~{position_key(seq)}"
+        found = self._query("actions", "PartitionKey eq @pk and RowKey eq @rk", ["submitter", "priority"], pk=fid, rk=rk)
+        if not found:  # zapped meanwhile: the claim skips the hole and orders the next
+            return dict(live)
+        base = {k: v for k, v in live.items() if k not in ("submitter", "priority")}
+        who = found[0].get("submitter")
+        return {**base, **({"submitter": who} if who else {}), "priority": int(found[0].get("priority") or 0)}
 
     # ------------------------------------------------------------------ reading actions
     def _get_action_entity(self, fid: str, aid: str) -> Any | None:

@@ -4,6 +4,7 @@ DefaultAzureCredential against the account's endpoints, with the store's retry p
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,8 +15,10 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import ExponentialRetry as QueueRetry
 from azure.storage.queue import QueueServiceClient
+from requests.utils import get_environ_proxies
 
 from ...errors import StoreError
+from .transactions import read_parts_in_turn
 
 CONNECTION_STRING_ENV = "BATCHFED_STORAGE_CONNECTION_STRING"
 Clients = tuple[TableServiceClient, QueueServiceClient, BlobServiceClient]
@@ -51,7 +54,8 @@ def clients_from_connection_string(
     """``client_options`` go to all three SDK clients (e.g. ``transport=``, ``logging_enable=``)."""
     extra = _client_options(client_options)
     try:
-        tables = TableServiceClient.from_connection_string(connection_string, **_table_retry(retries), **extra)
+        endpoint = TableServiceClient.from_connection_string(connection_string).url  # parsed, nothing sent
+        tables = TableServiceClient.from_connection_string(connection_string, **_table_options(retries, extra, endpoint))
         queues = QueueServiceClient.from_connection_string(connection_string, retry_policy=_storage_retry(retries), **extra)
         blobs = BlobServiceClient.from_connection_string(connection_string, retry_policy=_storage_retry(retries), **extra)
     except (ValueError, AzureError) as exc:
@@ -84,15 +88,32 @@ def clients_from_credential(
         credential = DefaultAzureCredential()
     extra = _client_options(client_options)
     return (
-        TableServiceClient(endpoints["table"], credential=credential, **_table_retry(retries), **extra),
+        TableServiceClient(endpoints["table"], credential=credential, **_table_options(retries, extra, endpoints["table"])),
         QueueServiceClient(endpoints["queue"], credential=credential, retry_policy=_storage_retry(retries), **extra),
         BlobServiceClient(endpoints["blob"], credential=credential, retry_policy=_storage_retry(retries), **extra),
     )
 
 
-def _table_retry(retries: int) -> dict[str, Any]:
-    # retries with exponential backoff on 408/429/5xx (503 Server Busy included)
-    return {"retry_total": retries, "retry_backoff_factor": 0.5, "retry_backoff_max": 8, "connection_timeout": 10}
+def _table_options(retries: int, extra: Mapping[str, Any], endpoint: str) -> dict[str, Any]:
+    # retries with exponential backoff on 408/429/5xx (503 Server Busy included); transactions'
+    # answers read without threads (see .transactions), before a hook the caller gave
+    hook = read_parts_in_turn(extra.get("raw_response_hook"))
+    retry = {"retry_total": retries, "retry_backoff_factor": 0.5, "retry_backoff_max": 8, "connection_timeout": 10}
+    return {**retry, **_environment_once(endpoint, extra), **extra, "raw_response_hook": hook}
+
+
+def _environment_once(endpoint: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``requests`` reads from the environment on every call — the proxy variables (a
+    walk over the whole environment), ~/.netrc (two file look-ups), the CA bundle variables —
+    read once for the table endpoint. The store makes ~10 table calls per placement from
+    many threads, and each file look-up also hands the interpreter lock round."""
+    if "transport" in extra:
+        return {}
+    found: dict[str, Any] = {"use_env_settings": False, "proxies": get_environ_proxies(endpoint)}  # NO_PROXY honoured
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        found["connection_verify"] = bundle
+    return found
 
 
 def _storage_retry(retries: int) -> QueueRetry:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -25,6 +26,29 @@ from .entities import (
     Contention,
     h,
 )
+
+Piece = tuple[str, list[tuple[Action, dict[str, Any]]]]  # a target hash and consecutive actions of its FIFO
+
+
+def _pieces(groups: dict[str, list[tuple[Action, dict[str, Any]]]]) -> list[Piece]:
+    """A journal's actions cut into pieces of at most ``CHUNK_ACTIONS`` of one target each:
+    the same cut for every writer that applies the journal, whatever its version."""
+    return [(tk, items[i : i + CHUNK_ACTIONS]) for tk, items in groups.items() for i in range(0, len(items), CHUNK_ACTIONS)]
+
+
+def _transactions(pieces: list[Piece]) -> list[list[Piece]]:
+    """Consecutive pieces of different targets grouped while their operations fit one
+    entity-group transaction (an action and its index entity each, two FIFO records a piece)."""
+    groups: list[list[Piece]] = []
+    ops = size = 0
+    for tk, items in pieces:
+        cost, weight = 2 * len(items) + 2, sum(len(json.dumps(f)) + 2048 for _, f in items)
+        if not groups or ops + cost > MAX_TX_OPS or size + weight > MAX_TX_BYTES or any(tk == t for t, _ in groups[-1]):
+            groups.append([])
+            ops = size = 0
+        groups[-1].append((tk, items))
+        ops, size = ops + cost, size + weight
+    return groups
 
 
 class ActionJournal(ActionTables):
@@ -79,8 +103,9 @@ class ActionJournal(ActionTables):
         """More than one transaction's worth: commit a journal (one entity insert is the
         atomic commit point), then apply it chunk by chunk; anyone may finish it."""
         for tk, items in groups.items():
-            live, _ = self._fifo_state(fid, tk)
-            self._check_unique(fid, fed, tk, live, items)
+            if any(needs_unique_check(a, fed) for a, _ in items):
+                live, _ = self._fifo_state(fid, tk)
+                self._check_unique(fid, fed, tk, live, items)
         batch = uuid.uuid4().hex
         entries = [
             {"doc": rules.action_doc(a, None, payload_text=""), "fields": f} for items in groups.values() for a, f in items
@@ -109,10 +134,9 @@ class ActionJournal(ActionTables):
             doc = {**entry["doc"], "payload": "{}"}  # the payload is in entry["fields"] or its blob
             a = rules.action_from_doc(doc)
             groups.setdefault(h(rules.target_key(a.target_id)), []).append((a, entry["fields"]))
-        for tk, items in groups.items():
-            for i in range(0, len(items), CHUNK_ACTIONS):
-                placed.update((a.id, a) for a in self._apply_chunk(fid, tk, items[i : i + CHUNK_ACTIONS]))
-                self._crashpoint("journal.chunk")
+        for group in _transactions(_pieces(groups)):
+            placed.update((a.id, a) for a in self._apply_pieces(fid, group))
+            self._crashpoint("journal.chunk")
         try:
             self._t["actions"].delete_entity(fid, f"J~{batch}")
         except ResourceNotFoundError:
@@ -123,18 +147,40 @@ class ActionJournal(ActionTables):
             pass
         return placed
 
-    def _apply_chunk(self, fid: str, tk: str, chunk: list[tuple[Action, dict[str, Any]]]) -> list[Action]:
-        """Chunks commit whole, so "its first action exists" means "applied already"."""
+    def _apply_pieces(self, fid: str, pieces: list[Piece]) -> list[Action]:
+        """Apply the pieces not applied yet in one transaction; pieces commit whole, so "its
+        first action exists" means "applied already", however pieces were grouped. A group
+        that keeps losing races to claims on its FIFOs is applied piece by piece."""
+        if len(pieces) == 1:
+            return self._optimistic(f"federation {fid!r}: apply an enqueue journal", self._pieces_tx(fid, pieces), gone_too=True)
+        try:
+            return self._optimistic(
+                f"federation {fid!r}: apply an enqueue journal",
+                self._pieces_tx(fid, pieces),
+                gone_too=True,
+                lost=Contention,
+                rounds=TX_ROUNDS,
+            )
+        except Contention:
+            return [a for piece in pieces for a in self._apply_pieces(fid, [piece])]
 
+    def _pieces_tx(self, fid: str, pieces: list[Piece]) -> Callable[[], list[Action]]:
         def attempt() -> list[Action]:
-            if self._get("actions", fid, f"U~{chunk[0][0].id}") is not None:
+            applied = self._rows("actions", fid, [f"U~{piece[1][0][0].id}" for piece in pieces], ["RowKey"])
+            todo = [piece for piece in pieces if f"U~{piece[1][0][0].id}" not in applied]
+            if not todo:
                 return []
-            live, idle = self._fifo_state(fid, tk)
-            ops, placed = self._append_ops(fid, tk, live, idle, chunk)
+            states = self._fifo_states(fid, [tk for tk, _ in todo])
+            ops: list[Any] = []
+            placed: list[Action] = []
+            for tk, items in todo:
+                more_ops, more = self._append_ops(fid, tk, *states[tk], items)
+                ops += more_ops
+                placed += more
             self._t["actions"].submit_transaction(ops)
             return placed
 
-        return self._optimistic(f"federation {fid!r}: apply an enqueue journal", attempt, gone_too=True)
+        return attempt
 
     def _recover(self, fid: str) -> None:
         """Finish committed journals of crashed writers (idempotent, safe to race)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from azure.core.exceptions import (
@@ -20,6 +21,12 @@ from .service import AzureService
 
 class MetaRecords(AzureService):
     """Records outside any federation: proxies, flags, signals (and the proxies' log blobs)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._signals_lock = threading.Lock()
+        self._signals_seen = Marks(None, None, None)  # the meta-table signals as last read
+        self._queues_to_poll: list[str] | None = None  # the federations whose hint queues are drained
+        super().__init__(*args, **kwargs)
 
     def log_container(self) -> Any:
         """The ``<prefix>-logs`` blob container proxies persist their logs to (created on demand)."""
@@ -55,6 +62,7 @@ class MetaRecords(AzureService):
     def _set_flag(self, name: str, value: bool) -> None:
         with self._azure(f"set flag {name!r}"):
             self._t["meta"].upsert_entity({"PartitionKey": "flag", "RowKey": name, "value": value}, mode=UpdateMode.REPLACE)
+            self._flags_seen.forget()
             self._bump("control")
 
     def _get_flag(self, name: str) -> bool:
@@ -65,14 +73,34 @@ class MetaRecords(AzureService):
     def _marks(self) -> Marks:
         with self._azure("read change marks"):
             signals = {e["RowKey"]: e["v"] for e in self._query("meta", "PartitionKey eq 'signal'")}
-        return Marks(signals.get("federations"), (self._local_version, self._hints), signals.get("control"))
+        marks = Marks(signals.get("federations"), (self._local_version, self._hints), signals.get("control"))
+        with self._signals_lock:
+            if marks.control != self._signals_seen.control:
+                self._flags_seen.forget()
+            if marks.federations != self._signals_seen.federations:
+                self._queues_to_poll = None
+            self._signals_seen = marks
+        return marks
+
+    def _local_marks(self) -> Marks:
+        with self._signals_lock:
+            seen = self._signals_seen
+        return Marks(seen.federations, (self._local_version, self._hints), seen.control)
 
     def _poll_changed(self) -> bool:
         """Drain the federation queues (they only say "look again"); re-read marks always,
-        since federation and control changes are signalled in the meta table."""
+        since federation and control changes are signalled in the meta table. The list of
+        federations is read again only when the federations mark moved."""
+        with self._signals_lock:
+            fids = self._queues_to_poll
+        if fids is None:
+            with self._azure("list federations"):
+                fids = [fed.id for fed in self._list_federations()]
+            with self._signals_lock:
+                self._queues_to_poll = fids
         with self._azure("poll federation queues"):
-            for fed in self._list_federations():
-                queue = self._queue(fed.id)
+            for fid in fids:
+                queue = self._queue(fid)
                 try:
                     for msg in queue.receive_messages(max_messages=32, visibility_timeout=30):
                         self._hints += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -34,8 +35,38 @@ from ...errors import (
 from ..base import Store
 from ..records import Federation, utc
 from .entities import MAX_TX_OPS, RETRIES, Again, h, lost_race
+from .transactions import without_threads
 
 T = TypeVar("T")
+
+FLAGS_FOR = 1.0  # seconds claims trust the suspend flag read last (unless the control mark moved)
+
+
+class FlagsSeen:
+    """The suspend flag as last read, and when; forgotten when the flags may have changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: bool | None = None
+        self._read_at = 0.0
+        self.generation = 0
+
+    def get(self) -> bool | None:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._read_at > FLAGS_FOR:
+                return None
+            return self._value
+
+    def put(self, value: bool, generation: int) -> None:
+        """Keep ``value`` unless the flags were forgotten since the read began (``generation``)."""
+        with self._lock:
+            if generation == self.generation:
+                self._value, self._read_at = value, time.monotonic()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._value = None
+            self.generation += 1
 
 
 class AzureService(Store):
@@ -53,11 +84,13 @@ class AzureService(Store):
         super().__init__(**kwargs)
         self.prefix = prefix
         self._tables, self._queues, self._blobs = tables, queues, blobs
-        self._t = {n: tables.get_table_client(f"{prefix}{n}") for n in ("feds", "pools", "actions", "locations", "meta")}
+        names = ("feds", "pools", "actions", "locations", "meta")
+        self._t = {n: without_threads(tables.get_table_client(f"{prefix}{n}")) for n in names}
         self._data = blobs.get_container_client(f"{prefix}-data")
         self._leases = blobs.get_container_client(f"{prefix}-leases")
         self._recovered: dict[str, float] = {}
         self._hints = 0  # queue messages seen by this instance
+        self._flags_seen = FlagsSeen()
         with self._azure("create tables and containers"):
             for client in self._t.values():
                 tables.create_table_if_not_exists(client.table_name)
@@ -100,6 +133,16 @@ class AzureService(Store):
 
     def _query(self, table: str, where: str, select: list[str] | None = None, **params: Any) -> list[Any]:
         return list(self._t[table].query_entities(where, parameters=params, select=select))
+
+    def _rows(self, table: str, pk: str, row_keys: list[str], select: list[str] | None = None) -> dict[str, Any]:
+        """The entities of one partition with these row keys that exist, by row key, 14 per
+        query (Azure Tables allow 15 comparisons in a filter)."""
+        found: dict[str, Any] = {}
+        for i in range(0, len(row_keys), 14):
+            params = {f"r{n}": rk for n, rk in enumerate(row_keys[i : i + 14])}
+            where = "PartitionKey eq @pk and ( " + " or ".join(f"RowKey eq @{k}" for k in params) + " )"
+            found.update((e["RowKey"], e) for e in self._query(table, where, select, pk=pk, **params))
+        return found
 
     def _range(
         self, table: str, pk: str, prefix: str, extra: str = "", select: list[str] | None = None, **params: Any
@@ -150,6 +193,19 @@ class AzureService(Store):
 
     def _bump(self, name: str) -> None:
         self._t["meta"].upsert_entity({"PartitionKey": "signal", "RowKey": name, "v": uuid.uuid4().hex}, mode=UpdateMode.REPLACE)
+
+    def _claims_suspended(self) -> bool:
+        """The suspend flag as claims honour it: read at most every ``FLAGS_FOR`` seconds, and
+        afresh once this store set a flag or saw the control mark move (a watching proxy
+        polls it every ``poll_interval``), instead of one read per claim."""
+        seen = self._flags_seen
+        cached = seen.get()
+        if cached is not None:
+            return cached
+        generation = seen.generation
+        value = self.is_suspended()
+        seen.put(value, generation)
+        return value
 
     # ------------------------------------------------------------------ blobs (payloads, journals), hint queues
     def _put_blob(self, name: str, text: str) -> None:

@@ -1,5 +1,4 @@
-"""Federation, pool and location records of the Azure store (tables ``feds``, ``pools``,
-``locations``)."""
+"""Federation and pool records of the Azure store (tables ``feds``, ``pools``)."""
 
 from __future__ import annotations
 
@@ -15,22 +14,20 @@ from azure.data.tables import UpdateMode
 
 from ...errors import ConflictError, NotFoundError
 from .. import rules
-from ..primitives import LocationChange
 from ..records import (
-    ActionKind,
     DestroyReport,
     Federation,
-    Location,
     PoolMember,
     epoch,
     utc,
 )
-from .entities import MAX_TX_OPS, Again, delete_if, etag_of, h, pack, replace_if, unpack
-from .service import AzureService
+from .entities import MAX_TX_OPS, Again, etag_of, h, pack, replace_if
+from .locations import LocationRecords
 
 
-class RecordTables(AzureService):
-    """Federations (a destroy marks first, then sweeps), pools (one entity each), job locations."""
+class RecordTables(LocationRecords):
+    """Federations (a destroy marks first, then sweeps), pools (one entity each); job locations
+    are :class:`~.locations.LocationRecords`."""
 
     # ------------------------------------------------------------------ federations
     def _create_federation(self, fed: Federation, force: bool) -> Federation:
@@ -175,41 +172,3 @@ class RecordTables(AzureService):
         with self._azure("find pool"):
             ent = self._get("pools", "pool", h(key))
         return None if ent is None else self._pool(ent)
-
-    # ------------------------------------------------------------------ locations
-    @staticmethod
-    def _loc_rk(job: str, kind: ActionKind, url: str, pid: str) -> str:
-        return f"{h(rules.target_key(job))}~{kind.value}~{h(rules.pool_key(url, pid))}"
-
-    def _change_location(self, fid: str, job: str, kind: ActionKind, url: str, pid: str, fn: LocationChange) -> Location | None:
-        rk = self._loc_rk(job, kind, url, pid)
-        table = self._t["locations"]
-
-        def attempt() -> Location | None:
-            ent = self._get("locations", fid, rk)
-            new = fn(None if ent is None else rules.location_from_doc(unpack(ent)), self.now())
-            if new is None:
-                if ent is not None:
-                    table.delete_entity(fid, rk, **delete_if(etag_of(ent)))
-                return None
-            doc = pack({"PartitionKey": fid, "RowKey": rk, **rules.location_doc(new)})
-            if ent is None:
-                table.create_entity(doc)
-            else:
-                table.update_entity(doc, **replace_if(etag_of(ent)))
-            return new
-
-        with self._azure(f"update location of {job!r}"):
-            self._require_fed(fid)
-            new = self._optimistic(f"location of {job!r}", attempt, gone_too=True)
-            if new is not None:
-                self._still_there(fid, lambda: table.delete_entity(fid, rk))
-        return new
-
-    def _get_locations(self, fid: str, job_key: str | None) -> list[Location]:
-        with self._azure("read locations"):
-            if job_key is None:
-                rows = self._query("locations", "PartitionKey eq @pk", pk=fid)
-            else:
-                rows = self._range("locations", fid, f"{h(job_key)}~")
-        return [rules.location_from_doc(unpack(r)) for r in rows]

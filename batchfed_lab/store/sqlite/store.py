@@ -314,7 +314,7 @@ class SqliteStore(SqliteDatabase, Store):
             row = c.execute(CLAIM_SQL, (fid, now)).fetchone()
         else:
             groups = self._ready_groups(c, fid, now)
-            pick = self.head_order.choose(groups, now) if groups else None
+            pick = self.head_order.choose(groups, now, fid) if groups else None
             row = (
                 None
                 if pick is None
