@@ -330,6 +330,7 @@ def test_a_job_moves_to_another_pool_of_its_one_account_under_a_derived_batch_jo
     ]
     assert str(client.task_output(fed, job, "t1")).strip() == "moved-and-done"
     assert str(client.task_output(fed, job, "t0")).strip() == "first"
+    assert client.task_output_bytes(fed, job, "t1", "stdout", 0, max_bytes=1 << 10).strip() == b"moved-and-done"
     logs = str(client.task_logs(fed, job))
     assert "moved-and-done" in logs and "first" in logs
     frame = client.jobs_frame(fed, job)
