@@ -405,12 +405,12 @@ class ActionProcessor:
         gate = self.gate if self.gate is not None else _NO_GATE
         if follow is None:
             self.store.mark_placed(claim, progress=progress, location=location)
-            gate.placed(claim.action)
+            gate.placed(claim.action, location.batch_job_id)
             return
         _, nxt = self.store.mark_placed_and_claim(
             claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl
         )
-        gate.placed(claim.action)
+        gate.placed(claim.action, location.batch_job_id)
         follow.asked, follow.claim = True, nxt
 
     def journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
@@ -474,7 +474,7 @@ def _live_last(loc: Location) -> bool:
 class _NoGate:
     """The placement gate of a proxy without accounting installed: admits everything."""
 
-    def placed(self, action: Action) -> None:
+    def placed(self, action: Action, batch_job_id: str | None = None) -> None:
         pass
 
 
