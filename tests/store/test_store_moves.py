@@ -107,3 +107,22 @@ def test_a_move_goes_ahead_of_a_blocked_task_group(store, group_placed):
     move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
     assert waiting(store) == ["move", 2, 3]
     assert store.claim("nf", "w").action_id == move.id
+
+
+def test_a_sqlite_store_from_before_derived_batch_job_ids_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from batchfed_lab.store.sqlite import SqliteStore
+
+    path = tmp_path / "v2.sqlite"
+    with SqliteStore(path) as s:
+        s.create_federation("fed")
+        s.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p1")
+    with sqlite3.connect(path) as conn:  # what schema 2 wrote: no batch_job_id
+        conn.execute("ALTER TABLE locations DROP COLUMN batch_job_id")
+        conn.execute("PRAGMA user_version = 2")
+    with SqliteStore(path) as s:
+        (old,) = s.get_locations("fed", "j")
+        assert old.batch_id == "j"
+        s.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p2", batch_job_id="j-moved-1")
+        assert {loc.pool_id: loc.batch_id for loc in s.get_locations("fed", "j")} == {"p1": "j", "p2": "j-moved-1"}
