@@ -125,8 +125,9 @@ class Accountant:
         held_user, held_fed = self._holdings(fid, user)
         return quota_verdict(user, fid, demand, held_user, held_fed, self.cfg.quotas)
 
-    def placed(self, action: Any) -> None:
-        """The placement is written: its job counts against quotas and is charged as it runs."""
+    def placed(self, action: Any, batch_job_id: str | None = None) -> None:
+        """The placement is written: its job counts against quotas and is charged as it runs;
+        ``batch_job_id``: the job's id on Batch when not its own (a move within an account)."""
         now = self.clock()
         with self._lock:
             p = self._pending.pop(action.id, None)
@@ -136,7 +137,7 @@ class Accountant:
             action.id,
             Placement(
                 p.federation_id, p.target_id, p.user, p.demand, now, p.hours, p.cost, now + p.hours * HOUR,
-                p.service_url, p.slot_cores, p.slot_rate, p.task_slots,
+                p.service_url, p.slot_cores, p.slot_rate, p.task_slots, batch_job_id,
             ),
         )  # fmt: skip
         self.publish()
@@ -181,7 +182,7 @@ class Accountant:
         for aid, p in list(self.book.open.items()):
             if p.service_url is None:
                 continue
-            key = (p.federation_id, p.service_url, p.target_id.lower())
+            key = (p.federation_id, p.service_url, (p.batch_job_id or p.target_id).lower())
             if now - self._asked.get(key, -REAP_SECONDS) >= REAP_SECONDS:
                 out.setdefault(key, []).append((aid, p))
         return out
@@ -196,7 +197,8 @@ class Accountant:
             if not group:
                 continue
             self._asked[key] = now
-            found = self.probe(key[1], group[0][1].target_id)
+            first = group[0][1]
+            found = self.probe(key[1], first.batch_job_id or first.target_id)
             if found is None:
                 continue
             if found.runs is None:  # gone: what ran cannot be read any more

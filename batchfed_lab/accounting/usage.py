@@ -62,6 +62,7 @@ class Placement:
     slot_cores: float = 1.0
     slot_rate: float = 0.0
     task_slots: float = 1.0
+    batch_job_id: str | None = None  # the job's id on Batch when a move derived another
 
     def fraction(self, at: float) -> float:
         """How much of its estimate has run by ``at`` (0…1)."""

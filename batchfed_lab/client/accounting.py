@@ -42,8 +42,8 @@ class AccountingMixin(PoolsMixin):
             if loc.kind is ActionKind.JOB_SCHEDULE:
                 prefix = f"{loc.job_id.lower()}:"  # Batch names a recurrence's job <schedule>:job-N
                 out.extend((loc, j.id) for j in there if j.id.lower().startswith(prefix))
-            elif any(j.id.lower() == loc.job_id.lower() for j in there):
-                out.append((loc, loc.job_id))
+            elif any(j.id.lower() == loc.batch_id.lower() for j in there):
+                out.append((loc, loc.batch_id))  # a move within an account derived another id
         self._job_states = {(url_key(u), j.id.lower()): j.state for u, there in listings.items() for j in there}
         return out
 
@@ -85,7 +85,7 @@ class AccountingMixin(PoolsMixin):
             rate = None if price is None else price.rate(kind)
             slots = facts.task_slots_per_node if facts is not None else 1
             where = {
-                "job_id": job_id,
+                "job_id": loc.job_id if loc.kind is ActionKind.JOB else job_id,
                 "submitter": next((owners[u] for u in loc.unique_ids if owners.get(u)), None),
                 "pool_id": loc.pool_id,
                 "location": loc.location,

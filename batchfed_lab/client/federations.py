@@ -34,7 +34,7 @@ class FederationsMixin(ClientBase):
             for loc in self.store.get_locations(federation_id, None):
                 acct = self.account(loc.batch_service_url)
                 gone = (
-                    acct.delete_job_schedule(loc.job_id) if loc.kind is ActionKind.JOB_SCHEDULE else acct.delete_job(loc.job_id)
+                    acct.delete_job_schedule(loc.job_id) if loc.kind is ActionKind.JOB_SCHEDULE else acct.delete_job(loc.batch_id)
                 )
                 deleted += int(gone)
         report = self.store.destroy_federation(federation_id)

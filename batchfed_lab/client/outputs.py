@@ -27,10 +27,11 @@ UPLOAD_LOGS = ("fileuploadout.txt", "fileuploaderr.txt")  # where Batch says wha
 _UPLOAD_NEWS = re.compile(r"matched no file|not uploaded|: File\w+:|Error")
 
 
-def _task_file_lines(accounts: Sequence[Any], job_id: str, task_id: str, name: str) -> list[str]:
-    for account in accounts:
+def _task_file_lines(places: Sequence[tuple[Any, str]], task_id: str, name: str) -> list[str]:
+    """The lines of a task's file from the first of ``places`` (account, Batch job id) that has it."""
+    for account, batch_id in places:
         try:
-            data: bytes = account.read_task_file(job_id, task_id, name, max_bytes=64 << 10)
+            data: bytes = account.read_task_file(batch_id, task_id, name, max_bytes=64 << 10)
             return data.decode("utf-8", "replace").splitlines()
         except BatchfedError:  # not on this pool, or Batch wrote no such file
             continue
@@ -108,12 +109,12 @@ class OutputsMixin(TasksMixin):
         upload errors of ``fileuploaderr.txt``. Only for jobs with output_data."""
         if not self._output_entries(federation_id, job_id):
             return {}
-        accounts = [self.account(loc.batch_service_url) for loc in self._job_locations(federation_id, job_id)]
+        places = [(self.account(loc.batch_service_url), loc.batch_id) for loc in self._job_locations(federation_id, job_id)]
         notes: dict[str, str] = {}
         for ft in tasks:
             if ft.job_id != job_id or ft.task.state != "completed":
                 continue
-            lines = [line for name in UPLOAD_LOGS for line in _task_file_lines(accounts, job_id, ft.task.id, name)]
+            lines = [line for name in UPLOAD_LOGS for line in _task_file_lines(places, ft.task.id, name)]
             said = [_without_stamp(line) for line in lines if _UPLOAD_NEWS.search(line)]
             if said:
                 notes[ft.task.id] = "; ".join(said)

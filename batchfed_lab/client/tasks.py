@@ -8,11 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BatchfedError, ConfigError, NotFoundError
 from ..results import FederatedTask, TextOutput
-from ..store import Location
+from ..store import ActionKind, Location
 from .jobs import JobsMixin
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def on_batch(job_id: str, loc: Location) -> str:
+    """The id Batch knows ``job_id`` by where ``loc`` places it: a recurrence's job id as it
+    is; a job's own id, or the one a move derived when it went to another pool of an account
+    that still holds the job (see :attr:`Location.batch_job_id`)."""
+    return loc.batch_id if loc.kind is ActionKind.JOB else job_id
 
 
 class TasksMixin(JobsMixin):
@@ -48,7 +55,7 @@ class TasksMixin(JobsMixin):
         (``<schedule>:job-<n>``) works too, and ``schedule_id`` gives those of every recurrence."""
         rows = []
         for jid, loc in self._jobs_of(federation_id, job_id, schedule_id):
-            for t in self.account(loc.batch_service_url).list_tasks(jid):
+            for t in self.account(loc.batch_service_url).list_tasks(on_batch(jid, loc)):
                 rows.append(FederatedTask(jid, loc.pool_id, loc.account, loc.location, t))
         return rows
 
@@ -83,9 +90,11 @@ class TasksMixin(JobsMixin):
         if stream not in ("stdout", "stderr"):
             raise ConfigError(f"stream {stream!r}: use stdout or stderr")
         last: BatchfedError | None = None
-        for jid, loc in self._jobs_of(federation_id, job_id, schedule_id):
+        # a task that moved lives on the pool it left too (ended there): the live pool first
+        for jid, loc in sorted(self._jobs_of(federation_id, job_id, schedule_id), key=lambda p: p[1].terminated_at is not None):
             try:
-                return TextOutput(self.account(loc.batch_service_url).task_output(jid, task_id, stream, max_bytes=max_bytes))
+                account = self.account(loc.batch_service_url)
+                return TextOutput(account.task_output(on_batch(jid, loc), task_id, stream, max_bytes=max_bytes))
             except BatchfedError as exc:  # the task lives on another of the job's pools
                 last = exc
         if last is None:
@@ -100,10 +109,10 @@ class TasksMixin(JobsMixin):
         if stream not in ("stdout", "stderr"):
             raise ConfigError(f"stream {stream!r}: use stdout or stderr")
         last: BatchfedError | None = None
-        for jid, loc in self._jobs_of(federation_id, job_id, None):
+        for jid, loc in sorted(self._jobs_of(federation_id, job_id, None), key=lambda p: p[1].terminated_at is not None):
             try:
                 return self.account(loc.batch_service_url).read_task_file(
-                    jid, task_id, f"{stream}.txt", offset=offset, max_bytes=max_bytes
+                    on_batch(jid, loc), task_id, f"{stream}.txt", offset=offset, max_bytes=max_bytes
                 )
             except BatchfedError as exc:  # the task lives on another of the job's pools
                 last = exc

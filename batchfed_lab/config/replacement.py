@@ -46,7 +46,9 @@ class KindRule(_Section):
 class PreemptedRule(KindRule):
     move: bool = Field(True, description="move the job once its preemptions pass retry_in_place")
     retry_in_place: int = Field(2, ge=0, le=1000, description="preemptions tolerated; the next one moves the job")
-    prefer: Literal["dedicated"] | None = Field(None, description="'dedicated': later moves ask for dedicated nodes")
+    prefer: Literal["dedicated"] | None = Field(
+        None, description="'dedicated': from then on a move requires dedicated-only pools"
+    )
     prefer_after: int = Field(3, ge=1, le=1000, description="preemptions (over all moves) before 'prefer' applies")
 
 

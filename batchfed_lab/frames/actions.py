@@ -153,6 +153,7 @@ LOCATION_COLUMNS: dict[str, Any] = {
     "added": "utc",
     "terminated": "utc",
     "batch_service_url": "object",
+    "batch_job_id": "object",
 }
 
 
@@ -163,7 +164,8 @@ def locations_frame(locations: Sequence[Location], submitters: Mapping[str, str 
     unique id → name), ``kind`` (categorical), where it lives: ``pool_id``, ``account``,
     ``location``, ``batch_service_url``; ``unique_id`` of the task group (action) and
     ``added`` (UTC) when it was added there; ``terminated`` (UTC) when the job was
-    terminated on that pool (``NaT`` while it runs).
+    terminated on that pool (``NaT`` while it runs); ``batch_job_id``, the job's id on Batch
+    there (its own id, unless a move to another pool of the same account derived one).
     """
     rows = []
     for loc in locations:
@@ -175,6 +177,7 @@ def locations_frame(locations: Sequence[Location], submitters: Mapping[str, str 
             "location": loc.location,
             "terminated": loc.terminated_at,
             "batch_service_url": loc.batch_service_url,
+            "batch_job_id": loc.batch_id,
         }
         pairs: list[tuple[str | None, datetime | None]] = list(zip(loc.unique_ids, loc.addition_timestamps)) or [
             (None, loc.created_at)

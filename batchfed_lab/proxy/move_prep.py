@@ -13,25 +13,48 @@ kept), so the journal holds their ids only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config.jobs import TaskDefinition
 from ..errors import BatchNotFoundError, NotFoundError
 from ..scheduler import Requirements, job_requirements, resolve, rewrite_for_placement, summarize_tasks
-from ..scheduler.replacement import TaskState, done, move_exclusions, tasks_to_move
-from ..scheduler.types import PoolSnapshot
-from ..store.records import ActionKind, Claim
+from ..scheduler.replacement import TaskState, done, move_exclusions, moved_batch_job_id, tasks_to_move
+from ..scheduler.types import PoolSnapshot, pool_key, url_key
+from ..store.records import ActionKind, Claim, Location
 from ..store.rules import MOVE_KEY
 from .payload import AddPayload, parse_add
 
 if TYPE_CHECKING:
+    from .placement import Target
     from .processor import ActionProcessor
 
 
 def move_record(payload: Any) -> dict[str, Any] | None:
     record = payload.get(MOVE_KEY) if isinstance(payload, dict) else None
     return record if isinstance(record, dict) else None
+
+
+def move_number(payload: Any) -> int | None:
+    """Which move of its job a move action is (1 for the first), None for any other action."""
+    record = move_record(payload)
+    return None if record is None else max(1, len(record.get("kinds") or ()))
+
+
+def batch_job_id_for(job_id: str, target: Target, locations: Sequence[Location], move: int | None) -> str:
+    """The id of the job on the target pool's Batch account: the one recorded for that pool
+    (a retry, a later task group); for a move into an account that still holds the job on
+    another pool, a derived one (Batch job ids are unique per account); else the job id.
+    The same on every retry of a move: a crash between the job create and its journal finds
+    the job it created."""
+    url = url_key(target.service_url)
+    here = [loc for loc in locations if url_key(loc.batch_service_url) == url]
+    same_pool = [loc for loc in here if loc.pool_id.lower() == target.pool_id.lower()]
+    if same_pool:
+        return same_pool[0].batch_id
+    if move is not None and here:
+        return moved_batch_job_id(job_id, move)
+    return job_id
 
 
 def exclusions_for(payload: Any, pools: Iterable[PoolSnapshot], job_id: str) -> dict[str, str] | None:
@@ -60,32 +83,51 @@ def prepare_move(proc: ActionProcessor, claim: Claim, payload: AddPayload) -> tu
     a = claim.action
     record = move_record(a.payload)
     assert record is not None
-    placed = placed_tasks(proc, a.federation_id, record.get("sources") or [])
+    sources = a.progress.get("move_sources") or _sources_now(proc, a.federation_id, a.target_id, record)
+    placed = placed_tasks(proc, a.federation_id, sources)
     if a.progress.get("move_ready"):
         keep = set(a.progress.get("moved_tasks") or ())
         return claim, tasks_to_move(placed, [t.id for t in placed if t.id not in keep])
     src = record["from"]
+    batch_id = src.get("batch_job_id") or a.target_id  # the job as Batch knows it on the pool left
     account = proc.account_for(src["service_url"])
     rules = payload.job.federation_constraints.replacement
     try:
-        account.terminate_job(a.target_id, reason=f"moved: {record.get('why')}")
-        listed = account.list_tasks(a.target_id)
+        account.terminate_job(batch_id, reason=f"moved: {record.get('why')}")
+        listed = account.list_tasks(batch_id)
     except BatchNotFoundError:  # deleted outside the federation: nothing there finished for us
         listed = []
     finished = sorted(t.id for t in listed if done(TaskState(t.id, t.state, t.exit_code, t.failure_code), rules))
     moving = tasks_to_move(placed, finished)
     proc.store._crashpoint("move.terminated")  # test hook: kill -9 between the Batch calls and the journal
-    proc.known_jobs.forget(src["service_url"], a.target_id)
+    proc.known_jobs.forget(src["service_url"], batch_id)
     try:
         proc.store.mark_terminated(
             a.federation_id, a.target_id, kind=ActionKind.JOB, batch_service_url=src["service_url"], pool_id=src["pool_id"]
         )
     except NotFoundError:  # the location was deleted meanwhile (a delete of the job raced the move)
         pass
-    journal = {"move_ready": True, "moved_tasks": [t.id for t in moving], "finished_tasks": len(finished)}
+    journal = {
+        "move_ready": True,
+        "move_sources": sources,
+        "moved_tasks": [t.id for t in moving],
+        "finished_tasks": len(finished),
+    }
     claim = proc.journal(claim, journal)
     proc.store._crashpoint("move.journaled")  # test hook: kill -9 before the moving tasks are placed
     return claim, moving
+
+
+def _sources_now(proc: ActionProcessor, federation_id: str, job_id: str, record: Mapping[str, Any]) -> list[str]:
+    """The placements the move leaves: those its decision saw, and any task group of the job
+    placed on that pool since (it ran ahead of the move in the job's FIFO, and the move's
+    terminate ends its tasks too)."""
+    src = record["from"]
+    seen = list(record.get("sources") or [])
+    for loc in proc.store.get_locations(federation_id, job_id, kind=ActionKind.JOB):
+        if pool_key(loc.batch_service_url, loc.pool_id) == pool_key(src["service_url"], src["pool_id"]):
+            seen += [u for u in loc.unique_ids if u not in seen]
+    return seen
 
 
 def placed_tasks(proc: ActionProcessor, federation_id: str, sources: Iterable[str]) -> list[TaskDefinition]:
@@ -98,7 +140,7 @@ def placed_tasks(proc: ActionProcessor, federation_id: str, sources: Iterable[st
         record = move_record(action.payload)
         if record is not None:
             keep = set(action.progress.get("moved_tasks") or ())
-            inner = placed_tasks(proc, federation_id, record.get("sources") or [])
+            inner = placed_tasks(proc, federation_id, action.progress.get("move_sources") or record.get("sources") or [])
             tasks = tasks_to_move(inner, [t.id for t in inner if t.id not in keep])
         else:
             spec = parse_add(action.payload, f"action {aid}").job

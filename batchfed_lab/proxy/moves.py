@@ -1,7 +1,8 @@
 """The leader watches what it placed and queues a *move* when a job's replacement rules fire.
 
 Each step reads, per federation, the live job locations (one store read), the queued actions
-(one read: a job with an action pending is left alone) and the pool snapshots the capacity
+(one read: a job whose move, terminate or delete is pending, or whose action a worker holds,
+is left alone; a move goes ahead of later task groups) and the pool snapshots the capacity
 cache holds anyway. Only the jobs that could move are looked at more closely, one task
 listing each: those on a pool in trouble (gone, nodes lost or failing their start task), on
 a pool with low-priority nodes (preemptions), or whose rules watch exit codes or stalls. A
@@ -29,7 +30,7 @@ from ..errors import BatchfedError, BatchNotFoundError
 from ..scheduler.replacement import Judgement, Observation, PoolCondition, TaskState, judge, stall_candidate
 from ..scheduler.types import PoolSnapshot, pool_key
 from ..store.base import Store
-from ..store.records import ActionKind, Location
+from ..store.records import Action, ActionKind, ActionMethod, Location
 from ..store.rules import MOVE_KEY, target_key
 from .payload import parse_add
 
@@ -84,7 +85,10 @@ class MoveWatch:
         live = [loc for loc in live if (fid, target_key(loc.job_id), loc.unique_ids[-1]) not in self._finished]
         if not live:
             return 0
-        pending = {target_key(a.target_id) for a in self.store.list_queued(fid)}
+        now = self.clock()
+        # a move goes ahead of its job's later task groups (the store puts it there), but not
+        # past a move already queued, a terminate or delete, or an action a worker holds now
+        pending = {target_key(a.target_id) for a in self.store.list_queued(fid) if _holds_moves_back(a, now)}
         _, members = self.processor._federation(fid)
         snaps = {s.key: s for s in self.processor.capacity.snapshots(members)}
         queued = looks = 0
@@ -164,7 +168,7 @@ class MoveWatch:
     def _tasks(self, loc: Location) -> tuple[TaskState, ...] | None:
         """The placed job's tasks on its pool; None when the job is gone from Batch."""
         try:
-            listed = self.account_for(loc.batch_service_url).list_tasks(loc.job_id)
+            listed = self.account_for(loc.batch_service_url).list_tasks(loc.batch_id)
         except BatchNotFoundError:
             return None
         return tuple(TaskState(t.id, t.state, t.exit_code, t.failure_code, t.requeue_count) for t in listed)
@@ -174,6 +178,11 @@ class MoveWatch:
         self.store.enqueue_move(fid, loc.job_id, move, action_id=aid)
         self.processor.counters.add("moves")
         log.info("job %s: %s; move %s queued", loc.job_id, verdict.text, aid)
+
+
+def _holds_moves_back(a: Action, now: float) -> bool:
+    held = a.claim_deadline is not None and a.claim_deadline.timestamp() > now
+    return held or a.method is not ActionMethod.ADD or MOVE_KEY in a.payload
 
 
 def move_payload(
@@ -189,6 +198,7 @@ def move_payload(
         "from": {
             "service_url": loc.batch_service_url,
             "pool_id": loc.pool_id,
+            "batch_job_id": loc.batch_id,
             "key": key,
             "account": loc.account,
             "location": loc.location,

@@ -125,15 +125,19 @@ class JobPlacement:
         intent: dict[str, Any] | None,
         *,
         tasks: list[TaskDefinition] | None = None,
+        batch_job_id: str | None = None,
     ):
-        """``tasks``: a move's tasks, added as given (their ids were fixed when first placed)."""
+        """``tasks``: a move's tasks, added as given (their ids were fixed when first placed);
+        ``batch_job_id``: the job's id on Batch when not its own (see ``batch_job_id_for``)."""
         self.proc, self.claim, self.target, self.intent = proc, claim, target, intent
         self.spec = payload.job
+        self.batch_id = batch_job_id or payload.job.id
         self.account = proc.account_for(target.service_url)
         self.settings = JobSettings.from_spec(self.spec)
         self.as_given = tasks is not None
         self.tasks: list[TaskDefinition] = list(self.spec.task_definitions if tasks is None else tasks)
-        self.where = target.location_update()
+        own = self.batch_id.lower() == self.spec.id.lower()
+        self.where = replace(target.location_update(), batch_job_id=None if own else self.batch_id)
 
     def run(
         self, progress: dict[str, Any], homes: dict[str, str], unique_job_ids: bool, follow: FollowOn | None
@@ -199,7 +203,7 @@ class JobPlacement:
         """The ids of the tasks of a job this proxy remembers on the pool as compatible
         (:mod:`.known_jobs`): the listing alone confirms the job still exists (it raises
         BatchNotFoundError if not). None when the job is not remembered so: it must be read."""
-        url, pool_id, job_id = self.target.service_url, self.target.pool_id, self.spec.id
+        url, pool_id, job_id = self.target.service_url, self.target.pool_id, self.batch_id
         known_jobs = self.proc.known_jobs
         known = known_jobs.get(url, job_id)
         if known is None or known.merge_conflict(pool_id, self.settings, windows=self.target.windows) is not None:
@@ -214,7 +218,7 @@ class JobPlacement:
         """The job on the chosen pool, created if absent: ``(created, ids of its tasks)``, or
         why this task group cannot merge into the job there. A job ``likely`` to exist is not
         created blindly (see ``BatchAccount.create_job``)."""
-        url, pool_id, job_id, windows = self.target.service_url, self.target.pool_id, self.spec.id, self.target.windows
+        url, pool_id, job_id, windows = self.target.service_url, self.target.pool_id, self.batch_id, self.target.windows
         known_jobs = self.proc.known_jobs
         known_jobs.forget(url, job_id)
         try:
@@ -260,11 +264,11 @@ class JobPlacement:
             self.claim = proc.store.renew_claim(self.claim, ttl=proc.options.claim_ttl)
         try:
             return self.account.add_tasks(
-                self.spec.id, to_add, windows=self.target.windows, concurrency=proc.options.task_add_concurrency
+                self.batch_id, to_add, windows=self.target.windows, concurrency=proc.options.task_add_concurrency
             )
         except BatchConflictError as exc:  # the job closed (completed, terminating, deleted) since
-            proc.known_jobs.forget(self.target.service_url, self.spec.id)
-            return Excluded(f"tasks cannot be added to job '{self.spec.id}' on {self.target.pool_id}: {exc}")
+            proc.known_jobs.forget(self.target.service_url, self.batch_id)
+            return Excluded(f"tasks cannot be added to job '{self.batch_id}' on {self.target.pool_id}: {exc}")
 
     # ------------------------------------------------------------------ finish
     def _finish(self, to_add: list[TaskDefinition], report: TaskAddReport, collisions: set[str], follow: FollowOn | None) -> str:
@@ -277,8 +281,8 @@ class JobPlacement:
             for t in sorted(collisions)
         ]
         if spec.auto_complete:
-            self.account.set_auto_complete(spec.id)
-            proc.known_jobs.forget(self.target.service_url, spec.id)  # it will close by itself
+            self.account.set_auto_complete(self.batch_id)
+            proc.known_jobs.forget(self.target.service_url, self.batch_id)  # it will close by itself
         now = proc.clock()
         served = replace(self.where, unique_id=a.id, at=datetime.fromtimestamp(now, timezone.utc))
         self._after_success(now, sum(t.num_instances for t in to_add))

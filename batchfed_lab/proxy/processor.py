@@ -45,10 +45,10 @@ from ..errors import (
 from ..scheduler import decide_placement, job_homes
 from ..scheduler.types import Decision, PoolSnapshot
 from ..store.base import Store
-from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, LocationUpdate, PoolMember
+from ..store.records import Action, ActionKind, ActionMethod, Claim, Federation, Location, LocationUpdate, PoolMember
 from .capacity import CapacityCache
 from .known_jobs import KnownJobs
-from .move_prep import exclusions_for, move_record, prepare_move, requirements_of
+from .move_prep import batch_job_id_for, exclusions_for, move_number, move_record, prepare_move, requirements_of
 from .payload import AddPayload, parse_add, parse_remove
 from .placement import Excluded, JobPlacement, Target, place_schedule
 from .storage import StorageResolver
@@ -302,14 +302,19 @@ class ActionProcessor:
             req, snaps, self.clock(), self.options.policy, job_id=add.job.id, homes={}, unique_job_ids=True, extra=extra
         )
 
-    def _job_homes(self, a: Action) -> dict[str, str]:
-        """Where the store locates this job id: account URL (normalised) → pool id. Read once
-        per add: the exclusions of a decision and the job create both need it, and only this
-        action's worker places its target meanwhile (FIFO per target)."""
+    def _job_locations(self, a: Action) -> list[Location]:
+        """Where the store locates this job id. Read once per add: the exclusions of a decision
+        and the job create both need it, and only this action's worker places its target
+        meanwhile (FIFO per target)."""
         if a.kind is not ActionKind.JOB:
-            return {}
-        locations = self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
-        return job_homes((loc.batch_service_url, loc.pool_id) for loc in locations)
+            return []
+        return self.store.get_locations(a.federation_id, a.target_id, kind=ActionKind.JOB)
+
+    def _job_homes(self, a: Action, locations: list[Location] | None = None) -> dict[str, str]:
+        """Account URL (normalised) → the pool id the job lives on there; a live location wins
+        over a terminated one (a move within the account left that)."""
+        found = self._job_locations(a) if locations is None else locations
+        return job_homes((loc.batch_service_url, loc.pool_id) for loc in sorted(found, key=_live_last))
 
     def _add(self, claim: Claim, follow: FollowOn | None = None) -> str:
         a = claim.action
@@ -324,7 +329,8 @@ class ActionProcessor:
                 return "placed"
         progress: dict[str, Any] = dict(claim.action.progress)
         excluded = set(progress.get("excluded") or ())
-        homes = self._job_homes(a)
+        locations = self._job_locations(a)
+        homes = self._job_homes(a, locations)
         intent: dict[str, Any] | None
         target: Target | None
         while True:
@@ -333,7 +339,9 @@ class ActionProcessor:
                 target = Target.from_record(recorded)
                 intent = None  # a retry: the journal has the pool already
             else:
-                decision, target = self._decide_and_hold(claim, payload, excluded, homes, moving)
+                # a move is free of the accounts it left: there it runs under a derived Batch job id
+                decided_homes = homes if moving is None else {}
+                decision, target = self._decide_and_hold(claim, payload, excluded, decided_homes, moving)
                 if target is None:
                     return self._blocked(claim, decision, excluded)
                 progress["pool"] = record = target.record()
@@ -343,7 +351,8 @@ class ActionProcessor:
                     claim = self.journal(claim, intent)
                 outcome = place_schedule(self, claim, payload, target, follow)
             else:
-                placement = JobPlacement(self, claim, payload, target, intent, tasks=moving)
+                batch_id = batch_job_id_for(a.target_id, target, locations, move_number(a.payload))
+                placement = JobPlacement(self, claim, payload, target, intent, tasks=moving, batch_job_id=batch_id)
                 outcome = placement.run(progress, homes, fed.unique_job_ids, follow)
             if not isinstance(outcome, Excluded):
                 return outcome
@@ -396,12 +405,12 @@ class ActionProcessor:
         gate = self.gate if self.gate is not None else _NO_GATE
         if follow is None:
             self.store.mark_placed(claim, progress=progress, location=location)
-            gate.placed(claim.action)
+            gate.placed(claim.action, location.batch_job_id)
             return
         _, nxt = self.store.mark_placed_and_claim(
             claim, worker=follow.worker, progress=progress, location=location, ttl=follow.ttl
         )
-        gate.placed(claim.action)
+        gate.placed(claim.action, location.batch_job_id)
         follow.asked, follow.claim = True, nxt
 
     def journal(self, claim: Claim, record: dict[str, Any], *, location: LocationUpdate | None = None) -> Claim:
@@ -434,7 +443,7 @@ class ActionProcessor:
         for loc in locations:
             account = self.account_for(loc.batch_service_url)
             if not schedule:
-                self.known_jobs.forget(loc.batch_service_url, a.target_id)
+                self.known_jobs.forget(loc.batch_service_url, loc.batch_id)
             where: dict[str, Any] = {"kind": a.kind, "batch_service_url": loc.batch_service_url, "pool_id": loc.pool_id}
             if a.method is ActionMethod.TERMINATE:
                 if loc.terminated_at is not None:
@@ -442,13 +451,13 @@ class ActionProcessor:
                 if schedule:
                     account.terminate_job_schedule(a.target_id)
                 else:
-                    account.terminate_job(a.target_id, reason="terminated through the federation")
+                    account.terminate_job(loc.batch_id, reason="terminated through the federation")
                 self.store.mark_terminated(a.federation_id, a.target_id, **where)
             else:
                 if schedule:
                     account.delete_job_schedule(a.target_id)
                 else:
-                    account.delete_job(a.target_id)
+                    account.delete_job(loc.batch_id)
                 self.store.delete_location(a.federation_id, a.target_id, **where)
             acted += 1
         self.store.mark_done(claim, progress={"locations": len(locations), "acted_on": acted})
@@ -458,10 +467,14 @@ class ActionProcessor:
         return "done"
 
 
+def _live_last(loc: Location) -> bool:
+    return loc.terminated_at is None
+
+
 class _NoGate:
     """The placement gate of a proxy without accounting installed: admits everything."""
 
-    def placed(self, action: Action) -> None:
+    def placed(self, action: Action, batch_job_id: str | None = None) -> None:
         pass
 
 

@@ -10,13 +10,14 @@ a verdict saying why (:func:`move_exclusions`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..config.jobs import TaskDefinition
 from ..config.replacement import FAILURE_KINDS, FailureKind, PreemptedRule, ReplacementRules, StalledRule
-from .types import PoolSnapshot, url_key
+from .types import PoolSnapshot
 
 #: the failure code of a task whose own command exited non-zero: it ran to its end; any other
 #: failure code means the service ended it (job terminated, node removed, …) and it did not
@@ -191,21 +192,28 @@ def move_exclusions(
     pools: Iterable[PoolSnapshot], left: Mapping[str, str], regions: Sequence[str] | None, job_id: str = "job"
 ) -> dict[str, str]:
     """Pool key → why a move may not go there: the pools it left (``left``: key → why it
-    left); the other pools of their accounts, where the job id still exists (terminated, with
-    the outputs of its finished tasks; a Batch job id is unique per account); and the pools
-    outside ``regions`` when the rules list regions."""
+    left), and the pools outside ``regions`` when the rules list regions. The other pools of
+    an account it left stay open: there the move runs under another Batch job id
+    (:func:`moved_batch_job_id`), the terminated job keeping the user's."""
     out = {key: f"moved away: {why}" for key, why in left.items()}
-    homes = {key.rsplit("#", 1)[0]: key.rsplit("#", 1)[1] for key in left}
-    allowed = {r.lower() for r in regions} if regions else None
+    if not regions:
+        return out
+    allowed = {r.lower() for r in regions}
     for p in pools:
-        if p.key in out:
-            continue
-        home = homes.get(url_key(p.facts.service_url))
-        if home is not None:
-            out[p.key] = f"job '{job_id}' still exists on pool {home} of this account (terminated by its move)"
-        elif allowed is not None and (p.facts.location or "").lower() not in allowed:
+        if p.key not in out and (p.facts.location or "").lower() not in allowed:
             out[p.key] = f"region {p.facts.location or '?'} is not among the regions allowed for moves"
     return out
+
+
+def moved_batch_job_id(job_id: str, move_number: int) -> str:
+    """The Batch job id of a job's ``move_number``-th move when it lands in an account that
+    still holds the job under its own id (Batch job ids are unique per account and at most 64
+    characters): ``<job id>-moved-<n>``, a long id cut and kept apart by a digest of it."""
+    suffix = f"-moved-{move_number}"
+    if len(job_id) + len(suffix) <= 64:
+        return job_id + suffix
+    digest = hashlib.sha1(job_id.encode()).hexdigest()[:8]
+    return f"{job_id[: 64 - len(suffix) - 9]}-{digest}{suffix}"
 
 
 __all__ = [
@@ -218,6 +226,7 @@ __all__ = [
     "events",
     "judge",
     "move_exclusions",
+    "moved_batch_job_id",
     "stall_candidate",
     "tasks_to_move",
 ]

@@ -234,7 +234,9 @@ class Store(JobLocations, ProxyControl):
         return self._find_pool(key)
 
     # ------------------------------------------------------------------ actions
-    def enqueue(self, federation_id: str, actions: Sequence[NewAction], *, moving: bool = False) -> list[Action]:
+    def enqueue(
+        self, federation_id: str, actions: Sequence[NewAction], *, moving: bool = False, ahead: bool = False
+    ) -> list[Action]:
         """Append actions, all or none, each at the end of its target's FIFO.
 
         In a unique-job-ids federation an ``add`` of a job id that is located or has
@@ -283,18 +285,21 @@ class Store(JobLocations, ProxyControl):
         for a, key in zip(adds, keys):
             if keys.count(key) > 1 and (a.kind is ActionKind.JOB_SCHEDULE or self._unique_hint(fid)):
                 raise ConflictError(f"{a.kind.value} id {a.target_id!r} is added twice in one submission")
-        done = self._enqueue(fid, built, texts, now)
+        done = [self._enqueue_ahead(fid, built[0], texts[0], now)] if ahead else self._enqueue(fid, built, texts, now)
         self._notify_local()
         return done
 
     def enqueue_move(self, federation_id: str, job_id: str, payload: Mapping[str, Any], *, action_id: str) -> Action:
-        """Re-queue a placed job (a *move*, see :mod:`batchfed_lab.proxy.moves`) at the end of
-        its FIFO, whether or not its id is in use. ``action_id`` names the move decision: a
-        retry of the same decision returns the action queued the first time."""
+        """Re-queue a placed job (a *move*, see :mod:`batchfed_lab.proxy.moves`), whether or
+        not its id is in use, ahead of the job's later actions: just before its first queued
+        or blocked action that no worker holds (at the end of its FIFO when there is none);
+        the FIFO order of the others is kept. ``action_id`` names the move decision: a retry
+        of the same decision returns the action queued the first time."""
         if rules.MOVE_KEY not in payload:
             raise StoreError(f"a move's payload carries '{rules.MOVE_KEY}'")
+        move = NewAction("job", "add", job_id, dict(payload), id=action_id)
         try:
-            return self.enqueue(federation_id, [NewAction("job", "add", job_id, dict(payload), id=action_id)], moving=True)[0]
+            return self.enqueue(federation_id, [move], moving=True, ahead=True)[0]
         except ConflictError:
             return self.get_action(federation_id, action_id)  # queued by an earlier attempt
 

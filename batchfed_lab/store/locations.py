@@ -28,10 +28,12 @@ class JobLocations(StorePrimitives):
         location: str | None = None,
         unique_id: str | None = None,
         at: datetime | None = None,
+        batch_job_id: str | None = None,
     ) -> Location:
         """Create the location of a job id on a pool if needed, and record that
-        ``unique_id`` was served there at ``at`` (idempotent for retries)."""
-        update = LocationUpdate(batch_service_url, pool_id, account, location, unique_id, at)
+        ``unique_id`` was served there at ``at`` (idempotent for retries); ``batch_job_id``:
+        the id of the job on Batch when it is not ``job_id`` (kept once recorded)."""
+        update = LocationUpdate(batch_service_url, pool_id, account, location, unique_id, at, batch_job_id)
         where, change = self._location_change(federation_id, job_id, kind, update)
         return self._change_location(*where, change)  # type: ignore[return-value]  # this change never deletes
 
@@ -43,6 +45,8 @@ class JobLocations(StorePrimitives):
 
         def change(old: Location | None, now: float) -> Location:
             base = old or Location(fid, job, k, url, pid, update.account, update.location, created_at=utc(now))
+            if base.batch_job_id is None and update.batch_job_id and update.batch_job_id.lower() != job.lower():
+                base = dataclasses.replace(base, batch_job_id=rules.target_id(update.batch_job_id))
             return rules.add_unique_id(base, uid, when if when is not None else now)
 
         return (fid, job, k, url, pid), change

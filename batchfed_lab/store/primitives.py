@@ -66,6 +66,12 @@ class StorePrimitives(ABC):
         target is in use when ``rules.needs_unique_check`` says so; NotFoundError without the federation."""
 
     @abstractmethod
+    def _enqueue_ahead(self, fid: str, action: Action, payload: str, now: float) -> Action:
+        """Store ``action`` atomically just before the first active action of its target that
+        no unexpired claim holds, the positions from there on one further (their order kept);
+        at the end of the FIFO when there is none. NotFoundError without the federation."""
+
+    @abstractmethod
     def _get_action(self, fid: str, aid: str) -> Action | None: ...
     @abstractmethod
     def _head(self, fid: str, tkey: str) -> Action | None: ...

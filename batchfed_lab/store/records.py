@@ -210,6 +210,14 @@ class Location:
     addition_timestamps: tuple[datetime, ...] = ()
     created_at: datetime | None = None
     terminated_at: datetime | None = None
+    # the id of the Batch job there when it is not ``job_id``: a move to another pool of an
+    # account that still holds the job it left (Batch job ids are unique per account)
+    batch_job_id: str | None = None
+
+    @property
+    def batch_id(self) -> str:
+        """The id of the job on Batch (the federation's id unless a move derived another)."""
+        return self.batch_job_id or self.job_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +232,7 @@ class LocationUpdate:
     location: str | None = None
     unique_id: str | None = None
     at: datetime | None = None
+    batch_job_id: str | None = None  # see Location.batch_job_id
 
 
 @dataclass(frozen=True, slots=True)

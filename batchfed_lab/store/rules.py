@@ -469,6 +469,7 @@ def location_doc(loc: Location) -> dict[str, Any]:
         "addition_timestamps": dump_json([epoch(t) for t in loc.addition_timestamps], "addition timestamps"),
         "created_at": epoch(loc.created_at),
         "terminated_at": epoch(loc.terminated_at),
+        "batch_job_id": loc.batch_job_id,
     }
 
 
@@ -486,6 +487,7 @@ LOCATION_FIELDS = [
     "addition_timestamps",
     "created_at",
     "terminated_at",
+    "batch_job_id",
 ]
 
 
@@ -502,6 +504,7 @@ def location_from_doc(d: dict[str, Any]) -> Location:
         addition_timestamps=tuple(utc(float(t)) for t in load_json(d.get("addition_timestamps"), [])),
         created_at=utc(d.get("created_at")),
         terminated_at=utc(d.get("terminated_at")),
+        batch_job_id=d.get("batch_job_id") or None,
     )
 
 

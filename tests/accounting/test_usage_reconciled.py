@@ -228,3 +228,23 @@ def test_a_quota_wait_asks_batch_about_a_bounded_number_of_held_jobs():
     decision = Decision(pool=POOL.key, verdicts=(Verdict(POOL.key, "chosen", reason="chosen"),))
     assert acct.admit(action, spec, POOL, decision) is not None
     assert len(batch.asked) == 16  # the worker deciding waits for these calls: a few, not all
+
+
+def test_a_job_moved_within_its_account_is_charged_what_ran_under_its_derived_batch_id():
+    clock, batch = Clock(), Batch()
+    acct = _accountant(clock, batch)
+    _place(acct, "j", 1, max_wall_time="4:00:00")  # left behind, terminated: ran 1 h there
+    action = SimpleNamespace(id="lab/j-move", submitter="ada", target_id="j", federation_id="lab", kind="job")
+    spec = JobSpecification(id="j", tasks=[{"command": "true"}], max_wall_time="4:00:00")
+    decision = Decision(pool=POOL.key, verdicts=(Verdict(POOL.key, "chosen", reason="chosen"),))
+    assert acct.admit(action, spec, POOL, decision) is None
+    acct.placed(action, "j-moved-1")  # the move: on another pool of the same account
+    clock.now += 3 * HOUR
+    batch.done["j"] = Finished((TaskRun(T0, T0 + HOUR),))
+    acct.reconcile()
+    assert sorted(batch.asked) == ["j", "j-moved-1"]  # each Batch job asked about by its own id
+    assert list(acct.book.open) == ["lab/j-move"]  # the moved job still runs: still held
+    batch.done["j-moved-1"] = Finished((TaskRun(T0 + HOUR, T0 + 3 * HOUR),))
+    clock.now += 2 * HOUR  # past the time between two questions about one job
+    acct.reconcile()
+    assert acct.book.open == {} and _usage(acct) == pytest.approx(3.0, rel=0.01)  # 1 h there, 2 h here

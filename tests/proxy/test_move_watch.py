@@ -122,3 +122,48 @@ def test_a_move_asks_room_for_the_tasks_that_move_only() -> None:
     moving = tasks_to_move(list(job.task_definitions), [t.id for t in job.task_definitions[:7]])
     assert requirements_of(payload, None).need == 10
     assert requirements_of(payload, moving).need == 3
+
+
+def test_a_move_goes_ahead_of_a_later_task_group_but_not_past_a_removal_or_a_held_action(store: SqliteStore) -> None:
+    store.create_federation("fed", unique_job_ids=False, force=True)
+    place(store, "k")
+    place(store, "j")
+    store.enqueue("fed", [NewAction("job", "terminate", "k", {})])
+    job = JobSpecification.model_validate({"id": "j", "tasks": [{"command": "true"}]})
+    (later,) = store.enqueue("fed", [NewAction("job", "add", "j", add_payload(job))])
+    claims = {c.action_id: c for c in (store.claim("fed", "w"), store.claim("fed", "w2")) if c is not None}
+    held = claims[later.id]
+    watch = MoveWatch(store, processor(store, None), lambda url: FakeBatch())
+    assert watch.step(["fed"]) == 0  # a worker is placing the later group now
+    store.release(held, retry_in=0.0)
+    assert watch.step(["fed"]) == 1
+    assert [bool(a.payload.get("move")) for a in store.list_queued("fed", "j")] == [True, False]
+    assert store.list_moves("fed", "k") == []  # its terminate is pending
+
+
+def test_prefer_dedicated_is_a_requirement_of_the_move_that_keeps_out_mixed_pools() -> None:
+    import time as _time
+
+    from batchfed_lab.proxy.move_prep import requirements_of
+    from batchfed_lab.proxy.moves import move_payload
+    from batchfed_lab.proxy.payload import parse_add
+    from batchfed_lab.scheduler import decide_placement
+    from batchfed_lab.scheduler.replacement import Judgement
+    from batchfed_lab.store.records import ActionKind, Location
+
+    job = JobSpecification.model_validate(
+        {"id": "j", "federation_constraints": {"pool": {"low_priority_nodes": {"allow": True}}}, "tasks": [{"command": "true"}]}
+    )
+    loc = Location("fed", "j", ActionKind.JOB, URL, "lp", unique_ids=("a",))
+    verdict = Judgement("move", "preempted", 3, "moved: 3 preemptions on lp", prefer_dedicated=True)
+    first = move_payload(add_payload(job), loc, f"{URL}#lp", verdict, ["a"], 0.0)
+    again = move_payload(first, loc, f"{URL}#lp", Judgement("move", "node_lost", 1, "moved: 1 node lost on lp"), ["b"], 1.0)
+    mixed = PoolFacts("mixed", URL, "lab2", "eastus", "standard_d2_v3", None, target_dedicated=4, target_low_priority=4)
+    dedicated = PoolFacts("ded", URL, "lab2", "eastus", "standard_d2_v3", None, target_dedicated=1)
+    snaps = [PoolSnapshot(mixed, dedicated=NodeCounts(idle=4)), PoolSnapshot(dedicated, dedicated=NodeCounts(idle=1))]
+    for payload in (first, again):  # the requirement stays for every later move
+        req = requirements_of(parse_add(payload), None)
+        decision = decide_placement(req, snaps, _time.time(), "largest-fit", job_id="j", homes={}, unique_job_ids=True)
+        assert decision.pool == dedicated.key
+        (why,) = [v.reason for v in decision.verdicts if v.pool == mixed.key]
+        assert "low-priority pools not allowed" in why

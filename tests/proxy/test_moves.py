@@ -11,7 +11,10 @@ only that pool then), then adds the safe pool of lab1 that the job moves to.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -283,3 +286,130 @@ def test_explain_shows_the_rules_that_would_apply(stack: Stack) -> None:
     ran = CliRunner().invoke(main, ["fed", "explain", "f-explain", str(jobs)], env={"BATCHFED_HOME": str(stack.root)})
     assert ran.exit_code == 0, ran.output
     assert "  re-placement: stalled: off" in ran.stdout
+
+
+def test_a_job_moves_to_another_pool_of_its_one_account_under_a_derived_batch_job_id(stack: Stack) -> None:
+    """The commonest setup: one account, a low-priority and a dedicated pool. The terminated job
+    keeps its id on the pool it left (Batch job ids are unique per account), so the move runs
+    as ``<job>-moved-1``; the federation's verbs still reach it by the job's own id."""
+    make_pool(stack, "lab2", "one-lp", dedicated=0, low=1)
+    make_pool(stack, "lab2", "one-ded", dedicated=1)
+    acct, ws, fed, job = stack.account("lab2"), stack.client.workspace, "f-one", "one-job"
+    waits = 'if [ "$AZ_BATCH_POOL_ID" = one-ded ]; then echo moved-and-done; else sleep 60; fi'
+    stack.federation(fed, [])
+    take_pool(stack, fed, "one-lp", "lab2")
+    rules = "{preempted: {prefer: dedicated, prefer_after: 3}}"
+    stack.client.submit(fed, job_yaml(job, ["echo first", waits], rules, "{low_priority_nodes: {allow: true}}")).wait(timeout=30)
+
+    def running() -> bool:
+        ts = {t.id: t.state for t in acct.list_tasks(job)}
+        return ts.get("t0") == "completed" and ts.get("t1") == "running"
+
+    wait_for(running, 30, "the job to run on the low-priority pool")
+    take_pool(stack, fed, "one-ded", "lab2")
+    for _ in range(3):
+        wait_for(running, 30, "the task to run again")
+        control.preempt("lab2", "one-lp", duration_seconds=0.1, workspace=ws)
+    store = stack.client.store
+    wait_for(lambda: any(m.state is ActionState.PLACED for m in store.list_moves(fed, job)), 60, "the move to be placed")
+    (move,) = store.list_moves(fed, job)
+    assert move.payload["move"]["prefer_dedicated"] and move.progress["placed_pool"].endswith("#one-ded")
+    locs = {loc.pool_id: loc for loc in store.get_locations(fed, job)}
+    assert (locs["one-lp"].batch_id, locs["one-ded"].batch_id) == (job, f"{job}-moved-1")
+    assert locs["one-lp"].terminated_at is not None and locs["one-ded"].terminated_at is None
+    wait_for(lambda: acct.get_task(f"{job}-moved-1", "t1").state == "completed", 60, "the moved task to finish")
+    # the usual verbs, by the job's own id
+    client = stack.client
+    rows = {(t.pool_id, t.task.id): t for t in client.tasks(fed, job)}
+    assert set(rows) == {("one-lp", "t0"), ("one-lp", "t1"), ("one-ded", "t1")}
+    assert all(t.job_id == job for t in rows.values())
+    current = client.current_tasks(fed, job)
+    assert sorted((t.pool_id, t.task.id, t.task.state) for t in current) == [
+        ("one-ded", "t1", "completed"),
+        ("one-lp", "t0", "completed"),
+    ]
+    assert str(client.task_output(fed, job, "t1")).strip() == "moved-and-done"
+    assert str(client.task_output(fed, job, "t0")).strip() == "first"
+    assert client.task_output_bytes(fed, job, "t1", "stdout", 0, max_bytes=1 << 10).strip() == b"moved-and-done"
+    logs = str(client.task_logs(fed, job))
+    assert "moved-and-done" in logs and "first" in logs
+    frame = client.jobs_frame(fed, job)
+    assert set(frame["batch_job_id"]) == {job, f"{job}-moved-1"}
+    client.delete(fed, [job])
+    wait_for(lambda: not store.get_locations(fed, job), 30, "the job's locations to go")
+    left = {j.id: j.state for j in acct.list_jobs()}
+    assert all(left.get(i, "deleting") == "deleting" for i in (job, f"{job}-moved-1")), left
+
+
+def test_a_move_is_placed_ahead_of_a_later_task_group_which_then_follows_it(stack: Stack) -> None:
+    """A federation without unique job ids: the job's second task group waits (it wants
+    dedicated nodes, and the job lives on the low-priority pool of the account). The move
+    goes ahead of it; the group then joins the job where the move took it."""
+    make_pool(stack, "lab2", "later-lp", dedicated=0, low=1)
+    make_pool(stack, "lab2", "later-ded", dedicated=1, slots=2)
+    acct, ws, fed, job = stack.account("lab2"), stack.client.workspace, "f-later", "later-job"
+    stack.federation(fed, [], unique_job_ids=False)
+    take_pool(stack, fed, "later-lp", "lab2")
+    waits = 'if [ "$AZ_BATCH_POOL_ID" = later-ded ]; then echo done; else sleep 60; fi'
+    first = job_yaml(job, [waits], "{}", "{low_priority_nodes: {allow: true}}")
+    wants_dedicated = "  federation_constraints: {pool: {low_priority_nodes: {allow: false}}}\n"
+    second = f"job_specifications:\n- id: {job}\n{wants_dedicated}  tasks:\n  - {{id: u0, command: 'echo second'}}\n"
+    stack.client.submit(fed, first).wait(timeout=30)
+    wait_for(lambda: any(t.state == "running" for t in acct.list_tasks(job)), 30, "the first group to run")
+    stack.client.submit(fed, second)
+    take_pool(stack, fed, "later-ded", "lab2")
+    store = stack.client.store
+    wait_for(lambda: any(a.state is ActionState.BLOCKED for a in store.list_queued(fed, job)), 30, "the second group to wait")
+    for _ in range(3):
+        wait_for(lambda: any(t.state == "running" for t in acct.list_tasks(job)), 30, "the task to run again")
+        control.preempt("lab2", "later-lp", duration_seconds=0.1, workspace=ws)
+    wait_for(lambda: not store.list_queued(fed, job), 60, "the move and the second group to be placed")
+    _, move, group = store.list_actions(fed, target_id=job)
+    assert move.payload.get("move") and not group.payload.get("move")
+    assert move.placed_at is not None and group.placed_at is not None and move.placed_at <= group.placed_at
+    assert move.progress["placed_pool"].endswith("#later-ded") and group.progress["placed_pool"].endswith("#later-ded")
+    moved = f"{job}-moved-1"
+    done = wait_for(
+        lambda: (ts := acct.list_tasks(moved)) and all(t.state == "completed" for t in ts) and ts, 60, "both groups done there"
+    )
+    assert {t.id for t in done} == {"t0", "u0"}
+
+
+def test_a_start_task_that_really_fails_moves_a_job_that_asks_for_it(stack: Stack) -> None:
+    """A pool created with a start task (pool.yaml has none: through the Batch API). Its first
+    node passes it and runs the job; then the start task breaks (say, a package mirror went
+    away) and the node the pool grows by fails it for real: localbatch runs it, retries it and
+    marks the node ``starttaskfailed``."""
+    from azure.batch import models as bm
+
+    # where a start task (run as nobody under root) can look: not below pytest's 0700 folders
+    shared = Path(tempfile.mkdtemp(prefix="batchfed-sf-", dir="/tmp"))
+    shared.chmod(0o755)
+    try:
+        broken = shared / "broken"
+        script = f"if [ -e {broken} ]; then exit 3; fi"
+        start = bm.BatchStartTask(command_line="/bin/sh -c '" + script + "'", max_task_retry_count=1, wait_for_success=True)
+        image = bm.BatchVmImageReference(publisher="canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts")
+        vm = bm.VirtualMachineConfiguration(image_reference=image, node_agent_sku_id="batch.node.ubuntu 22.04")
+        raw = control.batch_client("lab2", workspace=stack.client.workspace)
+        options = bm.BatchPoolCreateOptions(
+            id="sf-real", vm_size="standard_d2_v3", virtual_machine_configuration=vm, target_dedicated_nodes=1, start_task=start
+        )
+        raw.create_pool(options)
+        acct = stack.account("lab2")
+        wait_for(
+            lambda: any(n.state == bm.BatchNodeState.IDLE for n in raw.list_nodes("sf-real")), 20, "the first node to pass it"
+        )
+        body = job_yaml("sf-real-job", [WAITS_ELSEWHERE], "{start_failed: {move: true}}")
+
+        def break_it_and_grow() -> None:
+            broken.touch()
+            acct.resize_pool("sf-real", dedicated=2)
+
+        m = place_then_move(stack, "f-sf-real", "sf-real", body, break_it_and_grow)
+        failed = [n for n in raw.list_nodes("sf-real") if n.state == bm.BatchNodeState.START_TASK_FAILED]
+        assert [(n.start_task_info.exit_code, n.start_task_info.retry_count) for n in failed] == [(3, 1)]
+        assert_finished_once(m, set(), {"t0"})
+        assert_recorded(stack, "f-sf-real", m, "start task failed on 1 node of sf-real")
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -14,6 +14,7 @@ from batchfed_lab.scheduler.replacement import (
     TaskState,
     judge,
     move_exclusions,
+    moved_batch_job_id,
     stall_candidate,
     tasks_to_move,
 )
@@ -152,14 +153,20 @@ def _snap(pid: str, location: str, account: str = "a") -> PoolSnapshot:
     return PoolSnapshot(PoolFacts(pid, f"http://x/accounts/{account}", account, location, "standard_d2_v3", None))
 
 
-def test_a_move_excludes_the_pool_it_left_its_account_and_other_regions() -> None:
+def test_a_move_excludes_the_pool_it_left_and_other_regions_but_not_its_account() -> None:
     pools = [_snap("old", "eastus"), _snap("same", "eastus"), _snap("us2", "eastus", "b"), _snap("jp", "japaneast", "b")]
     out = move_exclusions(pools, {pools[0].key: "3 preemptions on old"}, ["eastus"], "j")
     assert out == {
         pools[0].key: "moved away: 3 preemptions on old",
-        pools[1].key: "job 'j' still exists on pool old of this account (terminated by its move)",
         pools[3].key: "region japaneast is not among the regions allowed for moves",
     }
+
+
+def test_a_moved_batch_job_id_is_a_valid_batch_id_that_names_the_move() -> None:
+    assert moved_batch_job_id("train-7", 2) == "train-7-moved-2"
+    long_a, long_b = "a" * 60 + "x", "a" * 60 + "y"
+    ids = {moved_batch_job_id(long_a, 1), moved_batch_job_id(long_b, 1)}
+    assert len(ids) == 2 and all(len(i) <= 64 and i.endswith("-moved-1") for i in ids)
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,7 @@ def test_a_sqlite_store_from_before_submitters_is_upgraded_in_place(tmp_path):
         conn.execute("DROP INDEX actions_groups")
         for column in ("submitter", "submitter_id", "priority"):
             conn.execute(f"ALTER TABLE actions DROP COLUMN {column}")
+        conn.execute("ALTER TABLE locations DROP COLUMN batch_job_id")
         conn.execute("PRAGMA user_version = 1")
     with SqliteStore(path) as s:
         (old,) = s.list_actions("fed")

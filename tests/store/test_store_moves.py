@@ -55,3 +55,74 @@ def test_moves_of_a_federation_are_listed_per_job(store, placed):
     store.enqueue_move("fed", "j", move_payload(), action_id=str(uuid.uuid4()))
     assert [m.target_id for m in store.list_moves("fed")] == ["j"]
     assert store.list_moves("fed", "k") == []
+
+
+def test_a_location_keeps_the_batch_job_id_a_move_derived_and_only_that(store, placed):
+    move = store.enqueue_move("fed", "j", move_payload(), action_id=str(uuid.uuid4()))
+    claim = store.claim("fed", "w")
+    assert claim.action_id == move.id
+    store.mark_placed(claim, location=LocationUpdate(URL, "p2", unique_id=move.id, batch_job_id="j-moved-1"))
+    store.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p2", batch_job_id="other")
+    locs = {loc.pool_id: loc for loc in store.get_locations("fed", "j")}
+    assert (locs["p1"].batch_job_id, locs["p1"].batch_id) == (None, "j")
+    assert (locs["p2"].batch_job_id, locs["p2"].batch_id) == ("j-moved-1", "j-moved-1")
+
+
+@pytest.fixture
+def group_placed(store):
+    """A federation without unique job ids: task group 1 of job j placed, 2 and 3 queued."""
+    store.create_federation("nf", unique_job_ids=False)
+    (first,) = store.enqueue("nf", [NewAction("job", "add", "j", {"job": {"id": "j"}, "n": 1})])
+    store.mark_placed(store.claim("nf", "w"), location=LocationUpdate(URL, "p1", unique_id=first.id))
+    store.enqueue("nf", [NewAction("job", "add", "j", {"job": {"id": "j"}, "n": n}) for n in (2, 3)])
+    return first
+
+
+def waiting(store, fid: str = "nf") -> list:
+    return [a.payload.get("n", "move") for a in store.list_actions(fid, target_id="j") if a.state is not ActionState.PLACED]
+
+
+def test_a_move_goes_ahead_of_the_later_task_groups_of_its_job_in_fifo_order(store, group_placed):
+    other = store.enqueue("nf", [NewAction("job", "add", "k", {"job": {"id": "k"}})])[0]
+    move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert waiting(store) == ["move", 2, 3]
+    assert store.head("nf", "j").id == move.id
+    claimed = {store.claim("nf", "w").action_id, store.claim("nf", "w2").action_id}
+    assert claimed == {move.id, other.id}  # the later groups wait behind the move
+    assert store.claim("nf", "w3") is None
+
+
+def test_a_move_goes_after_a_claimed_head_and_ahead_of_the_rest(store, group_placed):
+    held = store.claim("nf", "w")
+    assert held.action.payload["n"] == 2
+    move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert waiting(store) == [2, "move", 3]
+    store.mark_placed(held, location=LocationUpdate(URL, "p1", unique_id=held.action_id))
+    assert store.claim("nf", "w").action_id == move.id
+
+
+def test_a_move_goes_ahead_of_a_blocked_task_group(store, group_placed):
+    blocked = store.claim("nf", "w")
+    store.mark_blocked(blocked, "no pool fits", retry_in=3600)
+    move = store.enqueue_move("nf", "j", move_payload(), action_id=str(uuid.uuid4()))
+    assert waiting(store) == ["move", 2, 3]
+    assert store.claim("nf", "w").action_id == move.id
+
+
+def test_a_sqlite_store_from_before_derived_batch_job_ids_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from batchfed_lab.store.sqlite import SqliteStore
+
+    path = tmp_path / "v2.sqlite"
+    with SqliteStore(path) as s:
+        s.create_federation("fed")
+        s.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p1")
+    with sqlite3.connect(path) as conn:  # what schema 2 wrote: no batch_job_id
+        conn.execute("ALTER TABLE locations DROP COLUMN batch_job_id")
+        conn.execute("PRAGMA user_version = 2")
+    with SqliteStore(path) as s:
+        (old,) = s.get_locations("fed", "j")
+        assert old.batch_id == "j"
+        s.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p2", batch_job_id="j-moved-1")
+        assert {loc.pool_id: loc.batch_id for loc in s.get_locations("fed", "j")} == {"p1": "j", "p2": "j-moved-1"}

@@ -16,8 +16,8 @@ from ...errors import ClaimLostError, NotFoundError, StoreError
 from .. import rules
 from ..primitives import Located, LocationChange, LocationKey, Transition
 from ..records import TERMINAL_STATES, Action, Claim
+from .ahead import AheadEnqueue
 from .entities import MAX_TX_OPS, Again, etag_of, h, lost_race, position_key, replace_if, unpack
-from .journal import ActionJournal
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _claim(claimed: Action, token: str, worker: str, live: Any, deadline: float,
     return Claim(claimed, token, worker, rules.claimed_until(claimed), hint)
 
 
-class ActionClaims(ActionJournal):
+class ActionClaims(AheadEnqueue):
     """Claims, claimed changes and zaps, each an optimistic transaction in the federation's partition."""
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -9,7 +9,7 @@ from pathlib import Path
 from ...errors import StoreError
 from .. import rules
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ACTIVE_SQL = "state IN ('queued', 'blocked')"
 SCHEMA = [
     "CREATE TABLE signals (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
@@ -34,7 +34,7 @@ SCHEMA = [
     """CREATE TABLE locations (federation_id TEXT NOT NULL, job_key TEXT NOT NULL, kind TEXT NOT NULL,
         pool_key TEXT NOT NULL, job_id TEXT NOT NULL, batch_service_url TEXT NOT NULL, pool_id TEXT NOT NULL,
         account TEXT, location TEXT, unique_ids TEXT NOT NULL, addition_timestamps TEXT NOT NULL,
-        created_at REAL, terminated_at REAL, PRIMARY KEY (federation_id, job_key, kind, pool_key))""",
+        created_at REAL, terminated_at REAL, batch_job_id TEXT, PRIMARY KEY (federation_id, job_key, kind, pool_key))""",
     "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL)",
     """CREATE TABLE proxies (proxy_id TEXT PRIMARY KEY, pid INTEGER, host TEXT, version TEXT, role TEXT,
         counters TEXT, info TEXT, started_at REAL, heartbeat_at REAL)""",
@@ -46,6 +46,7 @@ UPGRADE_1_TO_2 = [
     "UPDATE actions SET submitter = '' WHERE submitter IS NULL",  # '' sorts and compares; NULL would not
     "CREATE INDEX actions_groups ON actions (federation_id, submitter, priority, ready_at) WHERE ready_at IS NOT NULL",
 ]
+UPGRADE_2_TO_3 = ["ALTER TABLE locations ADD COLUMN batch_job_id TEXT"]  # NULL: the job id itself
 # the two hot queries: the readiest head of a federation, and a target's head
 CLAIM_SQL = (
     "SELECT * FROM actions WHERE federation_id = ? AND ready_at IS NOT NULL AND ready_at <= ? "
@@ -120,8 +121,11 @@ def ensure_schema(c: sqlite3.Connection, path: Path) -> None:
     if version == 0:
         for statement in SCHEMA:
             c.execute(statement)
-    elif version == 1:  # a store from before submitters and priorities: its actions have none
+    if version == 1:  # a store from before submitters and priorities: its actions have none
         for statement in UPGRADE_1_TO_2:
+            c.execute(statement)
+    if 1 <= version <= 2:  # a store from before moves under derived Batch job ids
+        for statement in UPGRADE_2_TO_3:
             c.execute(statement)
     if version < SCHEMA_VERSION:
         c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -166,33 +166,63 @@ class SqliteStore(SqliteDatabase, Store):
 
     # ------------------------------------------------------------------ actions
     def _enqueue(self, fid: str, actions: list[Action], payloads: list[str], now: float) -> list[Action]:
-        out = []
         with self._tx() as c:
-            fed = federation_from_row(self._federation_row(c, fid))
-            # target key → [next position, has a head, active before this batch, latest enqueue time]
-            fifo: dict[str, list[Any]] = {}
-            for a, text in zip(actions, payloads):
-                key = rules.target_key(a.target_id)
-                if key not in fifo:
-                    last, latest, active = c.execute(
-                        f"SELECT max(seq), max(enqueued_at), (SELECT count(*) FROM actions WHERE federation_id = ?1 "
-                        f"AND target_key = ?2 AND {ACTIVE_SQL}) FROM actions WHERE federation_id = ?1 AND target_key = ?2",
-                        (fid, key),
-                    ).fetchone()
-                    fifo[key] = [(last or 0) + 1, bool(active), bool(active), latest]
-                state = fifo[key]
-                if needs_unique_check(a, fed) and (state[2] or self._located(c, fid, key)):
-                    raise in_use_error(a)
-                a = a.replace(position=state[0], enqueued_at=rules.not_before(a.enqueued_at, state[3]))
-                doc = rules.action_doc(a, None, payload_text=text)
-                doc["ready_at"] = None if state[1] else rules.ready_at(a)  # the first active one is the head
-                c.execute(INSERT_ACTION, doc)
-                state[0] += 1
-                state[1] = True
-                out.append(a)
-                self._crashpoint("enqueue.row")
-            self._bump(c, "actions")
+            return self._enqueue_in(c, fid, actions, payloads)
+
+    def _enqueue_in(self, c: sqlite3.Connection, fid: str, actions: list[Action], payloads: list[str]) -> list[Action]:
+        """:meth:`_enqueue` within the transaction ``c``."""
+        out = []
+        fed = federation_from_row(self._federation_row(c, fid))
+        # target key → [next position, has a head, active before this batch, latest enqueue time]
+        fifo: dict[str, list[Any]] = {}
+        for a, text in zip(actions, payloads):
+            key = rules.target_key(a.target_id)
+            if key not in fifo:
+                last, latest, active = c.execute(
+                    f"SELECT max(seq), max(enqueued_at), (SELECT count(*) FROM actions WHERE federation_id = ?1 "
+                    f"AND target_key = ?2 AND {ACTIVE_SQL}) FROM actions WHERE federation_id = ?1 AND target_key = ?2",
+                    (fid, key),
+                ).fetchone()
+                fifo[key] = [(last or 0) + 1, bool(active), bool(active), latest]
+            state = fifo[key]
+            if needs_unique_check(a, fed) and (state[2] or self._located(c, fid, key)):
+                raise in_use_error(a)
+            a = a.replace(position=state[0], enqueued_at=rules.not_before(a.enqueued_at, state[3]))
+            doc = rules.action_doc(a, None, payload_text=text)
+            doc["ready_at"] = None if state[1] else rules.ready_at(a)  # the first active one is the head
+            c.execute(INSERT_ACTION, doc)
+            state[0] += 1
+            state[1] = True
+            out.append(a)
+            self._crashpoint("enqueue.row")
+        self._bump(c, "actions")
         return out
+
+    def _enqueue_ahead(self, fid: str, action: Action, payload: str, now: float) -> Action:
+        key = rules.target_key(action.target_id)
+        with self._tx() as c:
+            self._federation_row(c, fid)
+            rows = c.execute(
+                f"SELECT seq, ready_at, claim_deadline FROM actions WHERE federation_id = ? AND target_key = ? "
+                f"AND {ACTIVE_SQL} ORDER BY seq",
+                (fid, key),
+            ).fetchall()
+            free = [r for r in rows if not (r["claim_deadline"] is not None and r["claim_deadline"] > now)]
+            if not free:
+                return self._enqueue_in(c, fid, [action], [payload])[0]
+            at, was_head = int(free[0]["seq"]), free[0]["ready_at"] is not None
+            where = "federation_id = ? AND target_key = ? AND seq"
+            # two steps: the unique (federation, target, seq) index holds after each statement
+            c.execute(f"UPDATE actions SET seq = -seq - 1 WHERE {where} >= ?", (fid, key, at))
+            c.execute(f"UPDATE actions SET seq = -seq WHERE {where} < 0", (fid, key))
+            if was_head:  # the move is the head now
+                c.execute(f"UPDATE actions SET ready_at = NULL WHERE {where} = ?", (fid, key, at + 1))
+            a = action.replace(position=at)
+            doc = rules.action_doc(a, None, payload_text=payload)
+            doc["ready_at"] = rules.ready_at(a) if was_head else None
+            c.execute(INSERT_ACTION, doc)
+            self._bump(c, "actions")
+        return a
 
     @staticmethod
     def _located(c: sqlite3.Connection, fid: str, key: str) -> bool:
