@@ -175,7 +175,8 @@ class MoveWatch:
 
     def _queue(self, fid: str, loc: Location, key: str, move: dict[str, Any], verdict: Judgement) -> None:
         aid = move_action_id(fid, loc.job_id, key, loc.unique_ids[-1])
-        self.store.enqueue_move(fid, loc.job_id, move, action_id=aid)
+        owner = self.store.get_action(fid, loc.unique_ids[-1])  # the work stays its submitter's
+        self.store.enqueue_move(fid, loc.job_id, move, action_id=aid, owner=owner)
         self.processor.counters.add("moves")
         log.info("job %s: %s; move %s queued", loc.job_id, verdict.text, aid)
 

@@ -235,17 +235,24 @@ class Store(JobLocations, ProxyControl):
 
     # ------------------------------------------------------------------ actions
     def enqueue(
-        self, federation_id: str, actions: Sequence[NewAction], *, moving: bool = False, ahead: bool = False
+        self,
+        federation_id: str,
+        actions: Sequence[NewAction],
+        *,
+        moving: bool = False,
+        ahead: bool = False,
+        owner: Action | None = None,
     ) -> list[Action]:
         """Append actions, all or none, each at the end of its target's FIFO.
 
         In a unique-job-ids federation an ``add`` of a job id that is located or has
         active actions is refused (ConflictError), checked atomically with the append
-        on SQLite; a job schedule id in use is refused in every federation.
+        on SQLite; a job schedule id in use is refused in every federation. ``owner`` is
+        for moves only: the stored action whose submitter the new ones keep.
         """
         fid = rules.federation_id(federation_id)
         now = self.now()
-        who = self.submitter
+        who = self.submitter if owner is None else Submitter(owner.submitter or "", owner.submitter_id or "")
         built: list[Action] = []
         texts: list[str] = []
         seen: set[str] = set()
@@ -268,8 +275,8 @@ class Store(JobLocations, ProxyControl):
                     state=ActionState.QUEUED,
                     payload=payload,
                     enqueued_at=utc(now),
-                    submitter=who.name,
-                    submitter_id=who.id,
+                    submitter=who.name or None,
+                    submitter_id=who.id or None,
                     priority=rules.priority(new.priority, f"{rules.kind(new.kind).value.replace('_', ' ')} {target!r}"),
                 )
             )
@@ -289,17 +296,22 @@ class Store(JobLocations, ProxyControl):
         self._notify_local()
         return done
 
-    def enqueue_move(self, federation_id: str, job_id: str, payload: Mapping[str, Any], *, action_id: str) -> Action:
+    def enqueue_move(
+        self, federation_id: str, job_id: str, payload: Mapping[str, Any], *, action_id: str, owner: Action | None = None
+    ) -> Action:
         """Re-queue a placed job (a *move*, see :mod:`batchfed_lab.proxy.moves`), whether or
         not its id is in use, ahead of the job's later actions: just before its first queued
         or blocked action that no worker holds (at the end of its FIFO when there is none);
         the FIFO order of the others is kept. ``action_id`` names the move decision: a retry
-        of the same decision returns the action queued the first time."""
+        of the same decision returns the action queued the first time. ``owner``, the action
+        that placed the job, lends the move its submitter and priority: the work stays theirs,
+        though the proxy's credential queues it."""
         if rules.MOVE_KEY not in payload:
             raise StoreError(f"a move's payload carries '{rules.MOVE_KEY}'")
-        move = NewAction("job", "add", job_id, dict(payload), id=action_id)
+        priority = owner.priority if owner is not None else 0
+        move = NewAction("job", "add", job_id, dict(payload), id=action_id, priority=priority)
         try:
-            return self.enqueue(federation_id, [move], moving=True, ahead=True)[0]
+            return self.enqueue(federation_id, [move], moving=True, ahead=True, owner=owner)[0]
         except ConflictError:
             return self.get_action(federation_id, action_id)  # queued by an earlier attempt
 

@@ -17,6 +17,7 @@ from batchfed_lab.proxy.moves import MoveWatch, move_action_id
 from batchfed_lab.proxy.payload import add_payload
 from batchfed_lab.scheduler.types import NodeCounts, PoolFacts, PoolSnapshot
 from batchfed_lab.store import NewAction
+from batchfed_lab.store.identity import Submitter
 from batchfed_lab.store.records import LocationUpdate
 from batchfed_lab.store.sqlite import SqliteStore
 
@@ -82,6 +83,15 @@ def test_a_gone_pool_queues_one_move_per_placement_it_leaves(store: SqliteStore)
         ["pool_gone"],
     )
     assert record["left"] == {f"{URL}#p1": "pool p1 is gone"} and record["from"]["pool_id"] == "p1"
+
+
+def test_the_proxy_queues_a_move_as_the_jobs_submitter_not_as_itself(store: SqliteStore) -> None:
+    place(store, "j")
+    store._submitter = Submitter("the-proxy", "proxy-principal")  # the watch runs with the proxy's credential
+    MoveWatch(store, processor(store, None), lambda url: FakeBatch()).step(["fed"])
+    (placed,) = [a for a in store.list_actions("fed", target_id="j") if "move" not in a.payload]
+    (move,) = store.list_moves("fed", "j")
+    assert (move.submitter, move.submitter_id) == (placed.submitter, placed.submitter_id) != ("the-proxy", "proxy-principal")
 
 
 def test_a_healthy_pool_costs_one_listing_per_job_that_could_move(store: SqliteStore) -> None:

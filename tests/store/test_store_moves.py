@@ -9,6 +9,7 @@ import pytest
 
 from batchfed_lab.errors import ConflictError, StoreError
 from batchfed_lab.store import ActionState, NewAction
+from batchfed_lab.store.identity import Submitter
 from batchfed_lab.store.records import LocationUpdate
 
 URL = "https://acct1.westeurope.batch.azure.com"
@@ -126,3 +127,17 @@ def test_a_sqlite_store_from_before_derived_batch_job_ids_is_upgraded_in_place(t
         assert old.batch_id == "j"
         s.record_location("fed", "j", kind="job", batch_service_url=URL, pool_id="p2", batch_job_id="j-moved-1")
         assert {loc.pool_id: loc.batch_id for loc in s.get_locations("fed", "j")} == {"p1": "j", "p2": "j-moved-1"}
+
+
+def test_a_move_keeps_its_owners_identity_and_priority_not_the_proxys(store):
+    """The proxy queues the move with its own credential, but the work stays its submitter's:
+    fair share, quotas and spend keep counting it against them."""
+    store.create_federation("fed")
+    (first,) = store.enqueue("fed", [NewAction("job", "add", "j", {"job": {"id": "j"}}, priority=7)])
+    claim = store.claim("fed", "w")
+    store.mark_placed(claim, location=LocationUpdate(URL, "p1", unique_id=first.id))
+    store._submitter = Submitter("the-proxy", "proxy-principal", verified=True)  # the proxy's credential
+    moved = store.enqueue_move("fed", "j", move_payload(), action_id=str(uuid.uuid4()), owner=first)
+    assert (moved.submitter, moved.submitter_id, moved.priority) == (first.submitter, first.submitter_id, 7)
+    stored = store.get_action("fed", moved.id)
+    assert (stored.submitter, stored.submitter_id, stored.priority) == (first.submitter, first.submitter_id, 7)
