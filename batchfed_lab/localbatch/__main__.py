@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import configure_logging, serve
+    from .serving import configure_logging, serve
 
     configure_logging(args.verbose)
     return serve(
