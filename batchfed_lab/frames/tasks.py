@@ -38,6 +38,29 @@ TASK_COLUMNS: dict[str, Any] = {
 }
 
 
+def _task_row(ft: FederatedTask) -> dict[str, Any]:
+    """A task's row of :func:`tasks_frame` (a frame keeps the columns it lists)."""
+    t = ft.task
+    return {
+        "job_id": ft.job_id,
+        "task_id": t.id,
+        "pool_id": ft.pool_id,
+        "account": ft.account,
+        "location": ft.location,
+        "node_id": t.node_id,
+        "state": t.state,
+        "exit_code": t.exit_code,
+        "result": t.result,
+        "retry_count": t.retry_count,
+        "start_time": t.start_time,
+        "end_time": t.end_time,
+        "duration_s": (t.end_time - t.start_time).total_seconds() if t.start_time and t.end_time else None,
+        "failure_category": t.failure_category,
+        "failure_code": t.failure_code,
+        "failure_message": t.failure_message,
+    }
+
+
 def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
     """One row per task of a job on each pool the job lives on.
 
@@ -48,30 +71,7 @@ def tasks_frame(tasks: Sequence[FederatedTask]) -> pd.DataFrame:
     ``failure_category`` (Batch's: ``usererror`` / ``servererror``), ``failure_code`` and
     ``failure_message`` when it failed to run.
     """
-    rows = []
-    for ft in tasks:
-        t = ft.task
-        duration = (t.end_time - t.start_time).total_seconds() if t.start_time and t.end_time else None
-        rows.append(
-            {
-                "job_id": ft.job_id,
-                "task_id": t.id,
-                "pool_id": ft.pool_id,
-                "account": ft.account,
-                "location": ft.location,
-                "node_id": t.node_id,
-                "state": t.state,
-                "exit_code": t.exit_code,
-                "result": t.result,
-                "retry_count": t.retry_count,
-                "start_time": t.start_time,
-                "end_time": t.end_time,
-                "duration_s": duration,
-                "failure_category": t.failure_category,
-                "failure_code": t.failure_code,
-                "failure_message": t.failure_message,
-            }
-        )
+    rows = [_task_row(ft) for ft in tasks]
     return _frame(rows, TASK_COLUMNS)
 
 
@@ -111,27 +111,15 @@ def task_results_frame(
     for b in outputs:
         if b.task_id is not None:
             written.setdefault((b.job_id, b.task_id), []).append(b.path)
-    rows = []
-    for ft in tasks:
-        t = ft.task
-        duration = (t.end_time - t.start_time).total_seconds() if t.start_time and t.end_time else None
-        rows.append(
-            {
-                "job_id": ft.job_id,
-                "task_id": t.id,
-                "pool_id": ft.pool_id,
-                "node_id": t.node_id,
-                "state": t.state,
-                "exit_code": t.exit_code,
-                "result": t.result,
-                "start_time": t.start_time,
-                "end_time": t.end_time,
-                "duration_s": duration,
-                "failure": failure_reason(t),
-                "outputs": sorted(written.get((ft.job_id, t.id), [])),
-                "output_note": notes.get((ft.job_id, t.id)),
-            }
-        )
+    rows = [
+        {
+            **_task_row(ft),
+            "failure": failure_reason(ft.task),
+            "outputs": sorted(written.get((ft.job_id, ft.task.id), [])),
+            "output_note": notes.get((ft.job_id, ft.task.id)),
+        }
+        for ft in tasks
+    ]
     return _frame(rows, RESULT_COLUMNS)
 
 
