@@ -286,39 +286,51 @@ def start(
                 "--max-connections": max_connections,
             }
         )
-        env = server_environment(os.environ)
-        package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
-        env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        log_file = log_path(root)
-        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_fd,
-                stderr=log_fd,
-                cwd=str(root),
-                env=env,
-                start_new_session=True,  # not the caller's: survives the kernel/terminal that started it
-                close_fds=True,
+        return _wait_answering(root, _spawn(root, argv), timeout)
+
+
+def _spawn(root: Path, argv: list[str]) -> subprocess.Popen:
+    """Start the server detached, its output appended to the workspace's localbatch log."""
+    env = server_environment(os.environ)
+    package_parent = str(Path(__file__).resolve().parents[2])  # importable without installation
+    env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    log_file = log_path(root)
+    log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            cwd=str(root),
+            env=env,
+            start_new_session=True,  # not the caller's: survives the kernel/terminal that started it
+            close_fds=True,
+        )
+    finally:
+        os.close(log_fd)
+    _children[proc.pid] = proc
+    return proc
+
+
+def _wait_answering(root: Path, proc: subprocess.Popen, timeout: float) -> LocalBatchInfo:
+    """The server's record once it answers a signed request; LocalBatchStartFailed when it
+    exits first or does not answer in time (it is stopped then)."""
+    log_file = log_path(root)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _children.pop(proc.pid, None)
+            raise LocalBatchStartFailed(
+                f"localbatch exited with code {proc.returncode} while starting; see {log_file}: {_log_tail(log_file)}"
             )
-        finally:
-            os.close(log_fd)
-        _children[proc.pid] = proc
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                _children.pop(proc.pid, None)
-                raise LocalBatchStartFailed(
-                    f"localbatch exited with code {proc.returncode} while starting; see {log_file}: {_log_tail(log_file)}"
-                )
-            rec = info(root)
-            if rec is not None and rec.pid == proc.pid and _responding(rec):
-                return rec
-            time.sleep(0.05)
-        _terminate(proc.pid, 5.0)
-        raise LocalBatchStartFailed(f"localbatch did not answer within {timeout:g} s; see {log_file}")
+        rec = info(root)
+        if rec is not None and rec.pid == proc.pid and _responding(rec):
+            return rec
+        time.sleep(0.05)
+    _terminate(proc.pid, 5.0)
+    raise LocalBatchStartFailed(f"localbatch did not answer within {timeout:g} s; see {log_file}")
 
 
 def server_environment(environ: Mapping[str, str]) -> dict[str, str]:

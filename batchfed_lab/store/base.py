@@ -240,29 +240,12 @@ class Store(JobLocations, ProxyControl, Coordination):
         texts: list[str] = []
         seen: set[str] = set()
         for new in actions:
-            aid = rules.action_id(new.id) if new.id is not None else str(uuid.uuid4())
-            if aid in seen:
-                raise ConflictError(f"action id {aid} is listed twice")
-            seen.add(aid)
-            target = rules.target_id(new.target_id, "job schedule id" if new.kind == ActionKind.JOB_SCHEDULE else "job id")
-            payload = rules.json_object(new.payload, f"payload of {target!r}")
-            texts.append(rules.dump_json(payload, f"payload of {new.method} {new.kind} {target!r}", self.max_payload_bytes))
-            built.append(
-                Action(
-                    id=aid,
-                    federation_id=fid,
-                    kind=rules.kind(new.kind),
-                    method=rules.method(new.method),
-                    target_id=target,
-                    position=-1,
-                    state=ActionState.QUEUED,
-                    payload=payload,
-                    enqueued_at=utc(now),
-                    submitter=who.name or None,
-                    submitter_id=who.id or None,
-                    priority=rules.priority(new.priority, f"{rules.kind(new.kind).value.replace('_', ' ')} {target!r}"),
-                )
-            )
+            action, text = self._built(fid, new, now, who)
+            if action.id in seen:
+                raise ConflictError(f"action id {action.id} is listed twice")
+            seen.add(action.id)
+            built.append(action)
+            texts.append(text)
         if not built:
             return []
         if not moving and any(rules.MOVE_KEY in a.payload for a in built):
@@ -278,6 +261,27 @@ class Store(JobLocations, ProxyControl, Coordination):
         done = [self._enqueue_ahead(fid, built[0], texts[0], now)] if ahead else self._enqueue(fid, built, texts, now)
         self._notify_local()
         return done
+
+    def _built(self, fid: str, new: NewAction, now: float, who: Submitter) -> tuple[Action, str]:
+        """One validated queued action, and its payload as the text the backend stores."""
+        target = rules.target_id(new.target_id, "job schedule id" if new.kind == ActionKind.JOB_SCHEDULE else "job id")
+        payload = rules.json_object(new.payload, f"payload of {target!r}")
+        text = rules.dump_json(payload, f"payload of {new.method} {new.kind} {target!r}", self.max_payload_bytes)
+        action = Action(
+            id=rules.action_id(new.id) if new.id is not None else str(uuid.uuid4()),
+            federation_id=fid,
+            kind=rules.kind(new.kind),
+            method=rules.method(new.method),
+            target_id=target,
+            position=-1,
+            state=ActionState.QUEUED,
+            payload=payload,
+            enqueued_at=utc(now),
+            submitter=who.name or None,
+            submitter_id=who.id or None,
+            priority=rules.priority(new.priority, f"{rules.kind(new.kind).value.replace('_', ' ')} {target!r}"),
+        )
+        return action, text
 
     def enqueue_move(
         self, federation_id: str, job_id: str, payload: Mapping[str, Any], *, action_id: str, owner: Action | None = None
